@@ -1,0 +1,27 @@
+"""layersynth: layered synthetic videos with exact optical flow, amodal masks and depth order.
+
+Importing this package stays light: numpy and friends only. torch and ptlflow load only when a
+learned flow estimator (RAFT) is asked for.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("layersynth")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+
+def open_dataset(path):
+    """Return the reader of a generated folder (see `layersynth.shards.Dataset`).
+
+    `.ids` lists sequence ids (strings), `len()` counts them, and `ds[id]` returns a dict of numpy
+    arrays named as in docs/shards.md (at least `rgb`, `amodal`, `modal`, `occluder`, `flow_gt`,
+    `order`).
+    """
+    from layersynth.shards import open_dataset as _open
+
+    return _open(path)
+
+
+__all__ = ["__version__", "open_dataset"]

@@ -1,0 +1,65 @@
+"""The rendered sequence: the one record that rendering produces and shards store.
+
+Axis vocabulary: T frames, K object layers, H x W pixels. Conventions (also in docs/shards.md):
+
+- rgb       (T, H, W, 3) uint8.
+- amodal    (K, T, H, W) bool, channel k = layer k, layer 0 the front-most object; K is the number
+            of objects of this sequence (no padding here: the trainer pads).
+- modal     (T, H, W) uint8: 0 background (occluders move with the background and count as
+            background), k + 1 where layer k is visible.
+- occluder  (T, H, W) bool: pixels covered by an artificial occluder.
+- flow_gt   (T, 2, H, W, 2) float32: gap index 0 = +1 (frame t -> t+1), 1 = -1 (t -> t-1); last
+            axis (u, v) in pixels, u along W (x, to the right), v along H (y, down).
+- order     (K,) int16: depth rank of each amodal channel, 0 = front-most (so arange(K) here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+ARRAY_SPECS: dict[str, tuple[str, np.dtype]] = {
+    "rgb": ("T,H,W,3", np.dtype(np.uint8)),
+    "amodal": ("K,T,H,W", np.dtype(bool)),
+    "modal": ("T,H,W", np.dtype(np.uint8)),
+    "occluder": ("T,H,W", np.dtype(bool)),
+    "flow_gt": ("T,2,H,W,2", np.dtype(np.float32)),
+    "order": ("K", np.dtype(np.int16)),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Sequence:
+    """One rendered clip; see the module docstring for shapes and conventions."""
+
+    rgb: np.ndarray
+    amodal: np.ndarray
+    modal: np.ndarray
+    occluder: np.ndarray
+    flow_gt: np.ndarray
+    order: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_arrays(self.arrays())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(K, T, H, W)."""
+        return self.amodal.shape  # type: ignore[return-value]
+
+
+def check_arrays(arrays: dict[str, np.ndarray]) -> None:
+    """Raise ValueError naming the first array whose dtype or shape breaks the conventions."""
+    k, t, h, w = arrays["amodal"].shape
+    sizes = {"K": k, "T": t, "H": h, "W": w, "2": 2, "3": 3}
+    for name, (axes, dtype) in ARRAY_SPECS.items():
+        arr = arrays[name]
+        want = tuple(sizes[a] for a in axes.split(","))
+        if arr.dtype != dtype or arr.shape != want:
+            raise ValueError(
+                f"{name}: expected {dtype} {want} ({axes}), got {arr.dtype} {arr.shape}"
+            )
