@@ -1,0 +1,191 @@
+"""The OCLR network: a U-Net over optical flow with a transformer bottleneck (paper section 2.2).
+
+    flow (B, T, 4, H, W)
+      -> CNN encoder per frame          (B*T, C_i, H/2^i, W/2^i) skips, bottleneck (B*T, C, h, w)
+      -> transformer encoder            (B, T*h*w, D); each token attends to the OTHER frames only
+      -> transformer decoder            (B, K*T, D): K learned queries repeated over T
+      -> attention maps                 (B*T, K*G, h, w): per head, decoder(k, t) . encoder(t, y, x)
+      -> Linear(K*G -> C) + ReLU        (B*T, C, h, w): the new bottleneck
+      -> U-Net decoder with skips       (B*T, C_0, H, W)
+      -> 1x1 conv                       (B, T, K, H, W) amodal logits
+      order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer.
+
+Object k is output channel k everywhere; h = H / stride, w = W / stride, G heads, D = d_model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from oclr.attention import DecoderLayer, EncoderLayer, other_frame_mask
+from oclr.config import ModelConfig
+
+
+def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
+    """(conv3x3 without bias -> InstanceNorm without affine -> LeakyReLU) twice; keeps H, W."""
+    layers: list[nn.Module] = []
+    for c in (c_in, c_out):
+        layers += [nn.Conv2d(c, c_out, 3, padding=1, bias=False), nn.InstanceNorm2d(c_out),
+                   nn.LeakyReLU(negative_slope)]
+    return nn.Sequential(*layers)
+
+
+class CNNEncoder(nn.Module):
+    """Per-frame U-Net encoder: one conv_block per level, 2x2 max-pool between levels."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        chans = (cfg.in_channels, *cfg.cnn_channels)
+        self.blocks = nn.ModuleList(conv_block(a, b, cfg.negative_slope)
+                                    for a, b in zip(chans[:-1], chans[1:], strict=True))
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (N, 4, H, W) -> bottleneck (N, C_last, H/s, W/s), skips [(N, C_i, H/2^i, W/2^i)]."""
+        skips = []
+        for i, block in enumerate(self.blocks):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        return skips.pop(), skips
+
+
+class CNNDecoder(nn.Module):
+    """U-Net decoder: per level, ConvTranspose 2x2 (halves channels, doubles H, W), concatenate the
+    skip, conv_block; then a 1x1 conv to K channels."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        chans = cfg.cnn_channels[::-1]  # e.g. 512, 256, 128, 64, 32
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(a, b, 2, stride=2)
+                                 for a, b in zip(chans[:-1], chans[1:], strict=True))
+        self.blocks = nn.ModuleList(conv_block(2 * b, b, cfg.negative_slope) for b in chans[1:])
+        self.head = nn.Conv2d(chans[-1], cfg.num_objects, 1)
+
+    def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """x (N, C_last, h, w), skips as CNNEncoder returns them -> logits (N, K, H, W)."""
+        for up, block, skip in zip(self.ups, self.blocks, reversed(skips), strict=True):
+            x = block(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+
+class OCLR(nn.Module):
+    """The OCLR network: forward(flow (B, T, 4, H, W) float32)
+    -> (amodal logits (B, T, K, H, W), order scores (B, K)).
+
+    T may be anything from 1 to cfg.frames; H and W must be multiples of cfg.stride (16 for "oclr").
+    Anything else raises ValueError naming the shape. Lower order score = nearer the camera.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, c = cfg.d_model, cfg.cnn_channels[-1]
+        self.encoder_cnn = CNNEncoder(cfg)
+        self.input_proj = nn.Identity() if c == d else nn.Linear(c, d)
+        self.pos_embed = nn.Linear(3, d)  # normalised (t, y, x) -> D, added once
+        self.encoder = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout)
+                                     for _ in range(cfg.encoder_layers))
+        self.queries = nn.Parameter(torch.randn(cfg.num_objects, d))
+        self.time_embed = nn.Linear(1, d)  # normalised t -> D, added to every query
+        self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout)
+                                     for _ in range(cfg.decoder_layers))
+        self.order_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+        self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
+        self.decoder_cnn = CNNDecoder(cfg)
+
+    def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """flow (B, T, 4, H, W) -> amodal logits (B, T, K, H, W), order scores (B, K)."""
+        b, t, _, height, width = self._check_input(flow)
+        bottleneck, skips = self.encoder_cnn(flow.flatten(0, 1))  # (B*T, C, h, w)
+        h, w = bottleneck.shape[-2:]
+        memory = self.encode(bottleneck.unflatten(0, (b, t)))  # (B, T*h*w, D)
+        queries = self.decode(memory, t)  # (B, K, T, D)
+        maps = attention_maps(queries, memory.unflatten(1, (t, h * w)), self.cfg.heads)
+        maps = maps.unflatten(-1, (h, w)).flatten(0, 1)  # (B*T, K*G, h, w)
+        x = torch.relu(self.map_proj(maps.movedim(1, -1))).movedim(-1, 1)  # (B*T, C, h, w)
+        logits = self.decoder_cnn(x, skips).unflatten(0, (b, t))  # (B, T, K, H, W)
+        order = self.order_head(queries.amax(dim=2)).squeeze(-1)  # (B, K)
+        return logits, order
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """features (B, T, C, h, w) -> memory (B, T*h*w, D), tokens ordered (t, y, x)."""
+        b, t, _, h, w = features.shape
+        tokens = self.input_proj(features.movedim(2, -1).reshape(b, t * h * w, -1))
+        x = tokens + self.pos_embed(self._grid(t, h, w, tokens))  # (B, T*h*w, D)
+        mask = other_frame_mask(t, h * w, x.device)
+        for layer in self.encoder:
+            x = layer(x, mask)
+        return x
+
+    def decode(self, memory: torch.Tensor, t: int) -> torch.Tensor:
+        """memory (B, T*h*w, D) -> decoder outputs (B, K, T, D)."""
+        k = self.cfg.num_objects
+        time = self._time(t, memory)[:, None]  # (T, 1)
+        q = self.queries[:, None, :] + self.time_embed(time)[None]  # (K, T, D)
+        x = q.flatten(0, 1).expand(memory.shape[0], -1, -1)  # (B, K*T, D)
+        for layer in self.decoder:
+            x = layer(x, memory)
+        return x.unflatten(1, (k, t))
+
+    def _time(self, t: int, like: torch.Tensor) -> torch.Tensor:
+        """(T,) frame times in [-1, 1] with the spacing of a full cfg.frames clip, so a shorter clip
+        looks like the start of a full one (the spacing between frames is what training saw)."""
+        span = max(self.cfg.frames - 1, 1)
+        return torch.arange(t, device=like.device, dtype=like.dtype) * (2.0 / span) - 1.0
+
+    def _grid(self, t: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+        """(T*h*w, 3) normalised (t, y, x); y and x span [-1, 1] over the frame, whatever its size.
+        """
+        ys = torch.linspace(-1, 1, h, device=like.device, dtype=like.dtype)
+        xs = torch.linspace(-1, 1, w, device=like.device, dtype=like.dtype)
+        grid = torch.meshgrid(self._time(t, like), ys, xs, indexing="ij")
+        return torch.stack(grid, dim=-1).reshape(-1, 3)
+
+    def _check_input(self, flow: torch.Tensor) -> tuple[int, ...]:
+        cfg = self.cfg
+        if flow.ndim != 5 or flow.shape[2] != cfg.in_channels:
+            raise ValueError(f"flow must be (B, T, {cfg.in_channels}, H, W), "
+                             f"got {tuple(flow.shape)}")
+        b, t, _, h, w = flow.shape
+        if not 1 <= t <= cfg.frames:
+            raise ValueError(f"clip has T = {t} frames; this model takes 1 to {cfg.frames}")
+        if h % cfg.stride or w % cfg.stride or h == 0 or w == 0:
+            raise ValueError(f"flow H x W = {h} x {w} must be positive multiples of {cfg.stride}")
+        return b, t, cfg.in_channels, h, w
+
+
+def attention_maps(queries: torch.Tensor, memory: torch.Tensor, heads: int) -> torch.Tensor:
+    """Per head, the dot product between each decoder output and the encoder outputs of its frame.
+
+    queries (B, K, T, D), memory (B, T, P, D) -> (B, T, K*G, P), channel k*G + g, scaled by
+    1/sqrt(D/G) like attention logits (a constant the next Linear could absorb; it keeps the maps'
+    scale independent of the head width).
+    """
+    q = queries.unflatten(-1, (heads, -1))  # (B, K, T, G, D/G)
+    m = memory.unflatten(-1, (heads, -1))  # (B, T, P, G, D/G)
+    maps = torch.einsum("bktgc,btpgc->btkgp", q, m) * q.shape[-1] ** -0.5
+    return maps.flatten(2, 3)
+
+
+def build_model(preset: str = "oclr", **overrides: Any) -> OCLR:
+    """The OCLR network of a named preset ("oclr", "tiny"); overrides: any ModelConfig field."""
+    return OCLR(ModelConfig.preset(preset, **overrides))
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters by part, as REFERENCE.md section 1 breaks them down, plus "total"."""
+    parts = {
+        "encoder_cnn": [model.encoder_cnn],
+        "transformer_encoder": [model.input_proj, model.pos_embed, model.encoder],
+        "transformer_decoder": [model.time_embed, model.decoder],
+        "order_head": [model.order_head],
+        "decoder_cnn": [model.map_proj, model.decoder_cnn],
+    }
+    out = {name: sum(p.numel() for m in mods for p in m.parameters())
+           for name, mods in parts.items()}
+    out["transformer_decoder"] += model.queries.numel()
+    out["total"] = sum(p.numel() for p in model.parameters())
+    return out
