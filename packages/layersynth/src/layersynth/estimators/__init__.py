@@ -1,0 +1,58 @@
+"""Optical-flow estimators used by both packages: `dis` (OpenCV DIS, CPU) and `raft` (ptlflow).
+
+    est = build_estimator("raft", raft_weights="raft-things.ckpt", device="cuda", batch=32)
+    flow = est.estimate(rgb)          # rgb (T, H, W, 3) uint8 -> (T, 2, H, W, 2) float32
+
+Output conventions are those of `layersynth.sequence` (gap 0 = +1, gap 1 = -1, (u, v) in pixels);
+the clip ends follow the paper's rule (see `base`). Importing this package loads neither torch,
+ptlflow nor OpenCV: each loads when its estimator is built.
+"""
+
+from __future__ import annotations
+
+from layersynth.cliutil import UsageError
+from layersynth.estimators.base import FlowEstimator, assemble, clip_pairs
+from layersynth.estimators.epe import EpeMeter, boundary_mask, endpoint_error
+
+METHODS = ("dis", "raft")
+
+
+def build_estimator(
+    method: str,
+    *,
+    raft_weights: str | None = None,
+    device: str = "cpu",
+    batch: int = 8,
+    iters: int | None = None,
+    precision: str = "auto",
+) -> FlowEstimator:
+    """The estimator called `method`; UsageError for an unknown method or a bad option.
+
+    raft: `raft_weights` a local checkpoint (None: the "things" checkpoint in the torch cache),
+    `iters` refinement iterations (None: 20, the paper's), `batch` pairs per forward pass,
+    `device` "cpu" | "cuda" | "cuda:N", `precision` CUDA autocast ("auto", "bf16", "fp16", "fp32").
+    dis: OpenCV DIS "medium" preset, always on the CPU; the RAFT options are ignored.
+    """
+    if method == "dis":
+        from layersynth.estimators.dis import DisConfig, DisEstimator
+
+        return DisEstimator(DisConfig())
+    if method == "raft":
+        from layersynth.estimators.raft import PAPER_ITERS, RaftConfig, RaftEstimator, load_raft
+
+        iters = PAPER_ITERS if iters is None else iters
+        cfg = RaftConfig(raft_weights, device, batch, iters, precision)
+        return RaftEstimator(load_raft(cfg), cfg)
+    raise UsageError(f"unknown flow method {method!r}; choose from {', '.join(METHODS)}")
+
+
+__all__ = [
+    "METHODS",
+    "EpeMeter",
+    "FlowEstimator",
+    "assemble",
+    "boundary_mask",
+    "build_estimator",
+    "clip_pairs",
+    "endpoint_error",
+]

@@ -1,0 +1,47 @@
+"""OpenCV's DIS optical flow (Kroeger et al. 2016): CPU, milliseconds per pair, no weights.
+
+DIS works on grey frames; it sees the same pairs as every estimator (see `base`). It runs on any
+frame size, the small ones included, so it needs none of RAFT's upsampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from layersynth.cliutil import UsageError
+from layersynth.estimators.base import FlowEstimator
+
+# OpenCV's preset names; "medium" recovers whole-pixel shifts exactly at 128 x 224 (REFERENCE.md s8)
+# and costs ~2 ms a pair, so it is the default.
+DIS_PRESETS = ("ultrafast", "fast", "medium")
+
+
+@dataclass(frozen=True)
+class DisConfig:
+    preset: str = "medium"
+
+    def __post_init__(self) -> None:
+        if self.preset not in DIS_PRESETS:
+            raise UsageError(f"unknown DIS preset {self.preset!r}; choose from {DIS_PRESETS}")
+
+
+class DisEstimator(FlowEstimator):
+    """OpenCV DIS with one of its presets; see `FlowEstimator.estimate_pairs` for the contract."""
+
+    name = "dis"
+
+    def __init__(self, cfg: DisConfig) -> None:
+        import cv2
+
+        self.cfg = cfg
+        preset = getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{cfg.preset.upper()}")
+        self._dis = cv2.DISOpticalFlow_create(preset)
+        self._grey = lambda rgb: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+    def estimate_pairs(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        out = np.empty((*src.shape[:3], 2), np.float32)
+        for n, (a, b) in enumerate(zip(src, dst, strict=True)):
+            out[n] = self._dis.calc(self._grey(a), self._grey(b), None)
+        return out
