@@ -1,0 +1,193 @@
+"""Assets a scene draws from: textures, silhouettes, backgrounds, behind small source interfaces.
+
+`Assets.builtin()` needs no download: procedural textures plus the CC0 photographs that ship inside
+scikit-image, procedural smooth silhouettes plus scikit-image's CC0 horse. A folder of PASS images
+or a YouTube-VOS silhouette bank plugs in by implementing `TextureSource` / `SilhouetteSource`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+# Fixed seed of the procedural assets: they are part of the generator, identical on every machine.
+_ASSET_SEED = 20221
+_SKIMAGE_GRAY = ("brick", "grass", "gravel")  # CC0 textures (grayscale; tinted per scene)
+_SKIMAGE_RGB = ("coffee", "chelsea", "rocket", "astronaut")  # CC0 / public-domain photographs
+
+
+@runtime_checkable
+class TextureSource(Protocol):
+    """Indexable images: `get(i)` -> (h, w, 3) uint8, C-contiguous, h, w >= 16."""
+
+    def __len__(self) -> int: ...
+
+    def get(self, i: int) -> np.ndarray: ...
+
+    def describe(self) -> dict: ...
+
+
+@runtime_checkable
+class SilhouetteSource(Protocol):
+    """Indexable object masks: `get(i)` -> (h, w) bool, True on the object, cropped to it."""
+
+    def __len__(self) -> int: ...
+
+    def get(self, i: int) -> np.ndarray: ...
+
+    def describe(self) -> dict: ...
+
+
+class ArraySource:
+    """An in-memory source (textures or silhouettes) with a content digest for `describe()`."""
+
+    def __init__(self, name: str, arrays: list[np.ndarray]) -> None:
+        if not arrays:
+            raise ValueError(f"{name}: an asset source needs at least one item")
+        self.name = name
+        self._arrays = [_frozen(a) for a in arrays]
+        digest = hashlib.sha256()
+        for a in self._arrays:
+            digest.update(repr((a.shape, a.dtype.str)).encode())
+            digest.update(a.tobytes())
+        self._digest = digest.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def get(self, i: int) -> np.ndarray:
+        return self._arrays[i]
+
+    def describe(self) -> dict:
+        return {"kind": self.name, "count": len(self), "sha256": self._digest}
+
+
+@dataclass(frozen=True, eq=False)
+class Assets:
+    """What scenes draw from. `backgrounds=None` draws backgrounds from `textures`."""
+
+    textures: TextureSource
+    silhouettes: SilhouetteSource
+    backgrounds: TextureSource | None = None
+
+    @property
+    def background_source(self) -> TextureSource:
+        return self.textures if self.backgrounds is None else self.backgrounds
+
+    @classmethod
+    def builtin(cls, smooth: bool = False) -> Assets:
+        """The built-in assets (deterministic, cached).
+
+        smooth=True: only Gaussian-blurred colour noise textures (smooth at the pixel scale), for
+        checks that warp frames with the flow (brightness constancy without aliasing).
+        """
+        return _builtin(smooth)
+
+    def describe(self) -> dict:
+        """JSON-safe summary; changes whenever the assets' content changes."""
+        bg = None if self.backgrounds is None else self.backgrounds.describe()
+        return {
+            "textures": self.textures.describe(),
+            "silhouettes": self.silhouettes.describe(),
+            "backgrounds": bg,
+        }
+
+
+@lru_cache(maxsize=2)
+def _builtin(smooth: bool) -> Assets:
+    rng = np.random.default_rng(_ASSET_SEED)
+    if smooth:
+        textures = ArraySource("builtin-smooth", [smooth_noise(rng, 256, 6.0) for _ in range(8)])
+    else:
+        textures = ArraySource("builtin", _skimage_textures() + procedural_textures(rng))
+    silhouettes = ArraySource("builtin", procedural_silhouettes(rng) + [_horse()])
+    return Assets(textures=textures, silhouettes=silhouettes)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+def _skimage_textures() -> list[np.ndarray]:
+    import skimage.data
+
+    gray = [np.repeat(getattr(skimage.data, n)()[..., None], 3, axis=2) for n in _SKIMAGE_GRAY]
+    return gray + [getattr(skimage.data, n)()[..., :3] for n in _SKIMAGE_RGB]
+
+
+def _horse() -> np.ndarray:
+    import skimage.data
+
+    return _crop(~skimage.data.horse())  # the horse is drawn black on white
+
+
+def _crop(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def _normalise(img: np.ndarray) -> np.ndarray:
+    """Stretch each channel to [16, 240] and convert to uint8."""
+    lo = img.min(axis=(0, 1), keepdims=True)
+    hi = img.max(axis=(0, 1), keepdims=True)
+    return np.round(16 + 224 * (img - lo) / np.maximum(hi - lo, 1e-9)).astype(np.uint8)
+
+
+def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    """(size, size, 3) uint8 colour noise blurred by a periodic Gaussian of `sigma` pixels."""
+    from scipy.ndimage import gaussian_filter
+
+    noise = rng.standard_normal((size, size, 3))
+    return _normalise(gaussian_filter(noise, sigma=(sigma, sigma, 0), mode="wrap"))
+
+
+def procedural_textures(rng: np.random.Generator) -> list[np.ndarray]:
+    """Eight (256, 256, 3) uint8 textures: multi-scale noise, warped stripes, dots."""
+    out = []
+    for _ in range(3):
+        octaves = sum(smooth_noise(rng, 256, s).astype(float) * w for s, w in ((1, .2), (4, .5),
+                                                                              (16, 1.)))
+        out.append(_normalise(octaves))
+    yy, xx = np.mgrid[0:256, 0:256] / 256.0
+    for _ in range(3):
+        warp = smooth_noise(rng, 256, 24.0)[..., 0] / 255.0
+        f, a = rng.uniform(6, 20), rng.uniform(0, np.pi)
+        phase = 2 * np.pi * f * (np.cos(a) * xx + np.sin(a) * yy + 0.3 * warp)
+        colours = rng.uniform(0, 1, (2, 3))
+        w = (0.5 + 0.5 * np.sin(phase))[..., None]
+        out.append(_normalise(w * colours[0] + (1 - w) * colours[1]))
+    for _ in range(2):
+        f = rng.uniform(8, 16)
+        d = np.hypot(np.sin(np.pi * f * xx), np.sin(np.pi * f * yy))[..., None]
+        colours = rng.uniform(0, 1, (2, 3))
+        out.append(_normalise(np.where(d < 0.6, colours[0], colours[1]) + 0.05 * d))
+    return out
+
+
+def procedural_silhouettes(rng: np.random.Generator) -> list[np.ndarray]:
+    """Sixteen smooth (h, w) bool shapes: star-shaped radial harmonics and unions of ellipses."""
+    yy, xx = (np.mgrid[0:129, 0:129] - 64.0) / 64.0
+    radius, angle = np.hypot(xx, yy), np.arctan2(yy, xx)
+    shapes = []
+    for _ in range(12):
+        r = np.ones_like(angle)
+        for k in range(2, 6):
+            r += rng.uniform(0, 0.35 / k) * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
+        shapes.append(_crop(radius < 0.95 * r / r.max()))
+    for _ in range(4):
+        mask = np.zeros_like(radius, dtype=bool)
+        for _ in range(rng.integers(2, 5)):
+            cx, cy = rng.uniform(-0.35, 0.35, 2)
+            ax, ay = rng.uniform(0.2, 0.55, 2)
+            t = rng.uniform(0, np.pi)
+            u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
+            v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+            mask |= (u / ax) ** 2 + (v / ay) ** 2 < 1
+        shapes.append(_crop(mask))
+    return shapes

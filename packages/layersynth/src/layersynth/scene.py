@@ -1,0 +1,302 @@
+"""Scene parameters (a small JSON-serialisable record) and the sampler that draws them.
+
+`sample_scene(rng, cfg, assets)` draws everything random; `render(params, assets)` is a pure
+function of the record. Time: the clip has T kept frames plus one extra at each end, extended
+frame index e = 0 .. T + 1 (kept frame t is e = t + 1); trajectories are polynomials in
+tau = e - (T + 1) / 2, frames from the clip centre. Depth: objects[0] is the front-most layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from layersynth import sprites
+from layersynth.assets import Assets, TextureSource
+from layersynth.config import SceneConfig
+
+PARAMS_VERSION = 1  # bump when the meaning of a field or the renderer's output changes
+
+Pair = tuple[float, float]
+Triple = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """A texture crop (see layersynth.textures) and its colour: static gain/bias plus jitter."""
+
+    texture: int  # index into the layer's texture source
+    offset: Pair  # texture pixel (u, v) at the canonical origin
+    scale: float  # texture pixels per canonical pixel
+    flip: tuple[bool, bool]  # mirror the texture along x, y
+    gain: Triple  # per-channel multiplier
+    bias: Triple  # per-channel offset, intensity levels
+    jitter_amp: Triple  # per-frame relative gain amplitude (0 = no photometric jitter)
+    jitter_freq: float  # radians per frame
+    jitter_phase: Triple
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Appearance:
+        return cls(**_tuples(d))
+
+
+@dataclass(frozen=True)
+class Motion:
+    """A homography trajectory: (8, 3) coefficients, see layersynth.homography."""
+
+    coeffs: tuple[Triple, ...]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Motion:
+        return cls(**_tuples(d))
+
+
+@dataclass(frozen=True)
+class Deformation:
+    """TPS control points P_i (canonical) displaced by amplitude_i * sin(freq_i * e + phase_i)."""
+
+    points: tuple[Pair, ...]
+    amplitude: tuple[Pair, ...]  # (0, 0) for points that stay put; |amplitude_i| < D_i / 2
+    freq: tuple[float, ...]
+    phase: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Deformation:
+        return cls(**_tuples(d))
+
+
+@dataclass(frozen=True)
+class Sprite:
+    """A polygon (canonical vertices) or a silhouette (index, scaled to span 2 * radius)."""
+
+    kind: str  # "polygon" or "silhouette"
+    radius: float
+    vertices: tuple[Pair, ...] = ()
+    silhouette: int = -1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Sprite:
+        return cls(**_tuples(d))
+
+
+@dataclass(frozen=True)
+class ObjectLayer:
+    sprite: Sprite
+    appearance: Appearance  # texture index into assets.textures
+    motion: Motion
+    deformation: Deformation
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ObjectLayer:
+        return cls(Sprite.from_dict(d["sprite"]), Appearance.from_dict(d["appearance"]),
+                   Motion.from_dict(d["motion"]), Deformation.from_dict(d["deformation"]))
+
+
+@dataclass(frozen=True)
+class Occluder:
+    """Polygons in the background's canonical coordinates (they move with the background)."""
+
+    polygons: tuple[tuple[Pair, ...], ...]
+    appearance: Appearance  # texture index into assets.textures
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Occluder:
+        return cls(_tuples(d["polygons"]), Appearance.from_dict(d["appearance"]))
+
+
+@dataclass(frozen=True)
+class SceneParams:
+    """Everything `render` needs; `to_dict`/`from_dict` round-trip exactly through JSON."""
+
+    frames: int  # T kept frames
+    height: int
+    width: int
+    objects: tuple[ObjectLayer, ...]  # front-most first
+    background: Appearance  # texture index into assets.background_source
+    camera: Motion  # the background's (and occluders') homography; canonical 0 = frame centre
+    occluder: Occluder | None = None
+    version: int = PARAMS_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SceneParams:
+        occ = d.get("occluder")
+        return cls(
+            frames=d["frames"], height=d["height"], width=d["width"],
+            objects=tuple(ObjectLayer.from_dict(o) for o in d["objects"]),
+            background=Appearance.from_dict(d["background"]), camera=Motion.from_dict(d["camera"]),
+            occluder=None if occ is None else Occluder.from_dict(occ), version=d["version"])
+
+    @property
+    def taus(self) -> np.ndarray:
+        """(T + 2,) trajectory times of the extended frames."""
+        return np.arange(self.frames + 2) - (self.frames + 1) / 2.0
+
+
+def _tuples(x):
+    """Lists (from JSON) back to tuples, recursively, so records compare and hash by value."""
+    if isinstance(x, dict):
+        return {k: _tuples(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return tuple(_tuples(v) for v in x)
+    return x
+
+
+def sample_scene(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
+    """Draw a scene; re-draw (at most cfg.occlusion_tries times) until its hidden fraction of
+    object area lies in cfg.occlusion. Raises ValueError when no draw meets it."""
+    if tuple(cfg.occlusion) == (0.0, 1.0):
+        return _sample_once(rng, cfg, assets)
+    from layersynth.compose import occlusion_fraction
+    from layersynth.render import render_masks
+
+    lo, hi = cfg.occlusion
+    fractions = []
+    for _ in range(cfg.occlusion_tries):
+        params = _sample_once(rng, cfg, assets)
+        fractions.append(occlusion_fraction(*render_masks(params, assets)))
+        if lo <= fractions[-1] <= hi:
+            return params
+    raise ValueError(
+        f"occlusion {lo}:{hi}: none of {cfg.occlusion_tries} sampled scenes met it (hidden "
+        f"fractions seen {min(fractions):.3f}..{max(fractions):.3f}); widen the range, allow more "
+        f"objects or raise occlusion_tries")
+
+
+def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
+    k = cfg.objects[int(rng.integers(len(cfg.objects)))]
+    objects = tuple(_sample_object(rng, cfg, assets) for _ in range(k))
+    background = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
+    camera = _sample_camera(rng, cfg)
+    occluder = _sample_occluder(rng, cfg, assets) if rng.random() < cfg.occluder_prob else None
+    return SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder)
+
+
+def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> ObjectLayer:
+    radius = float(rng.uniform(*cfg.object_size) * cfg.height)
+    if rng.random() < cfg.polygon_prob:
+        verts = sprites.sample_polygon(rng, cfg.polygon_sides, radius, cfg.min_vertex_gap,
+                                       convex=bool(rng.random() < 0.5))
+        sprite = Sprite("polygon", radius, vertices=_pairs(verts))
+        points, gaps = verts, sprites.nearest_distance(verts)
+    else:
+        sil = int(rng.integers(len(assets.silhouettes)))
+        sprite = Sprite("silhouette", radius, silhouette=sil)
+        shape = assets.silhouettes.get(sil).shape
+        points, gap = sprites.silhouette_grid(shape, radius, cfg.silhouette_grid)
+        gaps = np.full(len(points), gap)
+    appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[0])
+    motion = _sample_object_motion(rng, cfg, radius)
+    return ObjectLayer(sprite, appearance, motion, _sample_deformation(rng, cfg, points, gaps))
+
+
+def _sample_deformation(rng: np.random.Generator, cfg: SceneConfig, points: np.ndarray,
+                        gaps: np.ndarray) -> Deformation:
+    """Perturb a random non-empty subset of control points by d_i < cfg.deform * D_i."""
+    n = len(points)
+    moving = rng.random(n) < 0.5
+    moving[rng.integers(n)] = True
+    size = rng.uniform(0.0, cfg.deform, n) * gaps * moving
+    angle = rng.uniform(0, 2 * np.pi, n)
+    amplitude = np.stack([size * np.cos(angle), size * np.sin(angle)], axis=1)
+    freq = rng.uniform(*cfg.deform_speed, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    return Deformation(_pairs(points), _pairs(amplitude), _floats(freq), _floats(phase))
+
+
+def _sample_appearance(rng: np.random.Generator, cfg: SceneConfig, source: TextureSource,
+                       jitter: float) -> Appearance:
+    amp = rng.uniform(0.0, jitter, 3) if cfg.photometric else np.zeros(3)
+    texture = int(rng.integers(len(source)))
+    h, w = source.get(texture).shape[:2]
+    return Appearance(
+        texture=texture,
+        offset=_floats(rng.uniform([0, 0], [w, h])),
+        scale=float(np.exp(rng.uniform(np.log(0.5), np.log(1.5)))),
+        flip=(bool(rng.random() < 0.5), bool(rng.random() < 0.5)),
+        gain=_floats(rng.uniform(0.7, 1.15, 3)),
+        bias=_floats(rng.uniform(-12, 12, 3)),
+        jitter_amp=_floats(amp),
+        jitter_freq=float(rng.uniform(0.1, 0.5)),
+        jitter_phase=_floats(rng.uniform(0, 2 * np.pi, 3)),
+    )
+
+
+def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: float) -> Motion:
+    h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
+    centre = rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h])
+    speed = rng.uniform(*cfg.object_speed) * h
+    heading = rng.uniform(0, 2 * np.pi)
+    velocity = speed * np.array([np.cos(heading), np.sin(heading)])
+    accel = rng.uniform(-1, 1, 2) * speed / (2 * half)  # bends the path, at most doubles speed
+    # Keep the centre inside the frame at every frame: shrink the displacement if needed.
+    reach = np.abs(velocity) * half + np.abs(accel) * half**2
+    room = np.minimum(centre, [w, h] - centre) - 0.05 * np.array([w, h])
+    shrink = min(1.0, float(np.min(room / np.maximum(reach, 1e-9))))
+    velocity, accel = velocity * shrink, accel * shrink
+    persp_lim = cfg.object_perspective / (2.0 * radius)  # |p . c| <= limit over the sprite
+    coeffs = [
+        (centre[0], velocity[0], accel[0]),
+        (centre[1], velocity[1], accel[1]),
+        (rng.uniform(0, 2 * np.pi), rng.uniform(-1, 1) * cfg.object_rotation, 0.0),
+        (0.0, rng.uniform(-1, 1) * cfg.object_zoom, 0.0),
+        (rng.uniform(-0.2, 0.2), rng.uniform(-1, 1) * 0.1 / half, 0.0),
+        _bounded_linear(rng, cfg.object_shear, half),
+        _bounded_linear(rng, persp_lim, half),
+        _bounded_linear(rng, persp_lim, half),
+    ]
+    return Motion(tuple(_floats(c) for c in coeffs))
+
+
+def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
+    h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
+    velocity = rng.uniform(-1, 1, 2) * cfg.camera_speed * h
+    persp_lim = cfg.camera_perspective / np.hypot(w, h)
+    coeffs = [
+        (w / 2.0, velocity[0], 0.0),
+        (h / 2.0, velocity[1], 0.0),
+        (rng.uniform(-0.1, 0.1), rng.uniform(-1, 1) * cfg.camera_rotation, 0.0),
+        (rng.uniform(0.0, 0.2), rng.uniform(-1, 1) * cfg.camera_zoom, 0.0),
+        (0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0),
+        _bounded_linear(rng, persp_lim, half),
+        _bounded_linear(rng, persp_lim, half),
+    ]
+    return Motion(tuple(_floats(c) for c in coeffs))
+
+
+def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> Occluder:
+    """One or two bars (poles, branches) or blobs placed where the camera starts looking."""
+    h, w = cfg.height, cfg.width
+    polygons = []
+    for _ in range(int(rng.integers(1, 3))):
+        centre = rng.uniform([-0.4 * w, -0.4 * h], [0.4 * w, 0.4 * h])
+        if rng.random() < 0.6:
+            length, width = rng.uniform(0.8, 2.0) * h, rng.uniform(0.05, 0.14) * h
+            a = rng.uniform(0, np.pi)
+            along, across = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+            corners = [(sl * length / 2) * along + (sw * width / 2) * across
+                       for sl, sw in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+            verts = np.array(corners)
+        else:
+            verts = sprites.sample_polygon(rng, (4, 8), rng.uniform(0.1, 0.25) * h, 0.25, False)
+        polygons.append(_pairs(verts + centre))
+    appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[1])
+    return Occluder(tuple(polygons), appearance)
+
+
+def _bounded_linear(rng: np.random.Generator, limit: float, half: float) -> Triple:
+    """A linear trajectory staying within [-limit, limit] over tau in [-half, half]."""
+    start, end = rng.uniform(-limit, limit, 2)
+    return (float((start + end) / 2), float((end - start) / (2 * half)), 0.0)
+
+
+def _floats(a) -> tuple[float, ...]:
+    return tuple(float(x) for x in np.asarray(a).ravel())
+
+
+def _pairs(a) -> tuple[Pair, ...]:
+    return tuple((float(x), float(y)) for x, y in np.asarray(a, dtype=np.float64))
