@@ -1,0 +1,279 @@
+"""Score predicted masks against ground truth with DAVIS J, F and J&F -> one result dict.
+
+Two modes (docs/evaluation.md says what each number means):
+
+- multi-object (DAVIS 2017 / DAVIS2017-motion, unsupervised): the GT objects of a sequence are
+  the ids 1..max of its first frame; predicted ids (at most 20) are matched to them by one
+  Hungarian assignment per sequence; statistics per GT object; overall J and F are means over
+  all objects of all sequences, J&F their average.
+- merged (single-object sets: DAVIS 2016, SegTrackv2, FBMS-59): every predicted id and every GT
+  id is one foreground; overall J and F are means over sequences ("J_per_sequence", the DAVIS
+  2016 convention), and the means over all frames pooled are given beside them ("J_per_frame",
+  the convention of the paper's reference evaluation for these sets).
+
+Entry points: `evaluate_folders` (folders of DAVIS PNGs), `score_sequence` + `summarise` (label
+arrays already in memory, e.g. a benchmark runner's predictions), `format_table`.
+No torch here: the scorer stays light to start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from oclr.davis_io import MaskFormatError, list_sequences, read_label_png
+from oclr.metrics import VOID, frame_scores, match_objects, series_stats
+
+MAX_PRED_IDS = 20  # DAVIS refuses more proposals per sequence
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """merge_objects: score one merged foreground (single-object benchmarks);
+    sequences: names to score (None: every GT sequence)."""
+
+    merge_objects: bool = False
+    sequences: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SequenceScores:
+    """Per-frame scores of one sequence.
+
+    j, f: (n_objects, T) float64, row i = GT object i + 1 (merged mode: one row, the foreground);
+    pred_ids: matched predicted id of each GT object, None where it was matched to no prediction
+    (or in merged mode); frames: the T frame names.
+    """
+
+    j: np.ndarray
+    f: np.ndarray
+    pred_ids: tuple[int | None, ...]
+    frames: tuple[str, ...]
+
+
+def score_sequence(
+    pred: np.ndarray, gt: np.ndarray, *, merge_objects: bool, frames: Iterable[str] | None = None
+) -> SequenceScores:
+    """Score one sequence of label images: pred, gt (T, H, W) uint8 (GT 255 = void).
+
+    Predicted ids must be at most 20 (ValueError otherwise; `evaluate_folders` names the file).
+    """
+    if pred.shape != gt.shape or pred.ndim != 3:
+        raise ValueError(f"pred {pred.shape} and gt {gt.shape} must both be (T, H, W)")
+    names = tuple(frames) if frames is not None else tuple(f"{t:05d}" for t in range(len(gt)))
+    if int(pred.max(initial=0)) > MAX_PRED_IDS:
+        raise ValueError(f"predicted id {int(pred.max())} > {MAX_PRED_IDS}")
+    if merge_objects:
+        return _score_merged(pred, gt, names)
+    return _score_multi(pred, gt, names)
+
+
+def _score_merged(pred: np.ndarray, gt: np.ndarray, names: tuple[str, ...]) -> SequenceScores:
+    pred_fg = (pred > 0).astype(np.uint8)
+    gt_fg = np.where(gt == VOID, VOID, gt > 0).astype(np.uint8)
+    j, f = _pairwise(pred_fg, gt_fg, 1, 1)
+    return SequenceScores(j[0], f[0], (None,), names)
+
+
+def _score_multi(pred: np.ndarray, gt: np.ndarray, names: tuple[str, ...]) -> SequenceScores:
+    first = gt[0][gt[0] != VOID]
+    n_gt = int(first.max(initial=0))
+    n_pred = int(pred.max(initial=0))
+    if n_gt == 0:
+        empty = np.zeros((0, len(gt)))
+        return SequenceScores(empty, empty.copy(), (), names)
+    # Ids beyond the predicted ones are empty masks: DAVIS's padding when n_pred < n_gt.
+    j, f = _pairwise(pred, gt, max(n_pred, n_gt), n_gt)
+    m = match_objects(j, f)
+    ids = tuple(int(k) if k <= n_pred else None for k in m.pred_ids)
+    return SequenceScores(m.j, m.f, ids, names)
+
+
+def _pairwise(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int):
+    """(n_pred, n_gt, T) pairwise J and F over the frames of a sequence."""
+    per_frame = [frame_scores(p, g, n_pred, n_gt) for p, g in zip(pred, gt, strict=True)]
+    j = np.stack([jf[0] for jf in per_frame], axis=-1)
+    f = np.stack([jf[1] for jf in per_frame], axis=-1)
+    return j, f
+
+
+def load_sequence(
+    name: str, gt_frames: dict[str, Path], pred_root: Path, *, binary_pred: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a GT sequence and the predicted frames of the same names -> (pred, gt) (T, H, W).
+
+    Raises MaskFormatError naming the file: a missing predicted frame, a size that differs from
+    the GT's, more than 20 predicted ids, a PNG of the wrong kind.
+    """
+    pred = gt = None
+    for t, (frame, gt_path) in enumerate(gt_frames.items()):
+        pred_path = pred_root / name / f"{frame}.png"
+        if not pred_path.is_file():
+            raise MaskFormatError(f"{pred_path}: missing (the ground truth has {gt_path})")
+        g = read_label_png(gt_path)
+        p = read_label_png(pred_path, allow_binary=binary_pred)
+        if gt is None:  # filled in place: stacking a long sequence afterwards costs a copy
+            gt = np.empty((len(gt_frames), *g.shape), np.uint8)
+            pred = np.empty_like(gt)
+        _check_frame(pred_path, p, gt_path, g, gt.shape[1:])
+        gt[t], pred[t] = g, p
+    return pred, gt
+
+
+def _check_frame(pred_path, p, gt_path, g, first_shape) -> None:
+    if g.shape != first_shape:
+        raise MaskFormatError(f"{gt_path}: {_size(g)} but earlier frames are {_size(first_shape)}")
+    if p.shape != g.shape:
+        raise MaskFormatError(f"{pred_path}: {_size(p)} but the ground truth is {_size(g)}")
+    top = int(p.max(initial=0))
+    if top > MAX_PRED_IDS:
+        raise MaskFormatError(
+            f"{pred_path}: predicted id {top}, more than the {MAX_PRED_IDS} ids DAVIS allows "
+            "per sequence"
+        )
+
+
+def _size(a) -> str:
+    shape = a if isinstance(a, tuple) else a.shape
+    return f"{shape[1]}x{shape[0]} (WxH)"
+
+
+def select_sequences(
+    pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, config: EvalConfig
+) -> dict[str, dict[str, Path]]:
+    """The GT sequences to score -> {seq: {frame: gt path}}; checks each has a predicted folder."""
+    gt = list_sequences(gt_dir, "--gt")
+    pred = list_sequences(pred_dir, "--pred")
+    names = list(gt) if config.sequences is None else list(config.sequences)
+    for name in names:
+        if name not in gt:
+            raise MaskFormatError(f"--gt {gt_dir}: no sequence folder {name!r}")
+        if name not in pred:
+            raise MaskFormatError(f"--pred {Path(pred_dir) / name}: missing sequence folder")
+    return {name: gt[name] for name in names}
+
+
+def evaluate_folders(
+    pred_dir: str | os.PathLike,
+    gt_dir: str | os.PathLike,
+    config: EvalConfig = EvalConfig(),
+    *,
+    progress: Callable[[Iterable, int], Iterator] | None = None,
+) -> dict:
+    """Score PRED/<seq>/<frame>.png against GT/<seq>/<frame>.png -> the result dict.
+
+    Frames are the GT's (a prediction folder may hold more, e.g. FBMS-59 where only some frames
+    are annotated); `progress(items, total)` may wrap the loop over sequences.
+    """
+    chosen = select_sequences(pred_dir, gt_dir, config)
+    items = chosen.items()
+    if progress is not None:
+        items = progress(items, len(chosen))
+    scores = {}
+    for name, gt_frames in items:
+        merge = config.merge_objects
+        pred, gt = load_sequence(name, gt_frames, Path(pred_dir), binary_pred=merge)
+        scores[name] = score_sequence(pred, gt, merge_objects=merge, frames=gt_frames)
+    result = summarise(scores, merge_objects=config.merge_objects)
+    result["pred"], result["gt"] = str(pred_dir), str(gt_dir)
+    return result
+
+
+def _object_entry(j: np.ndarray, f: np.ndarray, pred_id: int | None) -> dict:
+    js, fs = series_stats(j), series_stats(f)
+    return {
+        "J": js.mean, "F": fs.mean, "J&F": (js.mean + fs.mean) / 2,
+        "J-recall": js.recall, "J-decay": js.decay,
+        "F-recall": fs.recall, "F-decay": fs.decay,
+        "pred_id": pred_id, "n_frames": int(j.shape[-1]),
+    }  # fmt: skip
+
+
+_STATS = ("J", "F", "J-recall", "J-decay", "F-recall", "F-decay")
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else float("nan")
+
+
+def _pooled(objects: list[dict]) -> dict:
+    out = {key: _mean([o[key] for o in objects]) for key in _STATS}
+    out["J&F"] = (out["J"] + out["F"]) / 2
+    return out
+
+
+def summarise(scores: dict[str, SequenceScores], *, merge_objects: bool) -> dict:
+    """Per-sequence and overall statistics of scored sequences -> the JSON-ready result dict.
+
+    Top level: "J", "F", "J&F" (fractions) and recall/decay, the averaging used, counts;
+    "sequences": {seq: {"J", "F", "J&F", "n_objects", "n_frames", "objects": {id: stats}}}.
+    """
+    sequences, all_objects = {}, []
+    for name, s in scores.items():
+        objects = [_object_entry(j, f, p) for j, f, p in zip(s.j, s.f, s.pred_ids, strict=True)]
+        all_objects += objects
+        entry = _pooled(objects) if objects else {key: float("nan") for key in (*_STATS, "J&F")}
+        entry.update(n_objects=len(objects), n_frames=len(s.frames))
+        entry["objects"] = {str(i + 1): o for i, o in enumerate(objects)}
+        sequences[name] = entry
+    top = _pooled(all_objects)
+    top.update(
+        mode="merged" if merge_objects else "multi-object",
+        n_sequences=len(scores), n_objects=len(all_objects),
+        n_frames=sum(len(s.frames) for s in scores.values()),
+    )  # fmt: skip
+    if merge_objects:
+        top.update(_merged_averages(scores, top))
+    else:
+        top["averaging"] = "per object (all GT objects of all sequences pooled)"
+    top["sequences"] = sequences
+    return top
+
+
+def _merged_averages(scores: dict[str, SequenceScores], top: dict) -> dict:
+    """Both averagings of the single-object sets, each under its own name."""
+    j_frames = np.concatenate([s.j for s in scores.values()]) if scores else np.zeros(0)
+    f_frames = np.concatenate([s.f for s in scores.values()]) if scores else np.zeros(0)
+    jf, ff = _mean(list(j_frames)), _mean(list(f_frames))
+    return {
+        "averaging": "per sequence (J, F, J&F); J_per_frame etc. pool all frames",
+        "J_per_sequence": top["J"], "F_per_sequence": top["F"], "J&F_per_sequence": top["J&F"],
+        "J_per_frame": jf, "F_per_frame": ff, "J&F_per_frame": (jf + ff) / 2,
+    }  # fmt: skip
+
+
+def _pct(x: float | None) -> str:
+    return "   -" if x is None or np.isnan(x) else f"{100 * x:5.1f}"
+
+
+def format_table(result: dict) -> str:
+    """A readable table of a result dict (scores in percent); the JSON keeps fractions."""
+    merged = result.get("mode") == "merged"
+    head = f"{'sequence':<24} {'obj':>3} {'frames':>6} {'J':>5} {'F':>5} {'J&F':>5}"
+    lines = [head, "-" * len(head)]
+    for name, s in result["sequences"].items():
+        lines.append(
+            f"{name[:24]:<24} {s['n_objects']:>3} {s['n_frames']:>6} "
+            f"{_pct(s['J'])} {_pct(s['F'])} {_pct(s['J&F'])}"
+        )
+    lines.append("-" * len(head))
+    label = "mean over sequences" if merged else "mean over objects"
+    lines.append(
+        f"{label:<24} {result['n_objects']:>3} {result['n_frames']:>6} "
+        f"{_pct(result['J'])} {_pct(result['F'])} {_pct(result['J&F'])}"
+    )
+    if merged:
+        lines.append(
+            f"{'mean over frames':<24} {'':>3} {result['n_frames']:>6} "
+            f"{_pct(result['J_per_frame'])} {_pct(result['F_per_frame'])} "
+            f"{_pct(result['J&F_per_frame'])}"
+        )
+    lines.append(
+        f"recall / decay (%): J {_pct(result['J-recall'])} / {_pct(result['J-decay'])}   "
+        f"F {_pct(result['F-recall'])} / {_pct(result['F-decay'])}   mode: {result['mode']}"
+    )
+    return "\n".join(lines)
