@@ -62,24 +62,29 @@ def link_pair(prev_aligned: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     return assign(soft_iou(prev_aligned, nxt))
 
 
+def link_next(prev: Window, prev_aligned: np.ndarray, window: Window, probs: np.ndarray
+              ) -> np.ndarray:
+    """Permutation of `window`'s channels continuing the identities of the previous window.
+
+    prev_aligned: (K, size, H, W) the previous window's masks, already in linked channel order;
+    probs: (K, size, H, W) this window's masks. Windows sharing no frame keep the channel order.
+    """
+    frames = shared_frames(prev, window)
+    if frames.size == 0:
+        return np.arange(len(probs))
+    return link_pair(prev_aligned[:, slots_of(prev, frames)], probs[:, slots_of(window, frames)])
+
+
 def link_windows(windows: Sequence[Window], probs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Link identities along a chain of overlapping windows without ground truth.
 
-    windows: the plan; consecutive windows must share frames to be linked (a window that shares
-    none with its predecessor keeps its own channel order).
     probs: per window (K, size, H, W) amodal probabilities (or masks) in window-slot order.
-    Returns one (K,) permutation per window; the first window is the identity.
+    Returns one (K,) permutation per window; the first window's is the identity.
     """
-    k = len(probs[0])
-    perms = [np.arange(k)]
+    perms = [np.arange(len(probs[0]))]
     for i in range(1, len(windows)):
-        frames = shared_frames(windows[i - 1], windows[i])
-        if frames.size == 0:
-            perms.append(np.arange(k))
-            continue
-        prev = probs[i - 1][perms[-1]][:, slots_of(windows[i - 1], frames)]
-        nxt = probs[i][:, slots_of(windows[i], frames)]
-        perms.append(link_pair(prev, nxt))
+        aligned_prev = probs[i - 1][perms[-1]]
+        perms.append(link_next(windows[i - 1], aligned_prev, windows[i], probs[i]))
     return perms
 
 

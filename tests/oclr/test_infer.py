@@ -1,0 +1,85 @@
+import numpy as np
+import oclr
+import pytest
+import torch
+from oclr.config import ModelConfig
+from oclr.infer import InferConfig, infer_flow, infer_video
+
+
+class ShufflingModel(torch.nn.Module):
+    """Reads an object-id map from flow channel 0 and the frame index from channel 1; gives object
+    j in channel perm[j], perm drawn from the window's first frame (so each window shuffles its
+    channels differently, like an unlinked network), and order score j for object j."""
+
+    def __init__(self, frames=8, k=3, size=(16, 16)):
+        super().__init__()
+        self.cfg = ModelConfig(num_objects=k, frames=frames, height=size[0], width=size[1],
+                               cnn_channels=(4, 4))
+
+    def forward(self, flow):
+        b, t, _, h, w = flow.shape
+        k = self.cfg.num_objects
+        logits = torch.empty(b, t, k, h, w)
+        order = torch.empty(b, k)
+        for i in range(b):
+            first = int(flow[i, 0, 1, 0, 0])
+            perm = torch.from_numpy(np.random.default_rng(first).permutation(k))
+            for j in range(k):
+                logits[i, :, perm[j]] = torch.where(flow[i, :, 0] == j + 1, 10.0, -10.0)
+                order[i, perm[j]] = float(j)
+        return logits, order
+
+
+def object_video(n, k=3, size=16):
+    """Network input (n, 4, size, size) carrying an id map of k moving bars; ids (n, size, size)."""
+    ids = np.zeros((n, size, size), np.float32)
+    for t in range(n):
+        for j in range(k):
+            ids[t, 5 * j:5 * j + 4, (t + 3 * j) % 12:(t + 3 * j) % 12 + 4] = j + 1
+    flow = np.zeros((n, 4, size, size), np.float32)
+    flow[:, 0], flow[:, 1] = ids, np.arange(n)[:, None, None]
+    return flow, ids
+
+
+@pytest.mark.parametrize("n", [5, 8, 21, 40])
+def test_linked_inference_keeps_each_object_in_one_channel_across_windows(n):
+    flow, ids = object_video(n)
+    model = ShufflingModel()
+    pred = infer_flow(model, flow, InferConfig())
+    first = np.random.default_rng(0).permutation(3)  # window 0 keeps its own channel order
+    for j in range(3):
+        assert np.array_equal(pred.probs[first[j]] > 0.5, ids == j + 1)
+    assert (len(pred.windows) > 1) == (n > 8)
+    assert np.array_equal(pred.modal(), np.where(ids > 0, first[ids.astype(int) - 1] + 1, 0))
+
+
+def test_gt_protocol_puts_gt_object_j_in_channel_j():
+    flow, ids = object_video(21)
+    gt = np.stack([ids == j + 1 for j in range(3)])
+    pred = infer_flow(ShufflingModel(), flow, InferConfig(protocol="gt"), gt_masks=gt)
+    assert [w.start for w in pred.windows] == [0, 8, 13]
+    assert np.array_equal(pred.probs > 0.5, gt)
+    assert np.array_equal(pred.order, np.tile(np.arange(3, dtype=np.float32), (21, 1)))
+
+
+def test_gt_protocol_without_ground_truth_is_refused():
+    flow, _ = object_video(4)
+    with pytest.raises(ValueError):
+        infer_flow(ShufflingModel(), flow, InferConfig(protocol="gt"))
+
+
+def test_a_frame_upsampled_to_the_video_size_keeps_its_objects():
+    flow, ids = object_video(6)
+    pred = infer_flow(ShufflingModel(), flow, InferConfig())
+    labels, amodal = pred.frame(2, 32, 48)
+    assert labels.shape == (32, 48) and amodal.shape == (3, 32, 48) and labels.dtype == np.uint8
+    assert set(np.unique(labels)) == set(np.unique(pred.modal()[2]))
+
+
+def test_infer_video_runs_a_real_network_on_rgb_frames_of_any_length():
+    model = oclr.build_model("tiny", frames=4, height=32, width=48).eval()
+    frames = np.random.default_rng(1).integers(0, 255, (9, 24, 40, 3), dtype=np.uint8)
+    labels, amodal, pred = infer_video(model, frames)
+    assert labels.shape == (9, 24, 40) and labels.dtype == np.uint8
+    assert amodal.shape == (3, 9, 24, 40) and amodal.dtype == bool
+    assert labels.max() <= 3 and pred.probs.shape == (3, 9, 32, 48)
