@@ -1,0 +1,122 @@
+"""OCLR training losses (paper section 2.3, weights of REFERENCE.md section 3), after matching.
+
+    total = 1.0 * amodal BCE + 0.2 * boundary BCE + 0.05 * order ranking loss
+
+Ground-truth convention (the shards'): channel k of the target is layer k, with a depth rank per
+channel, 0 = front-most. By default the rank is the channel index (layer 0 in front); a per-clip
+`gt_rank` (B, K) overrides it. Layers past a clip's object count are empty padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from oclr.matching import apply_permutation, hungarian_match_batch
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and settings of the OCLR loss (reference code defaults)."""
+
+    amodal_weight: float = 1.0
+    boundary_weight: float = 0.2  # paper Table 1, lambda_bound
+    boundary_radius: int = 3  # band = GT dilated minus GT eroded by +-3 px: 6 px wide
+    order_weight: float = 0.05
+    order_tau: float = 1.0
+
+    def __post_init__(self) -> None:
+        if min(self.amodal_weight, self.boundary_weight, self.order_weight) < 0:
+            raise ValueError("loss weights must be >= 0")
+        if self.boundary_radius < 1 or self.order_tau <= 0:
+            raise ValueError("boundary_radius must be >= 1 and order_tau > 0")
+
+
+def boundary_band(target: torch.Tensor, radius: int) -> torch.Tensor:
+    """(..., H, W) bool band around mask edges: dilated minus eroded by a (2r+1)^2 square.
+
+    target (..., H, W) float/bool. The image border is not an edge: outside pixels neither dilate
+    nor erode the mask (max-pool padding is -inf).
+    """
+    m = target.float().reshape(-1, 1, *target.shape[-2:])  # (N, 1, H, W)
+    size = 2 * radius + 1
+    dilated = F.max_pool2d(m, size, stride=1, padding=radius)
+    eroded = -F.max_pool2d(-m, size, stride=1, padding=radius)
+    return (dilated - eroded).reshape(target.shape) > 0.5
+
+
+def overlapping_pairs(target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, K, K) bool, True where layers i != j are both valid and their masks share a pixel in
+    some frame. target (B, T, K, H, W), valid (B, K) bool."""
+    m = (target > 0.5).movedim(2, 1).flatten(2).float()  # (B, K, T*H*W)
+    overlap = torch.einsum("bin,bjn->bij", m, m) > 0
+    eye = torch.eye(m.shape[1], dtype=torch.bool, device=m.device)
+    return overlap & ~eye & valid[:, :, None] & valid[:, None, :]
+
+
+def order_loss(scores: torch.Tensor, target: torch.Tensor, gt_rank: torch.Tensor,
+               valid: torch.Tensor, tau: float) -> torch.Tensor:
+    """Pairwise ranking loss, paper eq. (4): mean over clips of
+    sum over overlapping pairs (i behind j) of -log sigmoid((r_i - r_j) / tau), divided by K(K-1).
+
+    scores (B, K) matched to the target channels, target (B, T, K, H, W), gt_rank (B, K) (0 =
+    front-most), valid (B, K) bool. K(K-1) = K! ordered pairs at K = 3, the paper's normaliser.
+    """
+    k = scores.shape[1]
+    behind = (gt_rank[:, :, None] > gt_rank[:, None, :]) & overlapping_pairs(target, valid)
+    diff = (scores[:, :, None] - scores[:, None, :]) / tau  # (B, K, K) r_i - r_j
+    per_pair = F.softplus(-diff) * behind  # -log sigmoid(x) = softplus(-x)
+    return per_pair.sum((1, 2)).mean() / max(k * (k - 1), 1)
+
+
+class OCLRLoss(torch.nn.Module):
+    """loss(logits, order, target, valid=None, gt_rank=None) -> (total, terms).
+
+    logits (B, T, K, H, W), order (B, K) model outputs; target (B, T, K, H, W) float/bool amodal
+    masks, channel k = GT layer k; valid: (B,) object counts or (B, K) bool (default: all layers);
+    gt_rank (B, K) depth rank, 0 = front-most (default: the channel index). Predictions are matched
+    to targets per clip (Hungarian, no gradient) before any term. `terms` holds floats: "amodal",
+    "boundary", "order", "total".
+    """
+
+    def __init__(self, cfg: LossConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or LossConfig()
+
+    def forward(self, logits: torch.Tensor, order: torch.Tensor, target: torch.Tensor,
+                valid: torch.Tensor | None = None, gt_rank: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg
+        # float32 whatever the autocast dtype: BCE sums over millions of pixels
+        logits, order, target = logits.float(), order.float(), target.float()
+        valid, gt_rank = _defaults(target, valid, gt_rank)
+        perm = hungarian_match_batch(logits, target)  # (B, K)
+        logits = apply_permutation(logits, perm, dim=2)
+        order = apply_permutation(order, perm, dim=1)
+        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        band = boundary_band(target, cfg.boundary_radius)
+        terms = {
+            "amodal": bce.mean(),
+            "boundary": (bce * band).sum() / band.sum().clamp(min=1),
+            "order": order_loss(order, target, gt_rank, valid, cfg.order_tau),
+        }
+        total = (cfg.amodal_weight * terms["amodal"] + cfg.boundary_weight * terms["boundary"]
+                 + cfg.order_weight * terms["order"])
+        floats = {name: float(v.detach()) for name, v in terms.items()}
+        return total, {**floats, "total": float(total.detach())}
+
+
+def _defaults(target: torch.Tensor, valid: torch.Tensor | None,
+              gt_rank: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """valid as (B, K) bool and gt_rank as (B, K), filled in where not given."""
+    b, _, k = target.shape[:3]
+    layers = torch.arange(k, device=target.device)
+    if valid is None:
+        valid = torch.ones(b, k, dtype=torch.bool, device=target.device)
+    elif valid.ndim == 1:
+        valid = layers[None, :] < valid.to(target.device)[:, None]
+    if gt_rank is None:
+        gt_rank = layers.expand(b, k)
+    return valid.bool(), gt_rank.to(target.device)

@@ -1,0 +1,139 @@
+"""Tests of oclr.losses: matching inside the loss, boundary band, order loss, a training run."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oclr.losses import LossConfig, OCLRLoss, boundary_band, order_loss, overlapping_pairs
+from oclr.model import build_model
+
+
+def _square(t: int, size: int, y: int, x: int, side: int) -> torch.Tensor:
+    m = torch.zeros(t, size, size)
+    m[:, y:y + side, x:x + side] = 1
+    return m
+
+
+def test_boundary_band_is_six_pixels_wide_around_a_square():
+    mask = torch.zeros(20, 20)
+    mask[5:15, 5:15] = 1
+    band = boundary_band(mask, radius=3)
+    expected = torch.zeros(20, 20, dtype=torch.bool)
+    expected[2:18, 2:18] = True  # dilated by 3
+    expected[8:12, 8:12] = False  # minus eroded by 3
+    assert torch.equal(band, expected)
+    assert band[10].sum() == 12  # two crossings of 6 px each
+
+
+def test_boundary_band_ignores_the_image_border_and_is_empty_for_empty_or_full_masks():
+    mask = torch.zeros(10, 10)
+    mask[:, :4] = 1  # touches three image borders
+    band = boundary_band(mask, radius=1)
+    assert band[:, 3:5].all() and band.sum() == 20
+    assert not boundary_band(torch.zeros(2, 6, 6), 2).any()
+    assert not boundary_band(torch.ones(2, 6, 6), 2).any()
+
+
+def test_order_loss_counts_only_pairs_whose_masks_overlap_in_some_frame():
+    t, size = 3, 16
+    a, b, c = _square(t, size, 0, 0, 6), _square(t, size, 0, 0, 6), _square(t, size, 10, 10, 4)
+    b[:2] = 0  # a and b overlap in the last frame only; c never overlaps anything
+    b[2] = torch.roll(a[2], 3, dims=1)
+    target = torch.stack([a, b, c], dim=1)[None]  # (1, T, 3, H, W)
+    valid, rank = torch.ones(1, 3, dtype=torch.bool), torch.arange(3)[None]
+    assert overlapping_pairs(target, valid)[0].nonzero().tolist() == [[0, 1], [1, 0]]
+    wrong = torch.tensor([[2.0, 0.0, 0.0]])  # layer 0 placed behind layer 1
+    loss = order_loss(wrong, target, rank, valid, tau=1.0)
+    assert loss.item() == pytest.approx(F.softplus(torch.tensor(2.0)).item() / 6)
+    # only the scores of the overlapping pair matter; c's score can be anything
+    assert order_loss(torch.tensor([[2.0, 0.0, -50.0]]), target, rank, valid, 1.0) == loss
+    assert order_loss(torch.tensor([[0.0, 9.0, 0.0]]), target, rank, valid, 1.0) < 1e-3
+
+
+def test_order_loss_skips_padded_layers_and_follows_a_given_depth_rank():
+    a = _square(2, 8, 0, 0, 5)
+    target = torch.stack([a, a, a], dim=1)[None]  # all three overlap
+    scores = torch.tensor([[0.0, 1.0, 2.0]])  # channel 0 in front
+    rank = torch.arange(3)[None]
+    two = torch.tensor([[True, True, False]])
+    assert order_loss(scores, target, rank, two, 1.0).item() == pytest.approx(
+        F.softplus(torch.tensor(-1.0)).item() / 6)
+    backwards = torch.tensor([[2, 1, 0]])
+    right = order_loss(scores, target, rank, two, 1.0)
+    assert order_loss(scores, target, backwards, two, 1.0) > right
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]))
+def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm):
+    g = torch.Generator().manual_seed(seed)
+    target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 4, 5, 8), torch.zeros(2, 16, 16)],
+                         dim=1)[None]
+    logits = torch.randn(1, 2, 3, 16, 16, generator=g) * 2 + (target * 4 - 2)
+    order = torch.randn(1, 3, generator=g)
+    loss = OCLRLoss()
+    total, terms = loss(logits, order, target, valid=torch.tensor([2]))
+    p = list(perm)
+    total_p, terms_p = loss(logits[:, :, p], order[:, p], target, valid=torch.tensor([2]))
+    assert total_p.item() == pytest.approx(total.item(), rel=1e-6)
+    assert terms_p == pytest.approx(terms, rel=1e-6)
+
+
+def test_loss_terms_are_weighted_as_in_the_reference_and_reported_as_floats():
+    target = torch.stack([_square(2, 16, 2, 2, 8), _square(2, 16, 6, 6, 8), torch.zeros(2, 16, 16)],
+                         dim=1)[None]
+    logits = torch.zeros(1, 2, 3, 16, 16, requires_grad=True)
+    order = torch.tensor([[1.0, 0.0, 0.0]], requires_grad=True)
+    total, terms = OCLRLoss()(logits, order, target)
+    assert set(terms) == {"amodal", "boundary", "order", "total"}
+    assert all(isinstance(v, float) for v in terms.values())
+    assert terms["amodal"] == pytest.approx(torch.log(torch.tensor(2.0)).item())
+    assert terms["total"] == pytest.approx(
+        terms["amodal"] + 0.2 * terms["boundary"] + 0.05 * terms["order"])
+    assert terms["order"] > 0
+    total.backward()
+    assert logits.grad.abs().sum() > 0 and order.grad.abs().sum() > 0
+    assert LossConfig().boundary_radius == 3
+
+
+def _moving_squares(n_objects: int, t: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """One clip: flow (T, 4, 32, 56) and amodal (T, 3, 32, 56), layer 0 in front."""
+    flow, amodal = torch.zeros(t, 4, 32, 56), torch.zeros(t, 3, 32, 56)
+    for k in range(n_objects):
+        y = torch.randint(0, 20, (1,), generator=g).item()
+        x = torch.randint(0, 40, (1,), generator=g).item()
+        amodal[:, k, y:y + 12, x:x + 16] = 1
+    for k in reversed(range(n_objects)):  # front layer painted last: its flow wins
+        m = amodal[:, k:k + 1] > 0
+        velocity = torch.randn(2, generator=g) * 3
+        flow = torch.where(m, torch.cat([velocity, -velocity])[None, :, None, None], flow)
+    return flow, amodal
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, two OpenMP threads spin-waiting against
+    other processes make a step 10-30x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_tiny_model_loss_decreases_on_a_batch_mixing_one_two_and_three_objects(one_thread):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    clips = [_moving_squares(n, 2, g) for n in (1, 2, 3)]
+    flow, target = (torch.stack(x) for x in zip(*clips, strict=True))
+    valid = torch.tensor([1, 2, 3])
+    model, loss_fn = build_model("tiny", frames=2), OCLRLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    history = []
+    for _ in range(8):
+        total, terms = loss_fn(*model(flow), target, valid=valid)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        history.append(terms["total"])
+    assert history[-1] < 0.8 * history[0] and min(history[:3]) > max(history[-3:]), history

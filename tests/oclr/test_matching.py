@@ -1,0 +1,61 @@
+"""Tests of oclr.matching: one Hungarian assignment per clip."""
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oclr.matching import apply_permutation, bce_cost, hungarian_match, hungarian_match_batch
+
+
+def _clip(seed: int, t: int = 3, k: int = 3, size: int = 8) -> torch.Tensor:
+    """(T, K, H, W) random binary masks, one empty channel."""
+    g = torch.Generator().manual_seed(seed)
+    target = (torch.rand(t, k, size, size, generator=g) > 0.6).float()
+    target[:, -1] = 0
+    return target
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]))
+def test_matching_recovers_the_permutation_of_shuffled_predictions(seed, perm):
+    target = _clip(seed)
+    perm = torch.tensor(perm)
+    logits = (target * 8 - 4)[:, torch.argsort(perm)]  # prediction perm[j] holds target j
+    found = hungarian_match(logits, target)
+    assert torch.equal(found, perm)
+    torch.testing.assert_close(logits[:, found], target * 8 - 4)
+
+
+def test_bce_cost_equals_the_mean_bce_of_each_pair():
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 3, 5, 5) * 3, _clip(1, t=2, size=5)
+    cost = bce_cost(logits, target)
+    for i, j in itertools.product(range(3), range(3)):
+        ref = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits[:, i]), target[:, j])
+        assert cost[i, j].item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_one_assignment_holds_for_every_frame_of_a_clip():
+    target = _clip(3, t=4)
+    logits = target * 8 - 4
+    # Frame 0 alone would prefer the swap of channels 0 and 1, the other three frames do not.
+    logits[0, [0, 1]] = logits[0, [1, 0]]
+    assert torch.equal(hungarian_match(logits, target), torch.arange(3))
+
+
+def test_batched_matching_and_permutation_agree_with_the_single_clip_version():
+    targets = torch.stack([_clip(s) for s in range(3)])  # (B, T, K, H, W)
+    logits = torch.stack([(tg * 8 - 4)[:, [2, 0, 1]] for tg in targets])
+    perm = hungarian_match_batch(logits, targets)
+    singles = [hungarian_match(lg, tg) for lg, tg in zip(logits, targets, strict=True)]
+    assert torch.equal(perm, torch.stack(singles))
+    torch.testing.assert_close(apply_permutation(logits, perm, dim=2), targets * 8 - 4)
+    order = torch.tensor([[10.0, 20.0, 30.0]]).expand(3, 3)
+    assert apply_permutation(order, perm, dim=1)[0].tolist() == [20.0, 30.0, 10.0]
+
+
+def test_matching_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="must both be"):
+        hungarian_match(torch.zeros(2, 3, 4, 4), torch.zeros(2, 2, 4, 4))
