@@ -1,0 +1,292 @@
+"""Clips for training and evaluation, read from layersynth shards through `layersynth.open_dataset`.
+
+This is the one place where the on-disk numpy layout becomes the model's torch layout:
+
+    shard (numpy)                ShardClips item (torch; the loader adds the batch axis B)
+    flow_X  (T, 2, H, W, 2) f32  flow   (T, 4, Hm, Wm) f32 [u+1, v+1, u-1, v-1], px at Hm x Wm
+    amodal  (K, T, H, W) bool    amodal (T, Km, Hm, Wm) f32 in {0, 1}, padded with empty layers
+    modal   (T, H, W) u8         modal  (T, Hm, Wm) i64, 0 background, k + 1 = layer k
+    order   (K,) int16           order  (Km,) i64 depth rank, padded layers get rank Km
+                                 valid  (Km,) bool, True for the sequence's real objects
+
+Layer 0 is the front-most object, in the shard and in the items. Hm x Wm, Km and the clip length Tm
+are the model's. A sequence longer than Tm gives several clips (non-overlapping windows, the last
+one aligned to the end, as in the evaluation protocol); a shorter one is padded by repeating its
+last frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FLOW_KEYS = {"gt": "flow_gt", "raft": "flow_raft", "dis": "flow_dis"}
+
+
+@dataclass(frozen=True)
+class ClipShape:
+    """What the model takes: clip length, object layers, height and width (pixels)."""
+
+    frames: int
+    layers: int
+    height: int
+    width: int
+
+    @classmethod
+    def of_model(cls, model_config) -> ClipShape:
+        """From an oclr ModelConfig (fields `frames`, `num_objects`, `height`, `width`)."""
+        c = model_config
+        return cls(frames=c.frames, layers=c.num_objects, height=c.height, width=c.width)
+
+
+def window_starts(length: int, frames: int) -> list[int]:
+    """Starts of non-overlapping `frames`-long windows covering `length` frames, the last one
+    aligned to the end (so it may overlap its neighbour); [0] when the sequence is shorter."""
+    if length <= frames:
+        return [0]
+    starts = list(range(0, length - frames + 1, frames))
+    if starts[-1] + frames < length:
+        starts.append(length - frames)
+    return starts
+
+
+def open_reader(path: str | os.PathLike):
+    """`layersynth.open_dataset(path)`, with a missing folder reported as FileNotFoundError."""
+    import layersynth
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"{path}: no such dataset folder")
+    return layersynth.open_dataset(path)
+
+
+class ShardClips(torch.utils.data.Dataset):
+    """Fixed-shape clips of a layersynth folder (see the module docstring for the item layout).
+
+    The reader is opened lazily, once per process: DataLoader workers each open their own HDF5
+    handles after the fork instead of inheriting the parent's (h5py handles must not cross a fork).
+    Item i is (sequence, window) pair i in sequence-id order; `.clip_ids[i]` names it.
+    """
+
+    def __init__(self, root: str | os.PathLike, shape: ClipShape, *, flow: str = "gt"):
+        if flow not in FLOW_KEYS:
+            raise ValueError(f"flow must be one of {sorted(FLOW_KEYS)}, got {flow!r}")
+        self.root, self.shape, self.flow_key = Path(root), shape, FLOW_KEYS[flow]
+        self.names = ("amodal", "modal", "order", self.flow_key)
+        self._reader, self._pid = None, None
+        reader = self.reader()
+        self.seq_ids = list(reader.ids)
+        if not self.seq_ids:
+            raise ValueError(f"{self.root}: the dataset holds no sequences")
+        self._check_flow(flow, reader)
+        self.clips = [(sid, s) for sid in self.seq_ids for s in self._starts(reader, sid)]
+        self._reader = None  # the parent drops its handles so forked workers start clean
+
+    @property
+    def clip_ids(self) -> list[str]:
+        return [f"{sid}@{start}" for sid, start in self.clips]
+
+    def reader(self):
+        if self._reader is None or self._pid != os.getpid():
+            self._reader, self._pid = open_reader(self.root), os.getpid()
+        return self._reader
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_reader": None, "_pid": None}
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sid, start = self.clips[index]
+        arrays = read_arrays(self.reader(), sid, self.names)
+        if arrays["amodal"].shape[0] > self.shape.layers:
+            raise ValueError(
+                f"{self.root}: sequence {sid} has {arrays['amodal'].shape[0]} objects, "
+                f"more than the model's {self.shape.layers} layers"
+            )
+        return clip_item(arrays, self.flow_key, self.shape, start)
+
+    def _check_flow(self, flow: str, reader) -> None:
+        keys = available_flows(reader, self.seq_ids[0])
+        if self.flow_key not in keys:
+            have = sorted(name for name, key in FLOW_KEYS.items() if key in keys)
+            hint = f"; add it with `layersynth flow {self.root} --method {flow}`"
+            raise ValueError(f"{self.root}: no '{flow}' flow in this dataset (it has: "
+                             f"{', '.join(have) or 'none'})" + (hint if flow != "gt" else ""))
+
+    def _starts(self, reader, sid: str) -> list[int]:
+        return window_starts(sequence_length(reader, sid), self.shape.frames)
+
+
+def read_arrays(reader, seq_id: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Only the named arrays of a sequence (layersynth's `read(id, names)` skips the rest)."""
+    if hasattr(reader, "read"):
+        return reader.read(seq_id, list(names))
+    arrays = reader[seq_id]
+    return {n: arrays[n] for n in names}
+
+
+def available_flows(reader, seq_id: str) -> set[str]:
+    """Flow array names of the dataset ("flow_gt", "flow_dis", ...)."""
+    if hasattr(reader, "flow_methods"):
+        return {f"flow_{m}" for m in reader.flow_methods}
+    return {k for k in reader[seq_id] if k.startswith("flow_")}
+
+
+def sequence_length(reader, seq_id: str) -> int:
+    """Frames of a sequence: the dataset's `frames` setting when it records one, else a read."""
+    frames = getattr(reader, "settings", {}).get("frames")
+    if isinstance(frames, int):
+        return frames
+    return int(read_arrays(reader, seq_id, ("modal",))["modal"].shape[0])
+
+
+def clip_item(
+    arrays: dict[str, np.ndarray], flow_key: str, shape: ClipShape, start: int = 0
+) -> dict[str, torch.Tensor]:
+    """One sequence's arrays -> one model-shaped clip starting at frame `start`."""
+    frames = frame_indices(arrays["modal"].shape[0], start, shape.frames)
+    amodal = torch.from_numpy(np.ascontiguousarray(arrays["amodal"][:, frames]))  # (K, T, H, W)
+    n_obj = amodal.shape[0]
+    flow = flow_input(torch.from_numpy(np.ascontiguousarray(arrays[flow_key][frames])))
+    modal = torch.from_numpy(np.ascontiguousarray(arrays["modal"][frames])).long()  # (T, H, W)
+    amodal = amodal.permute(1, 0, 2, 3).float()  # (T, K, H, W)
+    flow, amodal, modal = resize_clip(flow, amodal, modal, shape.height, shape.width)
+    amodal, valid = pad_layers(amodal, shape.layers)
+    order = torch.full((shape.layers,), shape.layers, dtype=torch.long)
+    order[:n_obj] = torch.from_numpy(arrays["order"].astype(np.int64))
+    return {
+        "flow": flow,
+        "amodal": amodal,
+        "modal": modal,
+        "order": order,
+        "valid": valid,
+        "n_objects": torch.tensor(n_obj),
+    }
+
+
+def frame_indices(length: int, start: int, frames: int) -> np.ndarray:
+    """`frames` indices from `start`, repeating the last frame past the end of the sequence."""
+    return np.minimum(np.arange(start, start + frames), length - 1)
+
+
+def flow_input(flow: torch.Tensor) -> torch.Tensor:
+    """(T, 2, H, W, 2) flow, gap 0 = +1, gap 1 = -1, last axis (u, v) -> (T, 4, H, W)
+    channels [u+1, v+1, u-1, v-1]."""
+    t, _, h, w, _ = flow.shape
+    return flow.permute(0, 1, 4, 2, 3).reshape(t, 4, h, w).float()
+
+
+def resize_clip(
+    flow: torch.Tensor, amodal: torch.Tensor, modal: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Resize a clip to height x width: flow (T, 4, H, W) bilinearly with u scaled by width / W and
+    v by height / H (flow is in pixels of its own grid); amodal (T, K, H, W) bilinearly then
+    thresholded at 0.5; modal labels (T, H, W) by nearest neighbour. No-op at the same size."""
+    h, w = flow.shape[-2:]
+    if (h, w) == (height, width):
+        return flow, amodal, modal
+    size = (height, width)
+    flow = F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+    scale = torch.tensor([width / w, height / h, width / w, height / h], dtype=flow.dtype)
+    flow = flow * scale.view(1, 4, 1, 1)
+    if amodal.shape[1] > 0:
+        amodal = F.interpolate(amodal, size=size, mode="bilinear", align_corners=False)
+        amodal = (amodal > 0.5).float()
+    else:
+        amodal = amodal.new_zeros(amodal.shape[0], 0, height, width)
+    modal = F.interpolate(modal[:, None].float(), size=size, mode="nearest")[:, 0].long()
+    return flow, amodal, modal
+
+
+def pad_layers(amodal: torch.Tensor, layers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, K, H, W) -> (T, layers, H, W) with empty channels appended, and the (layers,) bool mask
+    of real objects (ValueError when K > layers)."""
+    t, k, h, w = amodal.shape
+    if k > layers:
+        raise ValueError(f"{k} object layers, more than the model's {layers}")
+    valid = torch.arange(layers) < k
+    pad = amodal.new_zeros(t, layers - k, h, w)
+    return torch.cat([amodal, pad], dim=1), valid
+
+
+class StreamSampler(torch.utils.data.Sampler):
+    """An endless, deterministic order over `n` items, shared out between ranks.
+
+    The global stream is epoch after epoch of `torch.randperm(n)` drawn from a torch.Generator
+    seeded by (seed, epoch). Each optimiser step consumes `batch * world` positions of it; rank r
+    takes positions [step_start + r * batch, step_start + (r + 1) * batch). So the batch of a step
+    depends only on (seed, position): the state to save is the position, and a resumed run (even
+    on another number of ranks, for the positions it reads) sees the same data as an unbroken one.
+    """
+
+    def __init__(self, n: int, *, seed: int, batch: int, rank: int = 0, world: int = 1,
+                 position: int = 0):
+        if n < 1 or batch < 1 or not 0 <= rank < world:
+            raise ValueError(f"bad sampler settings n={n} batch={batch} rank={rank}/{world}")
+        self.n, self.seed, self.batch, self.rank, self.world = n, seed, batch, rank, world
+        self.position = position
+        self._perm_epoch, self._perm = -1, None
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._perm_epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(self.n, generator=gen), epoch
+        return self._perm
+
+    def index_at(self, position: int) -> int:
+        return int(self.permutation(position // self.n)[position % self.n])
+
+    def __iter__(self) -> Iterator[int]:
+        """Indices for this rank from `self.position` on, forever (the loader batches them)."""
+        step_start = self.position
+        while True:
+            first = step_start + self.rank * self.batch
+            for p in range(first, first + self.batch):
+                yield self.index_at(p)
+            step_start += self.batch * self.world
+
+    def advance(self, steps: int = 1) -> None:
+        """Record that `steps` optimiser steps consumed their data (call once per step)."""
+        self.position += steps * self.batch * self.world
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "position": self.position, "n": self.n}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["n"] != self.n or state["seed"] != self.seed:
+            raise ValueError(f"sampler state for n={state['n']} seed={state['seed']} does not "
+                             f"match this dataset (n={self.n}, seed={self.seed})")
+        self.position = int(state["position"])
+
+
+def build_loader(dataset: ShardClips, sampler: StreamSampler, *, workers: int,
+                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """A loader of batches (B = sampler.batch) in the sampler's order, from its current position.
+
+    It takes its own generator so creating it never draws from the global torch RNG (a resumed
+    run's dropout stream then matches an unbroken run's)."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=sampler.batch,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(sampler.seed),
+    )
+
+
+def eval_loader(dataset: ShardClips, *, batch: int, workers: int = 0,
+                limit: int | None = None) -> torch.utils.data.DataLoader:
+    """Clips in order (the first `limit` only, if given), for validation and evaluation."""
+    subset = dataset if limit is None else torch.utils.data.Subset(
+        dataset, range(min(limit, len(dataset))))
+    return torch.utils.data.DataLoader(subset, batch_size=batch, shuffle=False,
+                                       num_workers=workers)

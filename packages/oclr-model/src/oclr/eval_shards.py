@@ -1,0 +1,204 @@
+"""Syn-val evaluation: modal and amodal J and depth-order accuracy on layersynth shards.
+
+Per clip, the K predicted channels are Hungarian-matched to the clip's real objects, maximising the
+amodal J being reported (padded empty layers are not objects and are never scored). Then, for each
+real object:
+
+- amodal J: the mean over frames of IoU(sigmoid(logit) > 0.5, GT amodal mask); a frame where both
+  masks are empty scores 1 (the DAVIS convention);
+- modal J: the same with the modal masks: the prediction's is `oclr.compose.compose_modal` of the
+  amodal probabilities and order scores (front-most channel wins), the GT's the shard's labels.
+
+Overall J is the mean over all objects of all clips; `by_objects` splits it by the clip's number of
+objects. Order accuracy counts pairs of GT objects whose amodal masks overlap in some frame: correct
+when the matched channels' scores put them in the GT order (lower score = nearer).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from oclr.compose import compose_modal
+
+
+def frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """IoU of every (pred i, gt j) pair per frame: pred (I, T, N) bool, gt (J, T, N) bool
+    -> (I, J, T) float64, 1 where both masks are empty."""
+    p, g = pred.double(), gt.double()
+    inter = torch.einsum("itn,jtn->ijt", p, g)
+    union = p.sum(-1)[:, None] + g.sum(-1)[None] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter))
+
+
+def match_objects(j_matrix: np.ndarray) -> np.ndarray:
+    """(K_pred, n) mean-J matrix -> (n,) predicted channel of each GT object (maximum total J)."""
+    pred_idx, gt_idx = linear_sum_assignment(-j_matrix)
+    perm = np.empty(j_matrix.shape[1], dtype=np.int64)
+    perm[gt_idx] = pred_idx
+    return perm
+
+
+@dataclass
+class ClipScore:
+    """Scores of one clip: per GT object (front to back) amodal and modal J, and order pairs."""
+
+    clip_id: str
+    n_objects: int
+    amodal_j: list[float]
+    modal_j: list[float]
+    pairs: int
+    pairs_correct: int
+
+
+def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: torch.Tensor,
+               modal: torch.Tensor, n_objects: int, gt_rank: torch.Tensor) -> ClipScore:
+    """prob (T, K, H, W) amodal probabilities, scores (K,) order scores; GT amodal (T, K, H, W)
+    (channels past n_objects are padding), modal (T, H, W) labels, gt_rank (K,) 0 = front-most."""
+    n = n_objects
+    pred = (prob > 0.5).movedim(1, 0).flatten(2)  # (K, T, H*W)
+    gt = (amodal[:, :n] > 0.5).movedim(1, 0).flatten(2)  # (n, T, H*W)
+    j_amodal = frame_iou(pred, gt)  # (K, n, T)
+    perm = match_objects(j_amodal.mean(-1).numpy())
+    labels = compose_modal(prob, scores)  # (T, H, W), k + 1 = channel k
+    pred_modal = torch.stack([labels == int(c) + 1 for c in perm]).flatten(2)  # (n, T, H*W)
+    gt_modal = torch.stack([modal == j + 1 for j in range(n)]).flatten(2)
+    j_modal = frame_iou(pred_modal, gt_modal).diagonal(dim1=0, dim2=1)  # (T, n)
+    pairs, correct = order_pairs(gt, scores[perm], gt_rank[:n])
+    return ClipScore(clip_id, n, [float(j_amodal[c, j].mean()) for j, c in enumerate(perm)],
+                     j_modal.mean(0).tolist(), pairs, correct)
+
+
+def order_pairs(gt: torch.Tensor, matched_scores: torch.Tensor,
+                gt_rank: torch.Tensor) -> tuple[int, int]:
+    """(pairs, correct) over GT objects i < j whose masks share a pixel in some frame.
+
+    gt (n, T, N) bool masks, matched_scores (n,) the scores of their matched channels."""
+    m = gt.flatten(1).double()
+    overlap = (m @ m.T) > 0
+    pairs = correct = 0
+    for i in range(len(m)):
+        for j in range(i + 1, len(m)):
+            if overlap[i, j] and gt_rank[i] != gt_rank[j]:
+                pairs += 1
+                nearer_first = bool(matched_scores[i] < matched_scores[j])
+                correct += nearer_first == bool(gt_rank[i] < gt_rank[j])
+    return pairs, correct
+
+
+@dataclass
+class ScoreBoard:
+    """Accumulates ClipScores; `summary()` is the JSON object `oclr-eval --shards` prints."""
+
+    clips: list[ClipScore] = field(default_factory=list)
+
+    def add(self, clip: ClipScore) -> None:
+        self.clips.append(clip)
+
+    def summary(self) -> dict:
+        out = _pooled(self.clips)
+        groups = defaultdict(list)
+        for c in self.clips:
+            groups[c.n_objects].append(c)
+        out["by_objects"] = {str(k): _pooled(groups[k]) for k in sorted(groups)}
+        out["sequences"] = {c.clip_id: {"n_objects": c.n_objects, "amodal_j": c.amodal_j,
+                                        "modal_j": c.modal_j} for c in self.clips}
+        return out
+
+
+def _pooled(clips: list[ClipScore]) -> dict:
+    amodal = [j for c in clips for j in c.amodal_j]
+    modal = [j for c in clips for j in c.modal_j]
+    pairs = sum(c.pairs for c in clips)
+    correct = sum(c.pairs_correct for c in clips)
+    return {
+        "modal_j": float(np.mean(modal)) if modal else float("nan"),
+        "amodal_j": float(np.mean(amodal)) if amodal else float("nan"),
+        "order_acc": correct / pairs if pairs else float("nan"),
+        "order_pairs": pairs,
+        "objects": len(amodal),
+        "clips": len(clips),
+    }
+
+
+@torch.no_grad()
+def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: torch.device,
+                 *, amp: bool = False) -> dict:
+    """Run `model` over a loader of ShardClips batches (in order) and score every clip."""
+    board, seen = ScoreBoard(), 0
+    was_training = model.training
+    model.eval()
+    for batch in loader:
+        flow = batch["flow"].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits, scores = model(flow)
+        prob, scores = torch.sigmoid(logits.float()).cpu(), scores.float().cpu()
+        for b in range(flow.shape[0]):
+            board.add(score_clip(clip_ids[seen], prob[b], scores[b], batch["amodal"][b],
+                                 batch["modal"][b], int(batch["n_objects"][b]), batch["order"][b]))
+            seen += 1
+    model.train(was_training)
+    return board.summary()
+
+
+def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow: str = "gt",
+                    device: str = "cpu", batch: int = 4, limit: int | None = None,
+                    workers: int = 0) -> dict:
+    """Syn-val scores of a checkpoint path (or a model) on a layersynth folder.
+
+    Returns {"modal_j", "amodal_j", "order_acc", "order_pairs", "objects", "clips", "by_objects":
+    {"1": {...}, ...}, "sequences": {clip id: {...}}}; J values are fractions in [0, 1]. `limit`
+    scores only the first clips (in id order)."""
+    from oclr.checkpoint import load_model
+    from oclr.data import ClipShape, ShardClips, eval_loader
+
+    dev = torch.device(device)
+    model = checkpoint_or_model
+    if not isinstance(model, torch.nn.Module):
+        model = load_model(checkpoint_or_model, dev)
+    model = model.to(dev)
+    dataset = ShardClips(shards_dir, ClipShape.of_model(model.cfg), flow=flow)
+    loader = eval_loader(dataset, batch=batch, workers=workers, limit=limit)
+    result = score_loader(model, loader, dataset.clip_ids, dev, amp=dev.type == "cuda")
+    return {"checkpoint": str(checkpoint_or_model) if not isinstance(
+        checkpoint_or_model, torch.nn.Module) else None, "shards": str(shards_dir), "flow": flow,
+        **result}
+
+
+def format_table(result: dict) -> str:
+    """The readable table printed before the JSON: one row overall, one per object count."""
+    rows = [f"{'objects':>8} {'clips':>6} {'modal J':>8} {'amodal J':>9} {'order acc':>10} "
+            f"{'pairs':>6}"]
+    entries = [("all", result)] + [(k, v) for k, v in result["by_objects"].items()]
+    for name, r in entries:
+        rows.append(f"{name:>8} {r['clips']:>6} {_pct(r['modal_j']):>8} {_pct(r['amodal_j']):>9} "
+                    f"{_pct(r['order_acc']):>10} {r['order_pairs']:>6}")
+    return "\n".join(rows)
+
+
+def _pct(x: float) -> str:
+    return "-" if x != x else f"{100 * x:.1f}"
+
+
+def main_shards(args) -> int:
+    """`oclr-eval --checkpoint CKPT --shards DIR` body. Reads args.checkpoint, args.shards and,
+    when present, args.flow, args.device, args.batch, args.limit, args.json. Prints the table, then
+    the JSON object last on stdout. Bad input -> cliutil.UsageError (exit 2 under run_main)."""
+    from layersynth.cliutil import UsageError, emit_json
+
+    try:
+        result = evaluate_shards(args.checkpoint, args.shards, flow=getattr(args, "flow", "gt"),
+                                 device=getattr(args, "device", None) or "cpu",
+                                 batch=getattr(args, "batch", None) or 4,
+                                 limit=getattr(args, "limit", None))
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        raise UsageError(str(err).strip("'\"")) from err
+    print(f"Syn-val: {args.shards} ({result['flow']} flow), checkpoint {args.checkpoint}")
+    print(format_table(result))
+    emit_json(result, getattr(args, "json", None))
+    return 0
