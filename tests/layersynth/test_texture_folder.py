@@ -7,8 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from layersynth import texture_folder as tf
 from PIL import Image
 
@@ -102,24 +100,6 @@ def test_an_empty_folder_is_refused_with_its_name(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty: no images"):
         tf.TextureFolder(tmp_path / "empty")
-
-
-@settings(max_examples=30, deadline=None)
-@given(sh=st.integers(16, 300), sw=st.integers(16, 300), oh=st.integers(8, 64),
-       ow=st.integers(8, 64), seed=st.integers(0, 2**32 - 1))
-def test_sampled_crops_stay_inside_the_source_and_keep_the_output_aspect(sh, sw, oh, ow, seed):
-    crop = tf.sample_crop(np.random.default_rng(seed), (sh, sw), (oh, ow))
-    assert 0 <= crop.y and crop.y + crop.h <= sh and 0 <= crop.x and crop.x + crop.w <= sw
-    if min(crop.h, crop.w) >= 8:
-        assert abs(crop.w / crop.h - ow / oh) < 0.5 * max(ow / oh, 1)
-
-
-def test_apply_crop_flips_and_resizes_to_the_output_size():
-    image = np.zeros((20, 40, 3), np.uint8)
-    image[:, :20] = 255  # left half white
-    crop = tf.Crop(y=0, x=0, h=20, w=40, flip=True)
-    out = tf.apply_crop(image, crop, (10, 20))
-    assert out.shape == (10, 20, 3) and out[:, -1].min() == 255 and out[:, 0].max() == 0
 
 
 def test_walk_does_not_follow_symlinked_directories(tmp_path):
