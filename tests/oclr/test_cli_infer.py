@@ -1,0 +1,93 @@
+"""oclr-infer end to end: a layersynth sequence as JPEG frames and as an MP4, a tiny checkpoint
+trained for one step in the test."""
+
+import json
+
+import numpy as np
+import pytest
+from layersynth.cli import main as layersynth_main
+from oclr.cli_infer import main
+from oclr.video_io import open_writer
+from PIL import Image
+
+FRAMES = 20  # more than one 8-frame window of the tiny preset, so identities must be linked
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    import layersynth
+    from oclr.engine import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("infer")
+    code = layersynth_main(["generate", "--preset", "tiny", "--n", "1", "--frames", str(FRAMES),
+                            "--out", str(root / "shards"), "--workers", "1"])
+    assert code == 0
+    train(TrainConfig(shards=str(root / "shards"), out=str(root / "run"), preset="tiny", steps=1,
+                      batch=1, workers=0))
+    ds = layersynth.open_dataset(root / "shards")
+    rgb = ds[ds.ids[0]]["rgb"]
+    (root / "frames").mkdir()
+    for t, frame in enumerate(rgb):
+        Image.fromarray(frame).save(root / "frames" / f"{t:05d}.jpg")
+    with open_writer(root / "clip.mp4", fps=10, backend="ffmpeg") as writer:
+        for frame in rgb:
+            writer.append(frame)
+    return root, rgb.shape
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_outputs(out_dir, shape, stdout):
+    t, h, w, _ = shape
+    masks = sorted((out_dir / "masks").glob("*.png"))
+    assert len(masks) == t
+    for path in masks:
+        with Image.open(path) as png:
+            assert png.mode == "P" and png.size == (w, h)
+            assert np.asarray(png).max() <= 3
+    assert len(list((out_dir / "amodal").glob("*_*.png"))) == 3 * t
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["frames"] == t and summary["windows"] >= 3
+    assert (out_dir / "overlay.mp4").stat().st_size > 0
+    return summary
+
+
+def test_oclr_infer_on_jpeg_frames_writes_a_mask_per_frame_at_the_frame_size(setup, capsys,
+                                                                                 tmp_path):
+    root, shape = setup
+    code, out, _ = run(capsys, "--checkpoint", str(root / "run" / "last.pt"), "--frames",
+                       str(root / "frames"), "--out", str(tmp_path / "out"), "--flow-cache",
+                       str(tmp_path / "cache"))
+    assert code == 0
+    summary = check_outputs(tmp_path / "out", shape, out)
+    assert (tmp_path / "out" / "masks" / "00019.png").is_file()
+    assert summary["overlay"].endswith("overlay.mp4")
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+
+
+def test_oclr_infer_on_an_mp4_writes_the_same_number_and_size_of_masks(setup, capsys, tmp_path):
+    root, shape = setup
+    code, out, _ = run(capsys, "--checkpoint", str(root / "run" / "last.pt"), "--video",
+                       str(root / "clip.mp4"), "--out", str(tmp_path / "out"), "--no-flow-cache")
+    assert code == 0
+    check_outputs(tmp_path / "out", shape, out)
+
+
+def test_a_folder_without_frames_exits_2_with_one_line_naming_it(setup, capsys, tmp_path):
+    root, _ = setup
+    (tmp_path / "empty").mkdir()
+    code, out, err = run(capsys, "--checkpoint", str(root / "run" / "last.pt"), "--frames",
+                         str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and str(tmp_path / "empty") in err
+
+
+def test_a_missing_checkpoint_exits_2_with_one_line_naming_it(setup, capsys, tmp_path):
+    root, _ = setup
+    code, _, err = run(capsys, "--checkpoint", str(tmp_path / "none.pt"), "--frames",
+                       str(root / "frames"), "--out", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "none.pt" in err
