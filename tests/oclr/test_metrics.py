@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from skimage.morphology import disk as skimage_disk
-
 from oclr.metrics import (
     boundary_f,
     boundary_map,
@@ -18,6 +16,7 @@ from oclr.metrics import (
     match_objects,
     series_stats,
 )
+from skimage.morphology import disk as skimage_disk
 
 
 def square(shape=(100, 100), top=10, left=10, size=10):

@@ -81,7 +81,7 @@ def _mode_module(mode: str):
 def build_parser(mode: str | None, module=None) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
-        description="Score segmentations with DAVIS J, F and J&F. " + USAGE_HINT + ".",
+        description="Score segmentations with DAVIS J, F and J&F: " + USAGE_HINT + ".",
     )
     _add_inputs(parser)
     if mode in (None, "folders"):

@@ -236,9 +236,9 @@ def summarise(scores: dict[str, SequenceScores], *, merge_objects: bool) -> dict
 
 def _merged_averages(scores: dict[str, SequenceScores], top: dict) -> dict:
     """Both averagings of the single-object sets, each under its own name."""
-    j_frames = np.concatenate([s.j for s in scores.values()]) if scores else np.zeros(0)
-    f_frames = np.concatenate([s.f for s in scores.values()]) if scores else np.zeros(0)
-    jf, ff = _mean(list(j_frames)), _mean(list(f_frames))
+    j_frames = [v for s in scores.values() for v in s.j.ravel()]
+    f_frames = [v for s in scores.values() for v in s.f.ravel()]
+    jf, ff = _mean(j_frames), _mean(f_frames)
     return {
         "averaging": "per sequence (J, F, J&F); J_per_frame etc. pool all frames",
         "J_per_sequence": top["J"], "F_per_sequence": top["F"], "J&F_per_sequence": top["J&F"],
