@@ -1,0 +1,110 @@
+"""load_assets: the user's folders end up in rendered sequences (through sample_scene/render)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layersynth.assets import Assets
+from layersynth.assets_loading import load_assets
+from layersynth.cliutil import UsageError
+from layersynth.config import SceneConfig
+from layersynth.render import render
+from layersynth.scene import sample_scene
+from PIL import Image
+from scipy import ndimage
+
+FLAT = [(210, 40, 40), (40, 210, 40), (40, 40, 210)]
+
+
+def flat_textures(root):
+    root.mkdir(parents=True)
+    for i, rgb in enumerate(FLAT):
+        Image.fromarray(np.full((40, 50, 3), rgb, np.uint8)).save(root / f"img{i}.png")
+    return root
+
+
+def ring_annotations(root, videos=3):
+    """YouTube-VOS-like palette PNGs: one ring per frame (outer radius 26, hole radius 12)."""
+    yy, xx = np.mgrid[0:90, 0:120]
+    for v in range(videos):
+        for f in range(2):
+            r = np.hypot(yy - 45, xx - 60 - 3 * f)
+            ids = ((r < 26) & (r >= 12)).astype(np.uint8) * (v + 1)
+            path = root / "Annotations" / f"v{v}" / f"{5 * f:05d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            img = Image.fromarray(ids, mode="P")
+            img.putpalette([0, 0, 0] + [255, 0, 0] * 255)
+            img.save(path)
+    return root
+
+
+def expected_colour(appearance, texel) -> np.ndarray:
+    """The renderer's colour of a flat texel with the photometric jitter off."""
+    value = np.asarray(appearance.gain) * np.asarray(texel, float) + np.asarray(appearance.bias)
+    return np.clip(np.floor(value + 0.5), 0, 255)
+
+
+def test_without_folders_the_builtin_assets_serve():
+    assets = load_assets()
+    assert assets.describe() == Assets.builtin().describe()
+
+
+def test_flat_colour_textures_show_up_in_the_rendered_objects(tmp_path):
+    assets = load_assets(textures=flat_textures(tmp_path / "pass"))
+    assert assets.describe()["textures"]["kind"] == "folder"
+    cfg = SceneConfig.preset("tiny", photometric=False, objects=(2,), occluder_prob=0.0)
+    rng = np.random.default_rng(5)
+    seen = 0
+    for _ in range(3):
+        params = sample_scene(rng, cfg, assets)
+        seq = render(params, assets)
+        for k, layer in enumerate(params.objects):
+            texel = assets.textures.get(layer.appearance.texture)[0, 0]
+            visible = seq.rgb[seq.modal == k + 1]
+            if len(visible):
+                seen += 1
+                assert np.abs(visible - expected_colour(layer.appearance, texel)).max() <= 1
+    assert seen >= 3
+
+
+def test_silhouettes_with_holes_show_up_in_the_amodal_masks(tmp_path):
+    assets = load_assets(silhouettes=ring_annotations(tmp_path / "train"))
+    assert assets.describe()["silhouettes"]["kind"] == "ytvos" and len(assets.silhouettes) == 6
+    cfg = SceneConfig.preset("tiny", objects=(1,), polygon_prob=0.0, occluder_prob=0.0,
+                             deform=0.1, object_size=(0.35, 0.4))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        amodal = render(sample_scene(rng, cfg, assets), assets).amodal[0]
+        holes = [(ndimage.binary_fill_holes(m) & ~m).sum() for m in amodal]
+        assert max(holes) > 20  # the ring's hole: ~ (12/26)^2 of its disc, inside the frame
+
+
+def test_builtin_silhouettes_have_no_such_holes():
+    assets = Assets.builtin()
+    cfg = SceneConfig.preset("tiny", objects=(1,), polygon_prob=0.0, occluder_prob=0.0,
+                             deform=0.1, object_size=(0.35, 0.4))
+    amodal = render(sample_scene(np.random.default_rng(0), cfg, assets), assets).amodal[0]
+    assert max((ndimage.binary_fill_holes(m) & ~m).sum() for m in amodal) <= 20
+
+
+def test_background_videos_colour_the_background(tmp_path):
+    folder = tmp_path / "bg" / "clip"
+    folder.mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(np.full((60, 90, 3), (15, 235, 120), np.uint8)).save(folder / f"{i}.png")
+    assets = load_assets(backgrounds=tmp_path / "bg")
+    assert assets.describe()["backgrounds"]["kind"] == "videos"
+    cfg = SceneConfig.preset("tiny", photometric=False, occluder_prob=0.0)
+    params = sample_scene(np.random.default_rng(1), cfg, assets)
+    seq = render(params, assets)
+    background = seq.rgb[seq.modal == 0]
+    assert len(background)
+    assert np.abs(background - expected_colour(params.background, (15, 235, 120))).max() <= 1
+
+
+def test_a_folder_that_cannot_serve_is_named_in_a_usage_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="--textures .*empty: no images"):
+        load_assets(textures=tmp_path / "empty")
+    with pytest.raises(UsageError, match="--silhouettes .*no Annotations"):
+        load_assets(silhouettes=tmp_path / "empty")
