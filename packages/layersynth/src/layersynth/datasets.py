@@ -373,6 +373,10 @@ def _fetch_archive(archive: Archive, root: Path, targets: list[str],
             _extract_member(zf, member_of[rel], root / rel, by_path[rel])
             done["fetched"].append(rel)
     local.unlink()
+    try:
+        scratch.rmdir()
+    except OSError:
+        pass  # another archive's download is still there
 
 
 def _extract_member(zf: zipfile.ZipFile, member: str, dest: Path, entry: FileEntry) -> None:

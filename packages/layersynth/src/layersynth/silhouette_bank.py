@@ -81,14 +81,30 @@ def usable_mask(mask: np.ndarray, cfg: BankConfig) -> np.ndarray | None:
     """The cleaned (H, W) bool mask of one object if usable under `cfg`, else None."""
     import cv2
 
-    h, w = mask.shape
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    m8 = mask.view(np.uint8) if mask.dtype == bool else (mask != 0).astype(np.uint8)
+    x0, y0, bw, bh = cv2.boundingRect(m8)  # work on the object's box, not the whole frame
+    if bw == 0:
+        return None
+    kept = _one_component(m8[y0 : y0 + bh, x0 : x0 + bw], cfg, mask.shape, (y0, x0))
+    if kept is None:
+        return None
+    out = np.zeros(mask.shape, bool)
+    out[y0 : y0 + bh, x0 : x0 + bw] = kept
+    return out
+
+
+def _one_component(box: np.ndarray, cfg: BankConfig, frame_hw, origin) -> np.ndarray | None:
+    """The single non-speck component of a (h, w) uint8 box at `origin` (y, x) of the frame."""
+    import cv2
+
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(box, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.flatnonzero(areas >= cfg.speck_fraction * areas.sum()) + 1
+    h, w = frame_hw
     if len(keep) != 1 or areas[keep[0] - 1] < cfg.min_area * h * w:
         return None
     x, y, bw, bh = stats[keep[0], :4]
-    m = cfg.border_margin
+    x, y, m = x + origin[1], y + origin[0], cfg.border_margin
     if x < m or y < m or x + bw > w - m or y + bh > h - m:
         return None
     clean = labels == keep[0]
@@ -98,19 +114,18 @@ def usable_mask(mask: np.ndarray, cfg: BankConfig) -> np.ndarray | None:
 def _solidity(mask: np.ndarray) -> float:
     import cv2
 
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+    contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
     hull = cv2.convexHull(np.concatenate(contours))
-    return float(mask.sum()) / max(cv2.contourArea(hull), 1.0)
+    return float(np.count_nonzero(mask)) / max(cv2.contourArea(hull), 1.0)
 
 
 def crop_and_fit(mask: np.ndarray, max_side: int) -> np.ndarray:
     """(h, w) bool: `mask` cropped to its bounding box, shrunk so that max(h, w) <= max_side."""
     import cv2
 
-    ys, xs = np.nonzero(mask)
-    crop = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    h, w = crop.shape
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    crop = mask[y : y + h, x : x + w]
     if max(h, w) <= max_side:
         return np.ascontiguousarray(crop)
     scale = max_side / max(h, w)
@@ -120,9 +135,12 @@ def crop_and_fit(mask: np.ndarray, max_side: int) -> np.ndarray:
 
 def frame_silhouettes(ids: np.ndarray, cfg: BankConfig) -> list[tuple[int, np.ndarray]]:
     """[(object id, cropped mask)] of the usable objects of one (H, W) id map."""
+    import cv2
+
+    counts = cv2.calcHist([ids], [0], None, [256], [0, 256]).ravel()  # np.unique sorts: ~10x
     out = []
-    for obj in np.unique(ids):
-        if obj in (0, VOID):
+    for obj in np.flatnonzero(counts):
+        if obj in (0, VOID) or counts[obj] < cfg.min_area * ids.size:
             continue
         clean = usable_mask(ids == obj, cfg)
         if clean is not None:
