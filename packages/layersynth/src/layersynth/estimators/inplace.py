@@ -1,0 +1,141 @@
+"""Add estimated flow to the shards of an existing dataset, in place: what `layersynth flow` runs.
+
+- Atomic per shard: the arrays go in through `shards.add_arrays` (the shard is rewritten under a
+  temporary name and renamed over the old one; manifest.json is then updated), so an interrupted
+  run leaves every shard either as it was or complete.
+- Resumable: a shard whose manifest entry already lists `flow_<method>` is skipped; one whose file
+  already holds it for every sequence (a run stopped between the rename and the manifest update)
+  only has its manifest entry refreshed.
+- Batched: the frame pairs of several sequences go through the estimator together, so a GPU sees
+  full batches; a shard's sequences are taken in groups of at most `max_pairs` pairs (memory).
+- Runs on the same folder may overlap (several GPUs, `part`, or another method): each shard's
+  rewrite happens under an exclusive lock on `DIR/.flow.lock`, and reads the shard afresh, so no
+  run drops another's arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from layersynth.estimators.base import FlowEstimator
+
+LOCK_FILE = ".flow.lock"
+
+
+@dataclass
+class FlowPassReport:
+    """What one pass did: shards written / skipped (already complete), sequences, frame pairs."""
+
+    method: str
+    array: str
+    shards: int = 0
+    written: int = 0
+    skipped: int = 0
+    sequences: int = 0
+    pairs: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        rate = self.pairs / self.seconds if self.seconds > 0 else None
+        return dict(asdict(self), pairs_per_s=rate)
+
+
+def add_estimated_flow(
+    root,
+    estimator: FlowEstimator,
+    *,
+    part: tuple[int, int] = (0, 1),
+    max_pairs: int = 1024,
+    progress: Callable[[Iterable, int], Iterable] = lambda items, total: items,
+) -> FlowPassReport:
+    """Add `flow_<estimator.name>` to every sequence of the dataset at `root` that lacks it.
+
+    part (i, n): only shards whose index is i modulo n (one process per GPU). progress: wraps the
+    iteration over shards (e.g. `cliutil.progress`). Raises ShardError for an unreadable dataset.
+    """
+    from layersynth import manifest
+
+    root = Path(root)
+    name = f"flow_{estimator.name}"
+    entries = [e for e in manifest.load(root)["shards"] if e["index"] % part[1] == part[0]]
+    report = FlowPassReport(estimator.name, name, shards=len(entries))
+    start = time.perf_counter()
+    for entry in progress(entries, len(entries)):
+        if _complete(root, entry, name):
+            report.skipped += 1
+            continue
+        flows = _estimate_shard(root / entry["file"], estimator, max_pairs)
+        with _locked(root):
+            if _complete(root, entry, name, lock=False):  # another run wrote it meanwhile
+                report.skipped += 1
+                continue
+            from layersynth.shards import add_arrays
+
+            add_arrays(root, entry["file"], {i: {name: f} for i, f in flows.items()})
+        report.written += 1
+        report.sequences += len(flows)
+        report.pairs += sum(2 * (len(f) - 1) for f in flows.values())
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _complete(root: Path, entry: dict, name: str, lock: bool = True) -> bool:
+    """True if the shard already has `name` for every sequence; then its manifest entry says so
+    (refreshed here, under the lock unless the caller holds it, if the file was ahead of it)."""
+    from layersynth import manifest
+    from layersynth.shards import Shard
+
+    if name in entry["arrays"]:
+        return True
+    with Shard(root / entry["file"]) as shard:
+        done = all(name in shard.arrays(i) for i in shard.ids)
+    if done:
+        with _locked(root) if lock else contextlib.nullcontext():
+            manifest.refresh_entry(root, entry["file"])
+    return done
+
+
+def _estimate_shard(path: Path, estimator: FlowEstimator, max_pairs: int) -> dict[str, np.ndarray]:
+    """{sequence id: (T, 2, H, W, 2) float32 flow} for every sequence of one shard."""
+    from layersynth.shards import Shard
+
+    with Shard(path) as shard:
+        clips = {i: shard.read(i, ["rgb"])["rgb"] for i in shard.ids}
+    flows: dict[str, np.ndarray] = {}
+    for group in _groups(clips, max_pairs):
+        flows.update(zip(group, estimator.estimate_many([clips[i] for i in group]), strict=True))
+    return flows
+
+
+def _groups(clips: dict[str, np.ndarray], max_pairs: int) -> Iterator[list[str]]:
+    """Ids in runs of one frame size, each run at most `max_pairs` pairs (at least one clip)."""
+    group: list[str] = []
+    pairs = 0
+    for seq_id, rgb in clips.items():
+        n = 2 * (len(rgb) - 1)
+        if group and (pairs + n > max_pairs or rgb.shape[1:] != clips[group[0]].shape[1:]):
+            yield group
+            group, pairs = [], 0
+        group.append(seq_id)
+        pairs += n
+    if group:
+        yield group
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Exclusive lock held while a shard is rewritten (separate from the manifest's own lock,
+    which `add_arrays` takes inside: flock on a second descriptor of one file would deadlock)."""
+    with open(root / LOCK_FILE, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

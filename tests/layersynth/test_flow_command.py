@@ -1,0 +1,174 @@
+"""`layersynth flow`: estimated flow added to existing shards in place, atomically and resumably."""
+
+import json
+
+import numpy as np
+import pytest
+from layersynth import manifest
+from layersynth.cli import main
+from layersynth.estimators import FlowEstimator, build_estimator
+from layersynth.estimators.inplace import add_estimated_flow
+from layersynth.shards import FLOW_SCALE, ShardWriter, open_dataset
+
+SHARD_SIZE, N, T, H, W = 2, 5, 3, 24, 32
+
+
+def fake_sequence(rng: np.random.Generator) -> dict:
+    """Arrays of one valid sequence (K = 1): textured frames, a square object, zero GT flow."""
+    rgb = rng.integers(0, 256, (T, H, W, 3), dtype=np.uint8)
+    amodal = np.zeros((1, T, H, W), bool)
+    amodal[:, :, 8:16, 8:16] = True
+    return {
+        "rgb": rgb, "amodal": amodal, "modal": amodal[0].astype(np.uint8),
+        "occluder": np.zeros((T, H, W), bool), "flow_gt": np.zeros((T, 2, H, W, 2), np.float32),
+        "order": np.zeros(1, np.int16),
+    }
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """A folder of 3 shards (2 + 2 + 1 sequences) written by the shard writer, with its manifest."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    manifest.save(root, manifest.new({"preset": "test"}, shard_size=SHARD_SIZE, n=N,
+                                     generator_version="test"))
+    rng = np.random.default_rng(0)
+    for j in range(manifest.n_shards(N, SHARD_SIZE)):
+        file = manifest.shard_name(j)
+        with ShardWriter(root / file, shard_index=j, settings={}, generator_version="t") as w:
+            for seq_id in manifest.expected_ids(j, SHARD_SIZE, N):
+                w.add(seq_id, fake_sequence(rng), {"seed": None})
+        manifest.put_entry(root, manifest.entry(root, file, j))
+    return root
+
+
+class Interrupting(FlowEstimator):
+    """DIS that raises KeyboardInterrupt (as Ctrl-C would) on its `stop_at`-th call."""
+
+    name = "dis"
+
+    def __init__(self, stop_at: int):
+        self.inner, self.calls, self.stop_at = build_estimator("dis"), 0, stop_at
+
+    def estimate_pairs(self, src, dst):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return self.inner.estimate_pairs(src, dst)
+
+
+def shard_bytes(root) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(root.glob("shard-*"))}
+
+
+def test_flow_command_adds_dis_flow_equal_to_estimating_each_clip_and_still_validates(
+    dataset, capsys
+):
+    assert main(["flow", str(dataset), "--method", "dis"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (result["written"], result["skipped"], result["sequences"]) == (3, 0, N)
+    assert result["pairs"] == N * 2 * (T - 1)
+    assert main(["validate", str(dataset)]) == 0
+    est = build_estimator("dis")
+    with open_dataset(dataset) as ds:
+        assert ds.flow_methods == ["gt", "dis"]
+        for seq_id in ds.ids:
+            arrays = ds.read(seq_id, ["rgb", "flow_dis"])
+            want = est.estimate(arrays["rgb"])  # what `generate --flow dis` computes inline
+            np.testing.assert_allclose(arrays["flow_dis"], want, atol=FLOW_SCALE / 2 + 1e-6)
+
+
+def test_a_second_run_skips_every_shard_and_rewrites_nothing(dataset, capsys):
+    assert main(["flow", str(dataset), "--method", "dis"]) == 0
+    before = shard_bytes(dataset)
+    assert main(["flow", str(dataset), "--method", "dis"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (result["written"], result["skipped"]) == (0, 3)
+    assert shard_bytes(dataset) == before
+
+
+def test_an_interrupted_run_leaves_whole_shards_and_resumes_where_it_stopped(dataset):
+    untouched = shard_bytes(dataset)
+    with pytest.raises(KeyboardInterrupt):
+        add_estimated_flow(dataset, Interrupting(stop_at=2))  # during the second shard
+    after = shard_bytes(dataset)
+    assert after["shard-00000.h5"] != untouched["shard-00000.h5"]
+    assert {k: after[k] for k in ("shard-00001.h5", "shard-00002.h5")} == {
+        k: untouched[k] for k in ("shard-00001.h5", "shard-00002.h5")
+    }
+    assert not list(dataset.glob("*.tmp-*"))
+    assert main(["validate", str(dataset)]) == 0
+    report = add_estimated_flow(dataset, build_estimator("dis"))
+    assert (report.written, report.skipped, report.sequences) == (2, 1, 3)
+    assert main(["validate", str(dataset)]) == 0
+    with open_dataset(dataset) as ds:
+        assert ds.flow_methods == ["gt", "dis"]
+
+
+def test_an_interruption_while_a_shard_is_rewritten_leaves_no_partial_file(dataset, monkeypatch):
+    import layersynth.shards as shards
+
+    untouched = shard_bytes(dataset)
+    real = shards.write_array
+
+    def write_array(group, name, stored):
+        if name == "flow_dis":
+            raise KeyboardInterrupt
+        real(group, name, stored)
+
+    monkeypatch.setattr(shards, "write_array", write_array)
+    with pytest.raises(KeyboardInterrupt):
+        add_estimated_flow(dataset, build_estimator("dis"))
+    assert shard_bytes(dataset) == untouched
+    assert not list(dataset.glob("*.tmp-*"))
+
+
+def test_a_shard_renamed_before_its_manifest_update_is_only_re_listed_on_resume(
+    dataset, monkeypatch
+):
+    real = manifest.refresh_entry
+    calls = []
+
+    def refresh_entry(root, file):
+        calls.append(file)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # killed between the rename and the manifest update
+        return real(root, file)
+
+    monkeypatch.setattr(manifest, "refresh_entry", refresh_entry)
+    with pytest.raises(KeyboardInterrupt):
+        add_estimated_flow(dataset, build_estimator("dis"))
+    assert main(["validate", str(dataset)]) == 1  # checksum now differs from the manifest
+    renamed = shard_bytes(dataset)["shard-00000.h5"]
+    report = add_estimated_flow(dataset, build_estimator("dis"))
+    assert (report.written, report.skipped) == (2, 1)
+    assert shard_bytes(dataset)["shard-00000.h5"] == renamed
+    assert main(["validate", str(dataset)]) == 0
+
+
+def test_parts_split_the_shards_between_runs(dataset):
+    first = add_estimated_flow(dataset, build_estimator("dis"), part=(0, 2))
+    second = add_estimated_flow(dataset, build_estimator("dis"), part=(1, 2))
+    assert (first.shards, second.shards) == (2, 1)
+    assert first.written + second.written == 3
+    with open_dataset(dataset) as ds:
+        assert ds.flow_methods == ["gt", "dis"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--method", "raft", "--raft-weights", "missing.ckpt"], "RAFT weights not found"),
+        (["--method", "dis", "--part", "2/2"], "--part"),
+        (["--method", "farneback"], "invalid choice"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(dataset, capsys, argv, message):
+    assert main(["flow", str(dataset), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_folder_without_manifest_is_named_in_the_error(tmp_path, capsys):
+    assert main(["flow", str(tmp_path), "--method", "dis"]) == 2
+    assert "manifest.json" in capsys.readouterr().err
