@@ -53,19 +53,28 @@ def test_linked_inference_keeps_each_object_in_one_channel_across_windows(n):
     assert np.array_equal(pred.modal(), np.where(ids > 0, first[ids.astype(int) - 1] + 1, 0))
 
 
-def test_gt_protocol_puts_gt_object_j_in_channel_j():
+def test_reference_protocol_with_gt_puts_gt_object_j_in_channel_j():
     flow, ids = object_video(21)
     gt = np.stack([ids == j + 1 for j in range(3)])
-    pred = infer_flow(ShufflingModel(), flow, InferConfig(protocol="gt"), gt_masks=gt)
+    pred = infer_flow(ShufflingModel(), flow, InferConfig(protocol="reference"), gt_masks=gt)
     assert [w.start for w in pred.windows] == [0, 8, 13]
     assert np.array_equal(pred.probs > 0.5, gt)
     assert np.array_equal(pred.order, np.tile(np.arange(3, dtype=np.float32), (21, 1)))
 
 
-def test_gt_protocol_without_ground_truth_is_refused():
-    flow, _ = object_video(4)
+def test_reference_protocol_without_gt_keeps_each_windows_channel_order():
+    flow, ids = object_video(21)
+    pred = infer_flow(ShufflingModel(), flow, InferConfig(protocol="reference"))
+    for window in pred.windows:
+        shuffle = np.random.default_rng(window.start).permutation(3)
+        own = slice(window.own_start, window.own_stop)
+        for j in range(3):
+            assert np.array_equal(pred.probs[shuffle[j], own] > 0.5, ids[own] == j + 1)
+
+
+def test_an_unknown_protocol_is_refused():
     with pytest.raises(ValueError):
-        infer_flow(ShufflingModel(), flow, InferConfig(protocol="gt"))
+        InferConfig(protocol="oracle")
 
 
 def test_a_frame_upsampled_to_the_video_size_keeps_its_objects():

@@ -6,9 +6,10 @@ Two protocols (REFERENCE.md section 5), chosen by `InferConfig.protocol`:
   model's T frames; the channels of each window are assigned to the previous window's by
   Hungarian matching on the IoU of their masks on the shared frames (`oclr.linking`), no ground
   truth involved.
-- "gt" (the reference protocol): non-overlapping windows, the last aligned to the end; each
-  window's channels are Hungarian-matched to the ground-truth objects (so identities are fixed
-  with ground-truth help). Needs `gt_masks`.
+- "reference" (the reference protocol): non-overlapping windows, the last aligned to the end;
+  given ground-truth masks, each window's channels are Hungarian-matched to the GT objects (so
+  identities are fixed with ground-truth help). Without them (single-object sets, where all
+  objects are merged anyway) each window keeps its channel order.
 
 Each frame keeps the prediction of the one window that owns it (`oclr.windows`), with that
 window's layer order. Outputs stay at the model's size h x w (float16 probabilities: ~K*h*w*2
@@ -29,14 +30,14 @@ from oclr.compose import compose_modal
 from oclr.linking import link_next, match_to_gt
 from oclr.windows import Window, overlapping_windows, reference_windows
 
-PROTOCOLS = ("linked", "gt")
+PROTOCOLS = ("linked", "reference")
 
 
 @dataclass(frozen=True)
 class InferConfig:
-    """protocol: "linked" | "gt" (see module); overlap: frames shared by consecutive windows under
-    "linked" (None: a third of the window, 10 of 30: frames enough to match identities on, for
-    half as many forwards again as the frames need);
+    """protocol: "linked" | "reference" (see module); overlap: frames shared by consecutive
+    windows under "linked" (None: a third of the window, 10 of 30: frames enough to match
+    identities on, for half as many forwards again as the frames need);
     batch: windows per forward pass; threshold: the amodal probability above which a pixel is
     the object's."""
 
@@ -85,7 +86,7 @@ class VideoPrediction:
 
 def plan_windows(n_frames: int, size: int, cfg: InferConfig) -> list[Window]:
     """The windows `cfg.protocol` uses for a video of `n_frames` and a model of `size` frames."""
-    if cfg.protocol == "gt":
+    if cfg.protocol == "reference":
         return reference_windows(n_frames, size)
     overlap = size // 3 if cfg.overlap is None else cfg.overlap
     return overlapping_windows(n_frames, size, min(overlap, size - 1))
@@ -98,11 +99,9 @@ def infer_flow(model: torch.nn.Module, flow: np.ndarray, cfg: InferConfig,
 
     flow: (T, 4, h, w) float32 (e.g. from `oclr.flowcache.flow_input_for`, may be memory-mapped);
     gt_masks: (G, T, h, w) bool ground-truth objects at the model size, has_gt (T,) bool frames
-    that have ground truth; both only for protocol "gt". progress(items, total) may wrap the
-    loop over windows (e.g. `layersynth.cliutil.progress`).
+    that have ground truth; both used only by protocol "reference" (optional there).
+    progress(items, total) may wrap the loop over windows (e.g. `layersynth.cliutil.progress`).
     """
-    if cfg.protocol == "gt" and gt_masks is None:
-        raise ValueError("protocol 'gt' needs ground-truth masks")
     n = len(flow)
     windows = plan_windows(n, model.cfg.frames, cfg)
     k = model.cfg.num_objects
@@ -123,7 +122,9 @@ def infer_flow(model: torch.nn.Module, flow: np.ndarray, cfg: InferConfig,
 
 
 def _permutation(cfg, window, prob, prev, gt_masks, has_gt) -> np.ndarray:
-    if cfg.protocol == "gt":
+    if cfg.protocol == "reference":
+        if gt_masks is None:
+            return np.arange(len(prob))
         idx = window.indices
         return match_to_gt(prob, gt_masks[:, idx], None if has_gt is None else has_gt[idx])
     if prev is None:

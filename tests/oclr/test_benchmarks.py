@@ -1,0 +1,190 @@
+"""The benchmark runners on tiny fake benchmark folders (DAVIS, SegTrack/FBMS with GT on some
+frames only, MoCA with a box CSV), through `oclr-eval --checkpoint ...`."""
+
+import json
+
+import numpy as np
+import oclr
+import pytest
+import torch
+from oclr import benchmarks
+from oclr.checkpoint import save_checkpoint
+from oclr.cli_eval import main as eval_main
+from oclr.config import ModelConfig
+from oclr.davis_io import read_label_png, write_label_png
+from PIL import Image
+
+H, W, N = 48, 80, 10
+
+
+def scene(n=N, seed=0):
+    """Frames (n, H, W, 3) uint8 and labels (n, H, W): object 1 moves right, object 2 left, over
+    a static textured background (so DIS recovers their motion)."""
+    rng = np.random.default_rng(seed)
+    def texture(h, w):
+        small = rng.integers(0, 255, (h // 4, w // 4, 3)).astype(np.uint8)
+        return np.asarray(Image.fromarray(small).resize((w, h), Image.BILINEAR))
+    bg, a, b = texture(H, W), texture(16, 16), texture(12, 12)
+    frames, labels = np.repeat(bg[None], n, 0), np.zeros((n, H, W), np.uint8)
+    for t in range(n):
+        frames[t, 6:22, 4 + 3 * t:20 + 3 * t], labels[t, 6:22, 4 + 3 * t:20 + 3 * t] = a, 1
+        frames[t, 30:42, 60 - 3 * t:72 - 3 * t], labels[t, 30:42, 60 - 3 * t:72 - 3 * t] = b, 2
+    return frames, labels
+
+
+class MotionOracle(torch.nn.Module):
+    """Channel 0 = pixels moving right, channel 1 = moving left (from the +1 flow), channel 2 empty;
+    so the runners' plumbing (flow, resizing, windows, writing, scoring) can be checked by score."""
+
+    def __init__(self):
+        super().__init__()
+        self.cfg = ModelConfig.preset("tiny")
+
+    def forward(self, flow):
+        u = flow[:, :, 0]  # (B, T, h, w)
+        logits = torch.stack([8 * (u - 1.0), 8 * (-u - 1.0), torch.full_like(u, -10.0)], dim=2)
+        return logits, torch.arange(3.0).expand(len(flow), 3)
+
+
+@pytest.fixture()
+def oracle(monkeypatch):
+    monkeypatch.setattr("oclr.cli_infer.load_model", lambda path, device: MotionOracle())
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    model = oclr.build_model("tiny")
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, path)
+    return path
+
+
+def write_seq(root, images, annotations, seq, seed=0, gt_every=1, binary=False, suffix=".jpg"):
+    frames, labels = scene(seed=seed)
+    (root / images / seq).mkdir(parents=True)
+    if annotations:
+        (root / annotations / seq).mkdir(parents=True)
+    for t in range(N):
+        Image.fromarray(frames[t]).save(root / images / seq / f"{t:05d}{suffix}", quality=95)
+        if annotations and t % gt_every == 0:
+            gt = root / annotations / seq / f"{t:05d}.png"
+            if binary:
+                Image.fromarray(((labels[t] > 0) * 255).astype(np.uint8)).save(gt)
+            else:
+                write_label_png(gt, labels[t])
+    return labels
+
+
+def evaluate(capsys, *argv):
+    code = eval_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_ok(capsys, *argv):
+    code, out, err = evaluate(capsys, *argv)
+    assert code == 0, err
+    return json.loads(out.strip().splitlines()[-1]), out
+
+
+def test_davis_2016_val_uses_the_imageset_list_and_scores_a_good_prediction_high(
+        tmp_path, capsys, oracle):
+    root = tmp_path / "davis"
+    for i, seq in enumerate(["bear", "camel", "train"]):
+        write_seq(root, "JPEGImages/480p", "Annotations/480p", seq, seed=i, binary=True)
+    (root / "ImageSets/2016").mkdir(parents=True)
+    (root / "ImageSets/2016/val.txt").write_text("bear\ncamel\n")
+    result, out = run_ok(capsys, "--checkpoint", "any.pt", "--davis", root, "--set", "2016-val",
+                         "--out", tmp_path / "out", "--flow-cache", tmp_path / "cache")
+    assert set(result["sequences"]) == {"bear", "camel"}
+    assert result["sequence_list"].endswith("ImageSets/2016/val.txt")
+    assert result["protocol"] == "linked" and set(result["protocols"]) == {"linked", "reference"}
+    assert result["J"] > 0.6 and result["protocols"]["reference"]["J"] > 0.6
+    assert len(list((tmp_path / "out/linked/bear").glob("*.png"))) == N
+    assert "protocol: reference" in out
+
+
+def test_davis2017_motion_scores_each_object_and_both_protocols(tmp_path, capsys, oracle):
+    root = tmp_path / "davis"
+    write_seq(root, "JPEGImages/480p", "Annotations/480p", "dogs")
+    result, _ = run_ok(capsys, "--checkpoint", "any.pt", "--davis", root, "--set", "2017-motion",
+                       "--out", tmp_path / "out", "--no-flow-cache")
+    assert result["mode"] == "multi-object" and result["n_objects"] == 2
+    assert result["J&F"] > 0.5 and result["protocols"]["reference"]["J&F"] > 0.5
+    masks = read_label_png(tmp_path / "out/reference/dogs/00005.png")
+    assert set(np.unique(masks)) <= {0, 1, 2, 3} and masks.shape == (H, W)
+
+
+def test_fbms_scores_only_the_frames_that_have_ground_truth(tmp_path, capsys, oracle):
+    root = tmp_path / "fbms"
+    write_seq(root, "JPEGImages", "Annotations", "cars1", gt_every=3)
+    write_seq(root, "JPEGImages", "Annotations", "horses", seed=1, gt_every=5, suffix=".png")
+    result, _ = run_ok(capsys, "--checkpoint", "any.pt", "--fbms", root, "--out",
+                       tmp_path / "out", "--no-flow-cache", "--protocol", "linked")
+    assert result["sequences"]["cars1"]["n_frames"] == 4  # frames 0, 3, 6, 9
+    assert result["sequences"]["horses"]["n_frames"] == 2
+    assert result["mode"] == "merged" and list(result["protocols"]) == ["linked"]
+    assert len(list((tmp_path / "out/linked/cars1").glob("*.png"))) == N  # all frames written
+
+
+def test_segtrack_with_a_real_tiny_checkpoint_gives_scores_in_range(tmp_path, capsys, checkpoint):
+    root = tmp_path / "segtrack"
+    write_seq(root, "JPEGImages", "Annotations", "birdfall", suffix=".png")
+    result, out = run_ok(capsys, "--checkpoint", checkpoint, "--segtrack", root, "--out",
+                         tmp_path / "out", "--flow-cache", tmp_path / "cache", "--protocol",
+                         "reference")
+    assert 0 <= result["J"] <= 1 and 0 <= result["F"] <= 1 and result["protocol"] == "reference"
+    assert result["benchmark"] == "SegTrackv2" and "mean over frames" in out
+
+
+def test_moca_scores_box_success_rates_from_the_csv(tmp_path, capsys, oracle):
+    root = tmp_path / "moca"
+    labels = write_seq(root, "JPEGImages", None, "flounder")
+    rows = ["index,file,box,motion"]
+    for t in (0, 4, 8):
+        ys, xs = np.nonzero(labels[t] == 1)
+        box = [2, int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)]
+        rows.append(f'{t},/flounder/{t:05d}.jpg,"{box}","{{""1"": ""0""}}"')
+    (root / "moca.csv").write_text("\n".join(rows) + "\n")
+    result, out = run_ok(capsys, "--checkpoint", "any.pt", "--moca", root, "--moca-csv",
+                         root / "moca.csv", "--out", tmp_path / "out", "--no-flow-cache")
+    # DIS smears motion a few pixels past the object: boxes are found, a little too large
+    assert result["n_frames"] == 3 and result["success"]["0.5"] == 1.0 and result["SR"] > 0
+    assert result["sequence_list"] == "the sequences of the box CSV"
+    assert "success rate" in out
+
+
+@pytest.mark.parametrize("make, argv, named", [
+    (lambda r: (r / "JPEGImages").mkdir(parents=True), ["--set", "2016-val"], "JPEGImages/480p"),
+    (lambda r: (r / "JPEGImages/480p/a").mkdir(parents=True), ["--set", "2017-motion"],
+     "Annotations/480p"),
+    (lambda r: (r / "Annotations/480p/a").mkdir(parents=True)
+     or (r / "JPEGImages/480p").mkdir(parents=True), ["--set", "2016-val"], "JPEGImages/480p/a"),
+])
+def test_a_davis_root_in_the_wrong_layout_exits_2_naming_the_path(tmp_path, capsys, checkpoint,
+                                                                   make, argv, named):
+    root = tmp_path / "davis"
+    make(root)
+    code, out, err = evaluate(capsys, "--checkpoint", checkpoint, "--davis", root, *argv,
+                              "--out", tmp_path / "out")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and str(root / named) in err
+
+
+def test_ground_truth_for_a_frame_that_does_not_exist_is_named(tmp_path, capsys, oracle):
+    root = tmp_path / "fbms"
+    write_seq(root, "JPEGImages", "Annotations", "cars1")
+    write_label_png(root / "Annotations/cars1/00099.png", np.zeros((H, W), np.uint8))
+    code, _, err = evaluate(capsys, "--checkpoint", "any.pt", "--fbms", root, "--out",
+                            tmp_path / "out", "--no-flow-cache")
+    assert code == 2 and "00099.png" in err
+
+
+def test_options_that_do_not_name_one_benchmark_are_refused(tmp_path, capsys, checkpoint):
+    code, _, err = evaluate(capsys, "--checkpoint", checkpoint, "--davis", tmp_path, "--out",
+                            tmp_path)
+    assert code == 2 and "--set" in err
+    code, _, err = evaluate(capsys, "--checkpoint", checkpoint, "--fbms", tmp_path, "--segtrack",
+                            tmp_path, "--out", tmp_path)
+    assert code == 2 and "exactly one" in err
+    assert benchmarks.add_benchmark_arguments is benchmarks.add_arguments
