@@ -103,6 +103,7 @@ def test_more_than_twenty_predicted_ids_exits_2(davis, capsys):
         (["--pred", "x"], "--pred and --gt go together"),
         (["--pred", "x", "--gt", "y", "--checkpoint", "c"], "different modes"),
         (["--pred", "x", "--gt", "y", "--bogus"], "unrecognized arguments: --bogus"),
+        (["--pred", "x", "--gt", "y", "--workers", "0"], "expected a positive integer"),
     ],
 )
 def test_bad_option_combinations_exit_2_in_one_line(argv, message, capsys):

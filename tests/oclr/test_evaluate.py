@@ -169,3 +169,12 @@ def test_result_has_the_fixed_json_shape(tmp_path):
     assert 0.0 < seq["objects"]["1"]["J"] < 1.0 and seq["objects"]["2"]["J"] == 1.0
     assert seq["J"] == pytest.approx((seq["objects"]["1"]["J"] + 1.0) / 2)
     assert out["J&F"] == pytest.approx((out["J"] + out["F"]) / 2)
+
+
+def test_results_do_not_depend_on_the_number_of_worker_threads(tmp_path):
+    gt = [two_objects(t) for t in range(5)]
+    write_seq(tmp_path / "gt", "s", gt)
+    write_seq(tmp_path / "pred", "s", [swap(two_objects(t + 1)) for t in range(5)])
+    serial = evaluate_folders(tmp_path / "pred", tmp_path / "gt", EvalConfig(workers=1))
+    threaded = evaluate_folders(tmp_path / "pred", tmp_path / "gt", EvalConfig(workers=3))
+    assert serial == threaded and serial["J"] < 1.0

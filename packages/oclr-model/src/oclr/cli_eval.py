@@ -50,6 +50,20 @@ def _add_folder_options(parser: argparse.ArgumentParser) -> None:
         help="score only these sequences: comma-separated names, or a text file with one name "
         "a line (e.g. DAVIS ImageSets/2017/val.txt)",
     )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=_positive_int, default=2, metavar="N",
+        help="threads decoding and scoring frames (default 2; results do not depend on it)",
+    )  # fmt: skip
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def choose_mode(args: argparse.Namespace) -> str:
@@ -136,7 +150,11 @@ def run_folders(args: argparse.Namespace) -> int:
     """The --pred/--gt mode: score, print the table, then the JSON object last on stdout."""
     from oclr.evaluate import EvalConfig, evaluate_folders, format_table
 
-    config = EvalConfig(merge_objects=args.merge_objects, sequences=parse_sequences(args.sequences))
+    config = EvalConfig(
+        merge_objects=args.merge_objects,
+        sequences=parse_sequences(args.sequences),
+        workers=args.workers,
+    )
     _warn_extra_predictions(args, config)
     result = evaluate_folders(
         args.pred, args.gt, config, progress=lambda items, n: progress(items, n, "sequences")

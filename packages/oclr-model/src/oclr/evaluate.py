@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +35,15 @@ MAX_PRED_IDS = 20  # DAVIS refuses more proposals per sequence
 @dataclass(frozen=True)
 class EvalConfig:
     """merge_objects: score one merged foreground (single-object benchmarks);
-    sequences: names to score (None: every GT sequence)."""
+    sequences: names to score (None: every GT sequence); workers: threads (1 = serial)."""
 
     merge_objects: bool = False
     sequences: tuple[str, ...] | None = None
+    workers: int = 2  # threads decoding and scoring frames (PNG decoding and OpenCV free the GIL)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
 
 
 @dataclass(frozen=True)
@@ -56,30 +62,37 @@ class SequenceScores:
 
 
 def score_sequence(
-    pred: np.ndarray, gt: np.ndarray, *, merge_objects: bool, frames: Iterable[str] | None = None
+    pred: np.ndarray,
+    gt: np.ndarray,
+    *,
+    merge_objects: bool,
+    frames: Iterable[str] | None = None,
+    pool: Executor | None = None,
 ) -> SequenceScores:
     """Score one sequence of label images: pred, gt (T, H, W) uint8 (GT 255 = void).
 
     Predicted ids must be at most 20 (ValueError otherwise; `evaluate_folders` names the file).
+    `pool` (optional) scores frames concurrently; the result does not depend on it.
     """
     if pred.shape != gt.shape or pred.ndim != 3:
         raise ValueError(f"pred {pred.shape} and gt {gt.shape} must both be (T, H, W)")
     names = tuple(frames) if frames is not None else tuple(f"{t:05d}" for t in range(len(gt)))
     if int(pred.max(initial=0)) > MAX_PRED_IDS:
         raise ValueError(f"predicted id {int(pred.max())} > {MAX_PRED_IDS}")
+    mapper = map if pool is None else pool.map
     if merge_objects:
-        return _score_merged(pred, gt, names)
-    return _score_multi(pred, gt, names)
+        return _score_merged(pred, gt, names, mapper)
+    return _score_multi(pred, gt, names, mapper)
 
 
-def _score_merged(pred: np.ndarray, gt: np.ndarray, names: tuple[str, ...]) -> SequenceScores:
+def _score_merged(pred, gt, names: tuple[str, ...], mapper) -> SequenceScores:
     pred_fg = (pred > 0).astype(np.uint8)
     gt_fg = np.where(gt == VOID, VOID, gt > 0).astype(np.uint8)
-    j, f = _pairwise(pred_fg, gt_fg, 1, 1)
+    j, f = _pairwise(pred_fg, gt_fg, 1, 1, mapper)
     return SequenceScores(j[0], f[0], (None,), names)
 
 
-def _score_multi(pred: np.ndarray, gt: np.ndarray, names: tuple[str, ...]) -> SequenceScores:
+def _score_multi(pred, gt, names: tuple[str, ...], mapper) -> SequenceScores:
     first = gt[0][gt[0] != VOID]
     n_gt = int(first.max(initial=0))
     n_pred = int(pred.max(initial=0))
@@ -87,35 +100,46 @@ def _score_multi(pred: np.ndarray, gt: np.ndarray, names: tuple[str, ...]) -> Se
         empty = np.zeros((0, len(gt)))
         return SequenceScores(empty, empty.copy(), (), names)
     # Ids beyond the predicted ones are empty masks: DAVIS's padding when n_pred < n_gt.
-    j, f = _pairwise(pred, gt, max(n_pred, n_gt), n_gt)
+    j, f = _pairwise(pred, gt, max(n_pred, n_gt), n_gt, mapper)
     m = match_objects(j, f)
     ids = tuple(int(k) if k <= n_pred else None for k in m.pred_ids)
     return SequenceScores(m.j, m.f, ids, names)
 
 
-def _pairwise(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int):
+def _pairwise(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int, mapper=map):
     """(n_pred, n_gt, T) pairwise J and F over the frames of a sequence."""
-    per_frame = [frame_scores(p, g, n_pred, n_gt) for p, g in zip(pred, gt, strict=True)]
+    per_frame = list(mapper(lambda t: frame_scores(pred[t], gt[t], n_pred, n_gt), range(len(gt))))
     j = np.stack([jf[0] for jf in per_frame], axis=-1)
     f = np.stack([jf[1] for jf in per_frame], axis=-1)
     return j, f
 
 
 def load_sequence(
-    name: str, gt_frames: dict[str, Path], pred_root: Path, *, binary_pred: bool
+    name: str,
+    gt_frames: dict[str, Path],
+    pred_root: Path,
+    *,
+    binary_pred: bool,
+    pool: Executor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a GT sequence and the predicted frames of the same names -> (pred, gt) (T, H, W).
 
-    Raises MaskFormatError naming the file: a missing predicted frame, a size that differs from
-    the GT's, more than 20 predicted ids, a PNG of the wrong kind.
+    Raises MaskFormatError naming the file (the first bad frame in order): a missing predicted
+    frame, a size that differs from the GT's, more than 20 predicted ids, a PNG of the wrong
+    kind. `pool` (optional) decodes frames concurrently.
     """
-    pred = gt = None
-    for t, (frame, gt_path) in enumerate(gt_frames.items()):
+
+    def read_pair(item: tuple[str, Path]) -> tuple[Path, np.ndarray, Path, np.ndarray]:
+        frame, gt_path = item
         pred_path = pred_root / name / f"{frame}.png"
         if not pred_path.is_file():
             raise MaskFormatError(f"{pred_path}: missing (the ground truth has {gt_path})")
-        g = read_label_png(gt_path)
         p = read_label_png(pred_path, allow_binary=binary_pred)
+        return pred_path, p, gt_path, read_label_png(gt_path)
+
+    pred = gt = None
+    pairs = (map if pool is None else pool.map)(read_pair, gt_frames.items())
+    for t, (pred_path, p, gt_path, g) in enumerate(pairs):
         if gt is None:  # filled in place: stacking a long sequence afterwards costs a copy
             gt = np.empty((len(gt_frames), *g.shape), np.uint8)
             pred = np.empty_like(gt)
@@ -173,11 +197,13 @@ def evaluate_folders(
     items = chosen.items()
     if progress is not None:
         items = progress(items, len(chosen))
-    scores = {}
-    for name, gt_frames in items:
-        merge = config.merge_objects
-        pred, gt = load_sequence(name, gt_frames, Path(pred_dir), binary_pred=merge)
-        scores[name] = score_sequence(pred, gt, merge_objects=merge, frames=gt_frames)
+    scores, merge = {}, config.merge_objects
+    with ThreadPoolExecutor(config.workers) as pool:
+        for name, gt_frames in items:
+            pred, gt = load_sequence(name, gt_frames, Path(pred_dir), binary_pred=merge, pool=pool)
+            scores[name] = score_sequence(
+                pred, gt, merge_objects=merge, frames=gt_frames, pool=pool
+            )
     result = summarise(scores, merge_objects=config.merge_objects)
     result["pred"], result["gt"] = str(pred_dir), str(gt_dir)
     return result

@@ -108,21 +108,36 @@ def boundary_f(
 
 
 @dataclass(frozen=True)
+class _Crop:
+    """A bool array holding pixels [y, y + h) x [x, x + w) of the frame, at = (y, x)."""
+
+    array: np.ndarray
+    at: tuple[int, int]
+
+
+def _overlap_count(a: _Crop, b: _Crop) -> int:
+    """Pixels true in both crops (0 where they do not overlap)."""
+    y0, x0 = max(a.at[0], b.at[0]), max(a.at[1], b.at[1])
+    y1 = min(a.at[0] + a.array.shape[0], b.at[0] + b.array.shape[0])
+    x1 = min(a.at[1] + a.array.shape[1], b.at[1] + b.array.shape[1])
+    if y0 >= y1 or x0 >= x1:
+        return 0
+    ca = a.array[y0 - a.at[0] : y1 - a.at[0], x0 - a.at[1] : x1 - a.at[1]]
+    cb = b.array[y0 - b.at[0] : y1 - b.at[0], x0 - b.at[1] : x1 - b.at[1]]
+    return int(np.count_nonzero(ca & cb))
+
+
+@dataclass(frozen=True)
 class _Region:
-    """One object in one frame, reduced to what pairwise J and F need.
+    """One object in one frame, reduced to what pairwise J and F need: the mask over its
+    bounding box, its area, its boundary map (n_boundary pixels) and the boundary dilated by the
+    tolerance disk, each as a crop of the frame."""
 
-    box: (y0, y1, x0, x1) of the mask (end-exclusive); mask: bool crop of it; area: pixels;
-    ys, xs: boundary pixel coordinates (image frame); dil: dilated boundary, uint8, whose
-    top-left pixel is image pixel `dil_at`.
-    """
-
-    box: tuple[int, int, int, int]
-    mask: np.ndarray
+    mask: _Crop
     area: int
-    ys: np.ndarray
-    xs: np.ndarray
-    dil: np.ndarray
-    dil_at: tuple[int, int]
+    boundary: _Crop
+    n_boundary: int
+    dilated: _Crop
 
 
 def _region(mask: np.ndarray, radius: int, kernel: np.ndarray) -> _Region | None:
@@ -135,32 +150,16 @@ def _region(mask: np.ndarray, radius: int, kernel: np.ndarray) -> _Region | None
     # it); the crop is grown by 1 px on every side so that neighbour tests see true values.
     y0, y1, x0, x1 = max(y - 1, 0), min(y + h + 1, height), max(x - 1, 0), min(x + w + 1, width)
     bmap = boundary_map(mask[y0:y1, x0:x1])
-    ys, xs = np.nonzero(bmap)
     dy0, dx0 = max(y0 - radius, 0), max(x0 - radius, 0)
     dy1, dx1 = min(y1 + radius, height), min(x1 + radius, width)
     canvas = np.zeros((dy1 - dy0, dx1 - dx0), np.uint8)
     canvas[y0 - dy0 : y1 - dy0, x0 - dx0 : x1 - dx0] = bmap
-    dil = cv2.dilate(canvas, kernel)
-    box = (y, y + h, x, x + w)
+    dilated = cv2.dilate(canvas, kernel).view(bool)
     crop = mask[y : y + h, x : x + w]
-    return _Region(box, crop, int(np.count_nonzero(crop)), ys + y0, xs + x0, dil, (dy0, dx0))
-
-
-def _hits(a: _Region, b: _Region) -> int:
-    """How many boundary pixels of `a` lie inside the dilated boundary of `b`."""
-    ys, xs = a.ys - b.dil_at[0], a.xs - b.dil_at[1]
-    inside = (ys >= 0) & (xs >= 0) & (ys < b.dil.shape[0]) & (xs < b.dil.shape[1])
-    return int(np.count_nonzero(b.dil[ys[inside], xs[inside]]))
-
-
-def _intersection(a: _Region, b: _Region) -> int:
-    y0, y1 = max(a.box[0], b.box[0]), min(a.box[1], b.box[1])
-    x0, x1 = max(a.box[2], b.box[2]), min(a.box[3], b.box[3])
-    if y0 >= y1 or x0 >= x1:
-        return 0
-    ca = a.mask[y0 - a.box[0] : y1 - a.box[0], x0 - a.box[2] : x1 - a.box[2]]
-    cb = b.mask[y0 - b.box[0] : y1 - b.box[0], x0 - b.box[2] : x1 - b.box[2]]
-    return int(np.count_nonzero(ca & cb))
+    return _Region(
+        _Crop(crop, (y, x)), int(np.count_nonzero(crop)),
+        _Crop(bmap, (y0, x0)), int(np.count_nonzero(bmap)), _Crop(dilated, (dy0, dx0)),
+    )  # fmt: skip
 
 
 def _pair_scores(p: _Region | None, g: _Region | None) -> tuple[float, float]:
@@ -168,12 +167,12 @@ def _pair_scores(p: _Region | None, g: _Region | None) -> tuple[float, float]:
     if p is None or g is None:
         j = 1.0 if p is None and g is None else 0.0
         # Only a mask filling the whole frame has no boundary pixel, so count rather than assume.
-        n_p, n_g = (0 if p is None else len(p.ys)), (0 if g is None else len(g.ys))
+        n_p, n_g = (0 if p is None else p.n_boundary), (0 if g is None else g.n_boundary)
         return j, f_from_counts(n_p, n_g, 0, 0)
-    inter = _intersection(p, g)
+    inter = _overlap_count(p.mask, g.mask)
     j = inter / (p.area + g.area - inter)
-    f = f_from_counts(len(p.ys), len(g.ys), _hits(p, g), _hits(g, p))
-    return j, f
+    hits_p, hits_g = _overlap_count(p.boundary, g.dilated), _overlap_count(g.boundary, p.dilated)
+    return j, f_from_counts(p.n_boundary, g.n_boundary, hits_p, hits_g)
 
 
 def frame_scores(
