@@ -148,6 +148,19 @@ def _fsync_replace(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def set_text(attrs, key: str, text: str) -> None:
+    """A fixed-length UTF-8 attribute: variable-length strings live in HDF5's global heap, whose
+    unused bytes are uninitialised memory, which would make identical content differ in bytes."""
+    attrs.create(key, np.bytes_(text.encode("utf-8")))
+
+
+def get_text(attrs, key: str, default: str | None = None) -> str | None:
+    if key not in attrs:
+        return default
+    value = attrs[key]
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def write_sequence(group, arrays: Mapping[str, np.ndarray], record: dict) -> None:
     """Write one sequence into an open h5py group (arrays in sorted order: reproducible bytes)."""
     clipped = {}
@@ -157,7 +170,7 @@ def write_sequence(group, arrays: Mapping[str, np.ndarray], record: dict) -> Non
         if n_clipped:
             clipped[name] = n_clipped
     record = dict(record, clipped=clipped) if clipped else record
-    group.attrs["record"] = json.dumps(record, sort_keys=True)
+    set_text(group.attrs, "record", json.dumps(record, sort_keys=True))
 
 
 def write_array(group, name: str, stored: np.ndarray) -> None:
@@ -183,11 +196,11 @@ class ShardWriter:
         self.ids: list[str] = []
         self._file = h5py.File(self.tmp, "w")
         attrs = self._file.attrs
-        attrs["format"] = SHARD_FORMAT
+        set_text(attrs, "format", SHARD_FORMAT)
         attrs["schema_version"] = SCHEMA_VERSION
-        attrs["generator_version"] = generator_version
+        set_text(attrs, "generator_version", generator_version)
         attrs["shard_index"] = shard_index
-        attrs["settings"] = json.dumps(settings, sort_keys=True)
+        set_text(attrs, "settings", json.dumps(settings, sort_keys=True))
 
     def add(self, seq_id: str, arrays: Mapping[str, np.ndarray], record: dict) -> None:
         check_sequence(arrays)
@@ -228,7 +241,7 @@ def _open_h5(path: Path, mode: str = "r"):
 
 def check_version(path, attrs) -> None:
     """Refuse a shard that is not ours or whose schema version this reader does not know."""
-    fmt = attrs.get("format")
+    fmt = get_text(attrs, "format")
     if fmt != SHARD_FORMAT:
         raise ShardError(f"{path}: not a layersynth shard (format attribute {fmt!r})")
     version = int(attrs.get("schema_version", -1))
@@ -248,7 +261,7 @@ class Shard:
         self._file = _open_h5(self.path)
         try:
             check_version(self.path, self._file.attrs)
-            self.settings = json.loads(self._file.attrs["settings"])
+            self.settings = json.loads(get_text(self._file.attrs, "settings"))
             self.ids = sorted(self._file.keys())
         except (KeyError, OSError, ValueError) as err:
             self._file.close()
@@ -278,7 +291,7 @@ class Shard:
 
     def record(self, seq_id: str) -> dict:
         try:
-            return json.loads(self._group(seq_id).attrs["record"])
+            return json.loads(get_text(self._group(seq_id).attrs, "record"))
         except (KeyError, OSError, ValueError) as err:
             raise ShardError(f"{self.path}: sequence {seq_id} has no readable record") from err
 
@@ -407,11 +420,11 @@ def _rewrite(shard: Shard, tmp: Path, new: Mapping[str, Mapping[str, np.ndarray]
 
     src = shard._file
     with h5py.File(tmp, "w") as dst:
-        for key, value in src.attrs.items():
-            dst.attrs[key] = value
+        for key in src.attrs:
+            dst.attrs.create(key, src.attrs[key])
         for seq_id in shard.ids:
             group = dst.create_group(seq_id)
-            group.attrs["record"] = src[seq_id].attrs["record"]
+            group.attrs.create("record", src[seq_id].attrs["record"])
             added = new.get(seq_id, {})
             for name in sorted(set(src[seq_id].keys()) | set(added)):
                 if name in added:

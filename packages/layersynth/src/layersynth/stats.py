@@ -1,0 +1,57 @@
+"""The numbers `layersynth inspect` reports: counts, objects, occlusion, sizes, settings, EPE."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+
+def summarise(values: list[float]) -> dict:
+    """mean, min, quartiles and max of a list (None for all if it is empty)."""
+    if not values:
+        return dict.fromkeys(("mean", "min", "p25", "median", "p75", "max"))
+    v = np.asarray(values, np.float64)
+    q = np.quantile(v, [0.0, 0.25, 0.5, 0.75, 1.0])
+    return {"mean": float(v.mean()), "min": float(q[0]), "p25": float(q[1]),
+            "median": float(q[2]), "p75": float(q[3]), "max": float(q[4])}
+
+
+def dataset_stats(ds) -> dict:
+    """Statistics of an open Dataset from the per-sequence records (no arrays are read)."""
+    records = [ds.record(i) for i in ds.ids]
+    objects = Counter(r["stats"]["objects"] for r in records)
+    occ = [r["stats"]["occlusion_fraction"] for r in records]
+    by_k = {k: summarise([r["stats"]["occlusion_fraction"] for r in records
+                          if r["stats"]["objects"] == k]) for k in sorted(objects)}
+    size = sum(e["bytes"] for e in ds.manifest["shards"])
+    scene = ds.settings["scene"]
+    return {
+        "sequences": len(ds), "requested": ds.manifest["n"], "shards": len(ds.manifest["shards"]),
+        "bytes": size, "bytes_per_sequence": size / len(ds) if len(ds) else None,
+        "frames": scene["frames"], "height": scene["height"], "width": scene["width"],
+        "objects": {str(k): objects[k] for k in sorted(objects)},
+        "occlusion_fraction": summarise(occ),
+        "occlusion_fraction_by_objects": {str(k): v for k, v in by_k.items()},
+        "flows": ds.flow_methods, "settings": ds.settings,
+    }
+
+
+def flow_epe(ds, max_sequences: int) -> dict:
+    """EPE (px) of each estimated flow against flow_gt over evenly spaced sequences (0 = all).
+
+    Hook for issue 5: uses `layersynth.estimators.EpeMeter` (overall and on object boundaries).
+    """
+    methods = [m for m in ds.flow_methods if m != "gt"]
+    if not methods or not len(ds):
+        return {}
+    from layersynth.estimators import EpeMeter
+
+    step = max(1, len(ds) // max_sequences) if max_sequences else 1
+    ids = ds.ids[::step]
+    meters = {m: EpeMeter() for m in methods}
+    for i in ids:
+        a = ds.read(i, ["flow_gt", "modal", *(f"flow_{m}" for m in methods)])
+        for m, meter in meters.items():
+            meter.add(a[f"flow_{m}"], a["flow_gt"], a["modal"])
+    return {m: dict(meter.result(), sequences=len(ids)) for m, meter in meters.items()}
