@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
-from layersynth import homography, sprites, textures, tps
+from layersynth import homography, kernels, sprites, textures, tps
 from layersynth.assets import Assets
 from layersynth.scene import PARAMS_VERSION, Appearance, Motion, ObjectLayer, SceneParams
 from layersynth.sequence import Sequence
 
-NEWTON_TOL = 1e-4  # pixels in the sprite's pre-homography plane; flow is exact to about this
+NEWTON_TOL = 0.02  # last Newton step (canonical px) taken unchecked; residual after it ~1e-5 px
 NEWTON_MAX_ITER = 12
 _BOX_SAMPLES = 24  # points per edge of the sprite rectangle used to bound F_e(sprite)
 _BOX_PAD = 2  # pixels added around that bound (the edges between samples bulge a little)
@@ -42,6 +42,7 @@ class _Shading:
 @dataclass(frozen=True, eq=False)
 class _ObjectPlan:
     mask: sprites.SpriteMask
+    dist: np.ndarray  # (h, w) float64 like mask.mask: canonical px to the nearest covered pixel
     shading: _Shading
     points: np.ndarray  # (n, 2) TPS control points
     coefs: np.ndarray  # (T + 2, n + 3, 2) TPS coefficients per extended frame
@@ -98,19 +99,20 @@ def _render_frame(t, plans, camera, bg, occ, out, claimed, shade_on) -> None:
     cam = (hom_inv[e], hom[e + 1], hom[e - 1])
     if occ is not None:
         mask, shading = occ
-        _flat_frame(*cam, mask.mask, mask.scale, *mask.origin, True, *_frame_shading(shading, e),
-                    shade_on, claimed, out["occluder"][t], rgb, flow)
+        kernels.flat_frame(*cam, mask.mask, mask.scale, *mask.origin, True,
+                           *_frame_shading(shading, e), shade_on, claimed, out["occluder"][t],
+                           rgb, flow)
     for label, plan in enumerate(plans, start=1):
         m = plan.mask
-        _object_frame(plan.hom_inv[e], plan.hom[e + 1], plan.hom[e - 1], plan.points,
-                      plan.coefs[e], plan.coefs[e + 1], plan.coefs[e - 1], plan.boxes[e],
-                      m.mask, m.scale, m.origin[0], m.origin[1], *_frame_shading(plan.shading, e),
-                      label, shade_on, claimed, out["amodal"][label - 1, t], out["modal"][t],
-                      rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+        kernels.object_frame(
+            plan.hom_inv[e], plan.hom[e + 1], plan.hom[e - 1], plan.points, plan.coefs[e],
+            plan.coefs[e + 1], plan.coefs[e - 1], plan.boxes[e], m.mask, plan.dist, m.scale,
+            m.origin[0], m.origin[1], *_frame_shading(plan.shading, e), label, shade_on, claimed,
+            out["amodal"][label - 1, t], out["modal"][t], rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
     if shade_on:
         dummy = np.zeros((1, 1), bool)
-        _flat_frame(*cam, dummy, 1.0, 0.0, 0.0, False, *_frame_shading(bg, e), True, claimed,
-                    out["occluder"][t], rgb, flow)
+        kernels.flat_frame(*cam, dummy, 1.0, 0.0, 0.0, False, *_frame_shading(bg, e), True,
+                           claimed, out["occluder"][t], rgb, flow)
 
 
 def _frame_shading(s: _Shading, e: int) -> tuple:
@@ -154,8 +156,18 @@ def _plan_object(layer: ObjectLayer, params: SceneParams, assets: Assets) -> _Ob
     coefs = np.ascontiguousarray(tps.fit(points, targets))
     hom = homography.matrices(np.asarray(layer.motion.coeffs), params.taus)
     tex = assets.textures.get(layer.appearance.texture)
-    return _ObjectPlan(mask, _shading(layer.appearance, tex, params), points, coefs, hom,
-                       homography.inverse(hom), _boxes(mask, points, coefs, hom, params))
+    boxes = _boxes(mask, points, coefs, hom, params)
+    return _ObjectPlan(mask, _clearance(mask), _shading(layer.appearance, tex, params), points,
+                       coefs, hom, homography.inverse(hom), boxes)
+
+
+def _clearance(mask: sprites.SpriteMask) -> np.ndarray:
+    """A lower bound, in canonical pixels, on the distance from any point of each mask pixel to a
+    covered point (edt between pixel centres, less 1.5 pixels for the nearest-pixel rounding)."""
+    if not mask.mask.any():
+        return np.full(mask.mask.shape, 1e9)
+    edt = distance_transform_edt(~mask.mask)
+    return np.maximum(edt - 1.5, 0.0) / mask.scale
 
 
 def _boxes(mask, points, coefs, hom, params) -> np.ndarray:
@@ -179,94 +191,3 @@ def _boxes(mask, points, coefs, hom, params) -> np.ndarray:
                       np.floor(px.min(1)) - _BOX_PAD, np.ceil(px.max(1)) + _BOX_PAD + 1], 1)
     limits = np.array([h, h, w, w])
     return np.clip(boxes, 0, limits).astype(np.int64)
-
-
-@numba.njit(cache=True, inline="always")
-def _project(hm, x, y):
-    wgt = hm[2, 0] * x + hm[2, 1] * y + hm[2, 2]
-    return ((hm[0, 0] * x + hm[0, 1] * y + hm[0, 2]) / wgt,
-            (hm[1, 0] * x + hm[1, 1] * y + hm[1, 2]) / wgt)
-
-
-@numba.njit(cache=True, inline="always")
-def _covers(mask, scale, ox, oy, cx, cy):
-    col = int(np.floor(cx * scale + ox + 0.5))
-    row = int(np.floor(cy * scale + oy + 0.5))
-    return 0 <= row < mask.shape[0] and 0 <= col < mask.shape[1] and mask[row, col]
-
-
-@numba.njit(cache=True)
-def _flat_frame(hinv, h_next, h_prev, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bias,
-                shade_on, claimed, occl, rgb, flow):
-    """Background (is_occluder False: fills unclaimed pixels) or occluder layer (claims and marks
-    the pixels its mask covers) of one frame; F = H for both."""
-    for i in range(claimed.shape[0]):
-        for j in range(claimed.shape[1]):
-            if claimed[i, j]:
-                continue
-            cx, cy = _project(hinv, float(j), float(i))
-            if is_occluder:
-                if not _covers(mask, mscale, ox, oy, cx, cy):
-                    continue
-                occl[i, j] = True
-            claimed[i, j] = True
-            if shade_on:
-                textures.shade(tex, aff, cx, cy, gain, bias, rgb, i, j)
-                _write_flow(h_next, h_prev, cx, cy, i, j, flow)
-
-
-@numba.njit(cache=True, inline="always")
-def _write_flow(h_next, h_prev, dx, dy, i, j, flow):
-    nx, ny = _project(h_next, dx, dy)
-    flow[0, i, j, 0] = nx - j
-    flow[0, i, j, 1] = ny - i
-    px, py = _project(h_prev, dx, dy)
-    flow[1, i, j, 0] = px - j
-    flow[1, i, j, 1] = py - i
-
-
-@numba.njit(cache=True)
-def _object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, mask, mscale,
-                  ox, oy, tex, aff, gain, bias, label, shade_on, claimed, amodal, modal, rgb,
-                  flow, tol, max_iter):
-    """One object layer of one frame, inside its box: amodal mask everywhere it covers; colour,
-    flow and modal label where no nearer layer has claimed the pixel."""
-    u = np.empty(points.shape[0])
-    have_row = False
-    rcx = rcy = rqx = rqy = r00 = r01 = r10 = r11 = 0.0
-    for i in range(box[0], box[1]):
-        have = have_row
-        cx, cy, qx0, qy0 = rcx, rcy, rqx, rqy
-        i00, i01, i10, i11 = r00, r01, r10, r11
-        have_row = False
-        for j in range(box[2], box[3]):
-            qx, qy = _project(hinv, float(j), float(i))
-            gx, gy = qx, qy
-            if have:  # first-order warm start from the previous solution
-                gx = cx + i00 * (qx - qx0) + i01 * (qy - qy0)
-                gy = cy + i10 * (qx - qx0) + i11 * (qy - qy0)
-            cx, cy, have, i00, i01, i10, i11 = tps.newton(qx, qy, gx, gy, points, coef, u,
-                                                          tol, max_iter)
-            if not have:
-                continue
-            qx0, qy0 = qx, qy
-            if not have_row:
-                have_row = True
-                rcx, rcy, rqx, rqy, r00, r01, r10, r11 = cx, cy, qx, qy, i00, i01, i10, i11
-            if not _covers(mask, mscale, ox, oy, cx, cy):
-                continue
-            amodal[i, j] = True
-            if claimed[i, j]:
-                continue
-            claimed[i, j] = True
-            modal[i, j] = label
-            if shade_on:
-                textures.shade(tex, aff, cx, cy, gain, bias, rgb, i, j)
-                dx, dy = tps.eval_cached(cx, cy, coef_next, u)
-                nx, ny = _project(h_next, dx, dy)
-                flow[0, i, j, 0] = nx - j
-                flow[0, i, j, 1] = ny - i
-                dx, dy = tps.eval_cached(cx, cy, coef_prev, u)
-                px, py = _project(h_prev, dx, dy)
-                flow[1, i, j, 0] = px - j
-                flow[1, i, j, 1] = py - i

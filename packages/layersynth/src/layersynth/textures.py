@@ -9,7 +9,6 @@ extended frame index e (the photometric jitter; amp = 0 turns it off).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 
@@ -26,25 +25,24 @@ def frame_gains(gain, amp, freq: float, phase, e: np.ndarray) -> np.ndarray:
     return np.asarray(gain) * (1.0 + np.asarray(amp) * np.sin(freq * e + np.asarray(phase)))
 
 
-@numba.njit(cache=True, inline="always")
-def _mirror(u, n):
-    """Fold coordinate u into [0, n - 1] by mirroring at both ends (period 2 (n - 1))."""
+def mirror(u: np.ndarray, n: int) -> np.ndarray:
+    """Fold coordinates into [0, n - 1] by mirroring at both ends (period 2 (n - 1))."""
     period = 2.0 * (n - 1)
-    u = abs(u) % period
-    return period - u if u > n - 1 else u
+    u = np.abs(np.asarray(u, dtype=np.float64)) % period
+    return np.where(u > n - 1, period - u, u)
 
 
-@numba.njit(cache=True, inline="always")
-def shade(tex, aff, cx, cy, gain, bias, rgb, i, j):
-    """Write the colour of canonical (cx, cy) into rgb[i, j] (uint8, rounded and clipped)."""
-    h, w = tex.shape[0], tex.shape[1]
-    u = _mirror(aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2], w)
-    v = _mirror(aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2], h)
-    u0 = min(int(u), w - 2)
-    v0 = min(int(v), h - 2)
-    fu, fv = u - u0, v - v0
-    for ch in range(3):
-        top = tex[v0, u0, ch] * (1.0 - fu) + tex[v0, u0 + 1, ch] * fu
-        bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
-        val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
-        rgb[i, j, ch] = min(max(int(val + 0.5), 0), 255)
+def sample(tex: np.ndarray, aff: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Reference sampler: (h, w, 3) uint8, (2, 3) affine, (..., 2) canonical points -> (..., 3)
+    float64 texels, bilinear with mirrored addressing (what the render kernels compute inline)."""
+    h, w = tex.shape[:2]
+    p = np.asarray(points, dtype=np.float64)
+    u = mirror(p[..., 0] * aff[0, 0] + p[..., 1] * aff[0, 1] + aff[0, 2], w)
+    v = mirror(p[..., 0] * aff[1, 0] + p[..., 1] * aff[1, 1] + aff[1, 2], h)
+    u0 = np.minimum(u.astype(np.int64), w - 2)
+    v0 = np.minimum(v.astype(np.int64), h - 2)
+    fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+    t = tex.astype(np.float64)
+    top = t[v0, u0] * (1 - fu) + t[v0, u0 + 1] * fu
+    bot = t[v0 + 1, u0] * (1 - fu) + t[v0 + 1, u0 + 1] * fu
+    return top * (1 - fv) + bot * fv

@@ -54,7 +54,8 @@ def evaluate(coef: np.ndarray, points: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True, inline="always")
 def eval_jac(cx, cy, points, coef, u):
-    """Evaluate D at (cx, cy) and its Jacobian; leaves U_j in `u` (n,) for `eval_cached`.
+    """Evaluate D at (cx, cy) and its Jacobian; leaves the kernel values in `u` (3, n) for
+    `eval_cached`: u[0] = U_j, u[1], u[2] = dU_j / dx, dU_j / dy.
 
     Returns (dx, dy, j00, j01, j10, j11) with j_ab = d D_a / d c_b.
     """
@@ -71,60 +72,69 @@ def eval_jac(cx, cy, points, coef, u):
             log_sq = np.log(sq)
             uk = sq * log_sq
             g = 2.0 * (log_sq + 1.0)  # dU/dc = 2 (c - P) (log s + 1)
+            gx, gy = g * ex, g * ey
             wx, wy = coef[k, 0], coef[k, 1]
             dx += wx * uk
             dy += wy * uk
-            j00 += wx * g * ex
-            j01 += wx * g * ey
-            j10 += wy * g * ex
-            j11 += wy * g * ey
-            u[k] = uk
+            j00 += wx * gx
+            j01 += wx * gy
+            j10 += wy * gx
+            j11 += wy * gy
+            u[0, k], u[1, k], u[2, k] = uk, gx, gy
         else:
-            u[k] = 0.0
+            u[0, k], u[1, k], u[2, k] = 0.0, 0.0, 0.0
     return dx, dy, j00, j01, j10, j11
 
 
 @numba.njit(cache=True, inline="always")
-def eval_cached(cx, cy, coef, u):
-    """D at the point whose kernel values `eval_jac` left in `u`, for other coefficients."""
-    n = u.shape[0]
-    dx = coef[n, 0] + coef[n + 1, 0] * cx + coef[n + 2, 0] * cy
-    dy = coef[n, 1] + coef[n + 1, 1] * cx + coef[n + 2, 1] * cy
+def eval_cached(cx, cy, sx, sy, coef, u):
+    """D(c + s) for other coefficients, from the kernel values `eval_jac` left in `u` at c, to
+    first order in the (small) step s: D(c) + J(c) s, error O(|s|^2)."""
+    n = u.shape[1]
+    dx = coef[n, 0] + coef[n + 1, 0] * (cx + sx) + coef[n + 2, 0] * (cy + sy)
+    dy = coef[n, 1] + coef[n + 1, 1] * (cx + sx) + coef[n + 2, 1] * (cy + sy)
     for k in range(n):
-        dx += coef[k, 0] * u[k]
-        dy += coef[k, 1] * u[k]
+        grad = u[1, k] * sx + u[2, k] * sy
+        dx += coef[k, 0] * (u[0, k] + grad)
+        dy += coef[k, 1] * (u[0, k] + grad)
     return dx, dy
 
 
 @numba.njit(cache=True, inline="always")
 def newton(qx, qy, gx, gy, points, coef, u, tol, max_iter):
-    """Solve D(c) = q from the guess g; returns (cx, cy, ok, i00, i01, i10, i11), i = J^-1 at c.
+    """Solve D(c) = q from the guess g.
 
-    ok is False when |D(c) - q| >= tol after max_iter steps or the Jacobian is singular (folded).
+    Returns (cx, cy, sx, sy, ok, i00, i01, i10, i11): the solution c + s, where `u` holds the
+    kernel values at c (the last point evaluated) and s is the final Newton step, taken without
+    re-evaluating when |s| < `tol` (the residual after it is O(|s|^2), far below tol); i = J^-1 at
+    c. ok is False when Newton has not converged after max_iter steps or the Jacobian is singular
+    (the spline folds there).
     """
     cx, cy = gx, gy
     for _ in range(max_iter + 1):
         dx, dy, j00, j01, j10, j11 = eval_jac(cx, cy, points, coef, u)
         det = j00 * j11 - j01 * j10
         if det <= 1e-9:
-            return cx, cy, False, 0.0, 0.0, 0.0, 0.0
+            break
         i00, i01, i10, i11 = j11 / det, -j01 / det, -j10 / det, j00 / det
         rx, ry = dx - qx, dy - qy
-        if rx * rx + ry * ry < tol * tol:
-            return cx, cy, True, i00, i01, i10, i11
-        cx -= i00 * rx + i01 * ry
-        cy -= i10 * rx + i11 * ry
-    return cx, cy, False, 0.0, 0.0, 0.0, 0.0
+        sx = -(i00 * rx + i01 * ry)
+        sy = -(i10 * rx + i11 * ry)
+        if sx * sx + sy * sy < tol * tol:
+            return cx, cy, sx, sy, True, i00, i01, i10, i11
+        cx += sx
+        cy += sy
+    return cx, cy, 0.0, 0.0, False, 0.0, 0.0, 0.0, 0.0
 
 
 @numba.njit(cache=True)
 def _invert(coef, points, q, tol, max_iter, out):
-    u = np.empty(points.shape[0])
+    u = np.empty((3, points.shape[0]))
     for i in range(q.shape[0]):
-        cx, cy, ok, _, _, _, _ = newton(q[i, 0], q[i, 1], q[i, 0], q[i, 1], points, coef, u,
-                                        tol, max_iter)
-        out[i, 0] = cx if ok else np.nan
-        out[i, 1] = cy if ok else np.nan
+        cx, cy, sx, sy, ok, _, _, _, _ = newton(q[i, 0], q[i, 1], q[i, 0], q[i, 1], points, coef,
+                                                u, tol, max_iter)
+        out[i, 0] = cx + sx if ok else np.nan
+        out[i, 1] = cy + sy if ok else np.nan
 
 
 def invert(coef: np.ndarray, points: np.ndarray, q: np.ndarray, tol: float = 1e-6,

@@ -1,0 +1,78 @@
+"""Renderer throughput on one core: `python bench/render.py [--preset oclr] [--n 20] [--objects 3]`.
+
+Prints `N frames/s` (kept frames per second of wall time, sampling included) and where the time
+goes: sampling, planning (sprite masks, TPS fits, boxes, homographies), the object layers (TPS
+inversion, texture, flow), the background and occluder layers, and the rest (allocation, Python).
+The thread count is pinned to 1 before numpy/numba load, so the figure is per core.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+
+import numpy as np  # noqa: E402
+from layersynth import kernels  # noqa: E402
+from layersynth import render as render_mod  # noqa: E402
+from layersynth.assets import Assets  # noqa: E402
+from layersynth.config import SceneConfig  # noqa: E402
+from layersynth.scene import sample_scene  # noqa: E402
+
+PARTS = {(render_mod, "_plan_object"): "planning", (render_mod, "_plan_occluder"): "planning",
+         (render_mod, "_camera"): "planning",
+         (kernels, "object_frame"): "objects (TPS inverse, texture, flow)",
+         (kernels, "flat_frame"): "background + occluder"}
+
+
+def _timed(fn, name, totals):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[name] += time.perf_counter() - start
+    return wrapper
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="oclr")
+    ap.add_argument("--n", type=int, default=20, help="sequences to render")
+    ap.add_argument("--objects", default="3", help="object counts, e.g. 3 or 1,2,3")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    cfg = SceneConfig.preset(args.preset, objects=tuple(int(k) for k in args.objects.split(",")))
+    assets = Assets.builtin()
+    start = time.perf_counter()
+    render_mod.render(sample_scene(np.random.default_rng(12345), cfg, assets), assets)
+    print(f"warm-up (numba compile or cache load): {time.perf_counter() - start:.2f} s")
+    totals: dict[str, float] = defaultdict(float)
+    for (module, name), part in PARTS.items():
+        setattr(module, name, _timed(getattr(module, name), part, totals))
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    for _ in range(args.n):
+        t0 = time.perf_counter()
+        params = sample_scene(rng, cfg, assets)
+        totals["sampling"] += time.perf_counter() - t0
+        render_mod.render(params, assets)
+    wall = time.perf_counter() - start
+    frames = args.n * cfg.frames
+    print(f"{args.preset} {cfg.height}x{cfg.width}, T={cfg.frames}, objects {cfg.objects}, "
+          f"{args.n} sequences, 1 thread")
+    for part, secs in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {part:40s} {1e3 * secs / frames:7.3f} ms/frame  {100 * secs / wall:5.1f} %")
+    rest = wall - sum(totals.values())
+    print(f"  {'other (allocation, Python)':40s} {1e3 * rest / frames:7.3f} ms/frame  "
+          f"{100 * rest / wall:5.1f} %")
+    print(f"{frames / wall:.1f} frames/s")
+
+
+if __name__ == "__main__":
+    main()
