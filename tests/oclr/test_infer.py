@@ -2,8 +2,11 @@ import numpy as np
 import oclr
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oclr.compose import compose_modal
 from oclr.config import ModelConfig
-from oclr.infer import InferConfig, infer_flow, infer_video
+from oclr.infer import InferConfig, infer_flow, infer_video, paint_layers
 
 
 class ShufflingModel(torch.nn.Module):
@@ -92,3 +95,13 @@ def test_infer_video_runs_a_real_network_on_rgb_frames_of_any_length():
     assert labels.shape == (9, 24, 40) and labels.dtype == np.uint8
     assert amodal.shape == (3, 9, 24, 40) and amodal.dtype == bool
     assert labels.max() <= 3 and pred.probs.shape == (3, 9, 32, 48)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 4), ties=st.booleans())
+def test_painting_layers_back_to_front_equals_compose_modal(seed, k, ties):
+    rng = np.random.default_rng(seed)
+    prob = rng.random((k, 6, 7)).astype(np.float32)
+    order = rng.integers(0, 2, k).astype(np.float32) if ties else rng.normal(size=k)
+    expected = compose_modal(prob, order)
+    assert np.array_equal(paint_layers(prob > 0.5, order), expected)
