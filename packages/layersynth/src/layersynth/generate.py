@@ -32,6 +32,7 @@ NAMESPACES = {"oclr": 0, "tiny": 0, "syn-val": 1}  # seed namespaces: training 0
 SHARD_SIZES = {"oclr": 16, "syn-val": 16, "tiny": 4}  # ~70 MB shards at the oclr size
 FLOW_METHODS = ("gt", "dis", "raft")
 ASSET_KINDS = ("textures", "silhouettes", "backgrounds")
+CONNECT_TIMEOUT = "10s"  # to reach a --scheduler before giving up
 
 
 class GenerationError(UsageError):
@@ -191,7 +192,7 @@ def connect(scheduler: str):
     from distributed import Client
 
     try:
-        return Client(scheduler, timeout="10s", set_as_default=False)
+        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
         raise UsageError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({err})") \
             from err

@@ -1,0 +1,45 @@
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from layersynth.preview import column_titles, contact_sheet, frames, palette, write_preview
+
+
+def sequence(k=2, t=5, h=16, w=24):
+    rng = np.random.default_rng(0)
+    amodal = rng.random((k, t, h, w)) < 0.3
+    return {"rgb": rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8), "amodal": amodal,
+            "modal": np.where(amodal[0], 1, 0).astype(np.uint8),
+            "occluder": np.zeros((t, h, w), bool),
+            "flow_gt": rng.normal(0, 2, (t, 2, h, w, 2)).astype(np.float32)}
+
+
+def test_each_frame_row_shows_rgb_flow_modal_and_every_amodal_layer():
+    rows = frames(sequence(k=3))
+    assert len(rows) == 5 and rows[0].shape == (16, 24 * 6, 3)
+    np.testing.assert_array_equal(rows[1][:, :24], sequence(k=3)["rgb"][1])
+    amodal_tile = rows[0][:, 24 * 5 :, 0]
+    np.testing.assert_array_equal(amodal_tile > 0, sequence(k=3)["amodal"][2, 0])
+    assert column_titles(2) == ["rgb", "flow +1", "modal", "amodal 0", "amodal 1"]
+
+
+def test_the_contact_sheet_stacks_at_most_max_rows_frames_under_a_header():
+    sheet = contact_sheet(sequence(t=12), max_rows=4)
+    assert sheet.shape == (14 + 4 * 16, 24 * 5, 3)
+
+
+def test_the_palette_gives_background_black_and_distinct_labels():
+    p = palette(8)
+    assert tuple(p[0]) == (0, 0, 0) and tuple(p[1]) == (128, 0, 0)
+    assert len({tuple(c) for c in p}) == 8
+
+
+@pytest.mark.parametrize("ext", [".png", ".gif", ".mp4"])
+def test_previews_are_written_in_the_format_of_the_extension(tmp_path, ext):
+    out = write_preview(sequence(), tmp_path / f"p{ext}")
+    image = iio.imread(out, index=None)
+    if ext == ".png":
+        assert image.shape == (14 + 5 * 16, 24 * 5, 3)
+    else:
+        assert image.shape[0] == 5  # one animation frame per sequence frame
+    with pytest.raises(ValueError, match="unknown preview format"):
+        write_preview(sequence(), tmp_path / "p.tiff")
