@@ -155,6 +155,49 @@ def test_parts_split_the_shards_between_runs(dataset):
         assert ds.flow_methods == ["gt", "dis"]
 
 
+class Renamed(FlowEstimator):
+    """DIS stored under another array name, as a second method would be."""
+
+    def __init__(self, name: str):
+        self.name, self.inner = name, build_estimator("dis")
+
+    def estimate_pairs(self, src, dst):
+        return self.inner.estimate_pairs(src, dst)
+
+
+def _slow_pass(root, method: str, start) -> None:
+    """Child process: a flow pass whose shard rewrites take long enough to overlap another's."""
+    import time
+
+    import layersynth.shards as shards
+
+    real = shards._rewrite
+
+    def slow_rewrite(*args):
+        real(*args)
+        time.sleep(0.3)
+
+    shards._rewrite = slow_rewrite
+    start.wait()
+    add_estimated_flow(root, Renamed(method))
+
+
+def test_two_processes_adding_different_flows_at_once_keep_both(dataset):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_slow_pass, args=(dataset, m, start)) for m in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    with open_dataset(dataset) as ds:
+        assert ds.flow_methods == ["gt", "a", "b"]
+    assert main(["validate", str(dataset)]) == 0
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

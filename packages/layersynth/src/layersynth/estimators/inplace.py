@@ -9,8 +9,9 @@
 - Batched: the frame pairs of several sequences go through the estimator together, so a GPU sees
   full batches; a shard's sequences are taken in groups of at most `max_pairs` pairs (memory).
 - Runs on the same folder may overlap (several GPUs, `part`, or another method): each shard's
-  rewrite happens under an exclusive lock on `DIR/.flow.lock`, and reads the shard afresh, so no
-  run drops another's arrays.
+  rewrite happens under an exclusive lock of that shard (a byte of `DIR/.flow.lock`) and reads
+  the shard afresh, so no run drops another's arrays.
+- Overlapped: shard j is written by a background thread while shard j + 1 is estimated.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import fcntl
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,6 +61,9 @@ def add_estimated_flow(
 
     part (i, n): only shards whose index is i modulo n (one process per GPU). progress: wraps the
     iteration over shards (e.g. `cliutil.progress`). Raises ShardError for an unreadable dataset.
+    A shard is written by a background thread while the next one is estimated (rewriting a
+    shard takes about as long as RAFT on it on a GPU); at most one write is pending, and it is
+    finished before this returns or raises.
     """
     from layersynth import manifest
 
@@ -67,28 +72,50 @@ def add_estimated_flow(
     entries = [e for e in manifest.load(root)["shards"] if e["index"] % part[1] == part[0]]
     report = FlowPassReport(estimator.name, name, shards=len(entries))
     start = time.perf_counter()
-    for entry in progress(entries, len(entries)):
-        if _complete(root, entry, name):
-            report.skipped += 1
-            continue
-        flows = _estimate_shard(root / entry["file"], estimator, max_pairs)
-        with _locked(root):
-            if _complete(root, entry, name, lock=False):  # another run wrote it meanwhile
+    locks = ShardLocks(root)
+    with contextlib.closing(locks), ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future | None = None
+        for entry in progress(entries, len(entries)):
+            if _complete(root, entry, name, locks):
                 report.skipped += 1
                 continue
-            from layersynth.shards import add_arrays
-
-            add_arrays(root, entry["file"], {i: {name: f} for i, f in flows.items()})
-        report.written += 1
-        report.sequences += len(flows)
-        report.pairs += sum(2 * (len(f) - 1) for f in flows.values())
+            flows = _estimate_shard(root / entry["file"], estimator, max_pairs)
+            _collect(pending, report)
+            pending = writer.submit(_write_shard, root, entry, name, flows, locks)
+        _collect(pending, report)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _complete(root: Path, entry: dict, name: str, lock: bool = True) -> bool:
+def _collect(pending: Future | None, report: FlowPassReport) -> None:
+    """Wait for a shard write (re-raising its error) and count what it did."""
+    if pending is None:
+        return
+    flows = pending.result()
+    if flows is None:
+        report.skipped += 1
+        return
+    report.written += 1
+    report.sequences += len(flows)
+    report.pairs += sum(2 * (len(f) - 1) for f in flows.values())
+
+
+def _write_shard(
+    root: Path, entry: dict, name: str, flows: dict, locks: ShardLocks
+) -> dict | None:
+    """Add the flows to one shard under its lock; None if another run completed it meanwhile."""
+    from layersynth.shards import add_arrays
+
+    with locks.hold(entry["index"]):
+        if _complete(root, entry, name, None):
+            return None
+        add_arrays(root, entry["file"], {i: {name: f} for i, f in flows.items()})
+    return flows
+
+
+def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> bool:
     """True if the shard already has `name` for every sequence; then its manifest entry says so
-    (refreshed here, under the lock unless the caller holds it, if the file was ahead of it)."""
+    (refreshed here if the file was ahead of it, under the shard's lock; None: caller holds it)."""
     from layersynth import manifest
     from layersynth.shards import Shard
 
@@ -97,7 +124,7 @@ def _complete(root: Path, entry: dict, name: str, lock: bool = True) -> bool:
     with Shard(root / entry["file"]) as shard:
         done = all(name in shard.arrays(i) for i in shard.ids)
     if done:
-        with _locked(root) if lock else contextlib.nullcontext():
+        with locks.hold(entry["index"]) if locks else contextlib.nullcontext():
             manifest.refresh_entry(root, entry["file"])
     return done
 
@@ -129,13 +156,22 @@ def _groups(clips: dict[str, np.ndarray], max_pairs: int) -> Iterator[list[str]]
         yield group
 
 
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Exclusive lock held while a shard is rewritten (separate from the manifest's own lock,
-    which `add_arrays` takes inside: flock on a second descriptor of one file would deadlock)."""
-    with open(root / LOCK_FILE, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+class ShardLocks:
+    """Exclusive per-shard locks across processes: byte `index` of DIR/.flow.lock, so runs on
+    different shards proceed together. One descriptor is held open for the whole pass, because
+    closing any descriptor of a file drops all of a process's POSIX locks on it. (Separate from
+    the manifest's own lock, which `add_arrays` takes inside.)"""
+
+    def __init__(self, root: Path) -> None:
+        self._fh = open(root / LOCK_FILE, "a")
+
+    @contextlib.contextmanager
+    def hold(self, index: int) -> Iterator[None]:
+        fcntl.lockf(self._fh, fcntl.LOCK_EX, 1, index)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.lockf(self._fh, fcntl.LOCK_UN, 1, index)
+
+    def close(self) -> None:
+        self._fh.close()

@@ -143,6 +143,11 @@ def load_raft(cfg: RaftConfig) -> Any:
         first = str(err).strip().splitlines()[-1].strip()
         raise UsageError(f"{path}: not RAFT weights ({first})") from None
     model.iters = cfg.iters
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        # Every batch of a dataset has one size: let cuDNN pick its fastest kernels once.
+        torch.backends.cudnn.benchmark = True
     return model.eval().to(cfg.device)
 
 
