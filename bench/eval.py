@@ -34,11 +34,13 @@ def _ellipse(labels: np.ndarray, centre, axes, angle: float, value: int) -> None
     cv2.ellipse(labels, (int(centre[0]), int(centre[1])), axes, angle, 0, 360, value, -1)
 
 
-def make_sequence(rng: np.random.Generator, n_frames: int, n_objects: int):
-    """GT and predicted label images (T, H, W) uint8 of one synthetic sequence."""
+def make_sequence(rng: np.random.Generator, n_frames: int, n_objects: int, large: bool = False):
+    """GT and predicted label images (T, H, W) uint8 of one synthetic sequence; `large`: each
+    object spans about half the frame (the costly case: boundary work grows with object size)."""
     starts = rng.uniform((150, 100), (W - 150, H - 100), size=(n_objects, 2))
     speeds = rng.uniform(-3, 3, size=(n_objects, 2))
-    axes = [(int(rng.integers(40, 140)), int(rng.integers(30, 110))) for _ in range(n_objects)]
+    lo, hi = ((180, 230), (150, 200)) if large else ((40, 140), (30, 110))
+    axes = [(int(rng.integers(*lo)), int(rng.integers(*hi))) for _ in range(n_objects)]
     swap = rng.random() < 0.5
     gt = np.zeros((n_frames, H, W), np.uint8)
     pred = np.zeros_like(gt)
@@ -55,10 +57,10 @@ def make_sequence(rng: np.random.Generator, n_frames: int, n_objects: int):
     return gt, pred
 
 
-def write_dataset(root: Path, n_seq: int, n_frames: int, n_objects: int, seed: int) -> None:
+def write_dataset(root: Path, n_seq: int, n_frames: int, n_objects: int, seed: int, large: bool):
     rng = np.random.default_rng(seed)
     for s in range(n_seq):
-        gt, pred = make_sequence(rng, n_frames, n_objects)
+        gt, pred = make_sequence(rng, n_frames, n_objects, large)
         for kind, labels in (("gt", gt), ("pred", pred)):
             folder = root / kind / f"seq{s:02d}"
             folder.mkdir(parents=True)
@@ -99,10 +101,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--large", action="store_true", help="objects about half the frame")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="oclr-bench-eval-"))
     try:
-        write_dataset(root, args.sequences, args.frames, args.objects, args.seed)
+        write_dataset(root, args.sequences, args.frames, args.objects, args.seed, args.large)
         n = args.sequences * args.frames
         cli, cpu = time_cli(root, args.runs, args.workers)
         inproc = time_in_process(root, args.runs, args.workers)
@@ -110,13 +113,15 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     result = {
         "frames": n, "size": f"{W}x{H}", "objects": args.objects, "runs": args.runs,
+        "large_objects": args.large,
         "workers": args.workers, "cli_fps_best": n / min(cli), "cli_seconds": cli,
         "cli_frames_per_cpu_second": n / min(cpu), "cli_cpu_seconds": cpu,
         "in_process_fps_best": n / min(inproc), "in_process_seconds": inproc,
         "target_fps": 100,
     }  # fmt: skip
     print(
-        f"{n} frames of {W}x{H}, {args.objects} objects, best of {args.runs} runs, "
+        f"{n} frames of {W}x{H}, {args.objects} {'large ' if args.large else ''}objects, "
+        f"best of {args.runs} runs, "
         f"{args.workers} worker threads (the machine may be shared: see the CPU figure)"
     )
     print(f"  oclr-eval --pred --gt (end to end): {result['cli_fps_best']:7.1f} frames/s wall")
