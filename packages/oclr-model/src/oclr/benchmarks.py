@@ -271,14 +271,18 @@ def _score(bench: Benchmark, root: Path, pred_dir: Path, names: list[str], annot
 
 def _combine(bench, key, root, args, scores: dict, listed_from: str, seconds: float,
              frames: int) -> dict:
-    """The primary protocol's result at the top level (linked where run), all under `protocols`."""
+    """The primary protocol's result at the top level (linked where run); every protocol's
+    figures under `protocols` (per-sequence values there only for the non-primary one: the
+    primary's are the top-level `sequences`)."""
     primary = "linked" if "linked" in scores else "reference"
     result = dict(scores[primary])
+    per_protocol = {p: {k: v for k, v in s.items() if p != primary or k != "sequences"}
+                    for p, s in scores.items()}
     result.update(
         benchmark=bench.name, set=key, root=str(root), checkpoint=str(args.checkpoint),
         flow=args.flow, protocol=primary, sequence_list=listed_from, out=str(args.out),
         frames_inferred=frames, seconds=seconds,
-        protocols={p: scores[p] for p in scores},
+        protocols=per_protocol,
     )  # fmt: skip
     return result
 
@@ -290,6 +294,8 @@ def format_result(result: dict) -> str:
     blocks = [f"{result['benchmark']} ({result['sequence_list']}), flow {result['flow']}, "
               f"{result['frames_inferred']} frames in {result['seconds']:.1f} s"]
     for protocol, scores in result["protocols"].items():
+        if protocol == result["protocol"]:
+            scores = {**scores, "sequences": result["sequences"]}
         blocks.append(f"\nprotocol: {protocol} ({PROTOCOL_TEXT[protocol]})")
         blocks.append(_moca_table(scores) if "SR" in scores else format_table(scores))
     return "\n".join(blocks)
