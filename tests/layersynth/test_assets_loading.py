@@ -102,6 +102,18 @@ def test_background_videos_colour_the_background(tmp_path):
     assert np.abs(background - expected_colour(params.background, (15, 235, 120))).max() <= 1
 
 
+def test_loading_user_assets_never_opens_a_network_connection(tmp_path, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_assets tried the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    assets = load_assets(textures=flat_textures(tmp_path / "pass"),
+                         silhouettes=ring_annotations(tmp_path / "train"))
+    assert len(assets.textures) == 3 and len(assets.silhouettes) == 6
+
+
 def test_a_folder_that_cannot_serve_is_named_in_a_usage_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="--textures .*empty: no images"):

@@ -102,7 +102,7 @@ def _lock(spec, args) -> int:
 
 
 def _fetch(spec, args) -> int:
-    from layersynth import datasets as ds
+    from layersynth import fetch
     from layersynth.cliutil import UsageError, emit_json, warn
 
     result = {"name": spec.name, "root": str(args.root)}
@@ -110,13 +110,13 @@ def _fetch(spec, args) -> int:
     if unknown:
         raise UsageError(f"--only {unknown[0]}: not a file of {spec.name} in the lock")
     try:
-        done = ds.fetch(spec, args.root, only=args.only, log=lambda s: warn(s))
-    except ds.GatedDataset as gated:
+        done = fetch.fetch(spec, args.root, only=args.only, log=lambda s: warn(s))
+    except fetch.GatedDataset as gated:
         print(f"{spec.name} ({spec.title}) cannot be downloaded by a program.")
         print(gated.instructions)
         emit_json({**result, "gated": True, "get": gated.instructions}, args.json)
         return 1
-    except (ds.FetchError, OSError) as err:
+    except (fetch.FetchError, OSError) as err:
         print(f"layersynth datasets fetch: error: {err}", file=sys.stderr)
         return 1
     for path in done["fetched"]:
