@@ -88,6 +88,14 @@ def test_verify_reports_a_missing_a_corrupt_and_an_extra_file(tmp_path):
     assert report.ok == ["sub/b.mp4"] and not report.sound
 
 
+def test_verify_json_keeps_exact_counts_but_caps_long_file_lists(tmp_path):
+    spec = ds.get_spec("videos", write_lock(tmp_path / "l.json", "videos", CLIPS))
+    root = fake_copy(tmp_path / "copy", {f"x{i}.jpg": b"x" for i in range(12)})
+    out = ds.verify(spec, root).to_json(limit=5)
+    assert out["counts"]["extra"] == 12 and len(out["extra"]) == 5
+    assert out["counts"]["missing"] == 3 and len(out["missing"]) == 3
+
+
 def test_verify_of_an_intact_copy_is_sound_and_sizes_only_leaves_files_unverified(tmp_path):
     spec = ds.get_spec("videos", write_lock(tmp_path / "l.json", "videos", CLIPS))
     root = fake_copy(tmp_path / "copy", CLIPS)

@@ -14,7 +14,7 @@ from pathlib import Path
 NAME = "datasets"
 HELP = "verify, record (lock) or explicitly fetch the external datasets named in datasets.lock"
 NAMES = ("pass", "ytvos", "videos")
-SHOWN = 10  # file names printed per category in the table (the JSON has them all)
+SHOWN = 10  # file names printed per category in the table (the JSON: up to 1000)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +84,7 @@ def _listing(label: str, items: list[str]) -> None:
     for item in items[:SHOWN]:
         print(f"              {item}")
     if len(items) > SHOWN:
-        print(f"              ... and {len(items) - SHOWN} more (all in the JSON)")
+        print(f"              ... and {len(items) - SHOWN} more (up to 1000 in the JSON)")
 
 
 def _lock(spec, args) -> int:
