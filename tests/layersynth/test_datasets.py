@@ -143,3 +143,12 @@ def test_ytvos_verify_derives_expected_annotations_from_meta_json(tmp_path):
     assert report.missing == ["Annotations/v1/00005.png"]
     assert report.extra == ["Annotations/v1/00010.png"]  # JPEGImages is outside the scope
     assert "meta.json" in report.unverified
+    assert report.notes == ["meta.json lists 1 videos with annotated objects; the published "
+                            "ytvos set has 3471"]
+
+
+def test_a_malformed_youtube_vos_meta_json_is_corrupt(tmp_path):
+    root = fake_copy(tmp_path / "train", {"meta.json": b'{"videos": 3}',
+                                         "Annotations/v1/00000.png": b"png"})
+    report = ds.verify(ds.load_lock()["ytvos"], root)
+    assert [p for p, _ in report.corrupt] == ["meta.json"] and not report.sound

@@ -209,6 +209,7 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     corrupt: list[tuple[str, str]] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def sound(self) -> bool:
@@ -221,32 +222,50 @@ class VerifyReport:
                 "counts": {k: len(getattr(self, k)) for k in
                            ("ok", "unverified", "missing", "corrupt", "extra")},
                 "missing": self.missing[:limit], "extra": self.extra[:limit],
-                "corrupt": [{"path": p, "reason": r} for p, r in self.corrupt[:limit]]}
+                "corrupt": [{"path": p, "reason": r} for p, r in self.corrupt[:limit]],
+                "notes": self.notes}
 
 
 def expected_files(spec: DatasetSpec, root: Path) -> tuple[list[FileEntry], str]:
-    """The entries to check: the user's lock in `root` if any, else the shipped lock's list."""
+    """The entries to check: the user's lock in `root` if any, else the shipped lock's list
+    (plus, for YouTube-VOS, the annotations that its meta.json lists)."""
     user = root / USER_LOCK_NAME
     if user.is_file():
         return read_user_lock(user, spec.name), str(user)
     entries = list(spec.files)
     if spec.layout.get("annotations"):
-        entries += _entries_from_meta(root, spec.layout)
+        entries += [FileEntry(p, None) for p in meta_annotations(root, spec.layout)[0]]
     return entries, "shipped datasets.lock"
 
 
-def _entries_from_meta(root: Path, layout: dict) -> list[FileEntry]:
-    """YouTube-VOS: meta.json lists each video's annotated frames; no checksums are published."""
+def meta_annotations(root: Path, layout: dict) -> tuple[list[str], str | None]:
+    """YouTube-VOS: (annotation paths that meta.json lists, problem with meta.json or None)."""
     try:
         videos = json.loads((root / layout["meta"]).read_text())["videos"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []  # meta.json itself is then reported missing or corrupt
-    paths = set()
-    for video, info in videos.items():
-        for obj in info.get("objects", {}).values():
-            for frame in obj.get("frames", []):
-                paths.add(layout["annotations"].format(video=video, frame=frame))
-    return [FileEntry(path=p, size=None) for p in sorted(paths)]
+        paths = {layout["annotations"].format(video=video, frame=frame)
+                 for video, info in videos.items()
+                 for obj in info["objects"].values() for frame in obj["frames"]}
+    except FileNotFoundError:
+        return [], None  # reported as a missing file
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return [], f"not a YouTube-VOS meta.json ({type(err).__name__}: {err})"
+    return sorted(paths), None
+
+
+def _layout_checks(spec: DatasetSpec, root: Path, report: VerifyReport) -> None:
+    """meta.json must parse; a video count other than the published one is noted."""
+    layout = spec.layout
+    if not layout.get("meta") or report.lock != "shipped datasets.lock":
+        return
+    paths, problem = meta_annotations(root, layout)
+    if problem:
+        report.corrupt.append((layout["meta"], problem))
+        report.extra = []  # without meta.json every annotation would look extra
+    videos = {p.split("/")[1] for p in paths}
+    want = layout.get("expected_videos")
+    if paths and want and len(videos) != want:
+        report.notes.append(f"meta.json lists {len(videos)} videos with annotated objects; "
+                            f"the published {spec.name} set has {want}")
 
 
 def verify(spec: DatasetSpec, root: str | os.PathLike, *, hashes: bool = True,
@@ -266,8 +285,9 @@ def verify(spec: DatasetSpec, root: str | os.PathLike, *, hashes: bool = True,
             getattr(report, status).append(entry.path)
     listed = {e.path for e in entries}
     report.extra = [p for p in scan_scope(root, spec.scope) if p not in listed]
-    if spec.layout.get("meta") in listed and spec.layout.get("meta") in report.missing:
+    if spec.layout.get("meta") in report.missing:
         report.extra = []  # without meta.json every annotation would look extra
+    _layout_checks(spec, root, report)
     return report
 
 

@@ -74,6 +74,8 @@ def _verify(spec, args) -> int:
     _listing("missing", report.missing)
     _listing("corrupt", [f"{p} ({r})" for p, r in report.corrupt])
     _listing("extra", report.extra)
+    for note in report.notes:
+        print(f"note        {note}")
     print(f"verdict     {'sound' if report.sound else 'NOT SOUND'}")
     emit_json(report.to_json(), args.json)
     return 0 if report.sound else 1
