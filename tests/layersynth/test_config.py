@@ -1,0 +1,56 @@
+import json
+
+import pytest
+from layersynth.config import PRESETS, SceneConfig
+
+
+def test_oclr_preset_has_the_papers_clip_size_and_object_counts():
+    cfg = SceneConfig.preset("oclr")
+    assert (cfg.frames, cfg.height, cfg.width) == (30, 128, 224)
+    assert cfg.objects == (1, 2, 3)
+    assert cfg.occlusion == (0.0, 1.0)
+
+
+def test_syn_val_uses_the_same_scene_settings_as_oclr():
+    assert SceneConfig.preset("syn-val") == SceneConfig.preset("oclr")
+
+
+def test_tiny_preset_is_small_but_keeps_the_scene_mix():
+    tiny, oclr = SceneConfig.preset("tiny"), SceneConfig.preset("oclr")
+    assert (tiny.frames, tiny.height, tiny.width) == (8, 64, 112)
+    assert tiny.objects == (1, 2, 3)
+    assert tiny.occluder_prob == oclr.occluder_prob > 0
+    assert tiny.camera_speed == oclr.camera_speed > 0
+
+
+def test_unknown_preset_lists_the_valid_names():
+    with pytest.raises(ValueError, match="oclr, syn-val, tiny"):
+        SceneConfig.preset("huge")
+
+
+def test_preset_overrides_replace_fields():
+    cfg = SceneConfig.preset("tiny", frames=5, objects=(2,), photometric=False)
+    assert (cfg.frames, cfg.objects, cfg.photometric) == (5, (2,), False)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("frames", 0), ("height", 8), ("objects", ()), ("objects", (0, 1)), ("occlusion", (0.6, 0.2)),
+    ("occlusion", (0.0, 1.5)), ("occluder_prob", 1.5), ("deform", 0.7), ("polygon_sides", (2, 5)),
+    ("silhouette_grid", 1), ("object_size", (0.3, 0.1)), ("camera_perspective", 0.9),
+])
+def test_invalid_values_raise_value_error_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field.split("_")[0]):
+        SceneConfig(**{field: value})
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_round_trips_through_json_exactly(name):
+    cfg = SceneConfig.preset(name, occlusion=(0.1, 0.35))
+    back = SceneConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg
+    assert isinstance(back.objects, tuple) and isinstance(back.occlusion, tuple)
+
+
+def test_from_dict_refuses_unknown_fields():
+    with pytest.raises(ValueError, match="colour"):
+        SceneConfig.from_dict({**SceneConfig().to_dict(), "colour": 1})

@@ -1,0 +1,93 @@
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from layersynth import homography, sprites
+from layersynth.assets import Assets
+from layersynth.compose import occlusion_fraction
+from layersynth.config import SceneConfig
+from layersynth.render import render_masks
+from layersynth.scene import SceneParams, sample_scene
+
+ASSETS = Assets.builtin()
+TINY = SceneConfig.preset("tiny")
+
+
+def test_same_seed_gives_the_same_scene_and_different_seeds_differ():
+    a = sample_scene(np.random.default_rng(7), TINY, ASSETS)
+    assert a == sample_scene(np.random.default_rng(7), TINY, ASSETS)
+    assert a != sample_scene(np.random.default_rng(8), TINY, ASSETS)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["tiny", "oclr"]))
+def test_scene_params_round_trip_through_json_exactly(seed, preset):
+    cfg = SceneConfig.preset(preset, occluder_prob=0.5)
+    p = sample_scene(np.random.default_rng(seed), cfg, ASSETS)
+    assert SceneParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+
+
+def test_object_counts_come_in_equal_proportions():
+    rng = np.random.default_rng(0)
+    counts = Counter(len(sample_scene(rng, TINY, ASSETS).objects) for _ in range(600))
+    assert set(counts) == {1, 2, 3}
+    assert all(150 <= c <= 250 for c in counts.values())
+
+
+def test_both_sprite_kinds_and_occluders_occur():
+    rng = np.random.default_rng(1)
+    scenes = [sample_scene(rng, TINY, ASSETS) for _ in range(60)]
+    kinds = Counter(o.sprite.kind for s in scenes for o in s.objects)
+    assert kinds["polygon"] > 10 and kinds["silhouette"] > 10
+    assert 5 < sum(s.occluder is not None for s in scenes) < 40
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_control_point_perturbations_stay_below_half_the_nearest_distance(seed):
+    p = sample_scene(np.random.default_rng(seed), SceneConfig.preset("oclr"), ASSETS)
+    for o in p.objects:
+        points = np.asarray(o.deformation.points)
+        size = np.linalg.norm(np.asarray(o.deformation.amplitude), axis=1)
+        assert np.all(size < sprites.nearest_distance(points) / 2)
+        assert np.any(size > 0)  # a non-empty subset moves
+        if o.sprite.kind == "polygon":
+            assert np.array_equal(points, np.asarray(o.sprite.vertices))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_object_centres_stay_inside_the_frame_and_things_move(seed):
+    p = sample_scene(np.random.default_rng(seed), SceneConfig.preset("oclr"), ASSETS)
+    for o in p.objects:
+        xy = homography.components(np.asarray(o.motion.coeffs), p.taus)[:, :2]
+        assert np.all((xy >= 0) & (xy <= [p.width, p.height]))
+    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
+    assert not np.allclose(cam[0], cam[-1])
+
+
+def test_photometric_off_sets_every_jitter_amplitude_to_zero():
+    cfg = SceneConfig.preset("tiny", photometric=False, occluder_prob=1.0)
+    p = sample_scene(np.random.default_rng(3), cfg, ASSETS)
+    layers = [p.background, p.occluder.appearance] + [o.appearance for o in p.objects]
+    assert all(a.jitter_amp == (0.0, 0.0, 0.0) for a in layers)
+    p_on = sample_scene(np.random.default_rng(3), SceneConfig.preset("tiny"), ASSETS)
+    assert any(a != 0 for a in p_on.background.jitter_amp)
+
+
+def test_scenes_meet_the_occlusion_range():
+    cfg = SceneConfig.preset("tiny", frames=4, objects=(3,), occlusion=(0.1, 0.3))
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        p = sample_scene(rng, cfg, ASSETS)
+        assert 0.1 <= occlusion_fraction(*render_masks(p, ASSETS)) <= 0.3
+
+
+def test_an_unreachable_occlusion_range_raises_a_clear_error():
+    cfg = SceneConfig.preset("tiny", frames=2, objects=(1,), occluder_prob=0.0,
+                             occlusion=(0.9, 1.0), occlusion_tries=5)
+    with pytest.raises(ValueError, match="occlusion 0.9:1.0: none of 5"):
+        sample_scene(np.random.default_rng(0), cfg, ASSETS)
