@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields
+
 import numpy as np
 import pytest
 from layersynth.assets import Assets
@@ -9,11 +12,12 @@ from layersynth.assets_loading import load_assets
 from layersynth.cliutil import UsageError
 from layersynth.config import SceneConfig
 from layersynth.render import render
-from layersynth.scene import sample_scene
+from layersynth.scene import SceneParams, sample_scene
 from PIL import Image
 from scipy import ndimage
 
 FLAT = [(210, 40, 40), (40, 210, 40), (40, 40, 210)]
+VIDEO_HOOK = "videos" in {f.name for f in fields(Assets)}  # moving video backgrounds
 
 
 def flat_textures(root):
@@ -93,8 +97,9 @@ def test_background_videos_colour_the_background(tmp_path):
     for i in range(4):
         Image.fromarray(np.full((60, 90, 3), (15, 235, 120), np.uint8)).save(folder / f"{i}.png")
     assets = load_assets(backgrounds=tmp_path / "bg")
-    assert assets.describe()["backgrounds"]["kind"] == "videos"
-    cfg = SceneConfig.preset("tiny", photometric=False, occluder_prob=0.0)
+    assert assets.describe()["videos" if VIDEO_HOOK else "backgrounds"]["kind"] == "videos"
+    every = {"video_background_prob": 1.0} if VIDEO_HOOK else {}  # else: stills, every scene
+    cfg = SceneConfig.preset("tiny", photometric=False, occluder_prob=0.0, **every)
     params = sample_scene(np.random.default_rng(1), cfg, assets)
     seq = render(params, assets)
     background = seq.rgb[seq.modal == 0]
@@ -112,6 +117,29 @@ def test_loading_user_assets_never_opens_a_network_connection(tmp_path, monkeypa
     assets = load_assets(textures=flat_textures(tmp_path / "pass"),
                          silhouettes=ring_annotations(tmp_path / "train"))
     assert len(assets.textures) == 3 and len(assets.silhouettes) == 6
+
+
+@pytest.mark.skipif(not VIDEO_HOOK, reason="no moving-video hook (Assets.videos) in the renderer")
+def test_video_backgrounds_follow_the_clip_in_the_configured_share_of_scenes(tmp_path):
+    folder = tmp_path / "bg" / "clip"
+    folder.mkdir(parents=True)
+    for i in range(12):
+        frame = np.full((60, 90, 3), (20 * i, 100, 30), np.uint8)
+        Image.fromarray(frame).save(folder / f"{i:03d}.png")
+    assets = load_assets(backgrounds=tmp_path / "bg")
+    assert assets.describe()["videos"]["kind"] == "videos"
+    cfg = SceneConfig.preset("tiny", photometric=False, occluder_prob=0.0,
+                             video_background_prob=0.5)
+    rng = np.random.default_rng(0)
+    scenes = [sample_scene(rng, cfg, assets) for _ in range(20)]
+    with_video = [p for p in scenes if p.background_video is not None]
+    assert 4 <= len(with_video) <= 16
+    params = with_video[0]
+    again = SceneParams.from_dict(json.loads(json.dumps(params.to_dict())))
+    seq = render(params, assets)
+    red = [seq.rgb[t][seq.modal[t] == 0, 0].mean() for t in range(len(seq.rgb))]
+    assert np.all(np.abs(np.diff(red)) > 10)  # the clip's red ramps by 20 a frame (ping-pong)
+    assert np.array_equal(render(again, assets).rgb, seq.rgb)
 
 
 def test_a_folder_that_cannot_serve_is_named_in_a_usage_error(tmp_path):
