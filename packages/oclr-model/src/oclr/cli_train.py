@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--flow", choices=("gt", "raft", "dis"), help="input flow (default gt)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers per process")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     p.add_argument("--val-every", type=int, help="steps between validations (default steps/10)")
     p.add_argument("--ckpt-every", type=int, help="steps between RUN/last.pt writes")
@@ -85,7 +86,8 @@ def resumed_config(args: argparse.Namespace, out: Path):
 
 def changeable(args: argparse.Namespace) -> dict:
     """Options a resume may change, where given."""
-    out = {"device": args.device, "workers": args.workers, "max_seconds": args.time_budget}
+    out = {"device": args.device, "workers": args.workers, "max_seconds": args.time_budget,
+           "threads": args.threads}
     for name in ("steps", "val_shards", "val_every", "ckpt_every", "keep_every", "val_limit"):
         if getattr(args, name) is not None:
             out[name] = getattr(args, name)
@@ -103,7 +105,7 @@ def fresh_config(args: argparse.Namespace, out: Path):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     return TrainConfig(out=str(out), device=args.device, workers=args.workers,
-                       max_seconds=args.time_budget, **given)
+                       max_seconds=args.time_budget, threads=args.threads, **given)
 
 
 def check_inputs(cfg) -> None:

@@ -140,8 +140,10 @@ def available_flows(reader, seq_id: str) -> set[str]:
 
 
 def sequence_length(reader, seq_id: str) -> int:
-    """Frames of a sequence: the dataset's `frames` setting when it records one, else a read."""
-    frames = getattr(reader, "settings", {}).get("frames")
+    """Frames of a sequence: the dataset's `frames` setting when it records one (layersynth keeps
+    it under settings["scene"]), else a read."""
+    settings = getattr(reader, "settings", None) or {}
+    frames = settings.get("frames", (settings.get("scene") or {}).get("frames"))
     if isinstance(frames, int):
         return frames
     return int(read_arrays(reader, seq_id, ("modal",))["modal"].shape[0])

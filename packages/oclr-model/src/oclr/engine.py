@@ -51,6 +51,8 @@ class TrainConfig:
     device: str = "cpu"
     flow: str = "gt"
     workers: int = 2
+    threads: int | None = None  # torch CPU threads (None: torch's default); 1 is often faster on
+    # a shared CPU, where OpenMP threads of two processes fight for the same cores
     val_every: int | None = None
     ckpt_every: int | None = None
     keep_every: int | None = None
@@ -167,6 +169,8 @@ def train(cfg: TrainConfig) -> dict:
 
     Under torchrun every rank calls this; rank 0 writes the logs and checkpoints."""
     cfg = cfg.resolved()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     info, device = D.setup(cfg.device)
     try:
         trainer = prepare(cfg, info, device)

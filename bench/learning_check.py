@@ -1,0 +1,172 @@
+"""Does the OCLR `tiny` network learn? One command: `make learning-check`.
+
+1. `layersynth generate --preset tiny`: a training set and a separate Syn-val split with the same
+   settings (1, 2 and 3 objects in equal shares, moving camera, occlusions at the preset's defaults,
+   ground-truth flow), different seeds.
+2. Trains the `tiny` preset on the CPU within a wall-clock budget (default 10 minutes). A few
+   calibration steps measure the speed first, so the run's step count (and with it the paper's
+   schedule, scaled) fits the budget.
+3. Prints Syn-val modal and amodal J (fractions in [0, 1]: the mean over real objects of the mean
+   over frames), overall and by number of objects, and the loss curve (RUN/curve.png too when
+   matplotlib is importable). The JSON object comes last on stdout.
+
+Target: amodal J >= 0.6 overall after 10 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="learning-check", help="work folder (data, run)")
+    p.add_argument("--budget", type=float, default=600.0, help="training seconds (default 600)")
+    p.add_argument("--train", type=int, default=600, help="training sequences")
+    p.add_argument("--val", type=int, default=96, help="Syn-val sequences")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--lr", type=float, default=None, help="base rate (default: the tiny preset's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the faster of 1 and 2, measured)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fresh", action="store_true", help="delete the work folder first")
+    return p.parse_args(argv)
+
+
+def generate(out: Path, n: int, seed: int) -> None:
+    """`layersynth generate` (resumable: an existing complete folder is kept)."""
+    exe = Path(sys.executable).parent / "layersynth"
+    cmd = [str(exe), "generate", "--preset", "tiny", "--n", str(n), "--seed", str(seed),
+           "--out", str(out)]
+    start = time.monotonic()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    log(f"generated {out} ({n} sequences) in {time.monotonic() - start:.0f} s")
+
+
+def seconds_per_step(shards: Path, work: Path, threads: int, batch: int) -> float:
+    """Median seconds of 3 tiny steps (after one warm-up step) with `threads` torch threads."""
+    import torch
+    from oclr import engine
+
+    torch.set_num_threads(threads)
+    cfg = engine.TrainConfig(shards=str(shards), out=str(work), preset="tiny", steps=100,
+                             batch=batch, workers=0).resolved()
+    trainer = engine.Trainer(cfg, engine.D.DistInfo(), torch.device("cpu"))
+    batch_data = torch.utils.data.default_collate([trainer.dataset[i] for i in range(batch)])
+    times = []
+    for _ in range(4):
+        start = time.monotonic()
+        trainer.train_step(batch_data)
+        times.append(time.monotonic() - start)
+    return sorted(times[1:])[1]
+
+
+def pick_threads(shards: Path, work: Path, batch: int) -> tuple[int, float]:
+    speeds = {t: seconds_per_step(shards, work / f"calib-{t}", t, batch) for t in (1, 2)}
+    log("calibration, seconds per step: " + ", ".join(f"{t} thread(s) {s:.2f}"
+                                                      for t, s in speeds.items()))
+    best = min(speeds, key=speeds.get)
+    return best, speeds[best]
+
+
+def train(args, shards: Path, val: Path, run: Path, threads: int, step_s: float) -> dict:
+    from oclr import engine
+
+    # aim at 95% of the budget: the last steps and the final checkpoint must fit in too
+    steps = max(20, int(0.95 * args.budget / step_s))
+    log(f"training up to {steps} steps ({threads} thread(s), ~{step_s:.2f} s/step, "
+        f"budget {args.budget:.0f} s)")
+    cfg = engine.TrainConfig(shards=str(shards), out=str(run), preset="tiny", steps=steps,
+                             batch=args.batch, lr=args.lr, workers=1, threads=threads,
+                             seed=args.seed, max_seconds=args.budget, log_every=10,
+                             ckpt_every=max(1, steps // 10), keep_every=10**9)
+    return engine.train(cfg)
+
+
+def loss_curve(run: Path) -> list[tuple[int, float]]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r]
+
+
+def plot_curve(curve: list[tuple[int, float]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s for s, _ in curve], [v for _, v in curve])
+    ax.set(xlabel="step", ylabel="training loss", yscale="log", title="OCLR tiny, CPU")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def curve_text(curve: list[tuple[int, float]], points: int = 10) -> str:
+    """The loss at ~`points` evenly spaced logged steps (each the mean of its neighbours)."""
+    if not curve:
+        return "(no loss logged)"
+    picks = sorted({round(i * (len(curve) - 1) / (points - 1)) for i in range(points)})
+    rows = []
+    for i in picks:
+        window = [v for _, v in curve[max(0, i - 2): i + 3]]
+        rows.append(f"  step {curve[i][0]:>6}  loss {sum(window) / len(window):.4f}")
+    return "\n".join(rows)
+
+
+def log(message: str) -> None:
+    print(f"learning-check: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(args.out)
+    if args.fresh and work.exists():
+        shutil.rmtree(work)
+    shards, val, run = work / "train", work / "syn-val", work / "run"
+    generate(shards, args.train, args.seed)
+    generate(val, args.val, args.seed + 1000)
+    if run.exists():
+        shutil.rmtree(run)
+    threads, step_s = (args.threads, None) if args.threads else pick_threads(shards, work,
+                                                                             args.batch)
+    if step_s is None:
+        step_s = seconds_per_step(shards, work / "calib", threads, args.batch)
+    summary = train(args, shards, val, run, threads, step_s)
+    return report(args, summary, val, run, threads)
+
+
+def report(args, summary: dict, val: Path, run: Path, threads: int) -> int:
+    from layersynth.cliutil import emit_json
+    from oclr.eval_shards import evaluate_shards, format_table
+
+    result = evaluate_shards(run / "last.pt", val, batch=4)
+    curve = loss_curve(run)
+    plotted = plot_curve(curve, run / "curve.png")
+    print(f"trained {summary['step']} steps in {summary['seconds']:.0f} s "
+          f"({summary['seconds'] / max(summary['step'], 1):.2f} s/step, batch {args.batch}, "
+          f"{threads} thread(s)); final loss {summary['loss']:.4f}")
+    print("loss curve:\n" + curve_text(curve))
+    print(f"Syn-val ({result['clips']} clips):\n" + format_table(result))
+    amodal = result["amodal_j"]
+    verdict = "PASS" if amodal >= 0.6 else "BELOW TARGET"
+    print(f"amodal J {amodal:.3f} (target >= 0.6): {verdict}"
+          + (f"; curve in {run / 'curve.png'}" if plotted else ""))
+    scores = {k: v for k, v in result.items() if k != "sequences"}
+    emit_json({"steps": summary["step"], "seconds": summary["seconds"], "threads": threads,
+               "batch": args.batch, "final_loss": summary["loss"], "curve": curve, **scores,
+               "target_met": amodal >= 0.6})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+import json
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import torch
+from layersynth.cliutil import UsageError
+from oclr import build_model
+from oclr.checkpoint import save_checkpoint
+from oclr.eval_shards import ScoreBoard, evaluate_shards, frame_iou, main_shards, score_clip
+
+BIN = Path(sys.executable).parent
+SMALL = dict(frames=4, height=32, width=48, cnn_channels=(8, 16, 32), d_model=32, heads=2,
+             ffn_dim=32)
+
+
+def two_objects(t=3, h=12, w=12):
+    """GT: layer 0 (front) covers rows 2:8, layer 1 (behind) rows 5:11, overlapping; K = 3."""
+    amodal = torch.zeros(t, 3, h, w)
+    amodal[:, 0, 2:8, 2:8] = 1
+    amodal[:, 1, 5:11, 4:10] = 1
+    modal = torch.zeros(t, h, w, dtype=torch.long)
+    modal[amodal[:, 1] > 0] = 2
+    modal[amodal[:, 0] > 0] = 1
+    return amodal, modal, torch.tensor([0, 1, 3])
+
+
+def test_iou_is_one_for_two_empty_masks_and_the_overlap_ratio_otherwise():
+    pred = torch.zeros(1, 2, 4, dtype=torch.bool)
+    gt = torch.zeros(1, 2, 4, dtype=torch.bool)
+    pred[0, 1, :2], gt[0, 1, 1:3] = True, True
+    assert frame_iou(pred, gt)[0, 0].tolist() == [1.0, pytest.approx(1 / 3)]
+
+
+def test_a_perfect_prediction_in_shuffled_channels_scores_one_everywhere():
+    amodal, modal, rank = two_objects()
+    prob = amodal[:, [2, 0, 1]]  # GT object 0 in channel 1, object 1 in channel 2
+    scores = torch.tensor([5.0, 0.0, 1.0])
+    clip = score_clip("c", prob, scores, amodal, modal, 2, rank)
+    assert clip.amodal_j == [1.0, 1.0] and clip.modal_j == [1.0, 1.0]
+    assert (clip.pairs, clip.pairs_correct) == (1, 1)
+
+
+def test_a_wrong_depth_order_costs_modal_j_and_order_accuracy_but_not_amodal_j():
+    amodal, modal, rank = two_objects()
+    clip = score_clip("c", amodal, torch.tensor([1.0, 0.0, 2.0]), amodal, modal, 2, rank)
+    assert clip.amodal_j == [1.0, 1.0]
+    assert max(clip.modal_j) < 1.0  # object 1 steals the overlap: both modal masks are off
+    assert (clip.pairs, clip.pairs_correct) == (1, 0)
+
+
+def test_padded_layers_are_not_scored_and_a_missed_object_scores_zero():
+    amodal, modal, rank = two_objects()
+    prob = torch.zeros_like(amodal)
+    prob[:, 0] = amodal[:, 0]
+    clip = score_clip("c", prob, torch.zeros(3), amodal, modal, 2, rank)
+    assert len(clip.amodal_j) == 2 and clip.amodal_j == [1.0, 0.0]
+
+
+def test_the_summary_pools_objects_and_splits_them_by_object_count():
+    amodal, modal, rank = two_objects()
+    board = ScoreBoard()
+    board.add(score_clip("a", amodal, torch.tensor([0.0, 1.0, 2.0]), amodal, modal, 2, rank))
+    one = amodal.clone()
+    one[:, 1] = 0
+    board.add(score_clip("b", torch.zeros_like(one), torch.zeros(3), one, (one[:, 0] > 0).long(),
+                         1, rank))
+    s = board.summary()
+    assert s["amodal_j"] == pytest.approx(2 / 3) and s["objects"] == 3 and s["clips"] == 2
+    assert s["by_objects"]["1"]["amodal_j"] == 0.0 and s["by_objects"]["2"]["amodal_j"] == 1.0
+    assert s["sequences"]["b"]["amodal_j"] == [0.0]
+
+
+@pytest.fixture(scope="module")
+def val_shards(tmp_path_factory):
+    out = tmp_path_factory.mktemp("val") / "syn-val"
+    subprocess.run([str(BIN / "layersynth"), "generate", "--preset", "tiny", "--n", "4",
+                    "--size", "32x48", "--frames", "4", "--workers", "1", "--out", str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
+def checkpoint(tmp_path):
+    model = build_model("tiny", **SMALL)
+    path = tmp_path / "m.pt"
+    save_checkpoint({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, path)
+    return path
+
+
+def test_evaluating_a_checkpoint_on_shards_gives_fractions_overall_and_by_objects(
+        val_shards, tmp_path):
+    result = evaluate_shards(checkpoint(tmp_path), val_shards, batch=3)
+    assert result["clips"] == 4 and len(result["sequences"]) == 4
+    for r in [result, *result["by_objects"].values()]:
+        assert 0 <= r["modal_j"] <= 1 and 0 <= r["amodal_j"] <= 1
+    assert sum(r["objects"] for r in result["by_objects"].values()) == result["objects"]
+    assert evaluate_shards(checkpoint(tmp_path), val_shards, limit=2)["clips"] == 2
+
+
+def test_the_command_prints_a_table_then_the_json_last(val_shards, tmp_path, capsys):
+    args = Namespace(checkpoint=str(checkpoint(tmp_path)), shards=str(val_shards),
+                     json=str(tmp_path / "r.json"))
+    assert main_shards(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert any(line.split()[:1] == ["all"] for line in out) and "amodal J" in "\n".join(out)
+    last = json.loads(out[-1])
+    assert last == json.loads((tmp_path / "r.json").read_text())
+    assert {"modal_j", "amodal_j", "order_acc", "by_objects", "sequences"} <= set(last)
+
+
+def test_bad_inputs_are_usage_errors_naming_the_file(val_shards, tmp_path):
+    with pytest.raises(UsageError, match="nothing.pt"):
+        main_shards(Namespace(checkpoint=str(tmp_path / "nothing.pt"), shards=str(val_shards)))
+    with pytest.raises(UsageError, match="no 'dis' flow"):
+        main_shards(Namespace(checkpoint=str(checkpoint(tmp_path)), shards=str(val_shards),
+                              flow="dis"))
