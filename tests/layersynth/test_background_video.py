@@ -101,7 +101,7 @@ def test_get_serves_the_middle_frame_as_a_static_texture(tmp_path):
 def test_windows_round_trip_through_json(tmp_path):
     videos = bv.BackgroundVideos(fake_tree(tmp_path / "bg"))
     win = videos.sample(np.random.default_rng(3), 8, (24, 32))
-    assert bv.VideoWindow.from_dict(json.loads(json.dumps(win.to_dict()))) == win
+    assert videos.window_from_dict(json.loads(json.dumps(win.to_dict()))) == win
 
 
 @settings(max_examples=40, deadline=None)

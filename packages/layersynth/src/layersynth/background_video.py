@@ -187,6 +187,11 @@ class BackgroundVideos:
     def __len__(self) -> int:
         return len(self.clips)
 
+    @staticmethod
+    def window_from_dict(d: dict) -> VideoWindow:
+        """The window a scene record stores (`VideoWindow.to_dict()`)."""
+        return VideoWindow.from_dict(d)
+
     def sample(self, rng: np.random.Generator, count: int,
                out_hw: tuple[int, int]) -> VideoWindow:
         i = int(rng.integers(len(self)))
