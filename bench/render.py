@@ -1,7 +1,8 @@
 """Renderer throughput on one core: `python bench/render.py [--preset oclr] [--n 20] [--objects 3]`.
 
-Prints `N frames/s` (kept frames per second of wall time, sampling included) and where the time
-goes: sampling, planning (sprite masks, TPS fits, boxes, homographies), the object layers (TPS
+Prints `N frames/s` (kept frames per CPU-second of this one-thread process, sampling included;
+wall-clock frames/s beside it, which other processes on a shared machine inflate) and where the
+time goes (CPU time): sampling, planning (sprite masks, TPS fits, boxes, homographies), the object layers (TPS
 inversion, texture, flow), the background and occluder layers, and the rest (allocation, Python).
 The thread count is pinned to 1 before numpy/numba load, so the figure is per core.
 """
@@ -32,11 +33,11 @@ PARTS = {(render_mod, "_plan_object"): "planning", (render_mod, "_plan_occluder"
 
 def _timed(fn, name, totals):
     def wrapper(*args, **kwargs):
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            totals[name] += time.perf_counter() - start
+            totals[name] += time.process_time() - start
     return wrapper
 
 
@@ -56,22 +57,23 @@ def main() -> None:
     for (module, name), part in PARTS.items():
         setattr(module, name, _timed(getattr(module, name), part, totals))
     rng = np.random.default_rng(args.seed)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(args.n):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         params = sample_scene(rng, cfg, assets)
-        totals["sampling"] += time.perf_counter() - t0
+        totals["sampling"] += time.process_time() - t0
         render_mod.render(params, assets)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     frames = args.n * cfg.frames
     print(f"{args.preset} {cfg.height}x{cfg.width}, T={cfg.frames}, objects {cfg.objects}, "
           f"{args.n} sequences, 1 thread")
     for part, secs in sorted(totals.items(), key=lambda kv: -kv[1]):
-        print(f"  {part:40s} {1e3 * secs / frames:7.3f} ms/frame  {100 * secs / wall:5.1f} %")
-    rest = wall - sum(totals.values())
+        print(f"  {part:40s} {1e3 * secs / frames:7.3f} ms/frame  {100 * secs / cpu:5.1f} %")
+    rest = cpu - sum(totals.values())
     print(f"  {'other (allocation, Python)':40s} {1e3 * rest / frames:7.3f} ms/frame  "
-          f"{100 * rest / wall:5.1f} %")
-    print(f"{frames / wall:.1f} frames/s")
+          f"{100 * rest / cpu:5.1f} %")
+    print(f"wall clock: {frames / wall:.1f} frames/s ({os.getloadavg()[0]:.1f} load average)")
+    print(f"{frames / cpu:.1f} frames/s")
 
 
 if __name__ == "__main__":

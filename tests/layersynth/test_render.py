@@ -108,3 +108,46 @@ def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
 def test_params_of_another_version_are_refused():
     with pytest.raises(ValueError, match="version"):
         render(replace(_scene(9), version=99), ASSETS)
+
+
+class _RampVideos:
+    """An in-memory VideoSource: clip frames are flat, brightness 10 * frame index."""
+
+    def __len__(self):
+        return 1
+
+    def sample(self, rng, count, out_hw):
+        return _Window(int(rng.integers(0, 5)))
+
+    def frames(self, window, count, out_hw):
+        levels = 10.0 * (window.start + np.arange(count))
+        return np.broadcast_to(levels[:, None, None, None], (count, *out_hw, 3)).astype(np.uint8)
+
+    def window_from_dict(self, d):
+        return _Window(d["start"])
+
+    def describe(self):
+        return {"kind": "ramp"}
+
+
+class _Window:
+    def __init__(self, start):
+        self.start = start
+
+    def to_dict(self):
+        return {"start": self.start}
+
+
+def test_background_videos_give_one_texture_per_frame_and_round_trip():
+    assets = replace(ASSETS, videos=_RampVideos())
+    cfg = SceneConfig.preset("tiny", video_background_prob=1.0, photometric=False,
+                             occluder_prob=0.0)
+    p = sample_scene(np.random.default_rng(10), cfg, assets)
+    assert p.background_video is not None and assets.describe()["videos"] == {"kind": "ramp"}
+    s = render(p, assets)
+    means = [s.rgb[t][s.modal[t] == 0].mean() for t in range(p.frames)]
+    assert np.all(np.diff(means) > 5)
+    q = SceneParams.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert _same(render(q, assets), s)
+    with pytest.raises(ValueError, match="no videos"):
+        render(p, ASSETS)

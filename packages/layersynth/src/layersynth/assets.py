@@ -66,13 +66,35 @@ class ArraySource:
         return {"kind": self.name, "count": len(self), "sha256": self._digest}
 
 
+@runtime_checkable
+class VideoSource(Protocol):
+    """Background clips (e.g. layersynth.background_video.BackgroundVideos).
+
+    `sample(rng, count, out_hw)` draws a window (an object with `to_dict()`, JSON-safe);
+    `frames(window, count, out_hw)` -> (count, H, W, 3) uint8, a pure function of the window.
+    The renderer rebuilds a window from its dict with `window_from_dict(d)` when the source has
+    it, else with layersynth.background_video.VideoWindow.from_dict.
+    """
+
+    def __len__(self) -> int: ...
+
+    def sample(self, rng: np.random.Generator, count: int, out_hw: tuple[int, int]): ...
+
+    def frames(self, window, count: int, out_hw: tuple[int, int]) -> np.ndarray: ...
+
+    def describe(self) -> dict: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Assets:
-    """What scenes draw from. `backgrounds=None` draws backgrounds from `textures`."""
+    """What scenes draw from. `backgrounds=None` draws still backgrounds from `textures`;
+    `videos`, when given, replaces the still background of a share of scenes by a clip
+    (SceneConfig.video_background_prob)."""
 
     textures: TextureSource
     silhouettes: SilhouetteSource
     backgrounds: TextureSource | None = None
+    videos: VideoSource | None = None
 
     @property
     def background_source(self) -> TextureSource:
@@ -90,10 +112,12 @@ class Assets:
     def describe(self) -> dict:
         """JSON-safe summary; changes whenever the assets' content changes."""
         bg = None if self.backgrounds is None else self.backgrounds.describe()
+        videos = None if self.videos is None else self.videos.describe()
         return {
             "textures": self.textures.describe(),
             "silhouettes": self.silhouettes.describe(),
             "backgrounds": bg,
+            "videos": videos,
         }
 
 

@@ -35,6 +35,9 @@ class SceneConfig:
     occlusion_tries: int = 50  # scenes re-sampled at most this often to meet `occlusion`
     occluder_prob: float = 0.3  # probability that a scene has an artificial occluder layer
     photometric: bool = True  # per-frame colour jitter of every layer
+    # Share of scenes whose background is a real clip, when Assets.videos is given (the paper mixes
+    # both; it gives no share). Ground-truth flow there holds only the camera part (see render).
+    video_background_prob: float = 0.5
     polygon_prob: float = 0.5  # share of polygon sprites; the rest are silhouettes
     polygon_sides: tuple[int, int] = (3, 10)  # inclusive, as in the paper
     min_vertex_gap: float = 0.35  # minimum vertex distance, as a fraction of the polygon radius
@@ -66,7 +69,7 @@ class SceneConfig:
         lo, hi = _range(self, "occlusion")
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"occlusion: need 0 <= lo <= hi <= 1, got {self.occlusion!r}")
-        for name in ("occluder_prob", "polygon_prob", "deform"):
+        for name in ("occluder_prob", "polygon_prob", "deform", "video_background_prob"):
             _fraction(self, name)
         if self.deform > 0.5:
             raise ValueError(f"deform: at most 0.5 (the paper's d < D/2), got {self.deform}")

@@ -6,9 +6,13 @@ For each pixel x a layer may cover (objects: only inside the bounding box of F_e
 kernels find the canonical point c = F_e^-1(x) (closed-form homography inverse, then Newton steps
 on the TPS warm-started from the previous pixel), read the sprite mask and texture at c, and keep
 c for the flow: F_{e+1}(c) - x (gap +1) and F_{e-1}(c) - x (gap -1), exact up to the Newton
-tolerance. Layers are composed front to back (eq. (2) of the paper): the occluder layer first, then
-objects 0..K-1, then the background fills what is left; colour and flow are computed only where a
-layer is visible, masks wherever it covers.
+tolerance. Layers are composed front to back (eq. (2) of the paper): the occluder layer first,
+then objects 0..K-1, then the background fills what is left; colour and flow are computed only
+where a layer is visible, masks wherever it covers.
+
+A background video (SceneParams.background_video) is one texture per frame under the camera
+homography: its own motion is unknown, so the flow there holds the camera motion only (train on
+estimated flow for such scenes).
 """
 
 from __future__ import annotations
@@ -81,8 +85,7 @@ def _render(params: SceneParams, assets: Assets, shade_on: bool) -> dict[str, np
     }
     plans = [_plan_object(o, params, assets) for o in params.objects]
     camera = _camera(params.camera, params)
-    bg = _shading(params.background, assets.background_source.get(params.background.texture),
-                  params)
+    bg = _background_shading(params, assets) if shade_on else None
     occ = _plan_occluder(params, assets)
     claimed = np.zeros((h, w), bool)
     for t in range(t_):
@@ -116,7 +119,32 @@ def _render_frame(t, plans, camera, bg, occ, out, claimed, shade_on) -> None:
 
 
 def _frame_shading(s: _Shading, e: int) -> tuple:
-    return s.tex, s.aff, s.gains[e], s.bias
+    tex = s.tex[e] if s.tex.ndim == 4 else s.tex  # a clip: one texture per extended frame
+    return tex, s.aff, s.gains[e], s.bias
+
+
+def _background_shading(params: SceneParams, assets: Assets) -> _Shading:
+    """The still background texture, or the clip's frames (T + 2, H, W, 3) placed so that
+    canonical 0 (the camera's centre) is the frame centre; the camera still moves them."""
+    a = params.background
+    if params.background_video is None:
+        return _shading(a, assets.background_source.get(a.texture), params)
+    if assets.videos is None:
+        raise ValueError("this scene has a background video but the assets have no videos")
+    h, w, count = params.height, params.width, params.frames + 2
+    window = _video_window(assets.videos, params.background_video)
+    clip = np.ascontiguousarray(assets.videos.frames(window, count, (h, w)))
+    still = _shading(a, clip[0], params)
+    aff = np.array([[1.0, 0.0, (w - 1) / 2.0], [0.0, 1.0, (h - 1) / 2.0]])
+    return _Shading(clip, aff, still.gains, still.bias)
+
+
+def _video_window(videos, d: dict):
+    if hasattr(videos, "window_from_dict"):
+        return videos.window_from_dict(d)
+    from layersynth.background_video import VideoWindow
+
+    return VideoWindow.from_dict(d)
 
 
 def _shading(a: Appearance, tex: np.ndarray, params: SceneParams) -> _Shading:

@@ -116,6 +116,8 @@ class SceneParams:
     background: Appearance  # texture index into assets.background_source
     camera: Motion  # the background's (and occluders') homography; canonical 0 = frame centre
     occluder: Occluder | None = None
+    # The clip window (VideoSource.sample(...).to_dict()) replacing the still background, or None.
+    background_video: dict | None = None
     version: int = PARAMS_VERSION
 
     def to_dict(self) -> dict:
@@ -128,7 +130,8 @@ class SceneParams:
             frames=d["frames"], height=d["height"], width=d["width"],
             objects=tuple(ObjectLayer.from_dict(o) for o in d["objects"]),
             background=Appearance.from_dict(d["background"]), camera=Motion.from_dict(d["camera"]),
-            occluder=None if occ is None else Occluder.from_dict(occ), version=d["version"])
+            occluder=None if occ is None else Occluder.from_dict(occ),
+            background_video=d.get("background_video"), version=d["version"])
 
     @property
     def taus(self) -> np.ndarray:
@@ -172,7 +175,12 @@ def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
     background = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
     camera = _sample_camera(rng, cfg)
     occluder = _sample_occluder(rng, cfg, assets) if rng.random() < cfg.occluder_prob else None
-    return SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder)
+    video = None
+    if assets.videos is not None and rng.random() < cfg.video_background_prob:
+        window = assets.videos.sample(rng, cfg.frames + 2, (cfg.height, cfg.width))
+        video = window.to_dict()
+    return SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
+                       video)
 
 
 def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> ObjectLayer:
