@@ -188,3 +188,11 @@ def test_options_that_do_not_name_one_benchmark_are_refused(tmp_path, capsys, ch
                             tmp_path, "--out", tmp_path)
     assert code == 2 and "exactly one" in err
     assert benchmarks.add_benchmark_arguments is benchmarks.add_arguments
+
+
+def test_a_window_overlap_as_long_as_the_window_is_refused(tmp_path, capsys, checkpoint):
+    root = tmp_path / "segtrack"
+    write_seq(root, "JPEGImages", "Annotations", "birdfall")
+    code, _, err = evaluate(capsys, "--checkpoint", checkpoint, "--segtrack", root, "--out",
+                            tmp_path / "out", "--overlap", "8")
+    assert code == 2 and "--overlap" in err

@@ -158,7 +158,7 @@ run_benchmark = run
 
 
 def run_benchmark_args(args: argparse.Namespace, key: str, root: Path) -> dict:
-    from oclr.cli_infer import flow_cache_dir, flow_spec, load_model
+    from oclr.cli_infer import check_window_options, flow_cache_dir, flow_spec, load_model
     from oclr.moca import parse_annotations
 
     bench = BENCHMARKS[key]
@@ -167,6 +167,7 @@ def run_benchmark_args(args: argparse.Namespace, key: str, root: Path) -> dict:
     names = _restrict(names, args.sequences)
     sequences = {seq: check_sequence(root, bench, seq) for seq in names}
     model = load_model(args.checkpoint, args.device)
+    check_window_options(args, model)
     protocols = ["linked", "reference"] if args.protocol == "both" else [args.protocol]
     runner = SequenceRunner(model, flow_spec(args, model), flow_cache_dir(args), args, bench)
     start = time.perf_counter()

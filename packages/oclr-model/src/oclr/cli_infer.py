@@ -72,6 +72,13 @@ def load_model(path: str, device: str):
         raise UsageError(message) from None
 
 
+def check_window_options(args: argparse.Namespace, model) -> None:
+    """--batch and --overlap against the model's window length; UsageError when out of range."""
+    frames = model.cfg.frames
+    if args.batch < 1 or (args.overlap is not None and not 0 <= args.overlap < frames):
+        raise UsageError(f"--batch must be >= 1 and --overlap in [0, {frames}) for this model")
+
+
 def flow_spec(args: argparse.Namespace, model):
     from oclr.flowcache import FlowSpec
 
@@ -105,8 +112,7 @@ def infer_to_folder(args: argparse.Namespace) -> dict:
 
     source = open_source(args.frames, args.video)
     model = load_model(args.checkpoint, args.device)
-    if args.batch < 1 or (args.overlap is not None and not 0 <= args.overlap < model.cfg.frames):
-        raise UsageError(f"--batch must be >= 1 and --overlap in [0, {model.cfg.frames})")
+    check_window_options(args, model)
     cfg = InferConfig(overlap=args.overlap, batch=args.batch, device=args.device)
     clock = {"start": time.perf_counter()}
     flow = flow_input_for(source, flow_spec(args, model), flow_cache_dir(args))
