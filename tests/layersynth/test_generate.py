@@ -168,3 +168,20 @@ def test_the_summary_counts_frames_and_bytes(tmp_path):
     assert s["sequences"] == 3 and s["bytes"] == sum(
         (tmp_path / f).stat().st_size for f in shard_sums(tmp_path))
     assert json.loads(json.dumps(s))["frames_per_second"] > 0
+
+
+def test_a_textures_folder_is_recorded_and_changing_its_content_is_refused(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pass"
+    folder.mkdir()
+    for i, rgb in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):
+        Image.fromarray(np.full((40, 50, 3), rgb, np.uint8)).save(folder / f"img{i}.png")
+    dirs = {"textures": str(folder)}
+    make(tmp_path / "d", 2, asset_dirs=dirs)
+    settings = manifest.load(tmp_path / "d")["settings"]
+    assert settings["asset_dirs"]["textures"] == str(folder)
+    assert settings["assets"]["textures"]["kind"] == "folder"
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(folder / "img3.png")
+    with pytest.raises(UsageError, match="assets.textures"):
+        make(tmp_path / "d", 3, asset_dirs=dirs)

@@ -92,15 +92,23 @@ def seed_sequence(settings: Settings, index: int) -> np.random.SeedSequence:
 
 
 def load_assets(asset_dirs: dict):
-    """The assets of a dataset: built-in, or the user's folders through `assets.load_assets`."""
+    """The assets of a dataset: built-in, or the user's folders through `load_assets` (the one
+    place generation touches external assets; it lives in `assets` or `assets_loading`)."""
+    import importlib
+
     from layersynth import assets
 
     if not any(asset_dirs.values()):
         return assets.Assets.builtin()
-    if not hasattr(assets, "load_assets"):
-        given = ", ".join(f"--{k}" for k, v in asset_dirs.items() if v)
-        raise UsageError(f"{given}: external assets are not supported yet by this layersynth")
-    return assets.load_assets(**asset_dirs)
+    for name in ("layersynth.assets", "layersynth.assets_loading"):
+        try:
+            loader = getattr(importlib.import_module(name), "load_assets", None)
+        except ImportError:
+            loader = None
+        if loader is not None:
+            return loader(**asset_dirs)
+    given = ", ".join(f"--{k}" for k, v in asset_dirs.items() if v)
+    raise UsageError(f"{given}: external assets are not supported yet by this layersynth")
 
 
 @lru_cache(maxsize=2)
