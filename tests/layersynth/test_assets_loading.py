@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from PIL import Image
 from scipy import ndimage
 
 FLAT = [(210, 40, 40), (40, 210, 40), (40, 40, 210)]
-VIDEO_HOOK = "videos" in {f.name for f in fields(Assets)}  # moving video backgrounds
 
 
 def flat_textures(root):
@@ -91,15 +89,15 @@ def test_builtin_silhouettes_have_no_such_holes():
     assert max((ndimage.binary_fill_holes(m) & ~m).sum() for m in amodal) <= 20
 
 
-def test_background_videos_colour_the_background(tmp_path):
+def test_a_flat_background_video_colours_the_background(tmp_path):
     folder = tmp_path / "bg" / "clip"
     folder.mkdir(parents=True)
     for i in range(4):
         Image.fromarray(np.full((60, 90, 3), (15, 235, 120), np.uint8)).save(folder / f"{i}.png")
     assets = load_assets(backgrounds=tmp_path / "bg")
-    assert assets.describe()["videos" if VIDEO_HOOK else "backgrounds"]["kind"] == "videos"
-    every = {"video_background_prob": 1.0} if VIDEO_HOOK else {}  # else: stills, every scene
-    cfg = SceneConfig.preset("tiny", photometric=False, occluder_prob=0.0, **every)
+    assert assets.describe()["videos"]["kind"] == "videos"
+    cfg = SceneConfig.preset("tiny", photometric=False, occluder_prob=0.0,
+                             video_background_prob=1.0)
     params = sample_scene(np.random.default_rng(1), cfg, assets)
     seq = render(params, assets)
     background = seq.rgb[seq.modal == 0]
@@ -119,7 +117,6 @@ def test_loading_user_assets_never_opens_a_network_connection(tmp_path, monkeypa
     assert len(assets.textures) == 3 and len(assets.silhouettes) == 6
 
 
-@pytest.mark.skipif(not VIDEO_HOOK, reason="no moving-video hook (Assets.videos) in the renderer")
 def test_video_backgrounds_follow_the_clip_in_the_configured_share_of_scenes(tmp_path):
     folder = tmp_path / "bg" / "clip"
     folder.mkdir(parents=True)

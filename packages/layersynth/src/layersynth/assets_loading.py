@@ -4,15 +4,13 @@ Each folder given replaces one built-in source; the others stay built-in. Nothin
 `Assets.describe()` then records, for each source, its kind, folder, item count and the
 fingerprint of the files it was built from, so a dataset card can say which assets made the data.
 
-Background videos: when the renderer's `Assets` has a `videos` field (moving video backgrounds
-for a fraction of sequences), the clips go there; otherwise each clip's middle frame serves as a
-still background image (moved by the camera like any background texture), and describe() says so.
+Background videos go to `Assets.videos`: a share `SceneConfig.video_background_prob` of scenes
+then plays a window of a clip as its moving background.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import fields
 
 from layersynth.assets import Assets
 from layersynth.cliutil import UsageError
@@ -36,9 +34,7 @@ def load_assets(textures: str | os.PathLike | None = None,
     if silhouettes:
         parts["silhouettes"] = _open("--silhouettes", silhouettes, _silhouette_bank, cache_dir)
     if backgrounds:
-        videos = _open("--backgrounds", backgrounds, _videos, cache_dir)
-        slot = "videos" if "videos" in {f.name for f in fields(Assets)} else "backgrounds"
-        parts[slot] = videos if slot == "videos" else StillFrames(videos)
+        parts["videos"] = _open("--backgrounds", backgrounds, _videos, cache_dir)
     return Assets(**parts)
 
 
@@ -65,24 +61,3 @@ def _videos(folder, cache_dir):
     from layersynth.background_video import BackgroundVideos
 
     return BackgroundVideos(folder, cache_dir=cache_dir)
-
-
-class StillFrames:
-    """TextureSource of background videos' middle frames (decoded once each, then kept)."""
-
-    def __init__(self, videos) -> None:
-        self.videos = videos
-        self._frames: dict[int, object] = {}
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def get(self, i: int):
-        if i not in self._frames:
-            frame = self.videos.get(i)
-            frame.setflags(write=False)
-            self._frames[i] = frame
-        return self._frames[i]
-
-    def describe(self) -> dict:
-        return {**self.videos.describe(), "use": "middle frame of each clip as a still background"}
