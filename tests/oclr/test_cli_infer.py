@@ -91,3 +91,33 @@ def test_a_missing_checkpoint_exits_2_with_one_line_naming_it(setup, capsys, tmp
     code, _, err = run(capsys, "--checkpoint", str(tmp_path / "none.pt"), "--frames",
                        str(root / "frames"), "--out", str(tmp_path / "out"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "none.pt" in err
+
+
+@pytest.mark.slow
+def test_oclr_infer_with_raft_from_local_weights_writes_masks_and_caches_apart_from_dis(
+        setup, capsys, tmp_path):
+    import warnings
+
+    import torch
+    from layersynth.estimators.raft import import_ptlflow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        raft = import_ptlflow().get_model("raft")
+    weights = tmp_path / "raft-random.ckpt"
+    torch.save({"state_dict": raft.state_dict(), "hyper_parameters": {}}, weights)
+    root, (_, h, w, _) = setup
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for path in sorted((root / "frames").glob("*.jpg"))[:2]:
+        (frames / path.name).write_bytes(path.read_bytes())
+    cache = tmp_path / "cache"
+    for flow in ("raft", "dis"):
+        code, out, err = run(capsys, "--checkpoint", str(root / "run" / "last.pt"), "--frames",
+                             str(frames), "--out", str(tmp_path / flow), "--flow", flow,
+                             "--raft-weights", str(weights), "--flow-cache", str(cache),
+                             "--no-overlay")
+        assert code == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["flow"] == flow
+        assert len(list((tmp_path / flow / "masks").glob("*.png"))) == 2
+    assert len(list(cache.glob("*.npy"))) == 2
