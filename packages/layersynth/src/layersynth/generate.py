@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -185,8 +186,22 @@ def run_jobs(jobs: list[dict], *, workers: int, scheduler: str | None) -> Iterat
         yield from _run_pool(jobs, workers)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: leave when the main process is gone (kill -9 leaves workers
+    orphaned, blocked on a queue nobody feeds); their partial files are removed on resume."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _run_pool(jobs: list[dict], workers: int) -> Iterator[dict]:
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent,
+                               initargs=(os.getpid(),))
     try:
         futures = [pool.submit(make_shard, job) for job in jobs]
         for future in as_completed(futures):

@@ -112,7 +112,9 @@ def encode(name: str, array: np.ndarray) -> tuple[np.ndarray, int]:
 def decode(name: str, stored: np.ndarray) -> np.ndarray:
     """Array as the reader returns it (float32 pixels for flows; exact: FLOW_SCALE is 2^-6)."""
     if is_flow(name):
-        return stored.astype(np.float32) * np.float32(FLOW_SCALE)
+        flow = stored.astype(np.float32)
+        flow *= np.float32(FLOW_SCALE)
+        return flow
     return stored
 
 
