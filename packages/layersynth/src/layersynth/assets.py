@@ -164,11 +164,15 @@ def _normalise(img: np.ndarray) -> np.ndarray:
 
 
 def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
-    """(size, size, 3) uint8 colour noise blurred by a periodic Gaussian of `sigma` pixels."""
-    from scipy.ndimage import gaussian_filter
+    """(size, size, 3) uint8 colour noise blurred by a periodic Gaussian of `sigma` pixels.
 
+    The blur is a product in the Fourier domain (periodic, so the texture tiles), ~100x faster
+    than a spatial filter at the large sigmas used here."""
     noise = rng.standard_normal((size, size, 3))
-    return _normalise(gaussian_filter(noise, sigma=(sigma, sigma, 0), mode="wrap"))
+    f = np.fft.fftfreq(size)
+    transfer = np.exp(-2.0 * (np.pi * sigma) ** 2 * (f[:, None] ** 2 + f[None, :] ** 2))
+    blurred = np.fft.ifft2(np.fft.fft2(noise, axes=(0, 1)) * transfer[..., None], axes=(0, 1))
+    return _normalise(blurred.real)
 
 
 def procedural_textures(rng: np.random.Generator) -> list[np.ndarray]:
