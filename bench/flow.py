@@ -39,11 +39,14 @@ def textured_pairs(n: int, h: int, w: int, rng: np.random.Generator) -> tuple:
     return np.repeat(src[None], n, axis=0), np.repeat(dst[None], n, axis=0)
 
 
-def pairs_per_second(est, src: np.ndarray, dst: np.ndarray, warmup: int) -> float:
+def timed(est, src: np.ndarray, dst: np.ndarray, warmup: int) -> dict:
+    """Wall-clock pairs/s, and CPU seconds a pair (all threads of this process: a figure that a
+    CPU shared with other jobs inflates much less than the wall clock)."""
     est.estimate_pairs(src[:warmup], dst[:warmup])  # first calls allocate / pick kernels
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     est.estimate_pairs(src, dst)
-    return len(src) / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"pairs_per_s": len(src) / wall, "cpu_s_per_pair": cpu / len(src)}
 
 
 def raft_model(weights: str | None, device: str, iters: int):
@@ -65,19 +68,57 @@ def bench(args) -> list[dict]:
     rows = []
     src, dst = textured_pairs(args.dis_pairs, h, w, rng)
     for preset in DIS_PRESETS:
-        rate = pairs_per_second(DisEstimator(DisConfig(preset)), src, dst, warmup=4)
+        rate = timed(DisEstimator(DisConfig(preset)), src, dst, warmup=4)
         rows.append({"method": f"dis-{preset}", "device": "cpu", "batch": 1, "iters": None,
-                     "precision": "fp32", "pairs_per_s": rate})
+                     "precision": "fp32", **rate})
     src, dst = textured_pairs(args.raft_pairs, h, w, rng)
     for iters in args.iters:
         model = raft_model(args.raft_weights, args.device, iters)
         for batch in args.raft_batch:
             cfg = RaftConfig(args.raft_weights, args.device, batch, iters, args.precision)
-            rate = pairs_per_second(RaftEstimator(model, cfg), src, dst, warmup=batch)
+            rate = timed(RaftEstimator(model, cfg), src, dst, warmup=batch)
             rows.append({"method": "raft", "device": args.device, "batch": batch, "iters": iters,
                          "precision": args.precision if args.device != "cpu" else "fp32",
-                         "pairs_per_s": rate})
+                         **rate})
     return rows
+
+
+def shard_rewrite_seconds(h: int, w: int, frames: int, sequences: int) -> float:
+    """Seconds `shards.add_arrays` takes to add one flow array to every sequence of a shard of
+    `sequences` clips (what `layersynth flow` does per shard, overlapped with the next estimate)."""
+    import tempfile
+    from pathlib import Path
+
+    from layersynth import manifest
+    from layersynth.shards import ShardWriter, add_arrays
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:h, :w] / h
+    flow = np.stack([np.sin(3 * xx + yy), np.cos(2 * yy - xx)], -1).astype(np.float32) * 4
+    flow = np.broadcast_to(flow, (frames, 2, h, w, 2))  # smooth, like a real estimate
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        manifest.save(root, manifest.new({}, shard_size=sequences, n=sequences,
+                                         generator_version="bench"))
+        with ShardWriter(root / "shard-00000.h5", shard_index=0, settings={},
+                         generator_version="bench") as writer:
+            for i in range(sequences):
+                writer.add(manifest.seq_id(i), fake_arrays(rng, frames, h, w, flow), {})
+        manifest.put_entry(root, manifest.entry(root, "shard-00000.h5", 0))
+        start = time.perf_counter()
+        add_arrays(root, "shard-00000.h5",
+                   {manifest.seq_id(i): {"flow_raft": flow} for i in range(sequences)})
+        return time.perf_counter() - start
+
+
+def fake_arrays(rng, t: int, h: int, w: int, flow: np.ndarray) -> dict:
+    amodal = np.zeros((2, t, h, w), bool)
+    amodal[0, :, h // 4 : h // 2, w // 4 : w // 2] = True
+    amodal[1, :, h // 3 : 3 * h // 4, w // 3 : 2 * w // 3] = True
+    modal = np.where(amodal[0], 1, np.where(amodal[1], 2, 0)).astype(np.uint8)
+    return {"rgb": rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8), "amodal": amodal,
+            "modal": modal, "occluder": np.zeros((t, h, w), bool),
+            "flow_gt": np.ascontiguousarray(flow), "order": np.arange(2, dtype=np.int16)}
 
 
 def project(rows: list[dict], sequences: int, frames: int) -> dict:
@@ -90,13 +131,17 @@ def project(rows: list[dict], sequences: int, frames: int) -> dict:
 
 def print_table(rows: list[dict], projection: dict) -> None:
     print(f"{'method':<15}{'device':<7}{'batch':>6}{'iters':>6}{'prec':>6}"
-          f"{'pairs/s':>10}{'ms/pair':>10}{'h/dataset':>11}")
+          f"{'pairs/s':>10}{'ms/pair':>10}{'cpu ms/pair':>12}{'h/dataset':>11}")
     for r in rows:
         iters = "-" if r["iters"] is None else r["iters"]
         print(f"{r['method']:<15}{r['device']:<7}{r['batch']:>6}{iters:>6}{r['precision']:>6}"
               f"{r['pairs_per_s']:>10.1f}{1000 / r['pairs_per_s']:>10.2f}"
+              f"{1000 * r['cpu_s_per_pair']:>12.2f}"
               f"{r['hours_for_dataset']:>11.2f}")
     p = projection
+    if "shard_rewrite_s" in p:
+        print(f"shard rewrite ({p['shard_size']} sequences): {p['shard_rewrite_s']:.2f} s, "
+              f"{p['rewrite_minutes_for_dataset']:.1f} min for the dataset (overlapped with RAFT)")
     print(f"dataset: {p['sequences']} sequences x 2 ({p['frames']} - 1) = {p['pairs']} pairs; "
           f"{TARGET_MINUTES:.0f} min needs {p['pairs_per_s_needed_for_30_min']:.0f} pairs/s")
 
@@ -127,6 +172,8 @@ def parse(argv=None):
     p.add_argument("--raft-weights", default=None, help="checkpoint (default: random weights)")
     p.add_argument("--sequences", type=int, default=4000)
     p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--shard-size", type=int, default=16,
+                   help="time adding flow to one shard of this many sequences (0: skip)")
     p.add_argument("--json", default=None, help="also write the JSON object to this file")
     return p.parse_args(argv)
 
@@ -138,6 +185,11 @@ def main(argv=None) -> int:
 
         rows = bench(args)
         projection = project(rows, args.sequences, args.frames)
+        if args.shard_size:
+            rewrite = shard_rewrite_seconds(*args.size, args.frames, args.shard_size)
+            shards = -(-args.sequences // args.shard_size)
+            projection.update(shard_rewrite_s=rewrite, shard_size=args.shard_size,
+                              rewrite_minutes_for_dataset=rewrite * shards / 60)
         print_table(rows, projection)
         load = os.getloadavg()[0]  # the CPU may be shared: report how busy it was
         emit_json({"size": list(args.size), "torch_threads": torch.get_num_threads(),

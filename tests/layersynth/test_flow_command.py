@@ -215,3 +215,29 @@ def test_bad_options_exit_2_with_one_line(dataset, capsys, argv, message):
 def test_a_folder_without_manifest_is_named_in_the_error(tmp_path, capsys):
     assert main(["flow", str(tmp_path), "--method", "dis"]) == 2
     assert "manifest.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_raft_from_a_local_random_checkpoint_adds_flow_that_validates(dataset, tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    from layersynth.estimators.raft import import_ptlflow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = import_ptlflow().get_model("raft")
+    weights = tmp_path / "raft-random.ckpt"
+    torch.save({"state_dict": model.state_dict()}, weights)
+    argv = ["flow", str(dataset), "--method", "raft", "--raft-weights", str(weights),
+            "--iters", "1", "--batch", "16"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    assert result["written"] == 3 and result["options"]["precision"] == "float32"
+    assert result["options"]["iters"] == 1 and len(result["options"]["weights_sha256"]) == 16
+    assert not any("alt_cuda_corr" in line for line in out)  # ptlflow's print kept off stdout
+    assert main(["validate", str(dataset)]) == 0
+    with open_dataset(dataset) as ds:
+        assert ds.flow_methods == ["gt", "raft"]
+        assert ds.read(ds.ids[0], ["flow_raft"])["flow_raft"].shape == (T, 2, H, W, 2)

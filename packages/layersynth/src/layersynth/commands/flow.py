@@ -66,9 +66,13 @@ def run(args) -> int:
 
 def estimator_options(est) -> dict:
     """The settings that shape the estimated flow (what a dataset card should record)."""
+    from layersynth.estimators.raft import resolve_weights
+    from layersynth.manifest import sha256_file
+
     cfg = est.cfg
     if est.name == "dis":
         return {"preset": cfg.preset}
-    weights = cfg.weights or "torch cache"
-    return {"weights": str(weights), "iters": cfg.iters, "device": cfg.device,
-            "batch": cfg.batch, "precision": cfg.precision}
+    weights = resolve_weights(cfg.weights)
+    return {"weights": str(weights), "weights_sha256": sha256_file(weights)[:16],
+            "iters": cfg.iters, "device": cfg.device, "batch": cfg.batch,
+            "precision": est.autocast or "float32"}

@@ -208,15 +208,22 @@ class RaftEstimator(FlowEstimator):
                 flow = torch.nn.functional.avg_pool2d(flow, k) / k
         return from_model_output(flow)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    @property
+    def autocast(self) -> str | None:
+        """The autocast dtype this estimator runs under ("bfloat16", "float16"), None for fp32."""
         import torch
 
         device_type = torch.device(self.cfg.device).type
         bf16 = device_type == "cuda" and torch.cuda.is_bf16_supported()
-        dtype = autocast_dtype(device_type, self.cfg.precision, bf16)
+        return autocast_dtype(device_type, self.cfg.precision, bf16)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
+        dtype = self.autocast
         if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type, dtype=getattr(torch, dtype))
+        return torch.autocast(torch.device(self.cfg.device).type, dtype=getattr(torch, dtype))
 
 
 def to_model_input(src: np.ndarray, dst: np.ndarray, device: str) -> Any:
