@@ -65,3 +65,10 @@ def test_silhouette_grid_is_uniform_with_spacing_d():
     np.testing.assert_allclose(np.diff(xs), 40 / 3)
     np.testing.assert_allclose(np.diff(ys), 20 / 3)
     assert gap == min(40 / 3, 20 / 3)
+
+
+def test_side_counts_are_not_biased_by_the_vertex_distance_rejection():
+    rng = np.random.default_rng(1)
+    sides = [len(sprites.sample_polygon(rng, (3, 10), 30.0, 0.35, False)) for _ in range(800)]
+    counts = np.bincount(sides, minlength=11)[3:]
+    assert counts.min() > 60  # 100 expected per count

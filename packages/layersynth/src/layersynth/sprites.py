@@ -39,16 +39,16 @@ def sample_polygon(rng: np.random.Generator, sides: tuple[int, int], radius: flo
     the circle of `radius`, non-convex ones at radii in [0.4, 1] * radius. Every pair of vertices
     is at least `min_gap * radius` apart (the paper's minimum vertex distance).
     """
+    n = int(rng.integers(sides[0], sides[1] + 1))  # drawn once: rejection must not bias n
+    step = 2 * np.pi / n
     for _ in range(1000):
-        n = int(rng.integers(sides[0], sides[1] + 1))
-        step = 2 * np.pi / n
         angles = rng.uniform(0, 2 * np.pi) + step * (np.arange(n) + rng.uniform(
             -_ANGLE_JITTER, _ANGLE_JITTER, n))
         radii = np.full(n, radius) if convex else radius * rng.uniform(0.4, 1.0, n)
         vertices = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
         if nearest_distance(vertices).min() >= min_gap * radius:
             return vertices
-    raise RuntimeError(f"no {sides}-gon with vertex gap {min_gap} found; lower min_vertex_gap")
+    raise RuntimeError(f"no {n}-gon with vertex gap {min_gap} found; lower min_vertex_gap")
 
 
 def nearest_distance(points: np.ndarray) -> np.ndarray:
