@@ -105,7 +105,21 @@ def test_autocast_is_bf16_on_cuda_where_supported_and_never_on_the_cpu():
     assert autocast_dtype("cpu", "bf16", bf16_supported=True) is None
 
 
-def test_missing_weights_say_how_to_provide_them_and_download_nothing(tmp_path, monkeypatch):
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection attempt fails the test."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args[1:]}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_missing_weights_say_how_to_provide_them_and_download_nothing(
+    tmp_path, monkeypatch, no_network
+):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(UsageError, match="--raft-weights PATH.*nothing is downloaded"):
         build_estimator("raft")
@@ -147,7 +161,9 @@ def random_checkpoint(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_real_raft_runs_offline_from_a_local_checkpoint_with_the_right_shapes(random_checkpoint):
+def test_real_raft_runs_offline_from_a_local_checkpoint_with_the_right_shapes(
+    random_checkpoint, no_network
+):
     est = build_estimator("raft", raft_weights=str(random_checkpoint), iters=2, batch=3)
     assert est.name == "raft" and est.model.iters == 2 and not est.model.training
     rgb = np.random.default_rng(0).integers(0, 256, (3, 64, 96, 3), dtype=np.uint8)

@@ -139,9 +139,9 @@ def load_raft(cfg: RaftConfig) -> Any:
         model = ptlflow.get_model("raft")
     try:
         model.load_state_dict(load_state_dict(path))
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[-1].strip()
-        raise UsageError(f"{path}: not RAFT weights ({first})") from None
+    except RuntimeError as err:  # missing / unexpected keys or shapes: say which, briefly
+        detail = " ".join(str(err).split())
+        raise UsageError(f"{path}: not RAFT weights ({detail[:200]})") from None
     model.iters = cfg.iters
     if cfg.device.startswith("cuda"):
         import torch
@@ -152,10 +152,16 @@ def load_raft(cfg: RaftConfig) -> Any:
 
 
 def check_device(device: str) -> None:
+    """UsageError unless `device` ("cpu", "cuda", "cuda:N") exists on this machine."""
     import torch
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
         raise UsageError(f"--device {device}: CUDA is not available (torch {torch.__version__})")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) here")
 
 
 def autocast_dtype(device_type: str, precision: str, bf16_supported: bool) -> str | None:
