@@ -67,6 +67,15 @@ def test_reading_returns_what_was_written_with_flow_within_a_128th_of_a_pixel(tm
     assert ds.flow_methods == ["gt"]
 
 
+def test_reading_a_frame_window_slices_the_t_axis_of_every_array(tmp_path):
+    written = write_dataset(tmp_path, [1])["000000"]
+    got = open_dataset(tmp_path).read("000000", frames=slice(1, 3))
+    np.testing.assert_array_equal(got["rgb"], written["rgb"][1:3])
+    np.testing.assert_array_equal(got["amodal"], written["amodal"][:, 1:3])
+    np.testing.assert_array_equal(got["order"], written["order"])
+    assert got["flow_gt"].shape == (2, 2, 8, 12, 2)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.floats(-500, 500, allow_nan=False, width=32), min_size=1, max_size=50))
 def test_flow_encoding_is_exact_on_decode_and_within_half_a_step(values):

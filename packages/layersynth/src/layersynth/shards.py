@@ -261,6 +261,14 @@ def check_version(path, attrs) -> None:
         )
 
 
+def _window(name: str, frames: slice | None) -> tuple:
+    """HDF5 selection of `frames` along the T axis of an array (everything if None or no T)."""
+    axes = field_of(name).axes.split(",")
+    if frames is None or "T" not in axes:
+        return ()
+    return (slice(None),) * axes.index("T") + (frames,)
+
+
 class Shard:
     """Read access to one shard file (opened and version-checked on construction)."""
 
@@ -278,12 +286,13 @@ class Shard:
     def arrays(self, seq_id: str) -> list[str]:
         return sorted(self._group(seq_id).keys())
 
-    def read(self, seq_id: str, names=None) -> dict[str, np.ndarray]:
-        """Decoded arrays of one sequence (all of them, or only `names`)."""
+    def read(self, seq_id: str, names=None, frames: slice | None = None) -> dict[str, np.ndarray]:
+        """Decoded arrays of one sequence (all, or only `names`; only `frames` along T if given:
+        chunks hold one frame, so a clip window reads only its own frames)."""
         group = self._group(seq_id)
         names = sorted(group.keys()) if names is None else list(names)
         try:
-            return {n: decode(n, group[n][()]) for n in names}
+            return {n: decode(n, group[n][_window(n, frames)]) for n in names}
         except KeyError as err:
             raise KeyError(f"{self.path}: sequence {seq_id} has no array {err}") from err
         except (OSError, ValueError) as err:
@@ -325,7 +334,8 @@ class Dataset:
     """Reader of a generated folder: `.ids`, `len()`, `ds[id]` -> dict of decoded numpy arrays.
 
     `ds[id]` returns every array of the sequence (rgb, amodal, modal, occluder, flow_gt, order and
-    any `flow_<method>`); `ds.read(id, names)` reads only some (cheaper for a trainer);
+    any `flow_<method>`); `ds.read(id, names, frames=slice(a, b))` reads only some arrays and/or
+    frames (cheaper for a trainer);
     `ds.record(id)` returns its seed, scene parameters and statistics. Open files are cached per
     process (safe for DataLoader workers that fork), at most `max_open` at a time.
     """
@@ -354,8 +364,8 @@ class Dataset:
     def __getitem__(self, seq_id: str) -> dict[str, np.ndarray]:
         return self.read(seq_id)
 
-    def read(self, seq_id: str, names=None) -> dict[str, np.ndarray]:
-        return self.shard_of(seq_id).read(seq_id, names)
+    def read(self, seq_id: str, names=None, frames: slice | None = None) -> dict[str, np.ndarray]:
+        return self.shard_of(seq_id).read(seq_id, names, frames)
 
     def record(self, seq_id: str) -> dict:
         return self.shard_of(seq_id).record(seq_id)
