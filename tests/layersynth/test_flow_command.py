@@ -212,6 +212,13 @@ def test_bad_options_exit_2_with_one_line(dataset, capsys, argv, message):
     assert len(err) == 1 and message in err[0]
 
 
+def test_a_zero_batch_is_refused_before_any_weights_load(dataset, capsys):
+    placeholder = dataset / "manifest.json"  # exists; never read as weights
+    argv = ["flow", str(dataset), "--method", "raft", "--raft-weights", str(placeholder)]
+    assert main([*argv, "--batch", "0"]) == 2
+    assert "batch >= 1" in capsys.readouterr().err
+
+
 def test_a_folder_without_manifest_is_named_in_the_error(tmp_path, capsys):
     assert main(["flow", str(tmp_path), "--method", "dis"]) == 2
     assert "manifest.json" in capsys.readouterr().err
