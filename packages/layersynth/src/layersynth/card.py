@@ -28,7 +28,7 @@ def render_card(data: dict) -> str:
         "# layersynth dataset",
         "",
         f"{n_ids} sequences of {scene['frames']} frames at {scene['height']} x {scene['width']}"
-        f" in {len(data['shards'])} HDF5 shards ({size / 1e9:.2f} GB), made by layersynth "
+        f" in {len(data['shards'])} HDF5 shards ({size / 1e6:,.1f} MB), made by layersynth "
         f"{data['generator_version']} (shard schema version {data['schema_version']}).",
         "",
         f"- preset `{s['preset']}`, seed {s['seed']}, seed namespace {s['namespace']}; "
