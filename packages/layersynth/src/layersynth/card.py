@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from layersynth import shards
@@ -71,7 +72,7 @@ def render_card(data: dict) -> str:
 
 def write_card(root, data: dict) -> Path:
     path = Path(root) / "DATASET.md"
-    tmp = path.with_name("DATASET.md.tmp")
+    tmp = path.with_name(f"DATASET.md.tmp-{os.getpid()}")
     tmp.write_text(render_card(data))
     tmp.replace(path)
     return path

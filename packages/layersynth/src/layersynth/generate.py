@@ -240,7 +240,10 @@ def plan(out: Path, settings: Settings, n: int, device: str = "cpu") -> tuple[li
     settings, or an --n smaller than the dataset already holds. Writes the manifest first, so an
     interrupted run is recognised by the next one.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{out}: cannot create the output folder ({err.strerror})") from err
     if (out / manifest.MANIFEST).exists():
         data = manifest.load(out)
         refuse_other_settings(out, data["settings"], settings.to_dict())
