@@ -15,33 +15,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from layersynth import detmath
+
 COMPONENTS = ("tx", "ty", "rotation", "log_scale", "log_aspect", "shear", "px", "py")
 
 
 def components(coeffs: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """(8, 3) coefficients, (N,) times -> (N, 8) component values."""
-    tau = np.asarray(tau, dtype=np.float64)
-    powers = np.stack([np.ones_like(tau), tau, tau * tau], axis=1)  # (N, 3)
-    return powers @ np.asarray(coeffs, dtype=np.float64).T
+    tau = np.asarray(tau, dtype=np.float64)[:, None]
+    c = np.asarray(coeffs, dtype=np.float64)
+    return c[:, 0] + c[:, 1] * tau + c[:, 2] * (tau * tau)
 
 
 def matrices(coeffs: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """(8, 3) coefficients, (N,) times -> (N, 3, 3) float64 homographies (canonical -> image)."""
     tx, ty, rot, log_s, log_a, shear, px, py = components(coeffs, tau).T
     n = len(tx)
-    sx, sy = np.exp(log_s + 0.5 * log_a), np.exp(log_s - 0.5 * log_a)
-    cos, sin = np.cos(rot), np.sin(rot)
+    sx, sy = detmath.exp(log_s + 0.5 * log_a), detmath.exp(log_s - 0.5 * log_a)
+    cos, sin = detmath.cos(rot), detmath.sin(rot)
     # Rotate @ Shear @ Scale, written out: [[c, -s], [s, c]] @ [[1, h], [0, 1]] @ diag(sx, sy)
     a = np.empty((n, 2, 2))
     a[:, 0, 0], a[:, 0, 1] = cos * sx, (cos * shear - sin) * sy
     a[:, 1, 0], a[:, 1, 1] = sin * sx, (sin * shear + cos) * sy
-    h = np.zeros((n, 3, 3))
-    h[:, :2, :2] = a
+    h = np.zeros((n, 3, 3))  # [[A, t], [0, 1]] @ Persp, multiplied out
+    h[:, :2, 0] = a[:, :, 0] + np.stack([tx, ty], axis=1) * px[:, None]
+    h[:, :2, 1] = a[:, :, 1] + np.stack([tx, ty], axis=1) * py[:, None]
     h[:, :2, 2] = np.stack([tx, ty], axis=1)
-    h[:, 2, 2] = 1.0
-    persp = np.broadcast_to(np.eye(3), (n, 3, 3)).copy()
-    persp[:, 2, 0], persp[:, 2, 1] = px, py
-    return h @ persp
+    h[:, 2] = np.stack([px, py, np.ones(n)], axis=1)
+    return h
 
 
 def apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -54,6 +55,14 @@ def apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def inverse(h: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) -> (..., 3, 3) inverses, scaled so that [2, 2] == 1."""
-    inv = np.linalg.inv(h)
-    return inv / inv[..., 2:3, 2:3]
+    """(..., 3, 3) -> (..., 3, 3) inverses, scaled so that [2, 2] == 1 (the adjugate: no LAPACK)."""
+    h = np.asarray(h, dtype=np.float64)
+    adj = np.empty_like(h)
+    for i in range(3):
+        for j in range(3):
+            r0, r1 = [r for r in range(3) if r != j]
+            c0, c1 = [c for c in range(3) if c != i]
+            sign = -1.0 if (i + j) % 2 else 1.0
+            minor = h[..., r0, c0] * h[..., r1, c1] - h[..., r0, c1] * h[..., r1, c0]
+            adj[..., i, j] = sign * minor
+    return adj / adj[..., 2:3, 2:3]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from layersynth import homography, kernels, sprites, textures, tps
+from layersynth import detmath, homography, kernels, sprites, textures, tps
 from layersynth.assets import Assets
 from layersynth.scene import PARAMS_VERSION, Appearance, Motion, ObjectLayer, SceneParams
 from layersynth.sequence import Sequence
@@ -180,7 +180,7 @@ def _plan_object(layer: ObjectLayer, params: SceneParams, assets: Assets) -> _Ob
     points = np.asarray(d.points, dtype=np.float64)
     e = np.arange(params.frames + 2, dtype=np.float64)[:, None, None]
     phase = np.asarray(d.freq)[None, :, None] * e + np.asarray(d.phase)[None, :, None]
-    targets = points + np.asarray(d.amplitude) * np.sin(phase)  # (T + 2, n, 2)
+    targets = points + np.asarray(d.amplitude) * detmath.sin(phase)  # (T + 2, n, 2)
     coefs = np.ascontiguousarray(tps.fit(points, targets))
     hom = homography.matrices(np.asarray(layer.motion.coeffs), params.taus)
     tex = assets.textures.get(layer.appearance.texture)
@@ -209,8 +209,8 @@ def _boxes(mask, points, coefs, hom, params) -> np.ndarray:
         np.stack([np.full_like(s, x1), y0 + (y1 - y0) * s], 1)])  # (m, 2)
     n = len(points)
     u = tps.kernel(((edge[:, None, :] - points) ** 2).sum(-1))  # (m, n), the same every frame
-    warped = (u @ coefs[:, :n] + coefs[:, n:n + 1] + edge[:, :1] * coefs[:, n + 1:n + 2]
-              + edge[:, 1:] * coefs[:, n + 2:n + 3])  # (T + 2, m, 2)
+    warped = (detmath.matmul(u, coefs[:, :n]) + coefs[:, n:n + 1]
+              + edge[:, :1] * coefs[:, n + 1:n + 2] + edge[:, 1:] * coefs[:, n + 2:n + 3])
     wgt = warped[..., 0] * hom[:, 2:3, 0] + warped[..., 1] * hom[:, 2:3, 1] + hom[:, 2:3, 2]
     px = (warped[..., 0] * hom[:, 0:1, 0] + warped[..., 1] * hom[:, 0:1, 1] + hom[:, 0:1, 2]) / wgt
     py = (warped[..., 0] * hom[:, 1:2, 0] + warped[..., 1] * hom[:, 1:2, 1] + hom[:, 1:2, 2]) / wgt

@@ -8,11 +8,12 @@ tau = e - (T + 1) / 2, frames from the clip centre. Depth: objects[0] is the fro
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from layersynth import sprites
+from layersynth import detmath, sprites
 from layersynth.assets import Assets, TextureSource
 from layersynth.config import SceneConfig
 
@@ -209,7 +210,7 @@ def _sample_deformation(rng: np.random.Generator, cfg: SceneConfig, points: np.n
     moving[rng.integers(n)] = True
     size = rng.uniform(0.0, cfg.deform, n) * gaps * moving
     angle = rng.uniform(0, 2 * np.pi, n)
-    amplitude = np.stack([size * np.cos(angle), size * np.sin(angle)], axis=1)
+    amplitude = np.stack([size * detmath.cos(angle), size * detmath.sin(angle)], axis=1)
     freq = rng.uniform(*cfg.deform_speed, n)
     phase = rng.uniform(0, 2 * np.pi, n)
     return Deformation(_pairs(points), _pairs(amplitude), _floats(freq), _floats(phase))
@@ -223,7 +224,7 @@ def _sample_appearance(rng: np.random.Generator, cfg: SceneConfig, source: Textu
     return Appearance(
         texture=texture,
         offset=_floats(rng.uniform([0, 0], [w, h])),
-        scale=float(np.exp(rng.uniform(np.log(0.5), np.log(1.5)))),
+        scale=float(math.exp(rng.uniform(math.log(0.5), math.log(1.5)))),
         flip=(bool(rng.random() < 0.5), bool(rng.random() < 0.5)),
         gain=_floats(rng.uniform(0.7, 1.15, 3)),
         bias=_floats(rng.uniform(-12, 12, 3)),
@@ -238,7 +239,7 @@ def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: fl
     centre = rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h])
     speed = rng.uniform(*cfg.object_speed) * h
     heading = rng.uniform(0, 2 * np.pi)
-    velocity = speed * np.array([np.cos(heading), np.sin(heading)])
+    velocity = speed * np.array([math.cos(heading), math.sin(heading)])
     accel = rng.uniform(-1, 1, 2) * speed / (2 * half)  # bends the path, at most doubles speed
     # Keep the centre inside the frame at every frame: shrink the displacement if needed.
     reach = np.abs(velocity) * half + np.abs(accel) * half**2
@@ -262,7 +263,7 @@ def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: fl
 def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
     h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
     velocity = rng.uniform(-1, 1, 2) * cfg.camera_speed * h
-    persp_lim = cfg.camera_perspective / np.hypot(w, h)
+    persp_lim = cfg.camera_perspective / math.sqrt(w * w + h * h)
     coeffs = [
         (w / 2.0, velocity[0], 0.0),
         (h / 2.0, velocity[1], 0.0),
@@ -285,7 +286,8 @@ def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets)
         if rng.random() < 0.6:
             length, width = rng.uniform(0.8, 2.0) * h, rng.uniform(0.05, 0.14) * h
             a = rng.uniform(0, np.pi)
-            along, across = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+            cos, sin = math.cos(a), math.sin(a)
+            along, across = np.array([cos, sin]), np.array([-sin, cos])
             corners = [(sl * length / 2) * along + (sw * width / 2) * across
                        for sl, sw in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
             verts = np.array(corners)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from layersynth import detmath
+
 POLYGON_MASK_SCALE = 2.0  # polygons are rasterised at 2 mask pixels per canonical pixel
 _ANGLE_JITTER = 0.25  # vertex angles jitter by this fraction of the even spacing 2 pi / n
 
@@ -45,7 +47,7 @@ def sample_polygon(rng: np.random.Generator, sides: tuple[int, int], radius: flo
         angles = rng.uniform(0, 2 * np.pi) + step * (np.arange(n) + rng.uniform(
             -_ANGLE_JITTER, _ANGLE_JITTER, n))
         radii = np.full(n, radius) if convex else radius * rng.uniform(0.4, 1.0, n)
-        vertices = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+        vertices = np.stack([radii * detmath.cos(angles), radii * detmath.sin(angles)], axis=1)
         if nearest_distance(vertices).min() >= min_gap * radius:
             return vertices
     raise RuntimeError(f"no {n}-gon with vertex gap {min_gap} found; lower min_vertex_gap")
@@ -53,7 +55,8 @@ def sample_polygon(rng: np.random.Generator, sides: tuple[int, int], radius: flo
 
 def nearest_distance(points: np.ndarray) -> np.ndarray:
     """(n, 2) -> (n,) distance from each point to its nearest other point (the paper's D_i)."""
-    d = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    diff = points[:, None, :] - points[None, :, :]
+    d = np.sqrt(diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1])
     np.fill_diagonal(d, np.inf)
     return d.min(axis=1)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from layersynth import detmath
+
 
 def texture_affine(offset, scale: float, flip) -> np.ndarray:
     """(2, 3) float64 map canonical (x, y, 1) -> texture (u, v)."""
@@ -22,7 +24,7 @@ def texture_affine(offset, scale: float, flip) -> np.ndarray:
 def frame_gains(gain, amp, freq: float, phase, e: np.ndarray) -> np.ndarray:
     """(3,), (3,), scalar, (3,), (N,) extended frame indices -> (N, 3) float64 per-frame gains."""
     e = np.asarray(e, dtype=np.float64)[:, None]
-    return np.asarray(gain) * (1.0 + np.asarray(amp) * np.sin(freq * e + np.asarray(phase)))
+    return np.asarray(gain) * (1.0 + np.asarray(amp) * detmath.sin(freq * e + np.asarray(phase)))
 
 
 def mirror(u: np.ndarray, n: int) -> np.ndarray:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from layersynth import detmath
+
 
 def kernel(sq: np.ndarray) -> np.ndarray:
     """U(s) = s log s for squared distances s, with U(0) = 0."""
     sq = np.asarray(sq, dtype=np.float64)
-    return np.where(sq > 0, sq * np.log(np.where(sq > 0, sq, 1.0)), 0.0)
+    return np.where(sq > 0, sq * detmath.log(np.where(sq > 0, sq, 1.0)), 0.0)
 
 
 def solver(points: np.ndarray) -> np.ndarray:
@@ -36,12 +38,12 @@ def solver(points: np.ndarray) -> np.ndarray:
     affine = np.concatenate([np.ones((n, 1)), p], axis=1)
     system[:n, n:] = affine
     system[n:, :n] = affine.T
-    return np.linalg.solve(system, np.eye(n + 3)[:, :n])
+    return detmath.solve(system, np.eye(n + 3)[:, :n])
 
 
 def fit(points: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """(n, 2) control points, (..., n, 2) targets -> (..., n + 3, 2) coefficients."""
-    return solver(points) @ np.asarray(targets, dtype=np.float64)
+    return detmath.matmul(solver(points), targets)
 
 
 def evaluate(coef: np.ndarray, points: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -49,7 +51,8 @@ def evaluate(coef: np.ndarray, points: np.ndarray, c: np.ndarray) -> np.ndarray:
     c = np.asarray(c, dtype=np.float64)
     n = len(points)
     u = kernel(((c[..., None, :] - points) ** 2).sum(-1))  # (..., n)
-    return u @ coef[:n] + coef[n] + c[..., :1] * coef[n + 1] + c[..., 1:] * coef[n + 2]
+    linear = coef[n] + c[..., :1] * coef[n + 1] + c[..., 1:] * coef[n + 2]
+    return detmath.matmul(u[..., None, :], coef[:n])[..., 0, :] + linear
 
 
 @numba.njit(cache=True, inline="always")
