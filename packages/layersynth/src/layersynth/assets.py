@@ -8,11 +8,14 @@ or a YouTube-VOS silhouette bank plugs in by implementing `TextureSource` / `Sil
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from layersynth import detmath
 
 # Fixed seed of the procedural assets: they are part of the generator, identical on every machine.
 _ASSET_SEED = 20221
@@ -170,8 +173,9 @@ def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarra
     than a spatial filter at the large sigmas used here."""
     noise = rng.standard_normal((size, size, 3))
     f = np.fft.fftfreq(size)
-    transfer = np.exp(-2.0 * (np.pi * sigma) ** 2 * (f[:, None] ** 2 + f[None, :] ** 2))
-    blurred = np.fft.ifft2(np.fft.fft2(noise, axes=(0, 1)) * transfer[..., None], axes=(0, 1))
+    g = detmath.exp(-2.0 * (math.pi * sigma) ** 2 * f * f)  # separable: exp(-a fx^2) exp(-a fy^2)
+    blurred = np.fft.ifft2(np.fft.fft2(noise, axes=(0, 1)) * (g[:, None] * g[None, :])[..., None],
+                           axes=(0, 1))
     return _normalise(blurred.real)
 
 
@@ -185,37 +189,53 @@ def procedural_textures(rng: np.random.Generator) -> list[np.ndarray]:
     yy, xx = np.mgrid[0:256, 0:256] / 256.0
     for _ in range(3):
         warp = smooth_noise(rng, 256, 24.0)[..., 0] / 255.0
-        f, a = rng.uniform(6, 20), rng.uniform(0, np.pi)
-        phase = 2 * np.pi * f * (np.cos(a) * xx + np.sin(a) * yy + 0.3 * warp)
+        f, a = rng.uniform(6, 20), rng.uniform(0, math.pi)
+        phase = 2 * math.pi * f * (math.cos(a) * xx + math.sin(a) * yy + 0.3 * warp)
         colours = rng.uniform(0, 1, (2, 3))
-        w = (0.5 + 0.5 * np.sin(phase))[..., None]
+        w = (0.5 + 0.5 * detmath.sin(phase))[..., None]
         out.append(_normalise(w * colours[0] + (1 - w) * colours[1]))
     for _ in range(2):
-        f = rng.uniform(8, 16)
-        d = np.hypot(np.sin(np.pi * f * xx), np.sin(np.pi * f * yy))[..., None]
+        wave = detmath.sin(math.pi * rng.uniform(8, 16) * xx[0])  # (256,), the same along y
+        d = np.sqrt(wave[None, :] ** 2 + wave[:, None] ** 2)[..., None]
         colours = rng.uniform(0, 1, (2, 3))
         out.append(_normalise(np.where(d < 0.6, colours[0], colours[1]) + 0.05 * d))
     return out
 
 
 def procedural_silhouettes(rng: np.random.Generator) -> list[np.ndarray]:
-    """Sixteen smooth (h, w) bool shapes: star-shaped radial harmonics and unions of ellipses."""
+    """Sixteen smooth (h, w) bool shapes: star-shaped radial harmonics and unions of ellipses.
+
+    Angles are handled through cos/sin of the pixel direction and their multiple-angle recurrence
+    (plain arithmetic), so the shapes are the same on every machine."""
     yy, xx = (np.mgrid[0:129, 0:129] - 64.0) / 64.0
-    radius, angle = np.hypot(xx, yy), np.arctan2(yy, xx)
+    radius = np.sqrt(xx * xx + yy * yy)
+    c1 = np.where(radius > 0, xx / np.where(radius > 0, radius, 1.0), 1.0)  # cos(angle)
+    s1 = np.where(radius > 0, yy / np.where(radius > 0, radius, 1.0), 0.0)  # sin(angle)
     shapes = []
     for _ in range(12):
-        r = np.ones_like(angle)
+        r, ck, sk = np.ones_like(radius), c1, s1
         for k in range(2, 6):
-            r += rng.uniform(0, 0.35 / k) * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
+            ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1  # cos(k angle), sin(k angle)
+            amp, phi = rng.uniform(0, 0.6 / k), rng.uniform(0, 2 * math.pi)  # r > 0.2: star-shaped
+            r += amp * (ck * math.cos(phi) - sk * math.sin(phi))
         shapes.append(_crop(radius < 0.95 * r / r.max()))
     for _ in range(4):
         mask = np.zeros_like(radius, dtype=bool)
         for _ in range(rng.integers(2, 5)):
             cx, cy = rng.uniform(-0.35, 0.35, 2)
             ax, ay = rng.uniform(0.2, 0.55, 2)
-            t = rng.uniform(0, np.pi)
-            u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
-            v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+            t = rng.uniform(0, math.pi)
+            u = (xx - cx) * math.cos(t) + (yy - cy) * math.sin(t)
+            v = -(xx - cx) * math.sin(t) + (yy - cy) * math.cos(t)
             mask |= (u / ax) ** 2 + (v / ay) ** 2 < 1
-        shapes.append(_crop(mask))
+        shapes.append(_crop(_largest_component(mask)))
     return shapes
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import label
+
+    labels, n = label(mask)
+    if n <= 1:
+        return mask
+    return labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
