@@ -113,7 +113,7 @@ def _render_frame(t, plans, camera, bg, occ, out, claimed, shade_on) -> None:
             m.origin[0], m.origin[1], *_frame_shading(plan.shading, e), label, shade_on, claimed,
             out["amodal"][label - 1, t], out["modal"][t], rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
     if shade_on:
-        dummy = np.zeros((1, 1), bool)
+        dummy = sprites.readonly(np.zeros((1, 1), bool))
         kernels.flat_frame(*cam, dummy, 1.0, 0.0, 0.0, False, *_frame_shading(bg, e), True,
                            claimed, out["occluder"][t], rgb, flow)
 
@@ -133,7 +133,7 @@ def _background_shading(params: SceneParams, assets: Assets) -> _Shading:
         raise ValueError("this scene has a background video but the assets have no videos")
     h, w, count = params.height, params.width, params.frames + 2
     window = _video_window(assets.videos, params.background_video)
-    clip = np.ascontiguousarray(assets.videos.frames(window, count, (h, w)))
+    clip = sprites.readonly(assets.videos.frames(window, count, (h, w)))
     still = _shading(a, clip[0], params)
     aff = np.array([[1.0, 0.0, (w - 1) / 2.0], [0.0, 1.0, (h - 1) / 2.0]])
     return _Shading(clip, aff, still.gains, still.bias)
@@ -150,7 +150,7 @@ def _video_window(videos, d: dict):
 def _shading(a: Appearance, tex: np.ndarray, params: SceneParams) -> _Shading:
     e = np.arange(params.frames + 2)
     gains = textures.frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase, e)
-    return _Shading(np.ascontiguousarray(tex), textures.texture_affine(a.offset, a.scale, a.flip),
+    return _Shading(sprites.readonly(tex), textures.texture_affine(a.offset, a.scale, a.flip),
                     np.ascontiguousarray(gains), np.asarray(a.bias, dtype=np.float64))
 
 

@@ -25,12 +25,25 @@ class SpriteMask:
     scale: float
     origin: tuple[float, float]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask", readonly(self.mask))
+
     def extent(self) -> tuple[float, float, float, float]:
         """(x0, x1, y0, y1): the canonical rectangle the mask covers."""
         h, w = self.mask.shape
         ox, oy = self.origin
         return ((-0.5 - ox) / self.scale, (w - 0.5 - ox) / self.scale,
                 (-0.5 - oy) / self.scale, (h - 0.5 - oy) / self.scale)
+
+
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only C-contiguous view (no copy when already contiguous; the base stays writable).
+
+    The render kernels always receive read-only inputs: numba compiles one version per
+    writability, and a second compile costs every worker process seconds."""
+    v = np.ascontiguousarray(a).view()
+    v.setflags(write=False)
+    return v
 
 
 def sample_polygon(rng: np.random.Generator, sides: tuple[int, int], radius: float,
