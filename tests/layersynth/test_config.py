@@ -54,3 +54,21 @@ def test_every_preset_round_trips_through_json_exactly(name):
 def test_from_dict_refuses_unknown_fields():
     with pytest.raises(ValueError, match="colour"):
         SceneConfig.from_dict({**SceneConfig().to_dict(), "colour": 1})
+
+
+def test_lists_and_numpy_numbers_are_normalised_so_configs_compare_and_hash():
+    import numpy as np
+
+    cfg = SceneConfig.preset("tiny", objects=[np.int64(2), 3], occlusion=[0, 0.5],
+                             frames=np.int64(5))
+    assert cfg == SceneConfig.preset("tiny", objects=(2, 3), occlusion=(0.0, 0.5), frames=5)
+    assert hash(cfg) == hash(SceneConfig.preset("tiny", objects=(2, 3), occlusion=(0.0, 0.5),
+                                                frames=5))
+    assert type(cfg.frames) is int and type(cfg.occlusion[0]) is float
+
+
+@pytest.mark.parametrize("field,value", [("objects", (1.5,)), ("frames", "3"),
+                                         ("photometric", 1), ("occlusion", 0.3)])
+def test_values_of_the_wrong_type_raise_value_error_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        SceneConfig(**{field: value})

@@ -6,7 +6,10 @@ height per frame, so that a scene sampled at 64 x 112 looks like the same scene 
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
 
 Range = tuple[float, float]
 
@@ -57,12 +60,13 @@ class SceneConfig:
     jitter: Range = (0.04, 0.1)  # colour jitter amplitude (fraction of the colour) of (objects, bg)
 
     def __post_init__(self) -> None:
+        _normalise(self)
         _positive(self, "frames", "height", "width", "occlusion_tries", "silhouette_grid")
         if self.silhouette_grid < 2:
             raise ValueError(f"silhouette_grid: at least 2, got {self.silhouette_grid}")
         if self.height < 16 or self.width < 16:
             raise ValueError(f"height, width: at least 16 pixels, got {self.height}x{self.width}")
-        if not self.objects or any(not isinstance(k, int) or k < 1 for k in self.objects):
+        if not self.objects or any(k < 1 for k in self.objects):
             raise ValueError(f"objects: a non-empty tuple of counts >= 1, got {self.objects!r}")
         if max(self.objects) > 254:
             raise ValueError("objects: at most 254 objects (modal labels are uint8)")
@@ -102,6 +106,36 @@ class SceneConfig:
         if unknown:
             raise ValueError(f"SceneConfig: unknown field(s) {', '.join(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _normalise(cfg: SceneConfig) -> None:
+    """Lists (JSON, CLI) to tuples and numpy scalars to Python numbers, so that configs compare,
+    hash and serialise alike however they were built; ValueError names a field of the wrong type."""
+    for f in fields(cfg):
+        value, default = getattr(cfg, f.name), getattr(SceneConfig, f.name)
+        try:
+            if isinstance(default, tuple):
+                kind = type(default[0])
+                value = tuple(_number(kind, v) for v in value)
+            else:
+                value = _number(type(default), value)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{f.name}: {err}") from None
+        object.__setattr__(cfg, f.name, value)
+
+
+def _number(kind: type, v):
+    if kind is bool:
+        if not isinstance(v, bool | np.bool_):
+            raise TypeError(f"expected true or false, got {v!r}")
+        return bool(v)
+    if kind is int:
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"expected an integer, got {v!r}")
+        return int(v)
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+        raise TypeError(f"expected a number, got {v!r}")
+    return float(v)
 
 
 def _positive(cfg: SceneConfig, *names: str) -> None:
