@@ -118,7 +118,7 @@ def test_validate_deep_names_a_sequence_whose_arrays_no_longer_match_its_seed(ca
     manifest.refresh_entry(root, "shard-00000.h5")
     code, out, _ = run(capsys, "validate", str(root))
     assert code == 0
-    code, out, _ = run(capsys, "validate", str(root), "--deep")
+    code, out, _ = run(capsys, "validate", str(root), "--deep", "--workers", "2")
     assert code == 1
     problem = "shard-00000.h5: 000001: rgb differs from its regeneration"
     assert last_json(out)["problems"] == [problem]

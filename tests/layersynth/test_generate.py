@@ -138,6 +138,19 @@ def test_a_setting_that_changes_content_is_refused_on_a_non_empty_folder(tmp_pat
     assert shard_sums(tmp_path) == before
 
 
+def test_a_dataset_made_by_other_generator_code_is_not_resumed_nor_made_by_such_workers(tmp_path):
+    from dataclasses import replace
+
+    from layersynth.generate import GenerationError, _job, make_shard
+
+    make(tmp_path / "d", 2)
+    other = replace(make_settings(**SMALL), generator_code="0123456789abcdef")
+    with pytest.raises(UsageError, match="generator_code: .*layersynth's source changed"):
+        generate(other, n=2, out=tmp_path / "d", workers=1, scheduler=None)
+    with pytest.raises(GenerationError, match="not the code of the dataset"):
+        make_shard(_job(tmp_path / "e", 0, other, 2, "cpu"))
+
+
 def test_a_smaller_n_or_a_foreign_folder_is_refused(tmp_path):
     make(tmp_path / "d", 4)
     with pytest.raises(UsageError, match="holds a dataset of 4 sequences"):

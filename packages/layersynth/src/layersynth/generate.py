@@ -34,6 +34,9 @@ SHARD_SIZES = {"oclr": 16, "syn-val": 16, "tiny": 4}  # ~70 MB shards at the ocl
 FLOW_METHODS = ("gt", "dis", "raft")
 ASSET_KINDS = ("textures", "silhouettes", "backgrounds")
 CONNECT_TIMEOUT = "10s"  # to reach a --scheduler before giving up
+# Modules that never touch what a shard holds: editing them keeps a dataset resumable.
+OUTPUT_SIDE = {"cli.py", "cliutil.py", "preview.py", "export.py", "stats.py", "card.py",
+               "flowviz.py", "flo.py", "datasets.py", "fetch.py", "epe.py", "inplace.py"}
 
 
 class GenerationError(UsageError):
@@ -46,7 +49,9 @@ class Settings:
 
     scene: SceneConfig.to_dict(); flow: methods stored, "gt" first; raft_weights: {"path",
     "sha256"} or None; asset_dirs: the --textures/--silhouettes/--backgrounds folders (None =
-    built-in); assets: Assets.describe() of what was loaded; shard_size: S.
+    built-in); assets: Assets.describe() of what was loaded; shard_size: S; generator_code: a
+    fingerprint of the generator's source (`code_fingerprint`), because the version number does
+    not change with every edit of a development tree and a resumed dataset must not mix outputs.
     """
 
     preset: str
@@ -59,6 +64,7 @@ class Settings:
     assets: dict
     shard_size: int
     generator_version: str
+    generator_code: str = ""
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -84,8 +90,23 @@ def make_settings(*, preset: str, seed: int, shard_size: int | None = None,
         preset=preset, seed=seed, namespace=NAMESPACES[preset], scene=cfg.to_dict(),
         flow=tuple(flow), raft_weights=raft_weights, asset_dirs=dirs,
         assets=load_assets(dirs).describe(), shard_size=shard_size or SHARD_SIZES[preset],
-        generator_version=__version__,
+        generator_version=__version__, generator_code=code_fingerprint(),
     )
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 (16 hex digits) of the layersynth sources that decide shard content (all modules
+    but the command line and the output-side ones in OUTPUT_SIDE)."""
+    import hashlib
+
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] != "commands" and path.name not in OUTPUT_SIDE:
+            digest.update(str(rel).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def seed_sequence(settings: Settings, index: int) -> np.random.SeedSequence:
@@ -118,6 +139,10 @@ def _context(settings_json: str, device: str):
     from layersynth.config import SceneConfig
 
     settings = Settings.from_dict(json.loads(settings_json))
+    if settings.generator_code != code_fingerprint():  # e.g. a Dask worker with other code
+        raise GenerationError(f"this worker's layersynth code ({code_fingerprint()}) is not the "
+                              f"code of the dataset ({settings.generator_code}); install the "
+                              "same version everywhere")
     cfg = SceneConfig.from_dict(settings.scene)
     estimators = {m: build_estimator(m, settings, device) for m in settings.flow if m != "gt"}
     return settings, cfg, load_assets(settings.asset_dirs), estimators
@@ -281,8 +306,10 @@ def refuse_other_settings(out: Path, old: dict, new: dict) -> None:
     diffs = [f"{k}: {a!r} -> {b!r}" for k, a, b in _differences(old, new)]
     if diffs:
         shown = "; ".join(diffs[:4]) + ("; ..." if len(diffs) > 4 else "")
-        raise UsageError(f"{out}: was generated with other settings ({shown}); re-run with the "
-                         "same settings to resume or extend, or use a new folder")
+        code = " (generator_code: layersynth's source changed since)" if any(
+            k == "generator_code" for k, _, _ in _differences(old, new)) else ""
+        raise UsageError(f"{out}: was generated with other settings ({shown}){code}; re-run with "
+                         "the same settings to resume or extend, or use a new folder")
 
 
 def _differences(old, new, prefix: str = "") -> Iterable[tuple[str, object, object]]:

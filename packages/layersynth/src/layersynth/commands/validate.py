@@ -10,6 +10,8 @@ not re-estimated: RAFT on a GPU is not bit-reproducible.
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,8 @@ def add_arguments(p) -> None:
     p.add_argument("dir", help="dataset folder (with manifest.json)")
     p.add_argument("--deep", action="store_true",
                    help="regenerate each sequence from its seed and compare bit for bit")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes checking shards in parallel (default 1)")
     p.add_argument("--json", metavar="FILE", help="also write the result JSON here")
 
 
@@ -56,13 +60,20 @@ def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
     return problems
 
 
-def deep_checker(settings_dict: dict):
+def shard_task(root: str, entry: dict, settings_json: str | None) -> list[str]:
+    """`check_shard` as a picklable task (deep when `settings_json` is given)."""
+    deep = deep_checker(settings_json) if settings_json else None
+    return check_shard(Path(root), entry, deep)
+
+
+@lru_cache(maxsize=1)
+def deep_checker(settings_json: str):
     """A function (shard, seq_id) -> problems that regenerates the sequence and compares it."""
     from layersynth.config import SceneConfig
     from layersynth.generate import Settings, load_assets, render_sequence
     from layersynth.shards import encode
 
-    settings = Settings.from_dict(settings_dict)
+    settings = Settings.from_dict(json.loads(settings_json))
     cfg, assets = SceneConfig.from_dict(settings.scene), load_assets(settings.asset_dirs)
 
     def check(shard, seq_id: str) -> list[str]:
@@ -90,16 +101,43 @@ def completeness(data: dict) -> list[str]:
             f"(first {missing[0]}); re-run the same generate command to finish"]
 
 
+def warn_other_code(settings: dict) -> None:
+    from layersynth.cliutil import warn
+    from layersynth.generate import code_fingerprint
+
+    made_by = settings.get("generator_code", "")
+    if made_by != code_fingerprint():
+        warn(f"the dataset was made by generator code {made_by or '(unrecorded)'}, this is "
+             f"{code_fingerprint()}: differences may come from the code, not the data")
+
+
+def check_all(root: Path, entries: list[dict], deep: str | None, workers: int):
+    """Yield (entry, problems) per shard, in manifest order, on `workers` processes."""
+    if workers == 1:
+        for entry in entries:
+            yield entry, shard_task(str(root), entry, deep)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        args = [(str(root), e, deep) for e in entries]
+        yield from zip(entries, pool.map(shard_task, *zip(*args, strict=True)), strict=True)
+
+
 def run(args) -> int:
     from layersynth import manifest
-    from layersynth.cliutil import emit_json, progress
+    from layersynth.cliutil import UsageError, emit_json, progress
 
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: must be at least 1")
     root = Path(args.dir)
     data = manifest.load(root)
-    deep = deep_checker(data["settings"]) if args.deep else None
+    deep = json.dumps(data["settings"], sort_keys=True) if args.deep else None
+    if args.deep:
+        warn_other_code(data["settings"])
     problems = completeness(data)
-    for entry in progress(data["shards"], total=len(data["shards"]), desc="shards"):
-        found = check_shard(root, entry, deep)
+    results = check_all(root, data["shards"], deep, args.workers)
+    for entry, found in progress(results, total=len(data["shards"]), desc="shards"):
         problems += found
         print(f"{entry['file']:18s} {len(entry['ids']):4d} sequences  "
               f"{'ok' if not found else 'BAD'}")
