@@ -197,3 +197,12 @@ def test_a_textures_folder_is_recorded_and_changing_its_content_is_refused(tmp_p
     Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(folder / "img3.png")
     with pytest.raises(UsageError, match="assets.textures"):
         make(tmp_path / "d", 3, asset_dirs=dirs)
+
+
+def test_estimated_flow_asked_at_generation_is_stored_beside_the_exact_flow(tmp_path):
+    make(tmp_path, 3, flow=("gt", "dis"))
+    ds = open_dataset(tmp_path)
+    assert ds.flow_methods == ["gt", "dis"]
+    seq = ds[ds.ids[2]]
+    assert seq["flow_dis"].shape == seq["flow_gt"].shape and seq["flow_dis"].dtype == np.float32
+    assert np.abs(seq["flow_dis"] - seq["flow_gt"]).mean() < 2.0  # an estimate, not noise
