@@ -18,7 +18,7 @@ def print_table(s: dict) -> None:
     print(f"sequences      {s['sequences']} of {s['requested']} requested, in {s['shards']} shards")
     print(f"frames         {s['frames']} x {s['height']} x {s['width']}")
     per = s["bytes_per_sequence"] or 0
-    print(f"size           {s['bytes'] / 1e9:.3f} GB ({per / 1e6:.2f} MB/sequence)")
+    print(f"size           {s['bytes'] / 1e6:,.1f} MB ({per / 1e6:.2f} MB/sequence)")
     print("objects        " + ", ".join(f"{k}: {v}" for k, v in s["objects"].items()))
     if occ["mean"] is not None:
         print(f"occlusion      mean {occ['mean']:.3f}  min {occ['min']:.3f}  median "
