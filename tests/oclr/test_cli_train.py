@@ -73,6 +73,8 @@ def test_bad_model_overrides_and_options_are_one_line(shards, tmp_path, capsys):
     assert "wings" in line
     line = one_error_line(capsys, cli_train.main(args(shards, tmp_path / "r", "--steps", "0")))
     assert "steps" in line
+    line = one_error_line(capsys, cli_train.main(args(shards, tmp_path / "r", "--device", "gpu")))
+    assert "--device gpu" in line
 
 
 def test_model_overrides_read_numbers_and_lists_as_json():

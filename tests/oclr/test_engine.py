@@ -1,9 +1,11 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
 from oclr import data, engine
 from oclr.checkpoint import read_checkpoint
 
@@ -41,7 +43,7 @@ class Reader:
                 "occluder": np.zeros((t, h, w), bool)}
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def fake_shards(monkeypatch):
     monkeypatch.setattr(data, "open_reader", lambda root: Reader())
 
@@ -60,7 +62,7 @@ def train_losses(run):
     return {m["step"]: m["train/loss"] for m in metrics(run) if "train/loss" in m}
 
 
-def test_a_batch_with_one_two_and_three_objects_trains(tmp_path):
+def test_a_batch_with_one_two_and_three_objects_trains(fake_shards, tmp_path):
     cfg = config(tmp_path, batch=3).resolved()
     trainer = engine.Trainer(cfg, engine.D.DistInfo(), torch.device("cpu"))
     batch = torch.utils.data.default_collate([trainer.dataset[i] for i in range(3)])
@@ -74,7 +76,7 @@ def test_a_batch_with_one_two_and_three_objects_trains(tmp_path):
     assert trainer.step == 1 and trainer.sampler.position == 3
 
 
-def test_a_run_writes_config_metrics_and_checkpoints(tmp_path):
+def test_a_run_writes_config_metrics_and_checkpoints(fake_shards, tmp_path):
     summary = engine.train(config(tmp_path, val_shards="val", val_every=2, ckpt_every=2,
                                   keep_every=4))
     run = tmp_path / "run"
@@ -89,7 +91,7 @@ def test_a_run_writes_config_metrics_and_checkpoints(tmp_path):
     assert not list(run.glob(".*tmp*"))
 
 
-def test_a_resumed_run_equals_an_unbroken_one_bit_for_bit(tmp_path):
+def test_a_resumed_run_equals_an_unbroken_one_bit_for_bit(fake_shards, tmp_path):
     common = dict(steps=6, warmup=2, halve_every=2, ckpt_every=1, model={**SMALL, "dropout": 0.1})
     engine.train(config(tmp_path / "a", **common))
     engine.train(config(tmp_path / "b", **{**common, "steps": 3}))
@@ -101,7 +103,7 @@ def test_a_resumed_run_equals_an_unbroken_one_bit_for_bit(tmp_path):
     assert wa["scheduler"]["last_epoch"] == wb["scheduler"]["last_epoch"] == 6
 
 
-def test_resuming_drops_metrics_logged_after_the_checkpoint(tmp_path):
+def test_resuming_drops_metrics_logged_after_the_checkpoint(fake_shards, tmp_path):
     engine.train(config(tmp_path, steps=4, ckpt_every=2, keep_every=2))
     run = tmp_path / "run"
     # pretend the process died at step 4 before its checkpoint: last.pt is step 2's
@@ -111,13 +113,33 @@ def test_resuming_drops_metrics_logged_after_the_checkpoint(tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
-def test_the_time_budget_stops_the_run_and_saves_it(tmp_path):
+def test_the_time_budget_stops_the_run_and_saves_it(fake_shards, tmp_path):
     summary = engine.train(config(tmp_path, steps=1000, max_seconds=0.0, ckpt_every=500))
     assert summary["stopped_early"] and summary["step"] == 1
     assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 1
 
 
-def test_the_learning_rate_follows_the_scaled_paper_schedule(tmp_path):
+def test_the_learning_rate_follows_the_scaled_paper_schedule(fake_shards, tmp_path):
     engine.train(config(tmp_path, steps=6, warmup=2, halve_every=2, lr=1e-3))
     lrs = [m["train/lr"] for m in metrics(tmp_path / "run") if "train/lr" in m]
     assert lrs == pytest.approx([5e-4, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
+
+
+@pytest.mark.slow  # 200 steps of the tiny network (at 32 x 48, 4 frames): ~30 s on 2 free cores
+def test_the_tiny_network_halves_its_loss_within_200_steps(tmp_path):
+    shards = tmp_path / "train"
+    subprocess.run([str(Path(sys.executable).parent / "layersynth"), "generate", "--preset",
+                    "tiny", "--n", "6", "--size", "32x48", "--frames", "4", "--workers", "1",
+                    "--out", str(shards)], check=True, capture_output=True)
+    cfg = engine.TrainConfig(shards=str(shards), out=str(tmp_path / "run"), preset="tiny",
+                             model={"frames": 4, "height": 32, "width": 48}, steps=200, batch=2,
+                             warmup=10, halve_every=100, workers=0, log_every=1, seed=0,
+                             threads=1)
+    threads = torch.get_num_threads()
+    try:
+        engine.train(cfg)
+    finally:
+        torch.set_num_threads(threads)
+    losses = list(train_losses(tmp_path / "run").values())
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    assert last <= 0.5 * first, (first, last)

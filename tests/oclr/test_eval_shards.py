@@ -116,3 +116,12 @@ def test_bad_inputs_are_usage_errors_naming_the_file(val_shards, tmp_path):
     with pytest.raises(UsageError, match="no 'dis' flow"):
         main_shards(Namespace(checkpoint=str(checkpoint(tmp_path)), shards=str(val_shards),
                               flow="dis"))
+
+
+def test_oclr_eval_dispatches_checkpoint_and_shards_here(val_shards, tmp_path, capsys):
+    from oclr import cli_eval
+
+    code = cli_eval.main(["--checkpoint", str(checkpoint(tmp_path)), "--shards", str(val_shards),
+                          "--limit", "2", "--batch", "2"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and json.loads(out[-1])["clips"] == 2

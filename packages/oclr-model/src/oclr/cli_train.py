@@ -16,7 +16,8 @@ from pathlib import Path
 from layersynth.cliutil import OneLineParser, UsageError, emit_json, run_main
 
 PROG = "oclr-train"
-CONTENT_OPTIONS = ("shards", "preset", "model", "flow", "batch", "lr", "seed")
+CONTENT_OPTIONS = ("shards", "preset", "model", "flow", "batch", "lr", "seed", "warmup",
+                   "halve_every")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimiser steps in all (default 600000)")
     p.add_argument("--batch", type=int, help="clips per step and per process (default 2)")
     p.add_argument("--lr", type=float, help="base Adam rate (default: 5e-5 oclr, 1e-3 tiny)")
+    p.add_argument("--warmup", type=int, help="warm-up steps (default: 40k x steps / 600k)")
+    p.add_argument("--halve-every", type=int,
+                   help="steps between halvings of the rate (default: 80k x steps / 600k)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--flow", choices=("gt", "raft", "dis"), help="input flow (default gt)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers per process")

@@ -47,14 +47,24 @@ def setup(device: str) -> tuple[DistInfo, torch.device]:
     takes cuda:LOCAL_RANK.
     """
     info = from_env()
-    dev = torch.device(device)
-    if dev.type == "cuda" and info.active:
-        dev = torch.device("cuda", info.local_rank)
+    dev = parse_device(device)
     if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available on this machine")
+        index = info.local_rank if info.active else dev.index
+        dev = torch.device("cuda", torch.cuda.current_device() if index is None else index)
         torch.cuda.set_device(dev)
     if info.active and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return info, dev
+
+
+def parse_device(device: str) -> torch.device:
+    """torch.device(device), with a bad name reported as ValueError naming the option."""
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device}: not a device name (cpu, cuda, cuda:N)") from None
 
 
 def cleanup() -> None:

@@ -71,6 +71,7 @@ class TrainConfig:
         if self.preset not in DEFAULT_LR:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {sorted(DEFAULT_LR)}")
         ModelConfig.preset(self.preset, **self.model)  # a bad override fails here, not mid-run
+        D.parse_device(self.device)
 
     def resolved(self) -> TrainConfig:
         """This config with every None period/rate replaced by its default."""

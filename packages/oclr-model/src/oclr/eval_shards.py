@@ -19,17 +19,22 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from scipy.optimize import linear_sum_assignment
 
-from oclr.compose import compose_modal
+if TYPE_CHECKING:
+    import torch
+
+# torch, scipy and the model load inside the functions: `oclr-eval` imports this module to add its
+# options to the parser, and `--help` should not wait for torch.
 
 
 def frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """IoU of every (pred i, gt j) pair per frame: pred (I, T, N) bool, gt (J, T, N) bool
     -> (I, J, T) float64, 1 where both masks are empty."""
+    import torch
+
     p, g = pred.double(), gt.double()
     inter = torch.einsum("itn,jtn->ijt", p, g)
     union = p.sum(-1)[:, None] + g.sum(-1)[None] - inter
@@ -38,6 +43,8 @@ def frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 def match_objects(j_matrix: np.ndarray) -> np.ndarray:
     """(K_pred, n) mean-J matrix -> (n,) predicted channel of each GT object (maximum total J)."""
+    from scipy.optimize import linear_sum_assignment
+
     pred_idx, gt_idx = linear_sum_assignment(-j_matrix)
     perm = np.empty(j_matrix.shape[1], dtype=np.int64)
     perm[gt_idx] = pred_idx
@@ -60,6 +67,10 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
                modal: torch.Tensor, n_objects: int, gt_rank: torch.Tensor) -> ClipScore:
     """prob (T, K, H, W) amodal probabilities, scores (K,) order scores; GT amodal (T, K, H, W)
     (channels past n_objects are padding), modal (T, H, W) labels, gt_rank (K,) 0 = front-most."""
+    import torch
+
+    from oclr.compose import compose_modal
+
     n = n_objects
     pred = (prob > 0.5).movedim(1, 0).flatten(2)  # (K, T, H*W)
     gt = (amodal[:, :n] > 0.5).movedim(1, 0).flatten(2)  # (n, T, H*W)
@@ -126,22 +137,25 @@ def _pooled(clips: list[ClipScore]) -> dict:
     }
 
 
-@torch.no_grad()
 def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: torch.device,
                  *, amp: bool = False) -> dict:
     """Run `model` over a loader of ShardClips batches (in order) and score every clip."""
+    import torch
+
     board, seen = ScoreBoard(), 0
     was_training = model.training
     model.eval()
-    for batch in loader:
-        flow = batch["flow"].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits, scores = model(flow)
-        prob, scores = torch.sigmoid(logits.float()).cpu(), scores.float().cpu()
-        for b in range(flow.shape[0]):
-            board.add(score_clip(clip_ids[seen], prob[b], scores[b], batch["amodal"][b],
-                                 batch["modal"][b], int(batch["n_objects"][b]), batch["order"][b]))
-            seen += 1
+    with torch.no_grad():
+        for batch in loader:
+            flow = batch["flow"].to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits, scores = model(flow)
+            prob, scores = torch.sigmoid(logits.float()).cpu(), scores.float().cpu()
+            for b in range(flow.shape[0]):
+                board.add(score_clip(clip_ids[seen], prob[b], scores[b], batch["amodal"][b],
+                                     batch["modal"][b], int(batch["n_objects"][b]),
+                                     batch["order"][b]))
+                seen += 1
     model.train(was_training)
     return board.summary()
 
@@ -154,10 +168,15 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow:
     Returns {"modal_j", "amodal_j", "order_acc", "order_pairs", "objects", "clips", "by_objects":
     {"1": {...}, ...}, "sequences": {clip id: {...}}}; J values are fractions in [0, 1]. `limit`
     scores only the first clips (in id order)."""
+    import torch
+
     from oclr.checkpoint import load_model
     from oclr.data import ClipShape, ShardClips, eval_loader
+    from oclr.distributed import parse_device
 
-    dev = torch.device(device)
+    dev = parse_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
     model = checkpoint_or_model
     if not isinstance(model, torch.nn.Module):
         model = load_model(checkpoint_or_model, dev)
@@ -183,6 +202,20 @@ def format_table(result: dict) -> str:
 
 def _pct(x: float) -> str:
     return "-" if x != x else f"{100 * x:.1f}"
+
+
+def add_arguments(parser) -> None:
+    """Options of `oclr-eval --checkpoint CKPT --shards DIR` beyond those two (and --json)."""
+    parser.add_argument("--flow", choices=("gt", "raft", "dis"), default="gt",
+                        help="input flow stored in the shards (default gt)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--batch", type=int, default=4, help="clips per forward pass")
+    parser.add_argument("--limit", type=int, help="score only the first N clips (id order)")
+
+
+def run(args) -> int:
+    """The `oclr-eval` mode entry point (see oclr.cli_eval)."""
+    return main_shards(args)
 
 
 def main_shards(args) -> int:
