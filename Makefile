@@ -25,7 +25,8 @@ demo: $(STAMP)
 	$(BIN)/layersynth validate $(DEMO)/shards
 	$(BIN)/layersynth inspect $(DEMO)/shards
 	$(BIN)/layersynth preview $(DEMO)/shards --seq 000000 --out $(DEMO)/preview.png
-	@echo "demo: shards in $(DEMO)/shards, preview in $(DEMO)/preview.png"
+	$(BIN)/layersynth export $(DEMO)/shards --format oclr --out $(DEMO)/oclr
+	@echo "demo: shards in $(DEMO)/shards, preview in $(DEMO)/preview.png, OCLR layout in $(DEMO)/oclr"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
@@ -33,8 +34,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Benchmarks print their figures (not tests): see each script's --help for options.
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/flow.py
+	$(BIN)/python bench/assets.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/infer.py
 
 learning-check: $(STAMP)
 	$(BIN)/python bench/learning_check.py
