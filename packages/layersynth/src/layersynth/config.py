@@ -16,14 +16,13 @@ Range = tuple[float, float]
 
 @dataclass(frozen=True)
 class SceneConfig:
-    """Everything the scene sampler may draw; all defaults are the paper's setting ("oclr").
+    """Everything the scene sampler may draw. Defaults = preset "oclr".
 
-    Defaults and why:
-    - frames=30, height=128, width=224: the paper trains on 30-frame clips at 128 x 224 (flow at
-      1/2 of DAVIS 480p keeps the aspect ratio; the released data uses this size).
+    Clip size and object counts follow the paper; it gives no values for the motion and appearance
+    ranges, so those are chosen here, each with its reason beside it.
+    - frames=30, height=128, width=224: the paper's 30-frame training clips at 128 x 224.
     - objects=(1, 2, 3): the paper's training and Syn-val sets hold 1, 2, 3 objects in equal parts.
-    - occlusion=(0.0, 1.0): no constraint on the hidden fraction of object area; Syn-val splits
-      narrow it to get controlled occlusion levels.
+    - occlusion=(0.0, 1.0): no constraint; Syn-val splits narrow it for controlled occlusion.
     - occluder_prob=0.3: the paper adds occluders "for cases with objects being occluded" without a
       rate; a minority of scenes keeps most object area visible for the modal task.
     - photometric=True: the paper jitters the background colour; the flow test turns it off because
@@ -35,29 +34,37 @@ class SceneConfig:
     width: int = 224
     objects: tuple[int, ...] = (1, 2, 3)  # object counts, drawn in equal proportions
     occlusion: Range = (0.0, 1.0)  # allowed hidden fraction of the total object amodal area
-    occlusion_tries: int = 50  # scenes re-sampled at most this often to meet `occlusion`
+    occlusion_tries: int = 50  # re-draws before giving up: ~2 CPU-s of mask rendering at most
     occluder_prob: float = 0.3  # probability that a scene has an artificial occluder layer
     photometric: bool = True  # per-frame colour jitter of every layer
     # Share of scenes whose background is a real clip, when Assets.videos is given (the paper mixes
     # both; it gives no share). Ground-truth flow there holds only the camera part (see render).
     video_background_prob: float = 0.5
-    polygon_prob: float = 0.5  # share of polygon sprites; the rest are silhouettes
-    polygon_sides: tuple[int, int] = (3, 10)  # inclusive, as in the paper
-    min_vertex_gap: float = 0.35  # minimum vertex distance, as a fraction of the polygon radius
-    object_size: Range = (0.15, 0.32)  # sprite radius / frame height: objects of 40-80 px at 128
-    object_speed: Range = (0.002, 0.025)  # centre speed / frame height per frame (0.3-3 px at 128)
-    object_rotation: float = 0.03  # max rotation speed, radians per frame (1.7 degrees)
-    object_zoom: float = 0.01  # max |d log(scale) / d frame|
-    object_shear: float = 0.15  # max |shear| at any frame
-    object_perspective: float = 0.15  # max |1 - w| over the sprite (w the projective divisor)
+    polygon_prob: float = 0.5  # polygons vs silhouettes: the paper uses both, no share given
+    polygon_sides: tuple[int, int] = (3, 10)  # inclusive; convex and non-convex in equal parts
+    # Minimum vertex distance / polygon radius: keeps every D_i, hence every TPS perturbation
+    # (< D_i / 2), visible, while still allowing 10 vertices on a circle.
+    min_vertex_gap: float = 0.35
+    # Sprite radius / H: 40-80 px wide objects at 128 px, large against the model's 8 px feature
+    # cells (1/16 of 128) yet three fit with room to move.
+    object_size: Range = (0.15, 0.32)
+    # Centre speed / H per frame (0.3-3 px at 128, more where the path bends): within the range
+    # DIS and RAFT estimate well at this size, and faster than the camera.
+    object_speed: Range = (0.002, 0.025)
+    object_rotation: float = 0.03  # rad per frame (1.7 degrees): at most ~55 degrees per clip
+    object_zoom: float = 0.01  # |d log(scale) / d frame|: at most x1.36 over a 30-frame clip
+    object_shear: float = 0.15  # |shear| at any frame: visible, never degenerate
+    object_perspective: float = 0.15  # |1 - w| over the sprite (w the projective divisor)
     deform: float = 0.5  # TPS control-point displacement d < deform * D (paper: d < D / 2)
-    deform_speed: Range = (0.05, 0.25)  # angular frequency of the deformation, radians per frame
-    silhouette_grid: int = 4  # silhouettes: g x g TPS control grid (spacing D)
-    camera_speed: float = 0.012  # max background translation speed / frame height per frame
-    camera_rotation: float = 0.004  # radians per frame
-    camera_zoom: float = 0.004  # max |d log(scale) / d frame|
-    camera_perspective: float = 0.05  # max |1 - w| over the frame
-    jitter: Range = (0.04, 0.1)  # colour jitter amplitude (fraction of the colour) of (objects, bg)
+    # Angular frequency of each control point's displacement, rad per frame: at most one cycle in
+    # 25 frames, so deformation adds at most a few px/frame to the motion.
+    deform_speed: Range = (0.05, 0.25)
+    silhouette_grid: int = 4  # g x g TPS grid on silhouettes: bends parts; 16 points bound the cost
+    camera_speed: float = 0.012  # background speed / H per frame (1.5 px at 128), below objects'
+    camera_rotation: float = 0.004  # rad per frame: a hand-held pan, not a spin
+    camera_zoom: float = 0.004  # |d log(scale) / d frame|
+    camera_perspective: float = 0.05  # |1 - w| over the frame: a mild plane tilt
+    jitter: Range = (0.04, 0.1)  # colour jitter amplitude (share of colour): objects, background
 
     def __post_init__(self) -> None:
         _normalise(self)
