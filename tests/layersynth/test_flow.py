@@ -8,6 +8,7 @@ from layersynth.assets import Assets
 from layersynth.config import SceneConfig
 from layersynth.render import render
 from layersynth.scene import sample_scene
+from scipy.ndimage import binary_erosion
 
 SMOOTH = Assets.builtin(smooth=True)
 CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5)
@@ -103,3 +104,19 @@ def test_background_flow_is_the_camera_homography_flow(scene):
     for gap, e in ((0, t + 2), (1, t)):
         want = homography.apply(hom[e], c) - x
         np.testing.assert_allclose(s.flow_gt[t, gap][ys, xs], want, atol=1e-4)
+
+
+def test_occluders_move_exactly_with_the_background():
+    cfg = SceneConfig.preset("tiny", objects=(1,), occluder_prob=1.0, photometric=False)
+    p = sample_scene(np.random.default_rng(3), cfg, SMOOTH)
+    s = render(p, SMOOTH)
+    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
+    for t in range(p.frames - 1):
+        ys, xs = np.nonzero(s.occluder[t])
+        x = np.stack([xs, ys], 1).astype(float)
+        moved = homography.apply(cam[t + 2], homography.apply(homography.inverse(cam[t + 1]), x))
+        np.testing.assert_allclose(x + s.flow_gt[t, 0][ys, xs], moved, atol=1e-4)
+        core = binary_erosion(s.occluder[t], iterations=2)[ys, xs]  # away from the jagged edge
+        col, row = np.round(moved[core]).astype(int).T
+        inside = (row >= 0) & (row < p.height) & (col >= 0) & (col < p.width)
+        assert s.occluder[t + 1][row[inside], col[inside]].all()
