@@ -2,9 +2,9 @@
 
 Prints `N frames/s` (kept frames per CPU-second of this one-thread process, sampling included;
 wall-clock frames/s beside it, which other processes on a shared machine inflate) and where the
-time goes (CPU time): sampling, planning (sprite masks, TPS fits, boxes, homographies), the object layers (TPS
-inversion, texture, flow), the background and occluder layers, and the rest (allocation, Python).
-The thread count is pinned to 1 before numpy/numba load, so the figure is per core.
+time goes (CPU time): sampling, planning (sprite masks, TPS fits, boxes, homographies), the
+object layers (TPS inversion, texture, flow), the background and occluder layers, and the rest
+(allocation, Python). The thread count is pinned to 1 before numpy/numba load: a per-core figure.
 """
 
 from __future__ import annotations
