@@ -45,7 +45,7 @@ class FlowPassReport:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        rate = self.pairs / self.seconds if self.seconds > 0 else None
+        rate = self.pairs / self.seconds if self.pairs and self.seconds > 0 else None
         return dict(asdict(self), pairs_per_s=rate)
 
 

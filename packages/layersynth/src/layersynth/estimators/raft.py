@@ -238,7 +238,7 @@ def to_model_input(src: np.ndarray, dst: np.ndarray, device: str) -> Any:
 
     pairs = np.stack([src, dst], axis=1)[..., ::-1]  # (B, 2, H, W, 3), RGB -> BGR
     x = torch.from_numpy(np.ascontiguousarray(pairs)).to(device)
-    return x.permute(0, 1, 4, 2, 3).float().div_(255.0)
+    return x.permute(0, 1, 4, 2, 3).contiguous().float().div_(255.0)
 
 
 def from_model_output(flow: Any) -> np.ndarray:
