@@ -248,3 +248,16 @@ def test_raft_from_a_local_random_checkpoint_adds_flow_that_validates(dataset, t
     with open_dataset(dataset) as ds:
         assert ds.flow_methods == ["gt", "raft"]
         assert ds.read(ds.ids[0], ["flow_raft"])["flow_raft"].shape == (T, 2, H, W, 2)
+
+
+@pytest.mark.slow
+def test_flow_estimated_inline_by_generate_equals_the_later_flow_pass(tmp_path):
+    common = ["--preset", "tiny", "--n", "2", "--workers", "1"]
+    assert main(["generate", *common, "--out", str(tmp_path / "inline"), "--flow", "gt,dis"]) == 0
+    assert main(["generate", *common, "--out", str(tmp_path / "later")]) == 0
+    assert main(["flow", str(tmp_path / "later"), "--method", "dis"]) == 0
+    with open_dataset(tmp_path / "inline") as a, open_dataset(tmp_path / "later") as b:
+        assert a.ids == b.ids
+        for seq_id in a.ids:
+            np.testing.assert_array_equal(a.read(seq_id, ["flow_dis"])["flow_dis"],
+                                          b.read(seq_id, ["flow_dis"])["flow_dis"])
