@@ -97,12 +97,34 @@ def test_small_frames_are_upsampled_and_their_flow_scaled_back(h, w, k):
     np.testing.assert_allclose(flow[0, 0], np.broadcast_to([8 / k, 4 / k], (h, w, 2)), rtol=1e-6)
 
 
-def test_autocast_is_bf16_on_cuda_where_supported_and_never_on_the_cpu():
-    assert autocast_dtype("cuda", "auto", bf16_supported=True) == "bfloat16"
-    assert autocast_dtype("cuda", "auto", bf16_supported=False) == "float16"
-    assert autocast_dtype("cuda", "fp16", bf16_supported=True) == "float16"
-    assert autocast_dtype("cuda", "fp32", bf16_supported=True) is None
-    assert autocast_dtype("cpu", "bf16", bf16_supported=True) is None
+def test_autocast_is_fp16_on_cuda_by_default_and_never_on_the_cpu():
+    assert autocast_dtype("cuda", "auto") == "float16"
+    assert autocast_dtype("cuda", "bf16") == "bfloat16"
+    assert autocast_dtype("cuda", "fp32") is None
+    assert autocast_dtype("cpu", "auto") is None and autocast_dtype("cpu", "fp16") is None
+
+
+class OverflowsInHalf:
+    """Returns inf wherever autocast is on (as an fp16 overflow would), else (1, 2) px."""
+
+    def __init__(self):
+        self.autocast = []
+
+    def __call__(self, inputs):
+        b, _, _, h, w = inputs["images"].shape
+        on = torch.is_autocast_enabled("cpu")
+        self.autocast.append(on)
+        value = float("inf") if on else 1.0
+        return {"flows": torch.tensor([value, 2.0]).view(1, 1, 2, 1, 1).expand(b, 1, 2, h, w)}
+
+
+def test_a_batch_that_overflows_under_autocast_is_redone_in_fp32(monkeypatch, capsys):
+    monkeypatch.setattr(RaftEstimator, "autocast", property(lambda self: "bfloat16"))
+    model = OverflowsInHalf()
+    flow = RaftEstimator(model, RaftConfig()).estimate(np.zeros((2, 128, 128, 3), np.uint8))
+    assert model.autocast == [True, False]
+    np.testing.assert_array_equal(flow[0, 0, 0, 0], [1.0, 2.0])
+    assert "redone in fp32" in capsys.readouterr().err
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Atomic per shard and resumable (re-run the same command after an interruption: finished shards
 are skipped); see `layersynth.estimators.inplace`. RAFT runs in batches of frame pairs taken
-across sequences, on `--device` (CUDA with bf16/fp16 autocast, `--precision`). Prints a table,
+across sequences, on `--device` (CUDA with fp16 autocast, `--precision`). Prints a table,
 then one JSON object last on stdout.
 """
 
@@ -23,7 +23,8 @@ def add_arguments(p) -> None:
     p.add_argument("--iters", type=int, default=None,
                    help="RAFT refinement iterations (default 20, the paper's)")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
-                   help="CUDA autocast (auto: bf16 where supported, else fp16); CPU runs fp32")
+                   help="CUDA autocast (auto = fp16; an overflowing batch is redone in fp32); "
+                        "the CPU runs fp32")
     p.add_argument("--part", default="0/1", metavar="I/N",
                    help="only shards with index = I mod N (one process per GPU)")
     p.add_argument("--json", metavar="FILE", help="also write the JSON here")
