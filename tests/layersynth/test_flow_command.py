@@ -146,6 +146,14 @@ def test_a_shard_renamed_before_its_manifest_update_is_only_re_listed_on_resume(
     assert main(["validate", str(dataset)]) == 0
 
 
+def test_a_temporary_shard_left_by_a_killed_run_is_removed_when_the_shard_is_done(dataset):
+    stale = dataset / "shard-00001.h5.tmp-999999"
+    stale.write_bytes(b"partial")
+    add_estimated_flow(dataset, build_estimator("dis"))
+    assert not stale.exists()
+    assert main(["validate", str(dataset)]) == 0
+
+
 def test_parts_split_the_shards_between_runs(dataset):
     first = add_estimated_flow(dataset, build_estimator("dis"), part=(0, 2))
     second = add_estimated_flow(dataset, build_estimator("dis"), part=(1, 2))

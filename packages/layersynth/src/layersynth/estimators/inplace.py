@@ -109,6 +109,10 @@ def _write_shard(
     with locks.hold(entry["index"]):
         if _complete(root, entry, name, None):
             return None
+        # Under the shard's lock no run is writing it: a temporary copy left here is from a
+        # killed run (an interrupted one removes its own).
+        for stale in root.glob(f"{entry['file']}.tmp-*"):
+            stale.unlink(missing_ok=True)
         add_arrays(root, entry["file"], {i: {name: f} for i, f in flows.items()})
     return flows
 
