@@ -177,3 +177,29 @@ def test_a_sampler_restored_from_its_state_continues_the_same_stream():
     assert [next(resumed) for _ in range(8)] == [next(full) for _ in range(8)]
     with pytest.raises(ValueError, match="does not match"):
         StreamSampler(6, seed=10, batch=2).load_state_dict(a.state_dict())
+
+
+def test_real_generated_shards_become_model_clips_with_scaled_flow(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import layersynth
+
+    out = tmp_path / "shards"
+    subprocess.run([str(Path(sys.executable).parent / "layersynth"), "generate", "--preset",
+                    "tiny", "--n", "3", "--size", "32x48", "--frames", "4", "--workers", "1",
+                    "--out", str(out)], check=True, capture_output=True)
+    raw = layersynth.open_dataset(out)
+    ds = ShardClips(out, ClipShape(frames=4, layers=3, height=64, width=144))
+    assert len(ds) == 3 and ds.clip_ids[0] == f"{raw.ids[0]}@0"
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)
+    batch = next(iter(loader))
+    assert batch["flow"].shape == (3, 4, 4, 64, 144) and batch["amodal"].shape == (3, 4, 3, 64, 144)
+    flow = raw[raw.ids[0]]["flow_gt"]  # (T, 2, H, W, 2)
+    # mean flow is preserved by bilinear resizing up to the border: compare means after scaling
+    for channel, (gap, axis, scale) in enumerate([(0, 0, 3), (0, 1, 2), (1, 0, 3), (1, 1, 2)]):
+        want = scale * flow[:, gap, :, :, axis].mean()
+        assert batch["flow"][0, :, channel].mean() == pytest.approx(want, abs=0.02 * scale + 1e-3)
+    n = [int(k) for k in batch["n_objects"]]
+    assert batch["valid"].sum(1).tolist() == n
