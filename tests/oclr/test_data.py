@@ -203,3 +203,7 @@ def test_real_generated_shards_become_model_clips_with_scaled_flow(tmp_path):
         assert batch["flow"][0, :, channel].mean() == pytest.approx(want, abs=0.02 * scale + 1e-3)
     n = [int(k) for k in batch["n_objects"]]
     assert batch["valid"].sum(1).tolist() == n
+    windows = ShardClips(out, ClipShape(frames=3, layers=3, height=32, width=48))
+    assert windows.clip_ids[:2] == [f"{raw.ids[0]}@0", f"{raw.ids[0]}@1"]
+    want = raw[raw.ids[0]]["modal"][1:4]
+    assert np.array_equal(windows[1]["modal"].numpy(), want)

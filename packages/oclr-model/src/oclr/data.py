@@ -104,13 +104,14 @@ class ShardClips(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sid, start = self.clips[index]
-        arrays = read_arrays(self.reader(), sid, self.names)
+        window = slice(start, start + self.shape.frames)
+        arrays = read_arrays(self.reader(), sid, self.names, window)
         if arrays["amodal"].shape[0] > self.shape.layers:
             raise ValueError(
                 f"{self.root}: sequence {sid} has {arrays['amodal'].shape[0]} objects, "
                 f"more than the model's {self.shape.layers} layers"
             )
-        return clip_item(arrays, self.flow_key, self.shape, start)
+        return clip_item(arrays, self.flow_key, self.shape)
 
     def _check_flow(self, flow: str, reader) -> None:
         keys = available_flows(reader, self.seq_ids[0])
@@ -124,12 +125,18 @@ class ShardClips(torch.utils.data.Dataset):
         return window_starts(sequence_length(reader, sid), self.shape.frames)
 
 
-def read_arrays(reader, seq_id: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Only the named arrays of a sequence (layersynth's `read(id, names)` skips the rest)."""
+def read_arrays(reader, seq_id: str, names: tuple[str, ...],
+                frames: slice | None = None) -> dict[str, np.ndarray]:
+    """The named arrays of a sequence, only `frames` along T if given (layersynth's
+    `read(id, names, frames)` reads just those chunks; any other reader is sliced here)."""
     if hasattr(reader, "read"):
-        return reader.read(seq_id, list(names))
-    arrays = reader[seq_id]
-    return {n: arrays[n] for n in names}
+        return reader.read(seq_id, list(names), frames)
+    arrays = {n: reader[seq_id][n] for n in names}
+    if frames is None:
+        return arrays
+    t_axis = {"amodal": 1, "order": None}
+    return {n: a if t_axis.get(n, 0) is None else
+            (a[:, frames] if t_axis.get(n, 0) == 1 else a[frames]) for n, a in arrays.items()}
 
 
 def available_flows(reader, seq_id: str) -> set[str]:
