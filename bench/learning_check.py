@@ -26,7 +26,7 @@ from pathlib import Path
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="learning-check", help="work folder (data, run)")
+    p.add_argument("--out", default="runs/learning-check", help="work folder (data, run)")
     p.add_argument("--budget", type=float, default=600.0, help="training seconds (default 600)")
     p.add_argument("--train", type=int, default=600, help="training sequences")
     p.add_argument("--val", type=int, default=96, help="Syn-val sequences")
