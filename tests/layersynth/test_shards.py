@@ -99,6 +99,23 @@ def test_writing_identical_content_twice_gives_identical_bytes(tmp_path):
     assert a == manifest.load(tmp_path / "b")["shards"][0]["sha256"]
 
 
+def test_shard_bytes_do_not_depend_on_when_python_releases_the_datasets(tmp_path, monkeypatch):
+    """A Dask worker thread may release h5py objects late; the layout must not follow that."""
+    write_dataset(tmp_path / "prompt", [3])
+    held = []
+    create = h5py.Group.create_dataset
+
+    def create_and_hold(self, *args, **kwargs):
+        held.append(create(self, *args, **kwargs))  # released only after the file closes
+        return held[-1]
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create_and_hold)
+    write_dataset(tmp_path / "late", [3])
+    held.clear()
+    sums = [manifest.load(tmp_path / d)["shards"][0]["sha256"] for d in ("prompt", "late")]
+    assert sums[0] == sums[1]
+
+
 def test_a_failed_writer_leaves_no_shard_and_no_temporary_file(tmp_path):
     with pytest.raises(ValueError, match="expected"):
         with ShardWriter(tmp_path / "shard-00000.h5", shard_index=0, settings={},

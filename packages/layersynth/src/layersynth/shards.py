@@ -185,7 +185,11 @@ def write_array(group, name: str, stored: np.ndarray) -> None:
     """One already-encoded array, with the schema's chunking and compression."""
     chunks = _chunks(name, stored.shape)
     extra = _compression() if chunks else {}
-    group.create_dataset(name, data=stored, chunks=chunks, track_times=False, **extra)
+    dataset = group.create_dataset(name, data=stored, chunks=chunks, track_times=False, **extra)
+    # Chunks get their file offsets when the chunk cache is flushed, which h5py otherwise does
+    # when the dataset object is released; a Dask worker thread may release it late, giving the
+    # same arrays at other offsets (other shard bytes). Flushing here fixes the layout.
+    dataset.flush()
 
 
 class ShardWriter:
