@@ -96,6 +96,10 @@ def build_parser(mode: str | None, module=None) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Score segmentations with DAVIS J, F and J&F: " + USAGE_HINT + ".",
+        epilog="Each mode has options of its own; `oclr-eval --checkpoint CKPT --shards DIR "
+        "--help` and `oclr-eval --checkpoint CKPT --help` (real benchmarks: --davis ROOT --set "
+        "{2016-val,2017-motion}, --segtrack ROOT, --fbms ROOT, --moca ROOT --moca-csv FILE) "
+        "list them.",
     )
     _add_inputs(parser)
     if mode in (None, "folders"):
