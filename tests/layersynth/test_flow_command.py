@@ -78,6 +78,13 @@ def test_flow_command_adds_dis_flow_equal_to_estimating_each_clip_and_still_vali
             np.testing.assert_allclose(arrays["flow_dis"], want, atol=FLOW_SCALE / 2 + 1e-6)
 
 
+def test_the_manifest_records_the_settings_that_made_each_estimated_flow(dataset, capsys):
+    assert main(["flow", str(dataset), "--method", "dis"]) == 0
+    options = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["options"]
+    assert manifest.load(dataset)["estimated_flow"] == {"dis": options}
+    assert options == {"preset": "medium"}
+
+
 def test_a_second_run_skips_every_shard_and_rewrites_nothing(dataset, capsys):
     assert main(["flow", str(dataset), "--method", "dis"]) == 0
     before = shard_bytes(dataset)

@@ -5,7 +5,9 @@
      "shard_size": 16,           # S: shard j holds ids [j*S, (j+1)*S)
      "n": 4000,                  # sequences asked for (the dataset is complete when all are listed)
      "shards": [{"file": "shard-00000.h5", "index": 0, "ids": ["000000", ...],
-                 "sha256": "...", "bytes": 1234, "arrays": ["amodal", "flow_gt", ...]}, ...]}
+                 "sha256": "...", "bytes": 1234, "arrays": ["amodal", "flow_gt", ...]}, ...],
+     "estimated_flow": {"raft": {"weights": ..., "weights_sha256": ..., "iters": 20, ...}}}
+                                 # settings of each `layersynth flow` pass (absent until one ran)
 
 A shard is listed only after it was renamed into place, so the manifest never names a partial file.
 Every write goes to a temporary name and is renamed (atomic on POSIX); writers that may run at the
@@ -120,6 +122,15 @@ def put_entry(root, new_entry: dict) -> None:
         data = load(root)
         shards = [e for e in data["shards"] if e["index"] != new_entry["index"]]
         save(root, dict(data, shards=[*shards, new_entry]))
+
+
+def record_estimator(root, method: str, options: dict) -> None:
+    """Note which estimator settings made the `flow_<method>` arrays (under the lock), so a
+    dataset says which RAFT weights and iterations its training flow came from."""
+    with locked(root):
+        data = load(root)
+        made = dict(data.get("estimated_flow", {}), **{method: options})
+        save(root, dict(data, estimated_flow=made))
 
 
 def refresh_entry(root, file: str) -> dict:

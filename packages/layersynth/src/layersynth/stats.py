@@ -34,6 +34,7 @@ def dataset_stats(ds) -> dict:
         "occlusion_fraction": summarise(occ),
         "occlusion_fraction_by_objects": {str(k): v for k, v in by_k.items()},
         "flows": ds.flow_methods, "settings": ds.settings,
+        "estimated_flow": ds.manifest.get("estimated_flow", {}),
     }
 
 

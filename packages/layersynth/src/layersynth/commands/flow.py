@@ -64,6 +64,7 @@ def run(args) -> int:
     report = add_estimated_flow(Path(args.dir), est, part=part,
                                 progress=lambda items, n: progress(items, n, f"flow {args.method}"))
     result = dict(report.to_dict(), options=estimator_options(est), part=args.part)
+    manifest.record_estimator(args.dir, args.method, result["options"])
     print_table(result, ", ".join(f"{k} {v}" for k, v in result["options"].items()))
     emit_json(result, args.json)
     return 0

@@ -26,6 +26,8 @@ def print_table(s: dict) -> None:
     for k, o in s["occlusion_fraction_by_objects"].items():
         print(f"  {k} object(s)  mean {o['mean']:.3f}  median {o['median']:.3f}")
     print(f"flows          {', '.join(s['flows'])}")
+    for method, options in s.get("estimated_flow", {}).items():
+        print(f"  {method:10s} " + ", ".join(f"{k} {v}" for k, v in options.items()))
     for method, e in s.get("epe", {}).items():
         print(f"  EPE {method:6s} {e['epe']:.3f} px overall, {e['epe_boundary']:.3f} px on "
               f"boundaries ({e['sequences']} sequences)")
