@@ -1,24 +1,13 @@
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from oclr import cli_train
 from oclr.checkpoint import read_checkpoint
 
 BIN = Path(sys.executable).parent
 SMALL = ["frames=4", "height=32", "width=48", "cnn_channels=[8,16,32]", "d_model=32", "heads=2",
          "ffn_dim=32"]
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    out = tmp_path_factory.mktemp("shards") / "train"
-    subprocess.run([str(BIN / "layersynth"), "generate", "--preset", "tiny", "--n", "6",
-                    "--size", "32x48", "--frames", "4", "--workers", "1", "--out", str(out)],
-                   check=True, capture_output=True)
-    return out
 
 
 def args(shards, out, *extra):

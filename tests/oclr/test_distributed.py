@@ -14,15 +14,6 @@ SMALL = ["frames=4", "height=32", "width=48", "cnn_channels=[8,16,32]", "d_model
          "ffn_dim=32"]
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    out = tmp_path_factory.mktemp("shards") / "train"
-    subprocess.run([str(BIN / "layersynth"), "generate", "--preset", "tiny", "--n", "6",
-                    "--size", "32x48", "--frames", "4", "--workers", "1", "--out", str(out)],
-                   check=True, capture_output=True)
-    return out
-
-
 def train_args(shards, out, *extra):
     model = [a for m in SMALL for a in ("--model", m)]
     return ["-m", "oclr.cli_train", "--shards", str(shards), "--out", str(out), "--preset", "tiny",

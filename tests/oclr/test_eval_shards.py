@@ -1,5 +1,4 @@
 import json
-import subprocess
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -71,15 +70,6 @@ def test_the_summary_pools_objects_and_splits_them_by_object_count():
     assert s["amodal_j"] == pytest.approx(2 / 3) and s["objects"] == 3 and s["clips"] == 2
     assert s["by_objects"]["1"]["amodal_j"] == 0.0 and s["by_objects"]["2"]["amodal_j"] == 1.0
     assert s["sequences"]["b"]["amodal_j"] == [0.0]
-
-
-@pytest.fixture(scope="module")
-def val_shards(tmp_path_factory):
-    out = tmp_path_factory.mktemp("val") / "syn-val"
-    subprocess.run([str(BIN / "layersynth"), "generate", "--preset", "tiny", "--n", "4",
-                    "--size", "32x48", "--frames", "4", "--workers", "1", "--out", str(out)],
-                   check=True, capture_output=True)
-    return out
 
 
 def checkpoint(tmp_path):
