@@ -62,6 +62,9 @@ class TrainConfig:
     warmup: int | None = None  # None: the paper's schedule scaled to `steps`
     halve_every: int | None = None
     max_seconds: float | None = None  # wall-clock budget: stop (and save) once it is spent
+    # bf16 autocast of the forward pass (the loss stays float32). None: on CUDA only. On a CPU
+    # with AMX (Xeon Sapphire Rapids and later) it makes the tiny preset's convolutions faster.
+    bf16: bool | None = None
     val_limit: int | None = None  # validate on the first clips only
     resume: bool = False
 
@@ -108,7 +111,7 @@ class Trainer:
         self.sampler = StreamSampler(len(self.dataset), seed=cfg.seed, batch=cfg.batch,
                                      rank=info.rank, world=info.world)
         self.step = 0
-        self.amp = device.type == "cuda"
+        self.amp = device.type == "cuda" if cfg.bf16 is None else cfg.bf16
         self.last_val: dict | None = None
 
     def state_dict(self) -> dict:
