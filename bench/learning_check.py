@@ -4,8 +4,8 @@
    settings (1, 2 and 3 objects in equal shares, moving camera, occlusions at the preset's defaults,
    ground-truth flow), different seeds.
 2. Trains the `tiny` preset on the CPU within a wall-clock budget (default 10 minutes). A few
-   calibration steps measure the speed first, so the run's step count (and with it the paper's
-   schedule, scaled) fits the budget.
+   calibration steps with 1 and 2 torch threads, float32 and bf16 autocast, pick the fastest and
+   measure its speed, so the run's step count (and with it the schedule) fits the budget.
 3. Prints Syn-val modal and amodal J (fractions in [0, 1]: the mean over real objects of the mean
    over frames), overall and by number of objects, and the loss curve (RUN/curve.png too when
    matplotlib is importable). The JSON object comes last on stdout.
@@ -81,8 +81,8 @@ def seconds_per_step(shards: Path, work: Path, threads: int, batch: int, bf16: b
 def pick_speed(shards: Path, work: Path, batch: int) -> tuple[int, bool, float]:
     """(threads, bf16, seconds per step) of the fastest of 1 or 2 threads, float32 or bf16.
 
-    bf16 autocast (float32 weights and loss) is some 30% faster on CPUs with AMX and slower on
-    CPUs without bf16 instructions, so it is measured, not assumed."""
+    bf16 autocast (float32 weights and loss) is some 30% faster on CPUs with AMX and can be
+    slower on CPUs without bf16 instructions, so it is measured, not assumed."""
     speeds = {(t, bf16): seconds_per_step(shards, work / f"calib-{t}-{int(bf16)}", t, batch, bf16)
               for t in (1, 2) for bf16 in (False, True)}
     log("calibration, seconds per step: " + ", ".join(
