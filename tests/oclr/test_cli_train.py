@@ -28,6 +28,14 @@ def test_training_from_the_command_line_prints_a_summary_and_resumes(shards, tmp
     assert ckpt["step"] == 5 and ckpt["train_config"]["val_shards"] == str(shards)
 
 
+def test_bf16_on_the_command_line_reaches_the_run_settings(shards, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli_train.main(args(shards, run, "--steps", "1", "--bf16", "on")) == 0
+    assert read_checkpoint(run / "last.pt")["train_config"]["bf16"] is True
+    assert cli_train.main(args(shards, run, "--steps", "2", "--resume")) == 0
+    assert read_checkpoint(run / "last.pt")["train_config"]["bf16"] is None  # auto again
+
+
 def one_error_line(capsys, code):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("oclr-train: error: ")

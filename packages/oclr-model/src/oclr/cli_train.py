@@ -20,6 +20,9 @@ CONTENT_OPTIONS = ("shards", "preset", "model", "flow", "batch", "lr", "seed", "
                    "halve_every")
 
 
+# --bf16 -> TrainConfig.bf16 (precision is a run-time choice, like --device: a resume may change it)
+BF16 = {"auto": None, "on": True, "off": False}
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description="Train the OCLR model on layersynth shards.")
     p.add_argument("--shards", required=True, help="training set folder (layersynth generate)")
@@ -38,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow", choices=("gt", "raft", "dis"), help="input flow (default gt)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers per process")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--bf16", choices=tuple(BF16), default="auto",
+                   help="bf16 autocast of the forward pass (auto: on CUDA only; 'on' also speeds "
+                   "up CPUs with AMX, as `make learning-check` measures)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     p.add_argument("--val-every", type=int, help="steps between validations (default steps/10)")
     p.add_argument("--ckpt-every", type=int, help="steps between RUN/last.pt writes")
@@ -91,7 +97,7 @@ def resumed_config(args: argparse.Namespace, out: Path):
 def changeable(args: argparse.Namespace) -> dict:
     """Options a resume may change, where given."""
     out = {"device": args.device, "workers": args.workers, "max_seconds": args.time_budget,
-           "threads": args.threads}
+           "threads": args.threads, "bf16": BF16[args.bf16]}
     for name in ("steps", "val_shards", "val_every", "ckpt_every", "keep_every", "val_limit"):
         if getattr(args, name) is not None:
             out[name] = getattr(args, name)
@@ -109,7 +115,8 @@ def fresh_config(args: argparse.Namespace, out: Path):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     return TrainConfig(out=str(out), device=args.device, workers=args.workers,
-                       max_seconds=args.time_budget, threads=args.threads, **given)
+                       max_seconds=args.time_budget, threads=args.threads,
+                       bf16=BF16[args.bf16], **given)
 
 
 def check_inputs(cfg) -> None:
