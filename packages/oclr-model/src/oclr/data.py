@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from oclr.windows import window_starts
+
 FLOW_KEYS = {"gt": "flow_gt", "raft": "flow_raft", "dis": "flow_dis"}
 
 
@@ -43,17 +45,6 @@ class ClipShape:
         """From an oclr ModelConfig (fields `frames`, `num_objects`, `height`, `width`)."""
         c = model_config
         return cls(frames=c.frames, layers=c.num_objects, height=c.height, width=c.width)
-
-
-def window_starts(length: int, frames: int) -> list[int]:
-    """Starts of non-overlapping `frames`-long windows covering `length` frames, the last one
-    aligned to the end (so it may overlap its neighbour); [0] when the sequence is shorter."""
-    if length <= frames:
-        return [0]
-    starts = list(range(0, length - frames + 1, frames))
-    if starts[-1] + frames < length:
-        starts.append(length - frames)
-    return starts
 
 
 def open_reader(path: str | os.PathLike):

@@ -57,8 +57,10 @@ def _check(n_frames: int, size: int) -> None:
         raise ValueError(f"window size must be >= 1, got {size}")
 
 
-def _starts(n_frames: int, size: int, stride: int) -> list[int]:
-    """Starts every `stride` frames, then one window aligned to the end if frames are left."""
+def window_starts(n_frames: int, size: int, stride: int | None = None) -> list[int]:
+    """Starts every `stride` frames (default `size`: non-overlapping), then one window aligned to
+    the end if frames are left; [0] when the video is not longer than one window."""
+    stride = size if stride is None else stride
     if n_frames <= size:
         return [0]
     starts = list(range(0, n_frames - size + 1, stride))
@@ -70,7 +72,7 @@ def _starts(n_frames: int, size: int, stride: int) -> list[int]:
 def reference_windows(n_frames: int, size: int = 30) -> list[Window]:
     """Non-overlapping windows of `size` frames, the last aligned to the end (reference plan)."""
     _check(n_frames, size)
-    starts = _starts(n_frames, size, size)
+    starts = window_starts(n_frames, size)
     windows = []
     for i, start in enumerate(starts):
         own_start = start if i == 0 else max(start, starts[i - 1] + size)
@@ -84,7 +86,7 @@ def overlapping_windows(n_frames: int, size: int = 30, overlap: int = 10) -> lis
     _check(n_frames, size)
     if not 0 <= overlap < size:
         raise ValueError(f"overlap must be in [0, {size}), got {overlap}")
-    starts = _starts(n_frames, size, size - overlap)
+    starts = window_starts(n_frames, size, size - overlap)
     # Frame `cut` goes to the later window: the middle of the stretch both windows cover.
     cuts = [(starts[i + 1] + starts[i] + size) // 2 for i in range(len(starts) - 1)]
     bounds = [0, *cuts, n_frames]
