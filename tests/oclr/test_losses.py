@@ -1,11 +1,19 @@
 """Tests of oclr.losses: matching inside the loss, boundary band, order loss, a training run."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oclr.losses import LossConfig, OCLRLoss, boundary_band, order_loss, overlapping_pairs
+from oclr.losses import (
+    LossConfig,
+    OCLRLoss,
+    boundary_band,
+    dice_loss,
+    order_loss,
+    overlapping_pairs,
+)
 from oclr.model import build_model
 
 
@@ -33,6 +41,20 @@ def test_boundary_band_ignores_the_image_border_and_is_empty_for_empty_or_full_m
     assert band[:, 3:5].all() and band.sum() == 20
     assert not boundary_band(torch.zeros(2, 6, 6), 2).any()
     assert not boundary_band(torch.ones(2, 6, 6), 2).any()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), radius=st.integers(1, 4), fill=st.floats(0.05, 0.95))
+def test_boundary_band_equals_dilation_minus_erosion_that_ignores_the_border(seed, radius, fill):
+    from scipy import ndimage
+
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.rand(3, 12, 17, generator=g) < fill
+    square = np.ones((2 * radius + 1,) * 2, dtype=bool)
+    for mask, band in zip(masks.numpy(), boundary_band(masks, radius).numpy(), strict=True):
+        dilated = ndimage.binary_dilation(mask, square, border_value=0)
+        eroded = ndimage.binary_erosion(mask, square, border_value=1)
+        np.testing.assert_array_equal(band, dilated & ~eroded)
 
 
 def test_order_loss_counts_only_pairs_whose_masks_overlap_in_some_frame():
@@ -64,15 +86,45 @@ def test_order_loss_skips_padded_layers_and_follows_a_given_depth_rank():
     assert order_loss(scores, target, backwards, two, 1.0) > right
 
 
+def test_dice_counts_each_real_object_equally_and_skips_padding():
+    # two small objects (16 px each of 1024); one query holds both, another nothing: the mean BCE
+    # spreads the 32 wrong pixels over all 3072, Dice charges a third of the first object's
+    # overlap and all of the missed one, averaged over the two objects
+    a, b = _square(2, 32, 2, 2, 4), _square(2, 32, 20, 20, 4)
+    target = torch.stack([a, b, torch.zeros(2, 32, 32)], dim=1)[None]
+    valid = torch.tensor([[True, True, False]])
+    right = target * 16 - 8
+    merged = torch.stack([a + b, torch.zeros_like(a), torch.zeros_like(a)], dim=1)[None] * 16 - 8
+    assert dice_loss(right, target, valid) < 0.02
+    assert dice_loss(merged, target, valid).item() == pytest.approx((1 / 3 + 1) / 2, abs=0.02)
+    # the padded layer's prediction does not enter the Dice term
+    noisy_padding = right.clone()
+    noisy_padding[:, :, 2] = 8.0
+    assert dice_loss(noisy_padding, target, valid) == dice_loss(right, target, valid)
+
+
+def test_the_dice_term_enters_the_total_with_its_weight():
+    target = torch.stack([_square(2, 16, 2, 2, 8), torch.zeros(2, 16, 16), torch.zeros(2, 16, 16)],
+                         dim=1)[None]
+    logits = torch.zeros(1, 2, 3, 16, 16)
+    order = torch.zeros(1, 3)
+    _, paper = OCLRLoss()(logits, order, target, valid=torch.tensor([1]))
+    _, terms = OCLRLoss(LossConfig(dice_weight=2.0))(logits, order, target,
+                                                     valid=torch.tensor([1]))
+    assert "dice" not in paper and terms["dice"] > 0.5
+    assert terms["total"] == pytest.approx(paper["total"] + 2.0 * terms["dice"])
+
+
 @settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]))
-def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm):
+@given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]),
+       cfg=st.sampled_from([LossConfig(), LossConfig(dice_weight=1.0)]))
+def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg):
     g = torch.Generator().manual_seed(seed)
     target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 4, 5, 8), torch.zeros(2, 16, 16)],
                          dim=1)[None]
     logits = torch.randn(1, 2, 3, 16, 16, generator=g) * 2 + (target * 4 - 2)
     order = torch.randn(1, 3, generator=g)
-    loss = OCLRLoss()
+    loss = OCLRLoss(cfg)
     total, terms = loss(logits, order, target, valid=torch.tensor([2]))
     p = list(perm)
     total_p, terms_p = loss(logits[:, :, p], order[:, p], target, valid=torch.tensor([2]))

@@ -6,7 +6,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oclr.matching import apply_permutation, bce_cost, hungarian_match, hungarian_match_batch
+from oclr.matching import (
+    apply_permutation,
+    bce_cost,
+    dice_cost,
+    hungarian_match,
+    hungarian_match_batch,
+)
 
 
 def _clip(seed: int, t: int = 3, k: int = 3, size: int = 8) -> torch.Tensor:
@@ -59,3 +65,32 @@ def test_batched_matching_and_permutation_agree_with_the_single_clip_version():
 def test_matching_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="must both be"):
         hungarian_match(torch.zeros(2, 3, 4, 4), torch.zeros(2, 2, 4, 4))
+
+
+def test_dice_cost_is_the_soft_dice_loss_of_each_pair():
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 3, 5, 5) * 3, _clip(2, t=2, size=5)
+    cost = dice_cost(logits, target)
+    p = torch.sigmoid(logits)
+    for i, j in itertools.product(range(3), range(3)):
+        inter = (p[:, i] * target[:, j]).sum()
+        ref = 1 - (2 * inter + 1) / (p[:, i].sum() + target[:, j].sum() + 1)
+        assert cost[i, j].item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_dice_in_the_cost_gives_a_small_object_to_the_query_that_found_it_alone():
+    # Target 0: a large square; target 1: a 2 x 2 square; target 2: empty. Query 0 found the
+    # large square. Query 1 covers the small square confidently, but as part of a 76-pixel blob
+    # (two objects in one query); query 2 covers the small square alone, unsure (p = 0.5).
+    target = torch.zeros(1, 3, 16, 16)
+    target[0, 0, :10, :10] = 1
+    target[0, 1, 13:15, 13:15] = 1
+    logits = torch.full((1, 3, 16, 16), -6.0)
+    logits[0, 0] = target[0, 0] * 12 - 6
+    logits[0, 1, 10:, :12] = 6.0
+    logits[0, 1, 13:15, 13:15] = 6.0
+    logits[0, 2, 13:15, 13:15] = 0.0
+    # BCE is linear in the target: it hands the object to the query with the highest logits on
+    # it, the blob. Dice weighs the overlap against both areas and picks the clean query.
+    assert hungarian_match(logits, target).tolist() == [0, 1, 2]
+    assert hungarian_match(logits, target, dice=1.0).tolist() == [0, 2, 1]

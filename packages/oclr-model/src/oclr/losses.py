@@ -26,9 +26,13 @@ class LossConfig:
     boundary_radius: int = 3  # band = GT dilated minus GT eroded by +-3 px: 6 px wide
     order_weight: float = 0.05
     order_tau: float = 1.0
+    # Not in the paper: soft-Dice (1 - soft IoU-like overlap) per real object, also added to the
+    # matching cost when > 0. Mean BCE over all pixels barely notices one query holding two small
+    # objects; Dice weighs each object equally, which short CPU runs need (docs/training.md).
+    dice_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if min(self.amodal_weight, self.boundary_weight, self.order_weight) < 0:
+        if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight) < 0:
             raise ValueError("loss weights must be >= 0")
         if self.boundary_radius < 1 or self.order_tau <= 0:
             raise ValueError("boundary_radius must be >= 1 and order_tau > 0")
@@ -37,21 +41,20 @@ class LossConfig:
 def boundary_band(target: torch.Tensor, radius: int) -> torch.Tensor:
     """(..., H, W) bool band around mask edges: dilated minus eroded by a (2r+1)^2 square.
 
-    target (..., H, W) float/bool. The image border is not an edge: outside pixels neither dilate
-    nor erode the mask (max-pool padding is -inf).
+    target (..., H, W) float/bool binary masks. The image border is not an edge: outside pixels
+    neither dilate nor erode the mask. A pixel is in the band when the (2r+1)^2 square around it,
+    cut to the image, holds both mask and background: 0 < mean < 1, the mean taken by two 1-D
+    box filters that skip outside pixels (one pass each; 4x faster than two max-filters).
     """
     m = target.detach().float().reshape(-1, 1, *target.shape[-2:])  # (N, 1, H, W)
-    with torch.no_grad():
-        band = _square_max(m, radius) + _square_max(-m, radius)  # dilated - eroded
-    return band.reshape(target.shape) > 0.5
-
-
-def _square_max(m: torch.Tensor, radius: int) -> torch.Tensor:
-    """Max over a (2r+1)^2 square as a row pass then a column pass (2 (2r+1) instead of (2r+1)^2
-    comparisons per pixel). m (N, 1, H, W)."""
     size = 2 * radius + 1
-    rows = F.max_pool2d(m, (1, size), stride=1, padding=(0, radius))
-    return F.max_pool2d(rows, (size, 1), stride=1, padding=(radius, 0))
+    with torch.no_grad():
+        mean = F.avg_pool2d(m, (1, size), stride=1, padding=(0, radius), count_include_pad=False)
+        mean = F.avg_pool2d(mean, (size, 1), stride=1, padding=(radius, 0),
+                            count_include_pad=False)
+    # the smallest non-zero mean is 1 / size^2; float32 rounding is far below this margin
+    eps = 0.5 / size**2
+    return ((mean > eps) & (mean < 1 - eps)).reshape(target.shape)
 
 
 def overlapping_pairs(target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -78,6 +81,16 @@ def order_loss(scores: torch.Tensor, target: torch.Tensor, gt_rank: torch.Tensor
     return per_pair.sum((1, 2)).mean() / max(k * (k - 1), 1)
 
 
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over real objects of the soft Dice loss 1 - (2 sum(p y) + 1) / (sum(p) + sum(y) + 1)
+    over a clip's frames and pixels, p = sigmoid(logits); padded layers do not count.
+    logits, target (B, T, K, H, W) matched channel by channel; valid (B, K) bool."""
+    p = torch.sigmoid(logits).movedim(2, 1).flatten(2)  # (B, K, T*H*W)
+    y = target.movedim(2, 1).flatten(2)
+    per_layer = 1 - (2 * (p * y).sum(-1) + 1) / (p.sum(-1) + y.sum(-1) + 1)  # (B, K)
+    return (per_layer * valid).sum() / valid.sum().clamp(min=1)
+
+
 class OCLRLoss(torch.nn.Module):
     """loss(logits, order, target, valid=None, gt_rank=None) -> (total, terms).
 
@@ -99,7 +112,7 @@ class OCLRLoss(torch.nn.Module):
         # float32 whatever the autocast dtype: BCE sums over millions of pixels
         logits, order, target = logits.float(), order.float(), target.float()
         valid, gt_rank = _defaults(target, valid, gt_rank)
-        perm = hungarian_match_batch(logits, target)  # (B, K)
+        perm = hungarian_match_batch(logits, target, dice=cfg.dice_weight)
         logits = apply_permutation(logits, perm, dim=2)
         order = apply_permutation(order, perm, dim=1)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -111,6 +124,9 @@ class OCLRLoss(torch.nn.Module):
         }
         total = (cfg.amodal_weight * terms["amodal"] + cfg.boundary_weight * terms["boundary"]
                  + cfg.order_weight * terms["order"])
+        if cfg.dice_weight > 0:
+            terms["dice"] = dice_loss(logits, target, valid)
+            total = total + cfg.dice_weight * terms["dice"]
         floats = {name: float(v.detach()) for name, v in terms.items()}
         return total, {**floats, "total": float(total.detach())}
 

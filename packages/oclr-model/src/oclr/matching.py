@@ -24,16 +24,35 @@ def bce_cost(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.softplus(x).mean(1, keepdim=True) - x @ y.T / x.shape[1]
 
 
-def hungarian_match(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def dice_matrix(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(K, K) soft Dice loss 1 - (2 sum(p_i y_j) + 1) / (sum(p_i) + sum(y_j) + 1) of every
+    (prediction i, target j) pair; p, y (K, N) probabilities and masks of one clip."""
+    return 1 - (2 * p @ y.T + 1) / (p.sum(1, keepdim=True) + y.sum(1)[None, :] + 1)
+
+
+def dice_cost(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(K, K) float32 dice_matrix of sigmoid(logits) against target; logits, target (T, K, H, W).
+    """
+    p = torch.sigmoid(logits.detach().float()).movedim(1, 0).flatten(1)  # (K, N)
+    y = target.detach().float().movedim(1, 0).flatten(1)  # (K, N)
+    return dice_matrix(p, y)
+
+
+def hungarian_match(logits: torch.Tensor, target: torch.Tensor,
+                    dice: float = 0.0) -> torch.Tensor:
     """Permutation `perm` (K,) int64 such that prediction channel perm[j] is matched to target j.
 
     logits (T, K, H, W) raw scores, target (T, K, H, W) float/bool masks. `logits[:, perm]` then
     lines up with `target` channel by channel; so does `order[perm]` for order scores (K,).
+    The cost is the BCE cost, plus `dice` times dice_cost when dice > 0.
     """
     if logits.shape != target.shape or logits.ndim != 4:
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must both "
                          "be (T, K, H, W)")
-    cost = bce_cost(logits, target).cpu().numpy()  # rows: predictions, columns: targets
+    cost = bce_cost(logits, target)  # rows: predictions, columns: targets
+    if dice > 0:
+        cost = cost + dice * dice_cost(logits, target)
+    cost = cost.cpu().numpy()
     pred_idx, gt_idx = linear_sum_assignment(cost)
     perm = np.empty_like(pred_idx)
     perm[gt_idx] = pred_idx
@@ -41,9 +60,11 @@ def hungarian_match(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def hungarian_match_batch(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def hungarian_match_batch(logits: torch.Tensor, target: torch.Tensor,
+                          dice: float = 0.0) -> torch.Tensor:
     """(B, K) int64 permutations, one per clip; logits, target (B, T, K, H, W)."""
-    return torch.stack([hungarian_match(lg, tg) for lg, tg in zip(logits, target, strict=True)])
+    return torch.stack([hungarian_match(lg, tg, dice)
+                        for lg, tg in zip(logits, target, strict=True)])
 
 
 def apply_permutation(x: torch.Tensor, perm: torch.Tensor, dim: int) -> torch.Tensor:
