@@ -74,7 +74,23 @@ def test_bad_model_overrides_and_options_are_one_line(shards, tmp_path, capsys):
     assert "--device gpu" in line
 
 
-def test_model_overrides_read_numbers_and_lists_as_json():
-    assert cli_train.model_field("frames=15") == ("frames", 15)
-    assert cli_train.model_field("cnn_channels=[8,16]") == ("cnn_channels", [8, 16])
-    assert cli_train.model_field("note=abc") == ("note", "abc")
+def test_model_and_loss_overrides_read_numbers_and_lists_as_json():
+    assert cli_train.field_value("frames=15") == ("frames", 15)
+    assert cli_train.field_value("cnn_channels=[8,16]") == ("cnn_channels", [8, 16])
+    assert cli_train.field_value("note=abc") == ("note", "abc")
+
+
+def test_loss_overrides_reach_the_run_and_a_resume_cannot_change_them(shards, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli_train.main(args(shards, run, "--steps", "1", "--loss", "dice_weight=0.5")) == 0
+    stored = read_checkpoint(run / "last.pt")["train_config"]["loss"]
+    assert stored["dice_weight"] == 0.5 and stored["boundary_weight"] == 0.2  # the rest: defaults
+    assert cli_train.main(args(shards, run, "--steps", "2", "--resume",
+                               "--loss", "dice_weight=0.5")) == 0  # restating is fine
+    capsys.readouterr()
+    line = one_error_line(capsys, cli_train.main(args(shards, run, "--steps", "3", "--resume",
+                                                      "--loss", "dice_weight=1")))
+    assert "--loss" in line and "differs" in line
+    line = one_error_line(capsys, cli_train.main(args(shards, tmp_path / "new",
+                                                      "--loss", "wings=1")))
+    assert "wings" in line

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 import torch
 from oclr import data, engine
 from oclr.checkpoint import read_checkpoint
+from oclr.losses import LossConfig
 
 # A network small enough for a step in tens of milliseconds: the tiny preset, shrunk.
 SMALL = {"frames": 4, "height": 32, "width": 48, "cnn_channels": [8, 16, 32],
@@ -126,7 +128,7 @@ def test_the_learning_rate_follows_the_scaled_paper_schedule(fake_shards, tmp_pa
 
 
 @pytest.mark.slow  # 200 steps of the tiny network (at 32 x 48, 4 frames): ~30 s on 2 free cores
-def test_the_tiny_network_halves_its_loss_within_200_steps(tmp_path):
+def test_the_tiny_network_halves_the_papers_loss_within_200_steps(tmp_path):
     shards = tmp_path / "train"
     subprocess.run([str(Path(sys.executable).parent / "layersynth"), "generate", "--preset",
                     "tiny", "--n", "6", "--size", "32x48", "--frames", "4", "--workers", "1",
@@ -140,6 +142,24 @@ def test_the_tiny_network_halves_its_loss_within_200_steps(tmp_path):
         engine.train(cfg)
     finally:
         torch.set_num_threads(threads)
-    losses = list(train_losses(tmp_path / "run").values())
-    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
-    assert last <= 0.5 * first, (first, last)
+    # The tiny preset trains on the paper's loss plus a Dice term (engine.DEFAULT_LOSS). The
+    # paper's part must halve; the Dice term, which stays near 1 until small objects are found,
+    # must fall too.
+    rows = [m for m in metrics(tmp_path / "run") if "train/dice" in m]
+    paper = [m["train/amodal"] + 0.2 * m["train/boundary"] + 0.05 * m["train/order"]
+             for m in rows]
+    dice = [m["train/dice"] for m in rows]
+    assert len(rows) == 200
+    assert np.mean(paper[-10:]) <= 0.5 * np.mean(paper[:10]), (paper[:10], paper[-10:])
+    assert np.mean(dice[-10:]) <= 0.8 * np.mean(dice[:10]), (dice[:10], dice[-10:])
+
+
+def test_each_preset_records_its_loss_settings_and_overrides_win():
+    paper = engine.TrainConfig(shards="s", out="o", preset="oclr").resolved().loss
+    tiny = engine.TrainConfig(shards="s", out="o", preset="tiny").resolved().loss
+    assert paper == dataclasses.asdict(LossConfig()) and paper["dice_weight"] == 0
+    assert tiny == {**paper, "dice_weight": 1.0}
+    plain = engine.TrainConfig(shards="s", out="o", preset="tiny", loss={"dice_weight": 0})
+    assert plain.resolved().loss == paper
+    with pytest.raises(TypeError, match="wings"):
+        engine.TrainConfig(shards="s", out="o", preset="tiny", loss={"wings": 1})

@@ -16,7 +16,7 @@ from pathlib import Path
 from layersynth.cliutil import OneLineParser, UsageError, emit_json, run_main
 
 PROG = "oclr-train"
-CONTENT_OPTIONS = ("shards", "preset", "model", "flow", "batch", "lr", "seed", "warmup",
+CONTENT_OPTIONS = ("shards", "preset", "model", "loss", "flow", "batch", "lr", "seed", "warmup",
                    "halve_every")
 
 
@@ -29,8 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics, config")
     p.add_argument("--val-shards", help="Syn-val folder, scored every --val-every steps")
     p.add_argument("--preset", choices=("oclr", "tiny"), help="model preset (default oclr)")
-    p.add_argument("--model", action="append", metavar="FIELD=VALUE", type=model_field,
+    p.add_argument("--model", action="append", metavar="FIELD=VALUE", type=field_value,
                    help="override a field of the preset's ModelConfig (repeatable), e.g. frames=15")
+    p.add_argument("--loss", action="append", metavar="FIELD=VALUE", type=field_value,
+                   help="override a LossConfig field (repeatable), e.g. dice_weight=0 for the "
+                   "paper's loss with the tiny preset")
     p.add_argument("--steps", type=int, help="optimiser steps in all (default 600000)")
     p.add_argument("--batch", type=int, help="clips per step and per process (default 2)")
     p.add_argument("--lr", type=float, help="base Adam rate (default: 5e-5 oclr, 1e-3 tiny)")
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def model_field(text: str) -> tuple[str, object]:
+def field_value(text: str) -> tuple[str, object]:
     """"FIELD=VALUE" -> (field, value); VALUE is read as JSON when it parses ("15", "[8,16]",
     "0.1"), else kept as text."""
     name, sep, value = text.partition("=")
@@ -71,6 +74,7 @@ def content_settings(args: argparse.Namespace) -> dict:
     """The options that define what is learnt, as given (None = not given)."""
     out = {name: getattr(args, name) for name in CONTENT_OPTIONS}
     out["model"] = dict(args.model) if args.model else None
+    out["loss"] = dict(args.loss) if args.loss else None
     return out
 
 
@@ -87,7 +91,9 @@ def resumed_config(args: argparse.Namespace, out: Path):
     except (ValueError, KeyError) as err:
         raise UsageError(f"{ckpt}: cannot resume: {err}") from err
     for name, given in content_settings(args).items():
-        if given is not None and given != stored[name]:
+        if name == "loss" and given is not None:  # a resume may restate some fields
+            given = {**stored.get("loss", {}), **given}
+        if given is not None and given != stored.get(name):
             raise UsageError(f"{ckpt}: --{name.replace('_', '-')} {given} differs from the run's "
                              f"{stored[name]}; a resumed run keeps its settings")
     stored.update(changeable(args), out=str(out), resume=True)

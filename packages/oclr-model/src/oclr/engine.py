@@ -26,13 +26,16 @@ from oclr.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng
 from oclr.config import ModelConfig
 from oclr.data import ClipShape, ShardClips, StreamSampler, build_loader, eval_loader
 from oclr.eval_shards import score_loader
-from oclr.losses import OCLRLoss
+from oclr.losses import LossConfig, OCLRLoss
 from oclr.model import OCLR
 from oclr.schedule import Schedule, build_scheduler, paper_schedule
 
 # The paper's Adam rate suits its 600k steps; the tiny CPU network learns in minutes only with a
 # larger one (see docs/training.md for the check that picked it).
 DEFAULT_LR = {"oclr": 5e-5, "tiny": 1e-3}
+# LossConfig fields per preset: the paper's loss for "oclr"; "tiny" adds the Dice term, which
+# lifts the learning check's Syn-val amodal J (docs/model.md, "The Dice term").
+DEFAULT_LOSS: dict[str, dict] = {"oclr": {}, "tiny": {"dice_weight": 1.0}}
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class TrainConfig:
     val_shards: str | None = None
     preset: str = "oclr"
     model: dict = field(default_factory=dict)  # ModelConfig fields overriding the preset's
+    loss: dict = field(default_factory=dict)  # LossConfig fields overriding DEFAULT_LOSS[preset]
     steps: int = 600_000
     batch: int = 2  # clips per optimiser step and rank
     lr: float | None = None  # base rate; None = DEFAULT_LR[preset]
@@ -74,6 +78,7 @@ class TrainConfig:
         if self.preset not in DEFAULT_LR:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {sorted(DEFAULT_LR)}")
         ModelConfig.preset(self.preset, **self.model)  # a bad override fails here, not mid-run
+        self.loss_config()
         D.parse_device(self.device)
 
     def resolved(self) -> TrainConfig:
@@ -88,7 +93,12 @@ class TrainConfig:
             keep_every=self.keep_every or val,
             warmup=self.warmup or sched.warmup,
             halve_every=self.halve_every or sched.halve_every,
+            loss=dataclasses.asdict(self.loss_config()),
         )
+
+    def loss_config(self) -> LossConfig:
+        """The preset's loss settings with `loss` applied (TypeError on an unknown field)."""
+        return LossConfig(**{**DEFAULT_LOSS[self.preset], **self.loss})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -106,7 +116,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.schedule = Schedule(cfg.warmup, cfg.halve_every)
         self.scheduler = build_scheduler(self.optimizer, self.schedule)
-        self.loss_fn = OCLRLoss()
+        self.loss_fn = OCLRLoss(cfg.loss_config())
         self.dataset = ShardClips(cfg.shards, ClipShape.of_model(self.model_cfg), flow=cfg.flow)
         self.sampler = StreamSampler(len(self.dataset), seed=cfg.seed, batch=cfg.batch,
                                      rank=info.rank, world=info.world)
