@@ -122,9 +122,16 @@ def plot_curve(curve: list[tuple[int, float]], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
+    steps, values = [s for s, _ in curve], [v for _, v in curve]
+    # batches of 2 clips: a 1-object batch scores far below a 3-object one, so the raw curve is
+    # noisy; the mean of the last 20 logged points shows the trend
+    smooth = [sum(values[max(0, i - 19): i + 1]) / len(values[max(0, i - 19): i + 1])
+              for i in range(len(values))]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([s for s, _ in curve], [v for _, v in curve])
+    ax.plot(steps, values, color="0.75", linewidth=0.8, label="logged step")
+    ax.plot(steps, smooth, color="C0", label="mean of the last 20")
     ax.set(xlabel="step", ylabel="training loss", yscale="log", title="OCLR tiny, CPU")
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
