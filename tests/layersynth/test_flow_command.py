@@ -8,7 +8,9 @@ from layersynth import manifest
 from layersynth.cli import main
 from layersynth.estimators import FlowEstimator, build_estimator
 from layersynth.estimators.inplace import add_estimated_flow
-from layersynth.shards import FLOW_SCALE, ShardWriter, open_dataset
+from layersynth.schema import FLOW_SCALE
+from layersynth.shard_reader import open_dataset
+from layersynth.shards import ShardWriter
 
 SHARD_SIZE, N, T, H, W = 2, 5, 3, 24, 32
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import manifest, open_dataset, shards
-from layersynth.shards import FLOW_SCALE, ShardError, ShardWriter
+from layersynth import manifest, open_dataset, schema
+from layersynth.schema import FLOW_SCALE, ShardError
+from layersynth.shards import ShardWriter, add_arrays
 
 
 def fake_arrays(rng, k=2, t=3, h=8, w=12):
@@ -80,15 +81,15 @@ def test_reading_a_frame_window_slices_the_t_axis_of_every_array(tmp_path):
 @given(st.lists(st.floats(-500, 500, allow_nan=False, width=32), min_size=1, max_size=50))
 def test_flow_encoding_is_exact_on_decode_and_within_half_a_step(values):
     flow = np.array(values, np.float32)
-    stored, clipped = shards.encode("flow_gt", flow)
-    decoded = shards.decode("flow_gt", stored)
+    stored, clipped = schema.encode("flow_gt", flow)
+    decoded = schema.decode("flow_gt", stored)
     assert clipped == 0
     assert np.abs(decoded - flow).max() <= FLOW_SCALE / 2 + 1e-5
-    np.testing.assert_array_equal(shards.encode("flow_gt", decoded)[0], stored)
+    np.testing.assert_array_equal(schema.encode("flow_gt", decoded)[0], stored)
 
 
 def test_flow_beyond_the_stored_range_is_clipped_and_counted():
-    stored, clipped = shards.encode("flow_dis", np.array([600.0, -1.0, -900.0], np.float32))
+    stored, clipped = schema.encode("flow_dis", np.array([600.0, -1.0, -900.0], np.float32))
     assert clipped == 2 and stored[0] == 32767 and stored[2] == -32767
 
 
@@ -151,7 +152,7 @@ def test_corrupt_compressed_bytes_are_named_by_the_reader(tmp_path):
 def test_a_shard_of_a_newer_schema_version_is_refused_with_its_name(tmp_path):
     write_dataset(tmp_path, [1])
     with h5py.File(tmp_path / "shard-00000.h5", "r+") as f:
-        f.attrs["schema_version"] = shards.SCHEMA_VERSION + 1
+        f.attrs["schema_version"] = schema.SCHEMA_VERSION + 1
     with pytest.raises(ShardError, match="shard-00000.h5: shard schema version 2 is newer"):
         open_dataset(tmp_path)["000000"]
 
@@ -168,7 +169,7 @@ def test_add_arrays_adds_estimated_flow_and_updates_the_checksum(tmp_path):
     written = write_dataset(tmp_path, [2])
     before = manifest.load(tmp_path)["shards"][0]
     dis = {sid: {"flow_dis": a["flow_gt"] * 0.5} for sid, a in written.items()}
-    after = shards.add_arrays(tmp_path, "shard-00000.h5", dis)
+    after = add_arrays(tmp_path, "shard-00000.h5", dis)
     assert after["sha256"] != before["sha256"]
     assert after == manifest.load(tmp_path)["shards"][0]
     assert after["sha256"] == manifest.sha256_file(tmp_path / "shard-00000.h5")
@@ -184,8 +185,8 @@ def test_add_arrays_refuses_a_flow_of_the_wrong_shape_and_keeps_the_shard(tmp_pa
     write_dataset(tmp_path, [1])
     before = manifest.sha256_file(tmp_path / "shard-00000.h5")
     with pytest.raises(ValueError, match="flow_raft"):
-        shards.add_arrays(tmp_path, "shard-00000.h5",
-                          {"000000": {"flow_raft": np.zeros((1, 2, 8, 12, 2), np.float32)}})
+        add_arrays(tmp_path, "shard-00000.h5",
+                   {"000000": {"flow_raft": np.zeros((1, 2, 8, 12, 2), np.float32)}})
     assert manifest.sha256_file(tmp_path / "shard-00000.h5") == before
     assert not list(tmp_path.glob("*.tmp-*"))
 
@@ -194,7 +195,7 @@ def test_every_schema_field_is_documented_in_docs_shards_md():
     from pathlib import Path
 
     doc = (Path(__file__).parents[2] / "docs" / "shards.md").read_text()
-    assert f"Schema version {shards.SCHEMA_VERSION}" in doc
-    for name, field in shards.FIELDS.items():
+    assert f"Schema version {schema.SCHEMA_VERSION}" in doc
+    for name, field in schema.FIELDS.items():
         assert f"`{name}`" in doc and field.axes in doc
     assert "flow_<method>" in doc and "202021.25" in doc

@@ -6,14 +6,14 @@ import json
 import os
 from pathlib import Path
 
-from layersynth import shards
+from layersynth import schema
 
 
 def field_table() -> str:
     """Markdown table of every array of the schema, estimated flows included."""
     rows = ["| array | axes | stored dtype | read as | units | meaning |",
             "|---|---|---|---|---|---|"]
-    items = [*shards.FIELDS.items(), ("flow_<method>", shards.ESTIMATED_FLOW)]
+    items = [*schema.FIELDS.items(), ("flow_<method>", schema.ESTIMATED_FLOW)]
     for name, f in items:
         rows.append(f"| `{name}` | {f.axes} | {f.stored} | {f.decoded} | {f.units} | {f.meaning} |")
     return "\n".join(rows)
@@ -51,7 +51,7 @@ def render_card(data: dict) -> str:
         "```",
         "",
         "Without layersynth: h5py + `import hdf5plugin` (Blosc/zstd); group `/<id>/` per sequence;",
-        f"flows are int16, multiply by {shards.FLOW_SCALE} to get pixels (float32).",
+        f"flows are int16, multiply by {schema.FLOW_SCALE} to get pixels (float32).",
         "",
         "## Arrays of each sequence",
         "",

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from layersynth.shards import SCHEMA_VERSION, ShardError
+from layersynth.schema import SCHEMA_VERSION, ShardError
 
 MANIFEST = "manifest.json"
 DATASET_FORMAT = "layersynth-dataset"
@@ -100,7 +100,7 @@ def locked(root) -> Iterator[None]:
 
 def entry(root, file: str, index: int) -> dict:
     """A manifest entry for a finished shard file: ids and arrays read from it, checksum, size."""
-    from layersynth.shards import Shard
+    from layersynth.shard_reader import Shard
 
     path = Path(root) / file
     with Shard(path) as shard:

@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from layersynth.cliutil import UsageError
     from layersynth.export import export_oclr
-    from layersynth.shards import open_dataset
+    from layersynth.shard_reader import open_dataset
 
     with open_dataset(args.dir) as ds:
         if args.flow not in ds.flow_methods:

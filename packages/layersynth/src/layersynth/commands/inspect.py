@@ -39,7 +39,7 @@ def print_table(s: dict) -> None:
 
 def run(args) -> int:
     from layersynth.cliutil import UsageError, emit_json
-    from layersynth.shards import open_dataset
+    from layersynth.shard_reader import open_dataset
     from layersynth.stats import dataset_stats, flow_epe
 
     if args.epe_sequences < 0:

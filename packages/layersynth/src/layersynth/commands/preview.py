@@ -18,7 +18,7 @@ def run(args) -> int:
 
     from layersynth.cliutil import UsageError
     from layersynth.preview import FORMATS, write_preview
-    from layersynth.shards import open_dataset
+    from layersynth.shard_reader import open_dataset
 
     if Path(args.out).suffix.lower() not in FORMATS:
         raise UsageError(f"--out {args.out}: use a .png, .gif or .mp4 file name")

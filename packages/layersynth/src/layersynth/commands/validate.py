@@ -32,7 +32,8 @@ def add_arguments(p) -> None:
 def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
     """Problems of one shard (empty if sound): checksum, header, ids, every sequence decoded."""
     from layersynth import manifest
-    from layersynth.shards import Shard, ShardError, check_sequence
+    from layersynth.schema import ShardError, check_sequence
+    from layersynth.shard_reader import Shard
 
     path = root / entry["file"]
     if not path.exists():
@@ -71,7 +72,7 @@ def deep_checker(settings_json: str):
     """A function (shard, seq_id) -> problems that regenerates the sequence and compares it."""
     from layersynth.config import SceneConfig
     from layersynth.generate import Settings, load_assets, render_sequence
-    from layersynth.shards import encode
+    from layersynth.schema import encode
 
     settings = Settings.from_dict(json.loads(settings_json))
     cfg, assets = SceneConfig.from_dict(settings.scene), load_assets(settings.asset_dirs)

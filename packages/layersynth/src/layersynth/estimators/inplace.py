@@ -121,7 +121,7 @@ def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> b
     """True if the shard already has `name` for every sequence; then its manifest entry says so
     (refreshed here if the file was ahead of it, under the shard's lock; None: caller holds it)."""
     from layersynth import manifest
-    from layersynth.shards import Shard
+    from layersynth.shard_reader import Shard
 
     if name in entry["arrays"]:
         return True
@@ -135,7 +135,7 @@ def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> b
 
 def _estimate_shard(path: Path, estimator: FlowEstimator, max_pairs: int) -> dict[str, np.ndarray]:
     """{sequence id: (T, 2, H, W, 2) float32 flow} for every sequence of one shard."""
-    from layersynth.shards import Shard
+    from layersynth.shard_reader import Shard
 
     with Shard(path) as shard:
         clips = {i: shard.read(i, ["rgb"])["rgb"] for i in shard.ids}
