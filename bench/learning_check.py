@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None, help="base rate (default: the tiny preset's)")
     p.add_argument("--halvings", type=int, default=2,
                    help="times the rate halves, evenly spread over the run (default 2)")
+    p.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a LossConfig field of the tiny recipe (repeatable), e.g. "
+                   "dice_weight=0 for the paper's loss")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="delete the work folder first")
     return p.parse_args(argv)
@@ -105,8 +108,32 @@ def train(args, shards: Path, run: Path, threads: int, bf16: bool, step_s: float
                              warmup=max(1, steps // 20), halve_every=halve_every,
                              batch=args.batch, lr=args.lr, workers=0, threads=threads, bf16=bf16,
                              seed=args.seed, max_seconds=args.budget, log_every=10,
-                             ckpt_every=max(1, steps // 10), keep_every=10**9)
+                             ckpt_every=max(1, steps // 10), keep_every=10**9,
+                             loss=args.loss)
+    dice = cfg.loss_config().dice_weight
+    log("loss: the paper's" + (f" + Dice x {dice:g}" if dice else " only"))
     return engine.train(cfg)
+
+
+def loss_overrides(items: list[str]) -> dict:
+    """["dice_weight=0", ...] -> {"dice_weight": 0, ...} (values read as JSON), checked against
+    LossConfig before any work starts."""
+    from oclr.losses import LossConfig
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"learning-check: --loss expects FIELD=VALUE, got {item!r}")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            raise SystemExit(f"learning-check: --loss {item}: the value is not a number") from None
+    try:
+        LossConfig(**out)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"learning-check: --loss: {err}") from None
+    return out
 
 
 def loss_curve(run: Path) -> list[tuple[int, float]]:
@@ -156,6 +183,7 @@ def log(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.loss = loss_overrides(args.loss)
     work = Path(args.out)
     if args.fresh and work.exists():
         shutil.rmtree(work)

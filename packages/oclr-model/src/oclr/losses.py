@@ -1,6 +1,7 @@
 """OCLR training losses (paper section 2.3, weights of REFERENCE.md section 3), after matching.
 
     total = 1.0 * amodal BCE + 0.2 * boundary BCE + 0.05 * order ranking loss
+            [+ dice_weight * soft Dice per real object: not in the paper, off by default]
 
 Ground-truth convention (the shards'): channel k of the target is layer k, with a depth rank per
 channel, 0 = front-most. By default the rank is the channel index (layer 0 in front); a per-clip
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from oclr.matching import apply_permutation, hungarian_match_batch
+from oclr.matching import apply_permutation, hungarian_match_batch, soft_dice
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -
     logits, target (B, T, K, H, W) matched channel by channel; valid (B, K) bool."""
     p = torch.sigmoid(logits).movedim(2, 1).flatten(2)  # (B, K, T*H*W)
     y = target.movedim(2, 1).flatten(2)
-    per_layer = 1 - (2 * (p * y).sum(-1) + 1) / (p.sum(-1) + y.sum(-1) + 1)  # (B, K)
+    per_layer = soft_dice((p * y).sum(-1), p.sum(-1), y.sum(-1))  # (B, K)
     return (per_layer * valid).sum() / valid.sum().clamp(min=1)
 
 
@@ -98,7 +99,7 @@ class OCLRLoss(torch.nn.Module):
     masks, channel k = GT layer k; valid: (B,) object counts or (B, K) bool (default: all layers);
     gt_rank (B, K) depth rank, 0 = front-most (default: the channel index). Predictions are matched
     to targets per clip (Hungarian, no gradient) before any term. `terms` holds floats: "amodal",
-    "boundary", "order", "total".
+    "boundary", "order", "total", and "dice" when cfg.dice_weight > 0.
     """
 
     def __init__(self, cfg: LossConfig | None = None) -> None:

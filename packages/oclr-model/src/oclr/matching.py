@@ -3,6 +3,7 @@
 The cost of pairing prediction i with ground truth j is the mean binary cross-entropy between
 sigmoid(logits_i) and target_j over all T frames and pixels, so one object keeps one channel for the
 whole clip. Missing objects are empty ground-truth channels and are matched like any other.
+With `dice` > 0 (LossConfig.dice_weight), that many times the soft Dice loss of the pair is added.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ def bce_cost(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.softplus(x).mean(1, keepdim=True) - x @ y.T / x.shape[1]
 
 
+def soft_dice(inter: torch.Tensor, area_p: torch.Tensor, area_y: torch.Tensor) -> torch.Tensor:
+    """Soft Dice loss 1 - (2 inter + 1) / (area_p + area_y + 1), elementwise (broadcasting); the
+    +1 makes two empty masks score 0."""
+    return 1 - (2 * inter + 1) / (area_p + area_y + 1)
+
+
 def dice_matrix(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(K, K) soft Dice loss 1 - (2 sum(p_i y_j) + 1) / (sum(p_i) + sum(y_j) + 1) of every
-    (prediction i, target j) pair; p, y (K, N) probabilities and masks of one clip."""
-    return 1 - (2 * p @ y.T + 1) / (p.sum(1, keepdim=True) + y.sum(1)[None, :] + 1)
+    """(K, K) soft_dice of every (prediction i, target j) pair: inter = sum(p_i y_j), areas
+    sum(p_i) and sum(y_j); p, y (K, N) probabilities and masks of one clip."""
+    return soft_dice(p @ y.T, p.sum(1, keepdim=True), y.sum(1)[None, :])
 
 
 def dice_cost(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
