@@ -95,7 +95,7 @@ def resumed_config(args: argparse.Namespace, out: Path):
             given = {**stored.get("loss", {}), **given}
         if given is not None and given != stored.get(name):
             raise UsageError(f"{ckpt}: --{name.replace('_', '-')} {given} differs from the run's "
-                             f"{stored[name]}; a resumed run keeps its settings")
+                             f"{stored.get(name)}; a resumed run keeps its settings")
     stored.update(changeable(args), out=str(out), resume=True)
     return TrainConfig(**stored)
 
