@@ -3,13 +3,15 @@
 Writes a synthetic video as JPEG frames (textured squares moving over a textured background, by
 default 60 frames of 480 x 854, the DAVIS 480p size) and a checkpoint with random weights for
 each preset (speed does not depend on the weights), then runs the whole `oclr-infer` pipeline
-in-process: read frames, DIS flow at full resolution (no cache), the network over overlapping
+in-process: read frames, DIS flow (no cache) at full resolution and at each `--flow-widths`
+width, the network over overlapping
 windows with identity linking, upsampling, PNG masks, amodal PNGs and the MP4 overlay. Reports
 the time of each stage from oclr-infer's own summary, the wall time including model loading,
 and the process CPU time per frame (all threads; the overlay encoder subprocess excluded), which
 a shared, loaded machine inflates much less than wall time.
 
-    .venv/bin/python bench/infer.py [--presets tiny,oclr --frames 60 --size 480x854 --threads 2]
+    .venv/bin/python bench/infer.py [--presets tiny,oclr --frames 60 --size 480x854 --threads 2
+                                     --flow-widths full,448]
 
 Prints a table, then one JSON object last on stdout.
 """
@@ -47,23 +49,25 @@ def write_video(folder: Path, n: int, h: int, w: int, rng: np.random.Generator) 
         Image.fromarray(frame).save(folder / f"{t:05d}.jpg", quality=90)
 
 
-def run_preset(preset: str, frames_dir: Path, work: Path) -> dict:
+def run_preset(preset: str, frames_dir: Path, work: Path, flow_width: int | None) -> dict:
     torch.manual_seed(0)
     model = oclr.build_model(preset)
     ckpt = save_checkpoint({"model": model.state_dict(), "model_config": model.cfg.to_dict()},
                            work / f"{preset}.pt")
     out = io.StringIO()
+    width = [] if flow_width is None else ["--flow-width", str(flow_width)]
     start, cpu_start = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(out):
         code = infer_main(["--checkpoint", str(ckpt), "--frames", str(frames_dir), "--out",
-                           str(work / f"out-{preset}"), "--no-flow-cache"])
+                           str(work / f"out-{preset}"), "--no-flow-cache", *width])
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     if code != 0:
         raise SystemExit(f"oclr-infer failed for preset {preset} (exit {code})")
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     cfg = model.cfg
     return {
-        "preset": preset, "model_size": [cfg.height, cfg.width], "window": cfg.frames,
+        "preset": preset, "flow_width": flow_width, "model_size": [cfg.height, cfg.width],
+        "window": cfg.frames,
         "windows": summary["windows"], "seconds": summary["seconds"],
         "pipeline_fps": summary["fps"], "wall_seconds": wall,
         "wall_fps": summary["frames"] / wall, "cpu_seconds": cpu,
@@ -78,7 +82,10 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--size", default="480x854", help="frame size HxW")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--flow-widths", default="full,448",
+                   help="widths DIS runs at (oclr-infer --flow-width), 'full' = the frames' own")
     args = p.parse_args()
+    widths = [None if v == "full" else int(v) for v in args.flow_widths.split(",")]
     torch.set_num_threads(args.threads)
     h, w = (int(v) for v in args.size.split("x"))
     rows = []
@@ -86,14 +93,16 @@ def main() -> None:
         work = Path(tmp)
         write_video(work / "frames", args.frames, h, w, np.random.default_rng(0))
         for preset in args.presets.split(","):
-            rows.append(run_preset(preset, work / "frames", work))
-    print(f"oclr-infer on {args.frames} frames of {w}x{h}, CPU, {args.threads} torch threads, "
-          "DIS flow at full resolution")
-    print(f"{'preset':<6} {'model in':>9} {'win':>4} {'flow s':>7} {'model s':>8} {'write s':>8} "
-          f"{'fps':>6} {'wall fps':>9} {'CPU s/frame':>12}")
+            for flow_width in widths:
+                rows.append(run_preset(preset, work / "frames", work, flow_width))
+    print(f"oclr-infer on {args.frames} frames of {w}x{h}, CPU, {args.threads} torch threads, DIS")
+    print(f"{'preset':<6} {'flow w':>6} {'model in':>9} {'win':>4} {'flow s':>7} {'model s':>8} "
+          f"{'write s':>8} {'fps':>6} {'wall fps':>9} {'CPU s/frame':>12}")
     for r in rows:
         s = r["seconds"]
-        print(f"{r['preset']:<6} {r['model_size'][1]:>4}x{r['model_size'][0]:<4} {r['windows']:>4} "
+        fw = "full" if r["flow_width"] is None else str(r["flow_width"])
+        print(f"{r['preset']:<6} {fw:>6} {r['model_size'][1]:>4}x{r['model_size'][0]:<4} "
+              f"{r['windows']:>4} "
               f"{s['flow']:7.2f} {s['model']:8.2f} {s['write']:8.2f} {r['pipeline_fps']:6.2f} "
               f"{r['wall_fps']:9.2f} {r['cpu_seconds_per_frame']:12.3f}")
     emit_json({"frames": args.frames, "size": [h, w], "threads": args.threads, "presets": rows})

@@ -77,6 +77,18 @@ def test_oclr_infer_on_an_mp4_writes_the_same_number_and_size_of_masks(setup, ca
     check_outputs(tmp_path / "out", shape, out)
 
 
+def test_flow_on_shrunk_frames_still_gives_masks_at_the_frame_size(setup, capsys, tmp_path):
+    root, shape = setup
+    code, out, _ = run(capsys, "--checkpoint", str(root / "run" / "last.pt"), "--frames",
+                       str(root / "frames"), "--out", str(tmp_path / "out"), "--flow-width", "56",
+                       "--no-flow-cache")
+    assert code == 0
+    assert check_outputs(tmp_path / "out", shape, out)["flow_width"] == 56
+    code, _, err = run(capsys, "--checkpoint", str(root / "run" / "last.pt"), "--frames",
+                       str(root / "frames"), "--out", str(tmp_path / "bad"), "--flow-width", "4")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--flow-width 4" in err
+
+
 def test_a_folder_without_frames_exits_2_with_one_line_naming_it(setup, capsys, tmp_path):
     root, _ = setup
     (tmp_path / "empty").mkdir()

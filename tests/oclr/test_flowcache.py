@@ -1,6 +1,13 @@
 import numpy as np
 import pytest
-from oclr.flowcache import FlowSpec, cache_key, chunked, flow_input_for, to_model_input
+from oclr.flowcache import (
+    FlowSpec,
+    cache_key,
+    chunked,
+    flow_input_for,
+    shrink_frames,
+    to_model_input,
+)
 from oclr.video_io import MediaError, open_frames
 from PIL import Image
 
@@ -85,3 +92,29 @@ def test_a_single_frame_video_is_refused_naming_its_folder(tmp_path):
     source = write_pngs(tmp_path / "one", textured_frames(n=1))
     with pytest.raises(MediaError, match="one"):
         flow_input_for(source, FlowSpec(), None)
+
+
+def test_shrunk_frames_keep_the_aspect_and_narrow_frames_are_left_alone():
+    frames = textured_frames(n=2, h=48, w=64)
+    small = shrink_frames(frames, 32)
+    assert small.shape == (2, 24, 32, 3) and small.dtype == np.uint8
+    assert shrink_frames(frames, 64) is frames and shrink_frames(frames, None) is frames
+    # area averaging: a 2 x 2 block of the original becomes its mean
+    block = frames[0, :2, :2].reshape(-1, 3).astype(float).mean(0)
+    assert np.abs(small[0, 0, 0] - block).max() <= 1
+
+
+def test_flow_from_shrunk_frames_is_in_model_pixels_and_cached_apart(tmp_path):
+    # the texture moves 2 px right a frame at 128 px wide: 1 px of the 64-px model grid, whatever
+    # width the flow was estimated at
+    frames = textured_frames(n=5, h=96, w=128)
+    source = write_pngs(tmp_path / "f", frames)
+    full = flow_input_for(source, FlowSpec(height=48, width=64), None)
+    half = flow_input_for(source, FlowSpec(height=48, width=64, flow_width=64), None)
+    inner = (slice(1, 4), slice(None), slice(8, 40), slice(8, 56))  # away from borders and ends
+    assert np.median(full[inner][:, 0]) == pytest.approx(1.0, abs=0.1)
+    assert np.median(half[inner][:, 0]) == pytest.approx(1.0, abs=0.1)
+    assert np.median(half[inner][:, 2]) == pytest.approx(-1.0, abs=0.1)
+    assert cache_key(source, FlowSpec(flow_width=64)) != cache_key(source, FlowSpec())
+    with pytest.raises(ValueError, match="flow width"):
+        FlowSpec(flow_width=4)

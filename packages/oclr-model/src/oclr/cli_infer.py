@@ -47,6 +47,9 @@ def add_flow_arguments(p: argparse.ArgumentParser) -> None:
                    help="flow estimator (default dis; raft needs --raft-weights or cached weights)")
     p.add_argument("--raft-weights", metavar="PATH", help="local RAFT checkpoint")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (model and RAFT)")
+    p.add_argument("--flow-width", type=int, metavar="W",
+                   help="estimate flow on frames shrunk to W px wide (default: full resolution; "
+                        "e.g. 448 makes DIS several times faster on 854-px video)")
     p.add_argument("--flow-cache", metavar="DIR",
                    help="where estimated flow is kept (default $OCLR_FLOW_CACHE or "
                         "~/.cache/oclr/flow)")
@@ -84,8 +87,11 @@ def flow_spec(args: argparse.Namespace, model):
 
     if args.raft_weights and not Path(args.raft_weights).is_file():
         raise UsageError(f"--raft-weights {args.raft_weights}: no such file")
+    if args.flow_width is not None and args.flow_width < 8:
+        raise UsageError(f"--flow-width {args.flow_width}: must be at least 8 px")
     return FlowSpec(method=args.flow, height=model.cfg.height, width=model.cfg.width,
-                    raft_weights=args.raft_weights, device=args.device)
+                    raft_weights=args.raft_weights, device=args.device,
+                    flow_width=args.flow_width)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +159,8 @@ def summarise(args, source, pred, overlay: Path | None, clock: dict) -> dict:
                for k in range(len(pred.probs))}
     return {
         "frames": len(source), "size": [source.height, source.width], "windows": len(pred.windows),
-        "protocol": "linked", "flow": args.flow, "out": str(args.out),
+        "protocol": "linked", "flow": args.flow, "flow_width": args.flow_width,
+        "out": str(args.out),
         "overlay": None if overlay is None else str(overlay),
         "frames_with_object": visible, "seconds": seconds, "total_seconds": total,
         "fps": len(source) / total if total > 0 else None,
