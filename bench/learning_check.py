@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from oclr.cli_train import field_value
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None, help="base rate (default: the tiny preset's)")
     p.add_argument("--halvings", type=int, default=2,
                    help="times the rate halves, evenly spread over the run (default 2)")
-    p.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE",
+    p.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE", type=field_value,
                    help="override a LossConfig field of the tiny recipe (repeatable), e.g. "
                    "dice_weight=0 for the paper's loss")
     p.add_argument("--seed", type=int, default=0)
@@ -115,20 +117,12 @@ def train(args, shards: Path, run: Path, threads: int, bf16: bool, step_s: float
     return engine.train(cfg)
 
 
-def loss_overrides(items: list[str]) -> dict:
-    """["dice_weight=0", ...] -> {"dice_weight": 0, ...} (values read as JSON), checked against
+def loss_overrides(items: list[tuple[str, object]]) -> dict:
+    """--loss pairs (parsed by oclr-train's own FIELD=VALUE reader) as a dict, checked against
     LossConfig before any work starts."""
     from oclr.losses import LossConfig
 
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"learning-check: --loss expects FIELD=VALUE, got {item!r}")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            raise SystemExit(f"learning-check: --loss {item}: the value is not a number") from None
+    out = dict(items)
     try:
         LossConfig(**out)
     except (TypeError, ValueError) as err:

@@ -26,12 +26,12 @@ from layersynth.schema import (
 )
 
 
-def _open_h5(path: Path, mode: str = "r"):
+def _open_h5(path: Path):
     import h5py
     import hdf5plugin  # noqa: F401  (registers the Blosc filter for reading)
 
     try:
-        return h5py.File(path, mode)
+        return h5py.File(path, "r")
     except FileNotFoundError as err:
         raise ShardError(f"{path}: shard file is missing") from err
     except OSError as err:

@@ -87,11 +87,12 @@ def flow_spec(args: argparse.Namespace, model):
 
     if args.raft_weights and not Path(args.raft_weights).is_file():
         raise UsageError(f"--raft-weights {args.raft_weights}: no such file")
-    if args.flow_width is not None and args.flow_width < 8:
-        raise UsageError(f"--flow-width {args.flow_width}: must be at least 8 px")
-    return FlowSpec(method=args.flow, height=model.cfg.height, width=model.cfg.width,
-                    raft_weights=args.raft_weights, device=args.device,
-                    flow_width=args.flow_width)
+    try:  # FlowSpec checks the values; only --flow-width can be out of range here
+        return FlowSpec(method=args.flow, height=model.cfg.height, width=model.cfg.width,
+                        raft_weights=args.raft_weights, device=args.device,
+                        flow_width=args.flow_width)
+    except ValueError as err:
+        raise UsageError(f"--flow-width {args.flow_width}: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

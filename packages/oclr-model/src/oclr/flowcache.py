@@ -136,7 +136,7 @@ def shrink_frames(rgb: np.ndarray, width: int | None) -> np.ndarray:
     """(n, H, W, 3) uint8 frames resized to `width` x round(H * width / W) by area averaging when
     W > width; unchanged otherwise. The flow estimated on them is in the small frames' pixels,
     which `to_model_input` rescales like any other size."""
-    n, h, w = rgb.shape[:3]
+    h, w = rgb.shape[1:3]
     if width is None or w <= width:
         return rgb
     import cv2
