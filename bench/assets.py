@@ -23,9 +23,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from layersynth.cliutil import emit_json
-from layersynth.silhouette_bank import BankConfig, SilhouetteBank
-from layersynth.texture_folder import load_or_build_index
+from layersynth.assets.silhouette_bank import BankConfig, SilhouetteBank
+from layersynth.assets.texture_folder import load_or_build_index
+from layersynth.report import emit_json
 from PIL import Image
 
 PASS_IMAGES = 1_439_588

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from layersynth.cliutil import emit_json
+from layersynth.report import emit_json
 from oclr.davis_io import write_label_png
 from oclr.evaluate import EvalConfig, evaluate_folders
 

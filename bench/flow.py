@@ -15,7 +15,8 @@ import os
 import time
 
 import numpy as np
-from layersynth.cliutil import OneLineParser, UsageError, emit_json, run_main
+from layersynth.cli.conventions import OneLineParser, run_main
+from layersynth.errors import UsageError
 from layersynth.estimators.dis import DIS_PRESETS, DisConfig, DisEstimator
 from layersynth.estimators.raft import (
     RaftConfig,
@@ -24,6 +25,7 @@ from layersynth.estimators.raft import (
     import_ptlflow,
     load_raft,
 )
+from layersynth.report import emit_json
 
 TARGET_MINUTES = 30.0
 
@@ -89,8 +91,8 @@ def shard_rewrite_seconds(h: int, w: int, frames: int, sequences: int) -> float:
     import tempfile
     from pathlib import Path
 
-    from layersynth import manifest
-    from layersynth.shards import ShardWriter, add_arrays
+    from layersynth.store import manifest
+    from layersynth.store.writer import ShardWriter, add_arrays
 
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[:h, :w] / h

@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from layersynth import manifest, open_dataset
-from layersynth.cliutil import emit_json
-from layersynth.generate import generate, make_settings, render_sequence
-from layersynth.shards import ShardWriter
+from layersynth import open_dataset
+from layersynth.pipeline.generation import generate, make_settings, render_sequence
+from layersynth.report import emit_json
+from layersynth.store import manifest
+from layersynth.store.writer import ShardWriter
 
 TARGET_SEQUENCES = 4000
 
@@ -52,8 +53,8 @@ class Clock:
 
 def render_all(settings, n: int):
     """Render n sequences in-process: ([(arrays, record)], Clock)."""
-    from layersynth.config import SceneConfig
-    from layersynth.generate import load_assets
+    from layersynth.pipeline.generation import load_assets
+    from layersynth.scene.config import SceneConfig
 
     cfg, assets = SceneConfig.from_dict(settings.scene), load_assets(settings.asset_dirs)
     render_sequence(settings, cfg, assets, n)  # warm-up (numba cache, asset loading)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import oclr
 import torch
-from layersynth.cliutil import emit_json
+from layersynth.report import emit_json
 from oclr.checkpoint import save_checkpoint
 from oclr.cli_infer import main as infer_main
 from PIL import Image

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(args, summary: dict, val: Path, run: Path, threads: int, bf16: bool) -> int:
-    from layersynth.cliutil import emit_json
+    from layersynth.report import emit_json
     from oclr.eval_shards import evaluate_shards, format_table
 
     result = evaluate_shards(run / "last.pt", val, batch=4)

@@ -19,11 +19,11 @@ import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
 import numpy as np  # noqa: E402
-from layersynth import kernels  # noqa: E402
-from layersynth import render as render_mod  # noqa: E402
-from layersynth.assets import Assets  # noqa: E402
-from layersynth.config import SceneConfig  # noqa: E402
-from layersynth.scene import sample_scene  # noqa: E402
+from layersynth.assets.sources import Assets  # noqa: E402
+from layersynth.render import kernels  # noqa: E402
+from layersynth.render import renderer as render_mod  # noqa: E402
+from layersynth.scene.config import SceneConfig  # noqa: E402
+from layersynth.scene.sampling import sample_scene  # noqa: E402
 
 PARTS = {(render_mod, "_plan_object"): "planning", (render_mod, "_plan_occluder"): "planning",
          (render_mod, "_camera"): "planning",

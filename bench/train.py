@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from layersynth.cliutil import emit_json
+from layersynth.report import emit_json
 from oclr.losses import OCLRLoss
 from oclr.model import build_model, count_parameters
 

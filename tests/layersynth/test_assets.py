@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from layersynth.assets import ArraySource, Assets, SilhouetteSource, TextureSource
+from layersynth.assets.sources import ArraySource, Assets, SilhouetteSource, TextureSource
 
 
 def test_builtin_assets_are_deterministic_and_well_typed():

@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from layersynth.assets import Assets
-from layersynth.assets_loading import load_assets
-from layersynth.cliutil import UsageError
-from layersynth.config import SceneConfig
-from layersynth.render import render
-from layersynth.scene import SceneParams, sample_scene
+from layersynth.assets.loading import load_assets
+from layersynth.assets.sources import Assets
+from layersynth.errors import UsageError
+from layersynth.render.renderer import render
+from layersynth.scene.config import SceneConfig
+from layersynth.scene.params import SceneParams
+from layersynth.scene.sampling import sample_scene
 from PIL import Image
 from scipy import ndimage
 

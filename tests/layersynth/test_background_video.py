@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import background_video as bv
+from layersynth.assets import background_video as bv
 from PIL import Image
 
 H, W = 48, 64

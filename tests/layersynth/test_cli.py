@@ -3,8 +3,9 @@ import json
 import h5py
 import numpy as np
 import pytest
-from layersynth import cli, manifest
-from layersynth.generate import generate, make_settings
+from layersynth.cli import main as cli
+from layersynth.pipeline.generation import generate, make_settings
+from layersynth.store import manifest
 
 SMALL = ["--preset", "tiny", "--seed", "3", "--shard-size", "2", "--frames", "4",
          "--size", "32x48", "--workers", "1"]
@@ -34,7 +35,7 @@ def test_every_module_in_commands_becomes_a_sub_command_without_editing_cli():
 
 
 def test_a_new_command_module_is_discovered(tmp_path, monkeypatch):
-    from layersynth import commands
+    from layersynth import cli as commands
 
     (tmp_path / "hello.py").write_text(
         "NAME = 'hello'\nHELP = 'say hi'\n"
@@ -64,7 +65,7 @@ def test_bad_generate_options_give_one_line_and_exit_2_before_any_work(capsys, t
 
 
 def test_an_unreachable_scheduler_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr("layersynth.generate.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("layersynth.pipeline.generation.CONNECT_TIMEOUT", "1s")
     argv = ["generate", "--n", "2", "--out", str(tmp_path / "d"), *SMALL]
     code, _, err = run(capsys, *argv, "--scheduler", "tcp://127.0.0.1:1")
     assert code == 2 and "--scheduler tcp://127.0.0.1:1: cannot reach the Dask scheduler" in err

@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth.compose import modal_from_amodal, occlusion_fraction
+from layersynth.render.composition import modal_from_amodal, occlusion_fraction
 
 
 def test_front_layer_hides_the_one_behind_and_the_occluder_hides_both():

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from layersynth.config import PRESETS, SceneConfig
+from layersynth.scene.config import PRESETS, SceneConfig
 
 
 def test_oclr_preset_has_the_papers_clip_size_and_object_counts():

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from layersynth import datasets as ds
+from layersynth.assets import lockfile as ds
 from lockfiles import CLIPS, fake_copy, write_lock
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from layersynth.cliutil import OneLineParser, run_main
-from layersynth.commands import datasets as command
+from layersynth.cli import datasets as command
+from layersynth.cli.conventions import OneLineParser, run_main
 
 
 def cli(*argv: str) -> int:

@@ -1,7 +1,7 @@
 import math
 
 import numpy as np
-from layersynth import detmath, homography
+from layersynth.motion import detmath, homography
 
 
 def test_elementwise_functions_are_the_c_librarys_bit_for_bit():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth.cliutil import UsageError
+from layersynth.errors import UsageError
 from layersynth.estimators import (
     EpeMeter,
     FlowEstimator,

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from layersynth.cliutil import UsageError  # noqa: E402
+from layersynth.errors import UsageError  # noqa: E402
 from layersynth.estimators import build_estimator  # noqa: E402
 from layersynth.estimators.raft import (  # noqa: E402
     THINGS_CHECKPOINT,

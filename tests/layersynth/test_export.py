@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-from layersynth import open_dataset, shards
-from layersynth.export import amodal_file_index, export_oclr, sequence_folder
-from layersynth.flo import read_flo
-from layersynth.generate import generate, make_settings
+from layersynth import open_dataset
+from layersynth.pipeline.generation import generate, make_settings
+from layersynth.store import writer as shards
+from layersynth.store.middlebury_flo import read_flo
+from layersynth.store.oclr_export import amodal_file_index, export_oclr, sequence_folder
 from PIL import Image
 
 

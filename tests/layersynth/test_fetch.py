@@ -7,8 +7,8 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from layersynth import datasets as ds
-from layersynth import fetch as fe
+from layersynth.assets import fetch as fe
+from layersynth.assets import lockfile as ds
 from lockfiles import CLIPS, fake_copy, sha, write_lock
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth.flo import read_flo, write_flo
+from layersynth.store.middlebury_flo import read_flo, write_flo
 
 
 @settings(max_examples=20, deadline=None)

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from layersynth import homography, tps
-from layersynth import render as render_mod
-from layersynth.assets import Assets
-from layersynth.config import SceneConfig
-from layersynth.render import render
-from layersynth.scene import sample_scene
+from layersynth.assets.sources import Assets
+from layersynth.motion import homography, tps
+from layersynth.render import renderer as render_mod
+from layersynth.render.renderer import render
+from layersynth.scene.config import SceneConfig
+from layersynth.scene.sampling import sample_scene
 from scipy.ndimage import binary_erosion
 
 SMOOTH = Assets.builtin(smooth=True)

@@ -4,13 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from layersynth import manifest
-from layersynth.cli import main
+from layersynth.cli.main import main
 from layersynth.estimators import FlowEstimator, build_estimator
 from layersynth.estimators.inplace import add_estimated_flow
-from layersynth.schema import FLOW_SCALE
-from layersynth.shard_reader import open_dataset
-from layersynth.shards import ShardWriter
+from layersynth.store import manifest
+from layersynth.store.reader import open_dataset
+from layersynth.store.schema import FLOW_SCALE
+from layersynth.store.writer import ShardWriter
 
 SHARD_SIZE, N, T, H, W = 2, 5, 3, 24, 32
 
@@ -115,7 +115,7 @@ def test_an_interrupted_run_leaves_whole_shards_and_resumes_where_it_stopped(dat
 
 
 def test_an_interruption_while_a_shard_is_rewritten_leaves_no_partial_file(dataset, monkeypatch):
-    import layersynth.shards as shards
+    import layersynth.store.writer as shards
 
     untouched = shard_bytes(dataset)
     real = shards.write_array
@@ -186,7 +186,7 @@ def _slow_pass(root, method: str, start) -> None:
     """Child process: a flow pass whose shard rewrites take long enough to overlap another's."""
     import time
 
-    import layersynth.shards as shards
+    import layersynth.store.writer as shards
 
     real = shards._rewrite
 

@@ -1,5 +1,5 @@
 import numpy as np
-from layersynth.flowviz import colour_wheel, flow_to_rgb
+from layersynth.viz.flow_colours import colour_wheel, flow_to_rgb
 
 
 def test_zero_flow_is_white_and_shape_follows_the_input():

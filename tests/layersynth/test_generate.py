@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layersynth import manifest, open_dataset
-from layersynth.cliutil import UsageError
-from layersynth.export import export_oclr
-from layersynth.generate import generate, make_settings, seed_sequence
+from layersynth import open_dataset
+from layersynth.errors import UsageError
+from layersynth.pipeline.generation import generate, make_settings, seed_sequence
+from layersynth.store import manifest
+from layersynth.store.oclr_export import export_oclr
 
 SMALL = dict(preset="tiny", seed=7, shard_size=2, frames=4, height=32, width=48)
 
@@ -141,7 +142,7 @@ def test_a_setting_that_changes_content_is_refused_on_a_non_empty_folder(tmp_pat
 def test_a_dataset_made_by_other_generator_code_is_not_resumed_nor_made_by_such_workers(tmp_path):
     from dataclasses import replace
 
-    from layersynth.generate import GenerationError, _job, make_shard
+    from layersynth.pipeline.generation import GenerationError, _job, make_shard
 
     make(tmp_path / "d", 2)
     other = replace(make_settings(**SMALL), generator_code="0123456789abcdef")

@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import homography
+from layersynth.motion import homography
 
 
 def _coeffs(values):

@@ -1,8 +1,8 @@
 import json
 
 import pytest
-from layersynth import manifest
-from layersynth.schema import ShardError
+from layersynth.store import manifest
+from layersynth.store.schema import ShardError
 
 
 def test_shard_j_holds_ids_from_j_times_s_and_the_last_one_stops_at_n():

@@ -1,7 +1,7 @@
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from layersynth.preview import column_titles, contact_sheet, frames, palette, write_preview
+from layersynth.viz.preview import column_titles, contact_sheet, frames, palette, write_preview
 
 
 def sequence(k=2, t=5, h=16, w=24):

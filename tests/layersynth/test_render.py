@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import homography, tps
-from layersynth import render as render_mod
-from layersynth.assets import Assets
-from layersynth.compose import modal_from_amodal
-from layersynth.config import SceneConfig
-from layersynth.render import render, render_masks
-from layersynth.scene import SceneParams, sample_scene
+from layersynth.assets.sources import Assets
+from layersynth.motion import homography, tps
+from layersynth.render import renderer as render_mod
+from layersynth.render.composition import modal_from_amodal
+from layersynth.render.renderer import render, render_masks
+from layersynth.scene.config import SceneConfig
+from layersynth.scene.params import SceneParams
+from layersynth.scene.sampling import sample_scene
 
 ASSETS = Assets.builtin()
 TINY = SceneConfig.preset("tiny", occluder_prob=0.5)

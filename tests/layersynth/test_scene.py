@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import homography, sprites
-from layersynth.assets import Assets
-from layersynth.compose import occlusion_fraction
-from layersynth.config import SceneConfig
-from layersynth.render import render_masks
-from layersynth.scene import SceneParams, sample_scene
+from layersynth.assets.sources import Assets
+from layersynth.motion import homography
+from layersynth.render import sprites
+from layersynth.render.composition import occlusion_fraction
+from layersynth.render.renderer import render_masks
+from layersynth.scene.config import SceneConfig
+from layersynth.scene.params import SceneParams
+from layersynth.scene.sampling import sample_scene
 
 ASSETS = Assets.builtin()
 TINY = SceneConfig.preset("tiny")

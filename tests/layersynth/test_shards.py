@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import manifest, open_dataset, schema
-from layersynth.schema import FLOW_SCALE, ShardError
-from layersynth.shards import ShardWriter, add_arrays
+from layersynth import open_dataset
+from layersynth.store import manifest, schema
+from layersynth.store.schema import FLOW_SCALE, ShardError
+from layersynth.store.writer import ShardWriter, add_arrays
 
 
 def fake_arrays(rng, k=2, t=3, h=8, w=12):

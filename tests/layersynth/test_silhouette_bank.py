@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layersynth import silhouette_bank as sb
+from layersynth.assets import silhouette_bank as sb
 from PIL import Image
 
 H, W = 64, 80

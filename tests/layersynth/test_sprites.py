@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import sprites
+from layersynth.render import sprites
 
 
 def _cross_signs(v):

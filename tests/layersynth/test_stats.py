@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
-from layersynth import open_dataset, shards
-from layersynth.generate import generate, make_settings
-from layersynth.stats import dataset_stats, flow_epe, summarise
+from layersynth import open_dataset
+from layersynth.pipeline.generation import generate, make_settings
+from layersynth.store import writer as shards
+from layersynth.viz.stats import dataset_stats, flow_epe, summarise
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from layersynth import texture_folder as tf
+from layersynth.assets import texture_folder as tf
 from PIL import Image
 
 COLOURS = {"a/red.png": (200, 30, 30), "a/green.jpg": (30, 200, 30), "b/blue.png": (30, 30, 200)}

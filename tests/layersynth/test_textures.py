@@ -1,11 +1,12 @@
 from dataclasses import replace
 
 import numpy as np
-from layersynth import homography, textures
-from layersynth.assets import Assets
-from layersynth.config import SceneConfig
-from layersynth.render import render
-from layersynth.scene import sample_scene
+from layersynth.assets.sources import Assets
+from layersynth.motion import homography
+from layersynth.render import textures
+from layersynth.render.renderer import render
+from layersynth.scene.config import SceneConfig
+from layersynth.scene.sampling import sample_scene
 
 
 def test_mirror_folds_into_range_and_is_continuous():

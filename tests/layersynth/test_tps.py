@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from layersynth import tps
+from layersynth.motion import tps
 
 
 def _points(seed, n):

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from layersynth.cli import main as layersynth_main
+from layersynth.cli.main import main as layersynth_main
 from oclr.cli_infer import main
 from oclr.video_io import open_writer
 from PIL import Image

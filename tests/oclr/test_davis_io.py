@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from layersynth.cliutil import UsageError
+from layersynth.errors import UsageError
 from oclr.davis_io import (
     MaskFormatError,
     davis_palette,

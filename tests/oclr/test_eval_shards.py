@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from layersynth.cliutil import UsageError
+from layersynth.errors import UsageError
 from oclr import build_model
 from oclr.checkpoint import save_checkpoint
 from oclr.eval_shards import ScoreBoard, evaluate_shards, frame_iou, main_shards, score_clip

@@ -13,13 +13,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 
 def open_dataset(path):
-    """Return the reader of a generated folder (see `layersynth.shard_reader.Dataset`).
+    """Return the reader of a generated folder (see `layersynth.store.reader.Dataset`).
 
     `.ids` lists sequence ids (strings), `len()` counts them, and `ds[id]` returns a dict of numpy
     arrays named as in docs/shards.md (at least `rgb`, `amodal`, `modal`, `occluder`, `flow_gt`,
     `order`).
     """
-    from layersynth.shard_reader import open_dataset as _open
+    from layersynth.store.reader import open_dataset as _open
 
     return _open(path)
 

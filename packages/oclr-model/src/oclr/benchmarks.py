@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from layersynth.cliutil import UsageError, emit_json, progress
+from layersynth.errors import UsageError
+from layersynth.report import emit_json, progress
 
 from oclr.davis_io import read_label_png, write_label_png
 

@@ -19,7 +19,9 @@ import importlib
 import sys
 from pathlib import Path
 
-from layersynth.cliutil import OneLineParser, UsageError, emit_json, progress, run_main
+from layersynth.cli.conventions import OneLineParser, run_main
+from layersynth.errors import UsageError
+from layersynth.report import emit_json, progress
 
 PROG = "oclr-eval"
 MODE_MODULES = {"shards": "oclr.eval_shards", "benchmark": "oclr.benchmarks"}
@@ -169,7 +171,7 @@ def run_folders(args: argparse.Namespace) -> int:
 
 
 def _warn_extra_predictions(args: argparse.Namespace, config) -> None:
-    from layersynth.cliutil import warn
+    from layersynth.report import warn
 
     from oclr.davis_io import list_sequences
 

@@ -19,7 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from layersynth.cliutil import OneLineParser, UsageError, emit_json, progress, run_main
+from layersynth.cli.conventions import OneLineParser, run_main
+from layersynth.errors import UsageError
+from layersynth.report import emit_json, progress
 
 PROG = "oclr-infer"
 

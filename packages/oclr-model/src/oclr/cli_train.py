@@ -13,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from layersynth.cliutil import OneLineParser, UsageError, emit_json, run_main
+from layersynth.cli.conventions import OneLineParser, run_main
+from layersynth.errors import UsageError
+from layersynth.report import emit_json
 
 PROG = "oclr-train"
 CONTENT_OPTIONS = ("shards", "preset", "model", "loss", "flow", "batch", "lr", "seed", "warmup",

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from layersynth.cliutil import UsageError
+from layersynth.errors import UsageError
 from PIL import Image, UnidentifiedImageError
 
 

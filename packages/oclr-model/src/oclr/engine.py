@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from layersynth.cliutil import progress
+from layersynth.report import progress
 
 from oclr import distributed as D
 from oclr.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state

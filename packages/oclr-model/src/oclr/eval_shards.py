@@ -222,7 +222,8 @@ def main_shards(args) -> int:
     """`oclr-eval --checkpoint CKPT --shards DIR` body. Reads args.checkpoint, args.shards and,
     when present, args.flow, args.device, args.batch, args.limit, args.json. Prints the table, then
     the JSON object last on stdout. Bad input -> cliutil.UsageError (exit 2 under run_main)."""
-    from layersynth.cliutil import UsageError, emit_json
+    from layersynth.errors import UsageError
+    from layersynth.report import emit_json
 
     try:
         result = evaluate_shards(args.checkpoint, args.shards, flow=getattr(args, "flow", "gt"),

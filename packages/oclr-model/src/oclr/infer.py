@@ -109,7 +109,7 @@ def infer_flow(model: torch.nn.Module, flow: np.ndarray, cfg: InferConfig,
     flow: (T, 4, h, w) float32 (e.g. from `oclr.flowcache.flow_input_for`, may be memory-mapped);
     gt_masks: (G, T, h, w) bool ground-truth objects at the model size, has_gt (T,) bool frames
     that have ground truth; both used only by protocol "reference" (optional there).
-    progress(items, total) may wrap the loop over windows (e.g. `layersynth.cliutil.progress`).
+    progress(items, total) may wrap the loop over windows (e.g. `layersynth.report.progress`).
     """
     n = len(flow)
     windows = plan_windows(n, model.cfg.frames, cfg)

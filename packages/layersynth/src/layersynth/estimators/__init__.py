@@ -3,14 +3,14 @@
     est = build_estimator("raft", raft_weights="raft-things.ckpt", device="cuda", batch=32)
     flow = est.estimate(rgb)          # rgb (T, H, W, 3) uint8 -> (T, 2, H, W, 2) float32
 
-Output conventions are those of `layersynth.sequence` (gap 0 = +1, gap 1 = -1, (u, v) in pixels);
-the clip ends follow the paper's rule (see `base`). Importing this package loads neither torch,
-ptlflow nor OpenCV: each loads when its estimator is built.
+Output conventions are those of `layersynth.render.sequence` (gap 0 = +1, gap 1 = -1, (u, v)
+in pixels); the clip ends follow the paper's rule (see `base`). Importing this package loads
+neither torch, ptlflow nor OpenCV: each loads when its estimator is built.
 """
 
 from __future__ import annotations
 
-from layersynth.cliutil import UsageError
+from layersynth.errors import UsageError
 from layersynth.estimators.base import FlowEstimator, assemble, clip_pairs
 from layersynth.estimators.epe import EpeMeter, boundary_mask, endpoint_error
 

@@ -1,7 +1,8 @@
 """The interface every flow estimator implements, and the one place clips become frame pairs.
 
 An estimator only has to turn frame pairs into flow (`estimate_pairs`); how a clip (T frames) maps
-to pairs and back to the (T, 2, H, W, 2) layout of `layersynth.sequence` is written once, here:
+to pairs and back to the (T, 2, H, W, 2) layout of `layersynth.render.sequence` is written once,
+here:
 
 - gap index 0 = +1: flow from frame t to frame t+1; gap index 1 = -1: flow from t to t-1;
   last axis (u, v) in pixels, u along W (right), v along H (down).

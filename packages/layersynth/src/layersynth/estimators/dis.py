@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layersynth.cliutil import UsageError
+from layersynth.errors import UsageError
 from layersynth.estimators.base import FlowEstimator
 
 # OpenCV's preset names; "medium" recovers whole-pixel shifts exactly at 128 x 224 (REFERENCE.md s8)

@@ -65,7 +65,7 @@ def add_estimated_flow(
     shard takes about as long as RAFT on it on a GPU); at most one write is pending, and it is
     finished before this returns or raises.
     """
-    from layersynth import manifest
+    from layersynth.store import manifest
 
     root = Path(root)
     name = f"flow_{estimator.name}"
@@ -104,7 +104,7 @@ def _write_shard(
     root: Path, entry: dict, name: str, flows: dict, locks: ShardLocks
 ) -> dict | None:
     """Add the flows to one shard under its lock; None if another run completed it meanwhile."""
-    from layersynth.shards import add_arrays
+    from layersynth.store.writer import add_arrays
 
     with locks.hold(entry["index"]):
         if _complete(root, entry, name, None):
@@ -120,8 +120,8 @@ def _write_shard(
 def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> bool:
     """True if the shard already has `name` for every sequence; then its manifest entry says so
     (refreshed here if the file was ahead of it, under the shard's lock; None: caller holds it)."""
-    from layersynth import manifest
-    from layersynth.shard_reader import Shard
+    from layersynth.store import manifest
+    from layersynth.store.reader import Shard
 
     if name in entry["arrays"]:
         return True
@@ -135,7 +135,7 @@ def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> b
 
 def _estimate_shard(path: Path, estimator: FlowEstimator, max_pairs: int) -> dict[str, np.ndarray]:
     """{sequence id: (T, 2, H, W, 2) float32 flow} for every sequence of one shard."""
-    from layersynth.shard_reader import Shard
+    from layersynth.store.reader import Shard
 
     with Shard(path) as shard:
         clips = {i: shard.read(i, ["rgb"])["rgb"] for i in shard.ids}

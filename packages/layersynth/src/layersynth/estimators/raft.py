@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from layersynth.cliutil import UsageError, warn
+from layersynth.errors import UsageError
 from layersynth.estimators.base import FlowEstimator
+from layersynth.report import warn
 
 # File name of ptlflow's RAFT "things" release (RAFT.pretrained_checkpoints["things"]); the paper's
 # flow used these weights with 20 refinement iterations (REFERENCE.md section 2).

@@ -1,0 +1,53 @@
+"""`layersynth inspect DIR`: counts, objects, occlusion, sizes, settings, EPE of estimated flows."""
+
+from __future__ import annotations
+
+NAME = "inspect"
+HELP = "counts, objects per sequence, occlusion fractions, sizes, settings (table, then JSON)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("dir", help="dataset folder (with manifest.json)")
+    p.add_argument("--epe-sequences", type=int, default=100,
+                   help="sequences (evenly spaced) used for the EPE of estimated flows; 0 = all")
+    p.add_argument("--json", metavar="FILE", help="also write the JSON here")
+
+
+def print_table(s: dict) -> None:
+    occ = s["occlusion_fraction"]
+    print(f"sequences      {s['sequences']} of {s['requested']} requested, in {s['shards']} shards")
+    print(f"frames         {s['frames']} x {s['height']} x {s['width']}")
+    per = s["bytes_per_sequence"] or 0
+    print(f"size           {s['bytes'] / 1e6:,.1f} MB ({per / 1e6:.2f} MB/sequence)")
+    print("objects        " + ", ".join(f"{k}: {v}" for k, v in s["objects"].items()))
+    if occ["mean"] is not None:
+        print(f"occlusion      mean {occ['mean']:.3f}  min {occ['min']:.3f}  median "
+              f"{occ['median']:.3f}  max {occ['max']:.3f}  (hidden fraction of object area)")
+    for k, o in s["occlusion_fraction_by_objects"].items():
+        print(f"  {k} object(s)  mean {o['mean']:.3f}  median {o['median']:.3f}")
+    print(f"flows          {', '.join(s['flows'])}")
+    for method, options in s.get("estimated_flow", {}).items():
+        print(f"  {method:10s} " + ", ".join(f"{k} {v}" for k, v in options.items()))
+    for method, e in s.get("epe", {}).items():
+        print(f"  EPE {method:6s} {e['epe']:.3f} px overall, {e['epe_boundary']:.3f} px on "
+              f"boundaries ({e['sequences']} sequences)")
+    st = s["settings"]
+    print(f"settings       preset {st['preset']}, seed {st['seed']}, namespace {st['namespace']}, "
+          f"objects {st['scene']['objects']}, occlusion {st['scene']['occlusion']}, "
+          f"layersynth {st['generator_version']}")
+
+
+def run(args) -> int:
+    from layersynth.errors import UsageError
+    from layersynth.report import emit_json
+    from layersynth.store.reader import open_dataset
+    from layersynth.viz.stats import dataset_stats, flow_epe
+
+    if args.epe_sequences < 0:
+        raise UsageError(f"--epe-sequences {args.epe_sequences}: must be >= 0")
+    with open_dataset(args.dir) as ds:
+        stats = dataset_stats(ds)
+        stats["epe"] = flow_epe(ds, args.epe_sequences)
+    print_table(stats)
+    emit_json(stats, args.json)
+    return 0

@@ -1,0 +1,5 @@
+"""The generation pipeline: settings, seeds, shard tasks, runners and resume.
+
+- `generation`: `generate(settings, out, ...)`: every shard made by one task, in-process, in a local
+  pool or on a Dask cluster; manifest after each shard; resume by what the manifest lists.
+"""

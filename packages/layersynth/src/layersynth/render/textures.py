@@ -1,0 +1,50 @@
+"""Texture mapping and colour: canonical coordinates -> texture pixels -> jittered colour.
+
+A layer's texture is a crop/scale/flip of a source image: the canonical point c = (x, y) reads
+texture pixel (u, v) = offset + scale * (flip_x * x, flip_y * y), bilinearly, with mirrored
+addressing outside the image (continuous, so brightness constancy holds everywhere). Colour is
+then `gain_t * texel + bias`, gain_t = gain * (1 + amp * sin(freq * e + phase)) per channel at
+extended frame index e (the photometric jitter; amp = 0 turns it off).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layersynth.motion import detmath
+
+
+def texture_affine(offset, scale: float, flip) -> np.ndarray:
+    """(2, 3) float64 map canonical (x, y, 1) -> texture (u, v)."""
+    fx = -1.0 if flip[0] else 1.0
+    fy = -1.0 if flip[1] else 1.0
+    return np.array([[scale * fx, 0.0, offset[0]], [0.0, scale * fy, offset[1]]])
+
+
+def frame_gains(gain, amp, freq: float, phase, e: np.ndarray) -> np.ndarray:
+    """(3,), (3,), scalar, (3,), (N,) extended frame indices -> (N, 3) float64 per-frame gains."""
+    e = np.asarray(e, dtype=np.float64)[:, None]
+    return np.asarray(gain) * (1.0 + np.asarray(amp) * detmath.sin(freq * e + np.asarray(phase)))
+
+
+def mirror(u: np.ndarray, n: int) -> np.ndarray:
+    """Fold coordinates into [0, n - 1] by mirroring at both ends (period 2 (n - 1))."""
+    period = 2.0 * (n - 1)
+    u = np.abs(np.asarray(u, dtype=np.float64)) % period
+    return np.where(u > n - 1, period - u, u)
+
+
+def sample(tex: np.ndarray, aff: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Reference sampler: (h, w, 3) uint8, (2, 3) affine, (..., 2) canonical points -> (..., 3)
+    float64 texels, bilinear with mirrored addressing (what the render kernels compute inline)."""
+    h, w = tex.shape[:2]
+    p = np.asarray(points, dtype=np.float64)
+    u = mirror(p[..., 0] * aff[0, 0] + p[..., 1] * aff[0, 1] + aff[0, 2], w)
+    v = mirror(p[..., 0] * aff[1, 0] + p[..., 1] * aff[1, 1] + aff[1, 2], h)
+    u0 = np.minimum(u.astype(np.int64), w - 2)
+    v0 = np.minimum(v.astype(np.int64), h - 2)
+    fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+    t = tex.astype(np.float64)
+    top = t[v0, u0] * (1 - fu) + t[v0, u0 + 1] * fu
+    bot = t[v0 + 1, u0] * (1 - fu) + t[v0 + 1, u0 + 1] * fu
+    return top * (1 - fv) + bot * fv

@@ -1,0 +1,152 @@
+"""Scene parameters: the small JSON-serialisable record `sample_scene` draws and `render` reads.
+
+Time: the clip has T kept frames plus one extra at each end, extended frame index e = 0 .. T + 1
+(kept frame t is e = t + 1); trajectories are polynomials in tau = e - (T + 1) / 2, frames from
+the clip centre. Depth: objects[0] is the front-most layer.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+PARAMS_VERSION = 1  # bump when the meaning of a field or the renderer's output changes
+
+Pair = tuple[float, float]
+Triple = tuple[float, float, float]
+
+
+class Record:
+    """Base of the scene records: `from_dict` rebuilds a record from its `asdict` form.
+
+    Each field is decoded by its annotation: a nested record (or a tuple of them, or one or None)
+    recursively, a `dict` field as it is, anything else with JSON lists back to tuples, so records
+    compare and hash by value. Fields absent from `d` take their defaults.
+    """
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        hints = typing.get_type_hints(cls)
+        return cls(**{f.name: _decode(hints[f.name], d[f.name]) for f in fields(cls)
+                      if f.name in d})
+
+
+def _record_type(hint) -> type | None:
+    """The Record class named by `hint` (itself, or inside `X | None`), else None."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return next((o for o in options if isinstance(o, type) and issubclass(o, Record)), None)
+
+
+def _decode(hint, value):
+    record = _record_type(hint)
+    if value is None:
+        return None
+    if record is not None:
+        return record.from_dict(value)
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and args and _record_type(args[0]) is not None:
+        return tuple(args[0].from_dict(v) for v in value)
+    if hint is dict or dict in args:
+        return value
+    return _tuples(value)
+
+
+@dataclass(frozen=True)
+class Appearance(Record):
+    """A texture crop (see layersynth.render.textures) and its colour: gain/bias plus jitter."""
+
+    texture: int  # index into the layer's texture source
+    offset: Pair  # texture pixel (u, v) at the canonical origin
+    scale: float  # texture pixels per canonical pixel
+    flip: tuple[bool, bool]  # mirror the texture along x, y
+    gain: Triple  # per-channel multiplier
+    bias: Triple  # per-channel offset, intensity levels
+    jitter_amp: Triple  # per-frame relative gain amplitude (0 = no photometric jitter)
+    jitter_freq: float  # radians per frame
+    jitter_phase: Triple
+
+
+
+@dataclass(frozen=True)
+class Motion(Record):
+    """A homography trajectory: (8, 3) coefficients, see layersynth.motion.homography."""
+
+    coeffs: tuple[Triple, ...]
+
+
+
+@dataclass(frozen=True)
+class Deformation(Record):
+    """TPS control points P_i (canonical) displaced by amplitude_i * sin(freq_i * e + phase_i)."""
+
+    points: tuple[Pair, ...]
+    amplitude: tuple[Pair, ...]  # (0, 0) for points that stay put; |amplitude_i| < D_i / 2
+    freq: tuple[float, ...]
+    phase: tuple[float, ...]
+
+
+
+@dataclass(frozen=True)
+class Sprite(Record):
+    """A polygon (canonical vertices) or a silhouette (index, scaled to span 2 * radius)."""
+
+    kind: str  # "polygon" or "silhouette"
+    radius: float
+    vertices: tuple[Pair, ...] = ()
+    silhouette: int = -1
+
+
+
+@dataclass(frozen=True)
+class ObjectLayer(Record):
+    sprite: Sprite
+    appearance: Appearance  # texture index into assets.textures
+    motion: Motion
+    deformation: Deformation
+
+
+
+@dataclass(frozen=True)
+class Occluder(Record):
+    """Polygons in the background's canonical coordinates (they move with the background)."""
+
+    polygons: tuple[tuple[Pair, ...], ...]
+    appearance: Appearance  # texture index into assets.textures
+
+
+
+@dataclass(frozen=True)
+class SceneParams(Record):
+    """Everything `render` needs; `to_dict`/`from_dict` round-trip exactly through JSON."""
+
+    frames: int  # T kept frames
+    height: int
+    width: int
+    objects: tuple[ObjectLayer, ...]  # front-most first
+    background: Appearance  # texture index into assets.background_source
+    camera: Motion  # the background's (and occluders') homography; canonical 0 = frame centre
+    occluder: Occluder | None = None
+    # The clip window (VideoSource.sample(...).to_dict()) replacing the still background, or None.
+    background_video: dict | None = None
+    version: int = PARAMS_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+    @property
+    def taus(self) -> np.ndarray:
+        """(T + 2,) trajectory times of the extended frames."""
+        return np.arange(self.frames + 2) - (self.frames + 1) / 2.0
+
+
+def _tuples(x):
+    """Lists (from JSON) back to tuples, recursively, so records compare and hash by value."""
+    if isinstance(x, dict):
+        return {k: _tuples(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return tuple(_tuples(v) for v in x)
+    return x

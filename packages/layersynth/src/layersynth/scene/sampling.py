@@ -1,0 +1,191 @@
+"""The scene sampler: `sample_scene(rng, cfg, assets)` draws every random choice of a scene.
+
+Rendering is a pure function of the record it returns (`layersynth.render.renderer.render`). The
+occlusion-range retry renders each candidate's masks (`render_masks`) to measure its hidden share:
+this module depends on the renderer, the renderer only on the records in `layersynth.scene.params`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from layersynth.assets.sources import Assets, TextureSource
+from layersynth.motion import detmath
+from layersynth.render import sprites
+from layersynth.scene.config import SceneConfig
+from layersynth.scene.params import (
+    Appearance,
+    Deformation,
+    Motion,
+    ObjectLayer,
+    Occluder,
+    Pair,
+    SceneParams,
+    Sprite,
+    Triple,
+)
+
+
+def sample_scene(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
+    """Draw a scene; re-draw (at most cfg.occlusion_tries times) until its hidden fraction of
+    object area lies in cfg.occlusion. Raises ValueError when no draw meets it."""
+    if tuple(cfg.occlusion) == (0.0, 1.0):
+        return _sample_once(rng, cfg, assets)
+    from layersynth.render.composition import occlusion_fraction
+    from layersynth.render.renderer import render_masks
+
+    lo, hi = cfg.occlusion
+    fractions = []
+    for _ in range(cfg.occlusion_tries):
+        params = _sample_once(rng, cfg, assets)
+        fractions.append(occlusion_fraction(*render_masks(params, assets)))
+        if lo <= fractions[-1] <= hi:
+            return params
+    raise ValueError(
+        f"occlusion {lo}:{hi}: none of {cfg.occlusion_tries} sampled scenes met it (hidden "
+        f"fractions seen {min(fractions):.3f}..{max(fractions):.3f}); widen the range, allow more "
+        f"objects or raise occlusion_tries")
+
+
+def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
+    k = cfg.objects[int(rng.integers(len(cfg.objects)))]
+    objects = tuple(_sample_object(rng, cfg, assets) for _ in range(k))
+    background = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
+    camera = _sample_camera(rng, cfg)
+    occluder = _sample_occluder(rng, cfg, assets) if rng.random() < cfg.occluder_prob else None
+    video = None
+    if assets.videos is not None and rng.random() < cfg.video_background_prob:
+        window = assets.videos.sample(rng, cfg.frames + 2, (cfg.height, cfg.width))
+        video = window.to_dict()
+    return SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
+                       video)
+
+
+def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> ObjectLayer:
+    radius = float(rng.uniform(*cfg.object_size) * cfg.height)
+    if rng.random() < cfg.polygon_prob:
+        verts = sprites.sample_polygon(rng, cfg.polygon_sides, radius, cfg.min_vertex_gap,
+                                       convex=bool(rng.random() < 0.5))
+        sprite = Sprite("polygon", radius, vertices=_pairs(verts))
+        points, gaps = verts, sprites.nearest_distance(verts)
+    else:
+        sil = int(rng.integers(len(assets.silhouettes)))
+        sprite = Sprite("silhouette", radius, silhouette=sil)
+        shape = assets.silhouettes.get(sil).shape
+        points, gap = sprites.silhouette_grid(shape, radius, cfg.silhouette_grid)
+        gaps = np.full(len(points), gap)
+    appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[0])
+    motion = _sample_object_motion(rng, cfg, radius)
+    return ObjectLayer(sprite, appearance, motion, _sample_deformation(rng, cfg, points, gaps))
+
+
+def _sample_deformation(rng: np.random.Generator, cfg: SceneConfig, points: np.ndarray,
+                        gaps: np.ndarray) -> Deformation:
+    """Perturb a random non-empty subset of control points by d_i < cfg.deform * D_i."""
+    n = len(points)
+    moving = rng.random(n) < 0.5
+    moving[rng.integers(n)] = True
+    size = rng.uniform(0.0, cfg.deform, n) * gaps * moving
+    angle = rng.uniform(0, 2 * np.pi, n)
+    amplitude = np.stack([size * detmath.cos(angle), size * detmath.sin(angle)], axis=1)
+    freq = rng.uniform(*cfg.deform_speed, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    return Deformation(_pairs(points), _pairs(amplitude), _floats(freq), _floats(phase))
+
+
+def _sample_appearance(rng: np.random.Generator, cfg: SceneConfig, source: TextureSource,
+                       jitter: float) -> Appearance:
+    amp = rng.uniform(0.0, jitter, 3) if cfg.photometric else np.zeros(3)
+    texture = int(rng.integers(len(source)))
+    h, w = source.get(texture).shape[:2]
+    return Appearance(
+        texture=texture,
+        offset=_floats(rng.uniform([0, 0], [w, h])),
+        scale=float(math.exp(rng.uniform(math.log(0.5), math.log(1.5)))),
+        flip=(bool(rng.random() < 0.5), bool(rng.random() < 0.5)),
+        gain=_floats(rng.uniform(0.7, 1.15, 3)),
+        bias=_floats(rng.uniform(-12, 12, 3)),
+        jitter_amp=_floats(amp),
+        jitter_freq=float(rng.uniform(0.1, 0.5)),
+        jitter_phase=_floats(rng.uniform(0, 2 * np.pi, 3)),
+    )
+
+
+def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: float) -> Motion:
+    h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
+    centre = rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h])
+    speed = rng.uniform(*cfg.object_speed) * h
+    heading = rng.uniform(0, 2 * np.pi)
+    velocity = speed * np.array([math.cos(heading), math.sin(heading)])
+    accel = rng.uniform(-1, 1, 2) * speed / (2 * half)  # bends the path, at most doubles speed
+    # Keep the centre inside the frame at every frame: shrink the displacement if needed.
+    reach = np.abs(velocity) * half + np.abs(accel) * half**2
+    room = np.minimum(centre, [w, h] - centre) - 0.05 * np.array([w, h])
+    shrink = min(1.0, float(np.min(room / np.maximum(reach, 1e-9))))
+    velocity, accel = velocity * shrink, accel * shrink
+    persp_lim = cfg.object_perspective / (2.0 * radius)  # |p . c| <= limit over the sprite
+    coeffs = [
+        (centre[0], velocity[0], accel[0]),
+        (centre[1], velocity[1], accel[1]),
+        (rng.uniform(0, 2 * np.pi), rng.uniform(-1, 1) * cfg.object_rotation, 0.0),
+        (0.0, rng.uniform(-1, 1) * cfg.object_zoom, 0.0),
+        (rng.uniform(-0.2, 0.2), rng.uniform(-1, 1) * 0.1 / half, 0.0),
+        _bounded_linear(rng, cfg.object_shear, half),
+        _bounded_linear(rng, persp_lim, half),
+        _bounded_linear(rng, persp_lim, half),
+    ]
+    return Motion(tuple(_floats(c) for c in coeffs))
+
+
+def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
+    h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
+    velocity = rng.uniform(-1, 1, 2) * cfg.camera_speed * h
+    persp_lim = cfg.camera_perspective / math.sqrt(w * w + h * h)
+    coeffs = [
+        (w / 2.0, velocity[0], 0.0),
+        (h / 2.0, velocity[1], 0.0),
+        (rng.uniform(-0.1, 0.1), rng.uniform(-1, 1) * cfg.camera_rotation, 0.0),
+        (rng.uniform(0.0, 0.2), rng.uniform(-1, 1) * cfg.camera_zoom, 0.0),
+        (0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0),
+        _bounded_linear(rng, persp_lim, half),
+        _bounded_linear(rng, persp_lim, half),
+    ]
+    return Motion(tuple(_floats(c) for c in coeffs))
+
+
+def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> Occluder:
+    """One or two bars (poles, branches) or blobs placed where the camera starts looking."""
+    h, w = cfg.height, cfg.width
+    polygons = []
+    for _ in range(int(rng.integers(1, 3))):
+        centre = rng.uniform([-0.4 * w, -0.4 * h], [0.4 * w, 0.4 * h])
+        if rng.random() < 0.6:
+            length, width = rng.uniform(0.8, 2.0) * h, rng.uniform(0.05, 0.14) * h
+            a = rng.uniform(0, np.pi)
+            cos, sin = math.cos(a), math.sin(a)
+            along, across = np.array([cos, sin]), np.array([-sin, cos])
+            corners = [(sl * length / 2) * along + (sw * width / 2) * across
+                       for sl, sw in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+            verts = np.array(corners)
+        else:
+            verts = sprites.sample_polygon(rng, (4, 8), rng.uniform(0.1, 0.25) * h, 0.25, False)
+        polygons.append(_pairs(verts + centre))
+    appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[1])
+    return Occluder(tuple(polygons), appearance)
+
+
+def _bounded_linear(rng: np.random.Generator, limit: float, half: float) -> Triple:
+    """A linear trajectory staying within [-limit, limit] over tau in [-half, half]."""
+    start, end = rng.uniform(-limit, limit, 2)
+    return (float((start + end) / 2), float((end - start) / (2 * half)), 0.0)
+
+
+def _floats(a) -> tuple[float, ...]:
+    return tuple(float(x) for x in np.asarray(a).ravel())
+
+
+def _pairs(a) -> tuple[Pair, ...]:
+    return tuple((float(x), float(y)) for x, y in np.asarray(a, dtype=np.float64))

@@ -1,0 +1,9 @@
+"""Storage: the shard schema, its one writer and one reader, and what sits beside the shards.
+
+- `schema`: the arrays of a sequence, their encoding and the version checks (docs/shards.md).
+- `writer`: ShardWriter, the one writer; `add_arrays` for in-place additions.
+- `reader`: `open_dataset(folder)`, Dataset and Shard, the one reader.
+- `manifest`: manifest.json, the finished shards with their ids and checksums.
+- `card`: DATASET.md, the dataset card.
+- `oclr_export`, `middlebury_flo`: the released OCLR data layout and its .flo flow files.
+"""

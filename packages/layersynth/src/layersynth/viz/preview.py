@@ -1,0 +1,90 @@
+"""Previews of one sequence: a PNG contact sheet, or a GIF / MP4 animation.
+
+Each frame becomes one row of tiles: RGB | flow +1 (colour wheel, one scale for the sequence) |
+modal labels (DAVIS palette; occluders grey) | amodal mask of each layer, front-most first.
+The contact sheet stacks up to `max_rows` evenly spaced frames under a header naming the columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from layersynth.viz.flow_colours import flow_to_rgb
+
+FORMATS = (".png", ".gif", ".mp4")
+HEADER = 14  # px: height of the column-title strip of the contact sheet
+
+
+def palette(n: int = 256) -> np.ndarray:
+    """(n, 3) uint8 DAVIS palette: label 0 black, 1 dark red, 2 dark green, ..."""
+    out = np.zeros((n, 3), np.uint8)
+    for label in range(n):
+        c, bit = label, 7
+        while c:
+            for ch in range(3):
+                out[label, ch] |= ((c >> ch) & 1) << bit
+            c >>= 3
+            bit -= 1
+    return out
+
+
+def column_titles(k: int) -> list[str]:
+    return ["rgb", "flow +1", "modal"] + [f"amodal {c}" for c in range(k)]
+
+
+def frame_row(arrays: dict, t: int, max_mag: float) -> np.ndarray:
+    """(H, W * (3 + K), 3) uint8 tiles of frame t."""
+    modal = palette()[arrays["modal"][t]]
+    modal[arrays["occluder"][t] & (arrays["modal"][t] == 0)] = 96
+    tiles = [arrays["rgb"][t], flow_to_rgb(arrays["flow_gt"][t, 0], max_mag), modal]
+    tiles += [np.repeat(m[t, :, :, None].astype(np.uint8) * 255, 3, axis=2)
+              for m in arrays["amodal"]]
+    return np.concatenate(tiles, axis=1)
+
+
+def frames(arrays: dict) -> list[np.ndarray]:
+    """One tile row per frame, flow coloured on one scale (the sequence's largest +1 flow)."""
+    max_mag = float(np.hypot(*np.moveaxis(arrays["flow_gt"][:, 0], -1, 0)).max(initial=0.0))
+    return [frame_row(arrays, t, max_mag) for t in range(len(arrays["rgb"]))]
+
+
+def contact_sheet(arrays: dict, max_rows: int = 8) -> np.ndarray:
+    """(HEADER + rows * H, W * (3 + K), 3) uint8 with column titles."""
+    from PIL import Image, ImageDraw
+
+    rows = frames(arrays)
+    picks = np.unique(np.linspace(0, len(rows) - 1, min(max_rows, len(rows))).round().astype(int))
+    body = np.concatenate([rows[i] for i in picks], axis=0)
+    sheet = Image.new("RGB", (body.shape[1], body.shape[0] + HEADER), (255, 255, 255))
+    sheet.paste(Image.fromarray(body), (0, HEADER))
+    draw, w = ImageDraw.Draw(sheet), arrays["rgb"].shape[2]
+    for c, title in enumerate(column_titles(len(arrays["amodal"]))):
+        draw.text((c * w + 3, 1), title, fill=(0, 0, 0))
+    return np.asarray(sheet)
+
+
+def _pad16(img: np.ndarray) -> np.ndarray:
+    """Pad to multiples of 16 px: H.264 encoders need even (ideally 16-aligned) sizes."""
+    h, w = img.shape[:2]
+    return np.pad(img, ((0, -h % 16), (0, -w % 16), (0, 0)))
+
+
+def write_preview(arrays: dict, out, fps: int = 10) -> Path:
+    """Write a preview of one sequence's arrays; the format follows `out`'s extension."""
+    import imageio.v2 as imageio
+
+    out = Path(out)
+    ext = out.suffix.lower()
+    if ext not in FORMATS:
+        raise ValueError(f"{out}: unknown preview format {ext!r}; use .png, .gif or .mp4")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if ext == ".png":
+        imageio.imwrite(out, contact_sheet(arrays))
+    elif ext == ".gif":
+        imageio.mimsave(out, frames(arrays), duration=1000 / fps, loop=0)
+    else:
+        imageio.mimsave(out, [_pad16(f) for f in frames(arrays)], fps=fps, codec="libx264",
+                        macro_block_size=1)
+    return out
