@@ -69,9 +69,10 @@ def seconds_per_step(shards: Path, work: Path, threads: int, batch: int, bf16: b
     leave the budget unused, while a run planned too long is simply cut by the budget."""
     import torch
     from oclr import engine
+    from oclr.config import TrainConfig
 
     torch.set_num_threads(threads)
-    cfg = engine.TrainConfig(shards=str(shards), out=str(work), preset="tiny", steps=100,
+    cfg = TrainConfig(shards=str(shards), out=str(work), preset="tiny", steps=100,
                              batch=batch, workers=0, bf16=bf16).resolved()
     trainer = engine.Trainer(cfg, engine.D.DistInfo(), torch.device("cpu"))
     times = []
@@ -98,6 +99,7 @@ def pick_speed(shards: Path, work: Path, batch: int) -> tuple[int, bool, float]:
 
 def train(args, shards: Path, run: Path, threads: int, bf16: bool, step_s: float) -> dict:
     from oclr import engine
+    from oclr.config import TrainConfig
 
     # aim at 95% of the budget: the last steps and the final checkpoint must fit in too
     steps = max(20, int(0.95 * args.budget / step_s))
@@ -106,7 +108,7 @@ def train(args, shards: Path, run: Path, threads: int, bf16: bool, step_s: float
     # The paper's schedule scaled to a few hundred steps would halve the rate 7 times and spend
     # most of the budget below 1/16 of it; a short run learns more with a few halvings.
     halve_every = max(1, steps // (args.halvings + 1))
-    cfg = engine.TrainConfig(shards=str(shards), out=str(run), preset="tiny", steps=steps,
+    cfg = TrainConfig(shards=str(shards), out=str(run), preset="tiny", steps=steps,
                              warmup=max(1, steps // 20), halve_every=halve_every,
                              batch=args.batch, lr=args.lr, workers=0, threads=threads, bf16=bf16,
                              seed=args.seed, max_seconds=args.budget, log_every=10,

@@ -16,7 +16,8 @@ FRAMES = 20  # more than one 8-frame window of the tiny preset, so identities mu
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     import layersynth
-    from oclr.engine import TrainConfig, train
+    from oclr.config import TrainConfig
+    from oclr.engine import train
 
     root = tmp_path_factory.mktemp("infer")
     code = layersynth_main(["generate", "--preset", "tiny", "--n", "1", "--frames", str(FRAMES),

@@ -9,6 +9,7 @@ import pytest
 import torch
 from oclr import data, engine
 from oclr.checkpoint import read_checkpoint
+from oclr.config import TrainConfig
 from oclr.losses import LossConfig
 
 # A network small enough for a step in tens of milliseconds: the tiny preset, shrunk.
@@ -53,7 +54,7 @@ def fake_shards(monkeypatch):
 def config(tmp_path, **kw):
     base = dict(shards="train", out=str(tmp_path / "run"), preset="tiny", model=SMALL, steps=4,
                 batch=2, workers=0, log_every=1, seed=3)
-    return engine.TrainConfig(**{**base, **kw})
+    return TrainConfig(**{**base, **kw})
 
 
 def metrics(run):
@@ -133,7 +134,7 @@ def test_the_tiny_network_halves_the_papers_loss_within_200_steps(tmp_path):
     subprocess.run([str(Path(sys.executable).parent / "layersynth"), "generate", "--preset",
                     "tiny", "--n", "6", "--size", "32x48", "--frames", "4", "--workers", "1",
                     "--out", str(shards)], check=True, capture_output=True)
-    cfg = engine.TrainConfig(shards=str(shards), out=str(tmp_path / "run"), preset="tiny",
+    cfg = TrainConfig(shards=str(shards), out=str(tmp_path / "run"), preset="tiny",
                              model={"frames": 4, "height": 32, "width": 48}, steps=200, batch=2,
                              warmup=10, halve_every=100, workers=0, log_every=1, seed=0,
                              threads=1)
@@ -155,11 +156,11 @@ def test_the_tiny_network_halves_the_papers_loss_within_200_steps(tmp_path):
 
 
 def test_each_preset_records_its_loss_settings_and_overrides_win():
-    paper = engine.TrainConfig(shards="s", out="o", preset="oclr").resolved().loss
-    tiny = engine.TrainConfig(shards="s", out="o", preset="tiny").resolved().loss
+    paper = TrainConfig(shards="s", out="o", preset="oclr").resolved().loss
+    tiny = TrainConfig(shards="s", out="o", preset="tiny").resolved().loss
     assert paper == dataclasses.asdict(LossConfig()) and paper["dice_weight"] == 0
     assert tiny == {**paper, "dice_weight": 1.0}
-    plain = engine.TrainConfig(shards="s", out="o", preset="tiny", loss={"dice_weight": 0})
+    plain = TrainConfig(shards="s", out="o", preset="tiny", loss={"dice_weight": 0})
     assert plain.resolved().loss == paper
     with pytest.raises(TypeError, match="wings"):
-        engine.TrainConfig(shards="s", out="o", preset="tiny", loss={"wings": 1})
+        TrainConfig(shards="s", out="o", preset="tiny", loss={"wings": 1})

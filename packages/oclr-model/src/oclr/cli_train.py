@@ -83,7 +83,7 @@ def content_settings(args: argparse.Namespace) -> dict:
 def resumed_config(args: argparse.Namespace, out: Path):
     """The stored run's TrainConfig, with the options a resume may change taken from `args`."""
     from oclr.checkpoint import read_checkpoint
-    from oclr.engine import TrainConfig
+    from oclr.config import TrainConfig
 
     ckpt = out / "last.pt"
     if not ckpt.is_file():
@@ -113,7 +113,7 @@ def changeable(args: argparse.Namespace) -> dict:
 
 
 def fresh_config(args: argparse.Namespace, out: Path):
-    from oclr.engine import TrainConfig
+    from oclr.config import TrainConfig
 
     if (out / "last.pt").exists():
         raise UsageError(f"{out / 'last.pt'}: a run is already there; pass --resume to continue "

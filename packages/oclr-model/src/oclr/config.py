@@ -1,6 +1,8 @@
-"""ModelConfig: every size of the OCLR network in one frozen, validated dataclass, with presets.
+"""The configs of OCLR: ModelConfig (every size of the network) and TrainConfig (a training run).
 
-Presets:
+Both frozen and validated when built, with named presets.
+
+Model presets:
 - "oclr": the paper's network (REFERENCE.md section 1), about 20.66 M parameters.
 - "tiny": a small network that trains on 2 CPU cores in minutes at T = 8, 64 x 112.
 """
@@ -8,8 +10,12 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from oclr.distributed import parse_device
+from oclr.losses import LossConfig
+from oclr.schedule import paper_schedule
 
 
 @dataclass(frozen=True)
@@ -98,3 +104,77 @@ PRESETS: dict[str, ModelConfig] = {
                         d_model=128, heads=4, ffn_dim=256, encoder_layers=2, decoder_layers=2,
                         dropout=0.0),
 }
+
+
+# The paper's Adam rate suits its 600k steps; the tiny CPU network learns in minutes only with a
+# larger one (see docs/training.md for the check that picked it).
+DEFAULT_LR = {"oclr": 5e-5, "tiny": 1e-3}
+# LossConfig fields per preset: the paper's loss for "oclr"; "tiny" adds the Dice term, which
+# lifts the learning check's Syn-val amodal J (docs/model.md, "The Dice term").
+DEFAULT_LOSS: dict[str, dict] = {"oclr": {}, "tiny": {"dice_weight": 1.0}}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a training run. Periods are in optimiser steps; None picks a default from
+    `steps` (`resolved()` fills them in and records the schedule)."""
+
+    shards: str
+    out: str
+    val_shards: str | None = None
+    preset: str = "oclr"
+    model: dict = field(default_factory=dict)  # ModelConfig fields overriding the preset's
+    loss: dict = field(default_factory=dict)  # LossConfig fields overriding DEFAULT_LOSS[preset]
+    steps: int = 600_000
+    batch: int = 2  # clips per optimiser step and rank
+    lr: float | None = None  # base rate; None = DEFAULT_LR[preset]
+    device: str = "cpu"
+    flow: str = "gt"
+    workers: int = 2
+    threads: int | None = None  # torch CPU threads (None: torch's default); 1 is often faster on
+    # a shared CPU, where OpenMP threads of two processes fight for the same cores
+    val_every: int | None = None
+    ckpt_every: int | None = None
+    keep_every: int | None = None
+    log_every: int = 10
+    seed: int = 0
+    clip_value: float = 5.0  # gradient clipping by value (reference code)
+    warmup: int | None = None  # None: the paper's schedule scaled to `steps`
+    halve_every: int | None = None
+    max_seconds: float | None = None  # wall-clock budget: stop (and save) once it is spent
+    # bf16 autocast of the forward pass (the loss stays float32). None: on CUDA only. On a CPU
+    # with AMX (Xeon Sapphire Rapids and later) it makes the tiny preset's convolutions faster.
+    bf16: bool | None = None
+    val_limit: int | None = None  # validate on the first clips only
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch < 1 or self.workers < 0 or self.log_every < 1:
+            raise ValueError("steps and batch must be >= 1, workers >= 0, log_every >= 1")
+        if self.preset not in DEFAULT_LR:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {sorted(DEFAULT_LR)}")
+        ModelConfig.preset(self.preset, **self.model)  # a bad override fails here, not mid-run
+        self.loss_config()
+        parse_device(self.device)
+
+    def resolved(self) -> TrainConfig:
+        """This config with every None period/rate replaced by its default."""
+        sched = paper_schedule(self.steps)
+        val = self.val_every or min(20_000, max(1, self.steps // 10))
+        return dataclasses.replace(
+            self,
+            lr=self.lr if self.lr is not None else DEFAULT_LR[self.preset],
+            val_every=val,
+            ckpt_every=self.ckpt_every or min(1_000, max(1, self.steps // 20)),
+            keep_every=self.keep_every or val,
+            warmup=self.warmup or sched.warmup,
+            halve_every=self.halve_every or sched.halve_every,
+            loss=dataclasses.asdict(self.loss_config()),
+        )
+
+    def loss_config(self) -> LossConfig:
+        """The preset's loss settings with `loss` applied (TypeError on an unknown field)."""
+        return LossConfig(**{**DEFAULT_LOSS[self.preset], **self.loss})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

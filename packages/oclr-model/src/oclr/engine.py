@@ -1,4 +1,4 @@
-"""Training: the configuration of a run, one optimiser step, the loop, periodic validation.
+"""Training: one optimiser step, the loop, periodic validation (the run settings: oclr.config).
 
 A run lives in one folder RUN: `config.json` (every setting, the model config and the schedule),
 `metrics.jsonl` (one JSON object per logged step or validation), `last.pt` (rewritten every
@@ -11,97 +11,22 @@ unbroken run.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from layersynth.report import progress
 
 from oclr import distributed as D
 from oclr.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
-from oclr.config import ModelConfig
+from oclr.config import ModelConfig, TrainConfig
 from oclr.data import ClipShape, ShardClips, StreamSampler, build_loader, eval_loader
 from oclr.eval_shards import score_loader
-from oclr.losses import LossConfig, OCLRLoss
+from oclr.losses import OCLRLoss
 from oclr.model import OCLR
-from oclr.schedule import Schedule, build_scheduler, paper_schedule
-
-# The paper's Adam rate suits its 600k steps; the tiny CPU network learns in minutes only with a
-# larger one (see docs/training.md for the check that picked it).
-DEFAULT_LR = {"oclr": 5e-5, "tiny": 1e-3}
-# LossConfig fields per preset: the paper's loss for "oclr"; "tiny" adds the Dice term, which
-# lifts the learning check's Syn-val amodal J (docs/model.md, "The Dice term").
-DEFAULT_LOSS: dict[str, dict] = {"oclr": {}, "tiny": {"dice_weight": 1.0}}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of a training run. Periods are in optimiser steps; None picks a default from
-    `steps` (`resolved()` fills them in and records the schedule)."""
-
-    shards: str
-    out: str
-    val_shards: str | None = None
-    preset: str = "oclr"
-    model: dict = field(default_factory=dict)  # ModelConfig fields overriding the preset's
-    loss: dict = field(default_factory=dict)  # LossConfig fields overriding DEFAULT_LOSS[preset]
-    steps: int = 600_000
-    batch: int = 2  # clips per optimiser step and rank
-    lr: float | None = None  # base rate; None = DEFAULT_LR[preset]
-    device: str = "cpu"
-    flow: str = "gt"
-    workers: int = 2
-    threads: int | None = None  # torch CPU threads (None: torch's default); 1 is often faster on
-    # a shared CPU, where OpenMP threads of two processes fight for the same cores
-    val_every: int | None = None
-    ckpt_every: int | None = None
-    keep_every: int | None = None
-    log_every: int = 10
-    seed: int = 0
-    clip_value: float = 5.0  # gradient clipping by value (reference code)
-    warmup: int | None = None  # None: the paper's schedule scaled to `steps`
-    halve_every: int | None = None
-    max_seconds: float | None = None  # wall-clock budget: stop (and save) once it is spent
-    # bf16 autocast of the forward pass (the loss stays float32). None: on CUDA only. On a CPU
-    # with AMX (Xeon Sapphire Rapids and later) it makes the tiny preset's convolutions faster.
-    bf16: bool | None = None
-    val_limit: int | None = None  # validate on the first clips only
-    resume: bool = False
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch < 1 or self.workers < 0 or self.log_every < 1:
-            raise ValueError("steps and batch must be >= 1, workers >= 0, log_every >= 1")
-        if self.preset not in DEFAULT_LR:
-            raise ValueError(f"unknown preset {self.preset!r}; choose one of {sorted(DEFAULT_LR)}")
-        ModelConfig.preset(self.preset, **self.model)  # a bad override fails here, not mid-run
-        self.loss_config()
-        D.parse_device(self.device)
-
-    def resolved(self) -> TrainConfig:
-        """This config with every None period/rate replaced by its default."""
-        sched = paper_schedule(self.steps)
-        val = self.val_every or min(20_000, max(1, self.steps // 10))
-        return dataclasses.replace(
-            self,
-            lr=self.lr if self.lr is not None else DEFAULT_LR[self.preset],
-            val_every=val,
-            ckpt_every=self.ckpt_every or min(1_000, max(1, self.steps // 20)),
-            keep_every=self.keep_every or val,
-            warmup=self.warmup or sched.warmup,
-            halve_every=self.halve_every or sched.halve_every,
-            loss=dataclasses.asdict(self.loss_config()),
-        )
-
-    def loss_config(self) -> LossConfig:
-        """The preset's loss settings with `loss` applied (TypeError on an unknown field)."""
-        return LossConfig(**{**DEFAULT_LOSS[self.preset], **self.loss})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+from oclr.runlog import RunLog
+from oclr.schedule import Schedule, build_scheduler
 
 
 class Trainer:
@@ -272,53 +197,3 @@ def finish(trainer: Trainer, log: RunLog) -> None:
         log.write(step, {"ranks_in_sync": all(d == digests[0] for d in digests),
                          "rank_digests": digests})
     log.close()
-
-
-class RunLog:
-    """RUN/metrics.jsonl (one JSON object a line: "step", "time" and values) and TensorBoard
-    scalars when `tensorboard` is importable. Only rank 0's log is `enabled`; the others no-op.
-
-    On (re)start, lines past `resume_step` (written after the checkpoint being resumed) are
-    dropped, so the file describes one unbroken run."""
-
-    def __init__(self, out: str, *, enabled: bool, resume_step: int):
-        self.enabled, self.path, self.tb = enabled, Path(out) / "metrics.jsonl", None
-        if not enabled:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._truncate(resume_step)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(Path(out) / "tb"), purge_step=resume_step or None)
-        except ImportError:  # tensorboard is an optional extra
-            self.tb = None
-
-    def _truncate(self, step: int) -> None:
-        if not self.path.exists():
-            return
-        keep = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        tmp.replace(self.path)
-
-    def write(self, step: int, values: dict) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
-        if self.tb is not None:
-            for name, value in values.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    self.tb.add_scalar(name, value, step)
-
-    def progress(self, steps: range, *, start: int, total: int):
-        """Iterate `steps`, with a bar (or progress lines) on stderr on rank 0."""
-        if not self.enabled:
-            return iter(steps)
-        return progress(steps, total=len(steps), desc=f"train (from step {start} to {total})")
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
