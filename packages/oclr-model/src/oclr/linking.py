@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from oclr.assignment import column_for_each_row, optimal_assignment
 from oclr.windows import Window, shared_frames, slots_of
 
 # When no overlap evidence separates two assignments (e.g. both channels empty on the shared
@@ -45,12 +45,8 @@ def soft_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def assign(score: np.ndarray) -> np.ndarray:
     """Permutation maximising `score` (Kr, Kc), Kr <= Kc: perm[r] = column assigned to row r,
     unassigned columns appended in ascending order (so perm is a full permutation of Kc)."""
-    k_rows, k_cols = score.shape
-    tie = _IDENTITY_TIE_BREAK * np.eye(k_rows, k_cols)
-    rows, cols = linear_sum_assignment(score + tie, maximize=True)
-    perm = np.empty(k_rows, dtype=np.int64)
-    perm[rows] = cols
-    rest = np.setdiff1d(np.arange(k_cols), perm)
+    perm = column_for_each_row(score, maximize=True, prefer_diagonal=_IDENTITY_TIE_BREAK)
+    rest = np.setdiff1d(np.arange(score.shape[1]), perm)
     return np.concatenate([perm, rest])
 
 
@@ -115,7 +111,6 @@ def match_to_gt(
     if len(gt_masks) == 0 or probs.shape[1] == 0:
         return np.arange(k)
     iou = soft_iou(np.asarray(probs) > 0.5, gt_masks)  # (K, G)
-    channels, objects = linear_sum_assignment(iou + _IDENTITY_TIE_BREAK * np.eye(*iou.shape),
-                                              maximize=True)
+    channels, objects = optimal_assignment(iou, maximize=True, prefer_diagonal=_IDENTITY_TIE_BREAK)
     matched = channels[np.argsort(objects)]
     return np.concatenate([matched, np.setdiff1d(np.arange(k), matched)])

@@ -8,10 +8,10 @@ With `dice` > 0 (LossConfig.dice_weight), that many times the soft Dice loss of 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
+
+from oclr.assignment import row_for_each_column
 
 
 def bce_cost(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -59,10 +59,7 @@ def hungarian_match(logits: torch.Tensor, target: torch.Tensor,
     cost = bce_cost(logits, target)  # rows: predictions, columns: targets
     if dice > 0:
         cost = cost + dice * dice_cost(logits, target)
-    cost = cost.cpu().numpy()
-    pred_idx, gt_idx = linear_sum_assignment(cost)
-    perm = np.empty_like(pred_idx)
-    perm[gt_idx] = pred_idx
+    perm = row_for_each_column(cost.cpu().numpy(), maximize=False)
     return torch.as_tensor(perm, dtype=torch.long, device=logits.device)
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from oclr.assignment import row_for_each_column
+
 VOID = 255
 BOUNDARY_FRACTION = 0.008  # of the image diagonal: the DAVIS boundary tolerance
 RECALL_THRESHOLD = 0.5
@@ -249,14 +251,10 @@ def match_objects(j: np.ndarray, f: np.ndarray) -> Matching:
     never occurs is an empty mask) and map matched ids beyond the real ones to "unmatched".
     Extra predicted ids stay unassigned at no cost.
     """
-    from scipy.optimize import linear_sum_assignment
-
     n_pred, n_gt, _ = j.shape
     if n_pred < n_gt:
         raise ValueError(f"{n_pred} predicted ids < {n_gt} GT objects: pad with empty ids first")
     score = (j.mean(axis=2) + f.mean(axis=2)) / 2.0
-    rows, cols = linear_sum_assignment(score, maximize=True)
-    pred_of_gt = np.empty(n_gt, dtype=np.intp)
-    pred_of_gt[cols] = rows
+    pred_of_gt = row_for_each_column(score, maximize=True)
     idx = np.arange(n_gt)
     return Matching(j[pred_of_gt, idx], f[pred_of_gt, idx], pred_of_gt + 1)
