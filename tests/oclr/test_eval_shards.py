@@ -8,7 +8,14 @@ import torch
 from layersynth.errors import UsageError
 from oclr import build_model
 from oclr.checkpoint import save_checkpoint
-from oclr.eval_shards import ScoreBoard, evaluate_shards, frame_iou, main_shards, score_clip
+from oclr.eval_shards import (
+    ScoreBoard,
+    evaluate_shards,
+    format_table,
+    frame_iou,
+    main_shards,
+    score_clip,
+)
 
 BIN = Path(sys.executable).parent
 SMALL = dict(frames=4, height=32, width=48, cnn_channels=(8, 16, 32), d_model=32, heads=2,
@@ -32,6 +39,18 @@ def test_iou_is_one_for_two_empty_masks_and_the_overlap_ratio_otherwise():
     pred[0, 1, :2], gt[0, 1, 1:3] = True, True
     assert frame_iou(pred, gt)[0, 0].tolist() == [1.0, pytest.approx(1 / 3)]
 
+
+
+def test_the_table_has_one_row_overall_then_one_per_object_count():
+    one = {"clips": 3, "modal_j": 0.5, "amodal_j": 0.99951, "order_acc": float("nan"),
+           "order_pairs": 0}
+    two = {"clips": 1, "modal_j": 0.25, "amodal_j": 0.5, "order_acc": 1.0, "order_pairs": 2}
+    assert format_table({**one, "by_objects": {"1": one, "2": two}}).splitlines() == [
+        " objects  clips  modal J  amodal J  order acc  pairs",
+        "     all      3     50.0     100.0          -      0",
+        "       1      3     50.0     100.0          -      0",
+        "       2      1     25.0      50.0      100.0      2",
+    ]
 
 def test_a_perfect_prediction_in_shuffled_channels_scores_one_everywhere():
     amodal, modal, rank = two_objects()

@@ -178,3 +178,31 @@ def test_results_do_not_depend_on_the_number_of_worker_threads(tmp_path):
     serial = evaluate_folders(tmp_path / "pred", tmp_path / "gt", EvalConfig(workers=1))
     threaded = evaluate_folders(tmp_path / "pred", tmp_path / "gt", EvalConfig(workers=3))
     assert serial == threaded and serial["J"] < 1.0
+
+
+def test_the_table_lines_up_scores_in_percent_and_dashes_where_there_is_no_value():
+    nan = float("nan")
+    result = {"mode": "multi-object", "J": 0.5, "F": 0.25, "J&F": 0.375, "J-recall": 1.0,
+              "J-decay": -0.05, "F-recall": nan, "F-decay": 0.001, "n_objects": 3, "n_frames": 12,
+              "sequences": {
+                  "a-sequence-name-longer-than-24": {"n_objects": 3, "n_frames": 10, "J": 1.0,
+                                                     "F": 0.999, "J&F": 0.9995},
+                  "empty": {"n_objects": 0, "n_frames": 2, "J": nan, "F": nan, "J&F": nan}}}
+    assert format_table(result).splitlines() == [
+        "sequence                 obj frames     J     F   J&F",
+        "-----------------------------------------------------",
+        "a-sequence-name-longer-t   3     10 100.0  99.9 100.0",
+        "empty                      0      2     -     -     -",
+        "-----------------------------------------------------",
+        "mean over objects          3     12  50.0  25.0  37.5",
+        "recall / decay (%): J 100.0 /  -5.0   F     - /   0.1   mode: multi-object",
+    ]
+
+
+def test_the_merged_table_adds_the_mean_over_frames_row():
+    result = {"mode": "merged", "J": 0.5, "F": 0.5, "J&F": 0.5, "J-recall": 0.5, "J-decay": 0.0,
+              "F-recall": 0.5, "F-decay": 0.0, "n_objects": 2, "n_frames": 4,
+              "J_per_frame": 0.25, "F_per_frame": 0.75, "J&F_per_frame": 0.5, "sequences": {}}
+    lines = format_table(result).splitlines()
+    assert lines[3:5] == ["mean over sequences        2      4  50.0  50.0  50.0",
+                          "mean over frames                  4  25.0  75.0  50.0"]

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from oclr.tables import Column, percent, pooled_means, table_header, table_row
+
 if TYPE_CHECKING:
     import torch
 
@@ -110,27 +112,27 @@ class ScoreBoard:
         self.clips.append(clip)
 
     def summary(self) -> dict:
-        out = _pooled(self.clips)
+        out = _clip_summary(self.clips)
         groups = defaultdict(list)
         for c in self.clips:
             groups[c.n_objects].append(c)
-        out["by_objects"] = {str(k): _pooled(groups[k]) for k in sorted(groups)}
+        out["by_objects"] = {str(k): _clip_summary(groups[k]) for k in sorted(groups)}
         out["sequences"] = {c.clip_id: {"n_objects": c.n_objects, "amodal_j": c.amodal_j,
                                         "modal_j": c.modal_j} for c in self.clips}
         return out
 
 
-def _pooled(clips: list[ClipScore]) -> dict:
-    amodal = [j for c in clips for j in c.amodal_j]
-    modal = [j for c in clips for j in c.modal_j]
+def _clip_summary(clips: list[ClipScore]) -> dict:
+    """Modal and amodal J pooled over all objects of the clips, order accuracy over all pairs."""
+    objects = [{"modal_j": m, "amodal_j": a}
+               for c in clips for a, m in zip(c.amodal_j, c.modal_j, strict=True)]
     pairs = sum(c.pairs for c in clips)
     correct = sum(c.pairs_correct for c in clips)
     return {
-        "modal_j": float(np.mean(modal)) if modal else float("nan"),
-        "amodal_j": float(np.mean(amodal)) if amodal else float("nan"),
+        **pooled_means(objects, ("modal_j", "amodal_j")),
         "order_acc": correct / pairs if pairs else float("nan"),
         "order_pairs": pairs,
-        "objects": len(amodal),
+        "objects": len(objects),
         "clips": len(clips),
     }
 
@@ -187,19 +189,19 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow:
         **result}
 
 
+_COLUMNS = (Column("objects", 8), Column("clips", 6), Column("modal J", 8), Column("amodal J", 9),
+            Column("order acc", 10), Column("pairs", 6))
+
+
 def format_table(result: dict) -> str:
     """The readable table printed before the JSON: one row overall, one per object count."""
-    rows = [f"{'objects':>8} {'clips':>6} {'modal J':>8} {'amodal J':>9} {'order acc':>10} "
-            f"{'pairs':>6}"]
+    rows = [table_header(_COLUMNS)]
     entries = [("all", result)] + [(k, v) for k, v in result["by_objects"].items()]
     for name, r in entries:
-        rows.append(f"{name:>8} {r['clips']:>6} {_pct(r['modal_j']):>8} {_pct(r['amodal_j']):>9} "
-                    f"{_pct(r['order_acc']):>10} {r['order_pairs']:>6}")
+        rows.append(table_row(_COLUMNS, [name, r["clips"], percent(r["modal_j"]),
+                                         percent(r["amodal_j"]), percent(r["order_acc"]),
+                                         r["order_pairs"]]))
     return "\n".join(rows)
-
-
-def _pct(x: float) -> str:
-    return "-" if x != x else f"{100 * x:.1f}"
 
 
 def add_arguments(parser) -> None:

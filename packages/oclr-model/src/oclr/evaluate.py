@@ -28,6 +28,7 @@ import numpy as np
 
 from oclr.davis_io import MaskFormatError, list_sequences, read_label_png
 from oclr.metrics import VOID, frame_scores, match_objects, series_stats
+from oclr.tables import Column, mean_or_nan, percent, pooled_means, table_header, table_row
 
 MAX_PRED_IDS = 20  # DAVIS refuses more proposals per sequence
 
@@ -222,12 +223,9 @@ def _object_entry(j: np.ndarray, f: np.ndarray, pred_id: int | None) -> dict:
 _STATS = ("J", "F", "J-recall", "J-decay", "F-recall", "F-decay")
 
 
-def _mean(values: list[float]) -> float:
-    return float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else float("nan")
-
-
-def _pooled(objects: list[dict]) -> dict:
-    out = {key: _mean([o[key] for o in objects]) for key in _STATS}
+def _object_means(objects: list[dict]) -> dict:
+    """Each statistic averaged over the objects (NaN-ignoring), and J&F of the means."""
+    out = pooled_means(objects, _STATS)
     out["J&F"] = (out["J"] + out["F"]) / 2
     return out
 
@@ -242,11 +240,11 @@ def summarise(scores: dict[str, SequenceScores], *, merge_objects: bool) -> dict
     for name, s in scores.items():
         objects = [_object_entry(j, f, p) for j, f, p in zip(s.j, s.f, s.pred_ids, strict=True)]
         all_objects += objects
-        entry = _pooled(objects) if objects else {key: float("nan") for key in (*_STATS, "J&F")}
+        entry = _object_means(objects)  # all NaN for a sequence without objects
         entry.update(n_objects=len(objects), n_frames=len(s.frames))
         entry["objects"] = {str(i + 1): o for i, o in enumerate(objects)}
         sequences[name] = entry
-    top = _pooled(all_objects)
+    top = _object_means(all_objects)
     top.update(
         mode="merged" if merge_objects else "multi-object",
         n_sequences=len(scores), n_objects=len(all_objects),
@@ -264,7 +262,7 @@ def _merged_averages(scores: dict[str, SequenceScores], top: dict) -> dict:
     """Both averagings of the single-object sets, each under its own name."""
     j_frames = [v for s in scores.values() for v in s.j.ravel()]
     f_frames = [v for s in scores.values() for v in s.f.ravel()]
-    jf, ff = _mean(j_frames), _mean(f_frames)
+    jf, ff = mean_or_nan(j_frames), mean_or_nan(f_frames)
     return {
         "averaging": "per sequence (J, F, J&F); J_per_frame etc. pool all frames",
         "J_per_sequence": top["J"], "F_per_sequence": top["F"], "J&F_per_sequence": top["J&F"],
@@ -272,34 +270,31 @@ def _merged_averages(scores: dict[str, SequenceScores], top: dict) -> dict:
     }  # fmt: skip
 
 
-def _pct(x: float | None) -> str:
-    return "   -" if x is None or np.isnan(x) else f"{100 * x:5.1f}"
+# Sequence name (cut to 24 characters), GT objects, frames, then the scores in percent.
+_COLUMNS = (Column("sequence", 24, "<", clip=True), Column("obj", 3), Column("frames", 6),
+            Column("J", 5), Column("F", 5), Column("J&F", 5))
+
+
+def _scores(r: dict, suffix: str = "") -> list[str]:
+    return [percent(r[f"{key}{suffix}"]) for key in ("J", "F", "J&F")]
 
 
 def format_table(result: dict) -> str:
     """A readable table of a result dict (scores in percent); the JSON keeps fractions."""
     merged = result.get("mode") == "merged"
-    head = f"{'sequence':<24} {'obj':>3} {'frames':>6} {'J':>5} {'F':>5} {'J&F':>5}"
+    head = table_header(_COLUMNS)
     lines = [head, "-" * len(head)]
     for name, s in result["sequences"].items():
-        lines.append(
-            f"{name[:24]:<24} {s['n_objects']:>3} {s['n_frames']:>6} "
-            f"{_pct(s['J'])} {_pct(s['F'])} {_pct(s['J&F'])}"
-        )
+        lines.append(table_row(_COLUMNS, [name, s["n_objects"], s["n_frames"], *_scores(s)]))
     lines.append("-" * len(head))
     label = "mean over sequences" if merged else "mean over objects"
-    lines.append(
-        f"{label:<24} {result['n_objects']:>3} {result['n_frames']:>6} "
-        f"{_pct(result['J'])} {_pct(result['F'])} {_pct(result['J&F'])}"
-    )
+    lines.append(table_row(_COLUMNS, [label, result["n_objects"], result["n_frames"],
+                                      *_scores(result)]))
     if merged:
-        lines.append(
-            f"{'mean over frames':<24} {'':>3} {result['n_frames']:>6} "
-            f"{_pct(result['J_per_frame'])} {_pct(result['F_per_frame'])} "
-            f"{_pct(result['J&F_per_frame'])}"
-        )
-    lines.append(
-        f"recall / decay (%): J {_pct(result['J-recall'])} / {_pct(result['J-decay'])}   "
-        f"F {_pct(result['F-recall'])} / {_pct(result['F-decay'])}   mode: {result['mode']}"
-    )
+        lines.append(table_row(_COLUMNS, ["mean over frames", "", result["n_frames"],
+                                          *_scores(result, "_per_frame")]))
+    j_rec, j_dec, f_rec, f_dec = (f"{percent(result[k]):>5}" for k in
+                                  ("J-recall", "J-decay", "F-recall", "F-decay"))
+    lines.append(f"recall / decay (%): J {j_rec} / {j_dec}   F {f_rec} / {f_dec}   "
+                 f"mode: {result['mode']}")
     return "\n".join(lines)
