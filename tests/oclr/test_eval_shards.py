@@ -3,6 +3,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from layersynth.errors import UsageError
@@ -12,8 +13,9 @@ from oclr.eval_shards import (
     ScoreBoard,
     evaluate_shards,
     format_table,
-    frame_iou,
     main_shards,
+    match_channels_by_j,
+    pairwise_frame_iou,
     score_clip,
 )
 
@@ -37,9 +39,14 @@ def test_iou_is_one_for_two_empty_masks_and_the_overlap_ratio_otherwise():
     pred = torch.zeros(1, 2, 4, dtype=torch.bool)
     gt = torch.zeros(1, 2, 4, dtype=torch.bool)
     pred[0, 1, :2], gt[0, 1, 1:3] = True, True
-    assert frame_iou(pred, gt)[0, 0].tolist() == [1.0, pytest.approx(1 / 3)]
+    assert pairwise_frame_iou(pred, gt)[0, 0].tolist() == [1.0, pytest.approx(1 / 3)]
 
 
+
+
+def test_channels_are_matched_to_objects_by_the_largest_total_j_not_greedily():
+    mean_j = np.array([[0.9, 0.8], [0.85, 0.0], [0.1, 0.1]])  # greedy would give object 0 chan 0
+    assert match_channels_by_j(mean_j).tolist() == [1, 0]
 
 def test_the_table_has_one_row_overall_then_one_per_object_count():
     one = {"clips": 3, "modal_j": 0.5, "amodal_j": 0.99951, "order_acc": float("nan"),

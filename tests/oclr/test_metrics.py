@@ -13,7 +13,7 @@ from oclr.metrics import (
     f_from_counts,
     frame_scores,
     jaccard,
-    match_objects,
+    match_ids_by_jf,
     series_stats,
 )
 from skimage.morphology import disk as skimage_disk
@@ -190,11 +190,11 @@ def test_matching_picks_the_permutation_with_the_best_mean_j_and_f():
     j[0, 1], j[1, 0], j[2, 0] = 0.9, 0.8, 0.7
     f = j.copy()
     j[0, 0] = f[0, 0] = 0.95  # greedy would take pred 1 for GT 1 and lose more on GT 2
-    m = match_objects(j, f)
+    m = match_ids_by_jf(j, f)
     np.testing.assert_array_equal(m.pred_ids, [2, 1])
     np.testing.assert_allclose(m.j[:, 0], [0.8, 0.9])
 
 
 def test_matching_refuses_fewer_predictions_than_objects():
     with pytest.raises(ValueError, match="pad"):
-        match_objects(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)))
+        match_ids_by_jf(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)))

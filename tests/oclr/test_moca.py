@@ -6,7 +6,7 @@ from oclr.moca import (
     box_iou,
     evaluate_moca,
     foreground_is_inverted,
-    frame_iou,
+    mask_box_iou,
     parse_annotations,
     read_grey_mask,
     rescale_box,
@@ -82,8 +82,8 @@ def test_box_is_rescaled_to_the_frame_size_when_the_mask_is_smaller():
     assert rescale_box((1, 2, 3, 4), (50, 100), (100, 300)) == (3, 4, 9, 8)
     grey = np.zeros((50, 100), np.uint8)
     grey[10:20, 10:20] = 255
-    assert frame_iou(grey, (30, 20, 60, 40), (100, 300)) == pytest.approx(1.0)
-    assert frame_iou(np.zeros((50, 100), np.uint8), (0, 0, 5, 5), None) == 0.0
+    assert mask_box_iou(grey, (30, 20, 60, 40), (100, 300)) == pytest.approx(1.0)
+    assert mask_box_iou(np.zeros((50, 100), np.uint8), (0, 0, 5, 5), None) == 0.0
 
 
 def test_success_is_strictly_above_each_threshold():

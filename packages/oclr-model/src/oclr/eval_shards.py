@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # options to the parser, and `--help` should not wait for torch.
 
 
-def frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+def pairwise_frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """IoU of every (pred i, gt j) pair per frame: pred (I, T, N) bool, gt (J, T, N) bool
     -> (I, J, T) float64, 1 where both masks are empty."""
     import torch
@@ -43,8 +43,9 @@ def frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter))
 
 
-def match_objects(j_matrix: np.ndarray) -> np.ndarray:
-    """(K_pred, n) mean-J matrix -> (n,) predicted channel of each GT object (maximum total J)."""
+def match_channels_by_j(j_matrix: np.ndarray) -> np.ndarray:
+    """Predicted channels matched to GT objects maximising the total mean J: (K_pred, n) mean-J
+    matrix, K_pred >= n -> (n,) int64 predicted channel of each GT object."""
     # scipy.optimize takes ~0.7 s to import; `oclr-eval --help` imports this module for its options
     from oclr.assignment import row_for_each_column
 
@@ -74,12 +75,12 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
     n = n_objects
     pred = (prob > 0.5).movedim(1, 0).flatten(2)  # (K, T, H*W)
     gt = (amodal[:, :n] > 0.5).movedim(1, 0).flatten(2)  # (n, T, H*W)
-    j_amodal = frame_iou(pred, gt)  # (K, n, T)
-    perm = match_objects(j_amodal.mean(-1).numpy())
+    j_amodal = pairwise_frame_iou(pred, gt)  # (K, n, T)
+    perm = match_channels_by_j(j_amodal.mean(-1).numpy())
     labels = compose_modal(prob, scores)  # (T, H, W), k + 1 = channel k
     pred_modal = torch.stack([labels == int(c) + 1 for c in perm]).flatten(2)  # (n, T, H*W)
     gt_modal = torch.stack([modal == j + 1 for j in range(n)]).flatten(2)
-    j_modal = frame_iou(pred_modal, gt_modal).diagonal(dim1=0, dim2=1)  # (T, n)
+    j_modal = pairwise_frame_iou(pred_modal, gt_modal).diagonal(dim1=0, dim2=1)  # (T, n)
     pairs, correct = order_pairs(gt, scores[perm], gt_rank[:n])
     return ClipScore(clip_id, n, [float(j_amodal[c, j].mean()) for j, c in enumerate(perm)],
                      j_modal.mean(0).tolist(), pairs, correct)

@@ -11,8 +11,8 @@ Two modes (docs/evaluation.md says what each number means):
   2016 convention), and the means over all frames pooled are given beside them ("J_per_frame",
   the convention of the paper's reference evaluation for these sets).
 
-Entry points: `evaluate_folders` (folders of DAVIS PNGs), `score_sequence` + `summarise` (label
-arrays already in memory, e.g. a benchmark runner's predictions), `format_table`.
+Entry points: `evaluate_folders` (folders of DAVIS PNGs), `score_sequence` + `summarise_sequences`
+(label arrays already in memory, e.g. a benchmark runner's predictions), `format_table`.
 No torch here: the scorer stays light to start.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from oclr.davis_io import MaskFormatError, list_sequences, read_label_png
-from oclr.metrics import VOID, frame_scores, match_objects, series_stats
+from oclr.metrics import VOID, frame_scores, match_ids_by_jf, series_stats
 from oclr.tables import Column, mean_or_nan, percent, pooled_means, table_header, table_row
 
 MAX_PRED_IDS = 20  # DAVIS refuses more proposals per sequence
@@ -102,7 +102,7 @@ def _score_multi(pred, gt, names: tuple[str, ...], mapper) -> SequenceScores:
         return SequenceScores(empty, empty.copy(), (), names)
     # Ids beyond the predicted ones are empty masks: DAVIS's padding when n_pred < n_gt.
     j, f = _pairwise(pred, gt, max(n_pred, n_gt), n_gt, mapper)
-    m = match_objects(j, f)
+    m = match_ids_by_jf(j, f)
     ids = tuple(int(k) if k <= n_pred else None for k in m.pred_ids)
     return SequenceScores(m.j, m.f, ids, names)
 
@@ -205,7 +205,7 @@ def evaluate_folders(
             scores[name] = score_sequence(
                 pred, gt, merge_objects=merge, frames=gt_frames, pool=pool
             )
-    result = summarise(scores, merge_objects=config.merge_objects)
+    result = summarise_sequences(scores, merge_objects=config.merge_objects)
     result["pred"], result["gt"] = str(pred_dir), str(gt_dir)
     return result
 
@@ -230,7 +230,7 @@ def _object_means(objects: list[dict]) -> dict:
     return out
 
 
-def summarise(scores: dict[str, SequenceScores], *, merge_objects: bool) -> dict:
+def summarise_sequences(scores: dict[str, SequenceScores], *, merge_objects: bool) -> dict:
     """Per-sequence and overall statistics of scored sequences -> the JSON-ready result dict.
 
     Top level: "J", "F", "J&F" (fractions) and recall/decay, the averaging used, counts;

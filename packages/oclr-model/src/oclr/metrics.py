@@ -243,8 +243,9 @@ class Matching:
     pred_ids: np.ndarray
 
 
-def match_objects(j: np.ndarray, f: np.ndarray) -> Matching:
-    """One Hungarian assignment per sequence on the frame-averaged (J + F) / 2.
+def match_ids_by_jf(j: np.ndarray, f: np.ndarray) -> Matching:
+    """Predicted ids matched to GT objects by one assignment per sequence maximising the
+    frame-averaged (J + F) / 2.
 
     j, f: (n_pred, n_gt, T) pairwise per-frame scores with n_pred >= n_gt. DAVIS pads fewer
     predicted ids than GT objects with empty masks: score ids up to max(n_pred, n_gt) (an id that

@@ -140,7 +140,7 @@ def read_grey_mask(path: str | os.PathLike) -> np.ndarray:
     return array.astype(np.uint8)
 
 
-def frame_iou(grey: np.ndarray, gt_box: Box, image_hw: tuple[int, int] | None) -> float:
+def mask_box_iou(grey: np.ndarray, gt_box: Box, image_hw: tuple[int, int] | None) -> float:
     """IoU of one predicted grey mask's box with the GT box (0 when the mask has no contour)."""
     box = box_from_mask(grey)
     if box is None:
@@ -194,7 +194,7 @@ def evaluate_moca(
             if not path.is_file():
                 raise MaskFormatError(f"{path}: missing (annotated frame of MoCA sequence {seq})")
             hw = None if image_root is None else _jpeg_hw(Path(image_root) / seq / f"{frame}.jpg")
-            iou = frame_iou(read_grey_mask(path), ann.box, hw)
+            iou = mask_box_iou(read_grey_mask(path), ann.box, hw)
             ious.setdefault(seq, {})[frame] = (iou, ann.motion)
     return summarise_moca(ious)
 
