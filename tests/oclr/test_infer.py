@@ -4,9 +4,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oclr.compose import compose_modal
 from oclr.config import ModelConfig
 from oclr.infer import InferConfig, infer_flow, infer_video, paint_layers
+from oclr.modal import compose_modal
 
 
 class ShufflingModel(torch.nn.Module):

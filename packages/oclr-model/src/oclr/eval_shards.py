@@ -6,7 +6,7 @@ real object:
 
 - amodal J: the mean over frames of IoU(sigmoid(logit) > 0.5, GT amodal mask); a frame where both
   masks are empty scores 1 (the DAVIS convention);
-- modal J: the same with the modal masks: the prediction's is `oclr.compose.compose_modal` of the
+- modal J: the same with the modal masks: the prediction's is `oclr.modal.compose_modal` of the
   amodal probabilities and order scores (front-most channel wins), the GT's the shard's labels.
 
 Overall J is the mean over all objects of all clips; `by_objects` splits it by the clip's number of
@@ -70,7 +70,7 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
     (channels past n_objects are padding), modal (T, H, W) labels, gt_rank (K,) 0 = front-most."""
     import torch
 
-    from oclr.compose import compose_modal
+    from oclr.modal import compose_modal
 
     n = n_objects
     pred = (prob > 0.5).movedim(1, 0).flatten(2)  # (K, T, H*W)

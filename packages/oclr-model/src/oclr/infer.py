@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from oclr.compose import compose_modal
 from oclr.linking import link_next, match_to_gt
+from oclr.modal import compose_modal
 from oclr.windows import Window, overlapping_windows, reference_windows
 
 PROTOCOLS = ("linked", "reference")

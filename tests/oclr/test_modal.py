@@ -1,4 +1,4 @@
-"""Tests of oclr.compose.compose_modal: front-to-back composition, paper eq. (2)."""
+"""Tests of oclr.modal.compose_modal: front-to-back composition, paper eq. (2)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from oclr.compose import compose_modal
+from oclr.modal import compose_modal
 
 
 def _eq2_reference(amodal: np.ndarray, order: np.ndarray) -> np.ndarray:
