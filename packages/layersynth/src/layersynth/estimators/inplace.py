@@ -1,6 +1,6 @@
 """Add estimated flow to the shards of an existing dataset, in place: what `layersynth flow` runs.
 
-- Atomic per shard: the arrays go in through `shards.add_arrays` (the shard is rewritten under a
+- Atomic per shard: the arrays go in through `writer.add_arrays` (the shard is rewritten under a
   temporary name and renamed over the old one; manifest.json is then updated), so an interrupted
   run leaves every shard either as it was or complete.
 - Resumable: a shard whose manifest entry already lists `flow_<method>` is skipped; one whose file
@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from layersynth.estimators.base import FlowEstimator
+from layersynth.store import manifest
+from layersynth.store.reader import Shard
+from layersynth.store.writer import add_arrays, relist
 
 LOCK_FILE = ".flow.lock"
 
@@ -60,13 +63,11 @@ def add_estimated_flow(
     """Add `flow_<estimator.name>` to every sequence of the dataset at `root` that lacks it.
 
     part (i, n): only shards whose index is i modulo n (one process per GPU). progress: wraps the
-    iteration over shards (e.g. `cliutil.progress`). Raises ShardError for an unreadable dataset.
+    iteration over shards (e.g. `report.progress`). Raises ShardError for an unreadable dataset.
     A shard is written by a background thread while the next one is estimated (rewriting a
     shard takes about as long as RAFT on it on a GPU); at most one write is pending, and it is
     finished before this returns or raises.
     """
-    from layersynth.store import manifest
-
     root = Path(root)
     name = f"flow_{estimator.name}"
     entries = [e for e in manifest.load(root)["shards"] if e["index"] % part[1] == part[0]]
@@ -104,8 +105,6 @@ def _write_shard(
     root: Path, entry: dict, name: str, flows: dict, locks: ShardLocks
 ) -> dict | None:
     """Add the flows to one shard under its lock; None if another run completed it meanwhile."""
-    from layersynth.store.writer import add_arrays
-
     with locks.hold(entry["index"]):
         if _complete(root, entry, name, None):
             return None
@@ -120,23 +119,18 @@ def _write_shard(
 def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> bool:
     """True if the shard already has `name` for every sequence; then its manifest entry says so
     (refreshed here if the file was ahead of it, under the shard's lock; None: caller holds it)."""
-    from layersynth.store import manifest
-    from layersynth.store.reader import Shard
-
     if name in entry["arrays"]:
         return True
     with Shard(root / entry["file"]) as shard:
         done = all(name in shard.arrays(i) for i in shard.ids)
     if done:
         with locks.hold(entry["index"]) if locks else contextlib.nullcontext():
-            manifest.refresh_entry(root, entry["file"])
+            relist(root, entry["file"])
     return done
 
 
 def _estimate_shard(path: Path, estimator: FlowEstimator, max_pairs: int) -> dict[str, np.ndarray]:
     """{sequence id: (T, 2, H, W, 2) float32 flow} for every sequence of one shard."""
-    from layersynth.store.reader import Shard
-
     with Shard(path) as shard:
         clips = {i: shard.read(i, ["rgb"])["rgb"] for i in shard.ids}
     flows: dict[str, np.ndarray] = {}

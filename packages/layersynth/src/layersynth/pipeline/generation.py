@@ -190,7 +190,7 @@ def make_shard(job: dict) -> dict:
         for n, (i, (seq, record)) in enumerate(zip(job["ids"], made, strict=True)):
             arrays = dict(seq.arrays(), **{f"flow_{m}": flows[n] for m, flows in extra.items()})
             writer.add(manifest.seq_id(i), arrays, record)
-    return manifest.entry(out, file, index)
+    return writer.entry
 
 
 def run_jobs(jobs: list[dict], *, workers: int, scheduler: str | None) -> Iterator[dict]:

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from layersynth.store.schema import SCHEMA_VERSION, ShardError
+from layersynth.store.schema import SCHEMA_VERSION, ShardError, contents
 
 MANIFEST = "manifest.json"
 DATASET_FORMAT = "layersynth-dataset"
@@ -98,22 +98,20 @@ def locked(root) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def entry(root, file: str, index: int) -> dict:
-    """A manifest entry for a finished shard file: ids and arrays read from it, checksum, size."""
-    from layersynth.store.reader import Shard
+def shard_entry(*, file: str, index: int, ids: list[str], arrays: list[str], sha256: str,
+                size: int) -> dict:
+    """The entry of one finished shard, from what its writer wrote: file name, shard index,
+    sequence ids and the arrays every sequence holds (both sorted), sha256 and size in bytes."""
+    return {"file": file, "index": index, "ids": ids, "sha256": sha256, "bytes": size,
+            "arrays": arrays}
 
-    path = Path(root) / file
-    with Shard(path) as shard:
-        ids = list(shard.ids)
-        arrays = sorted(set.intersection(*(set(shard.arrays(i)) for i in ids))) if ids else []
-    return {
-        "file": file,
-        "index": index,
-        "ids": ids,
-        "sha256": sha256_file(path),
-        "bytes": path.stat().st_size,
-        "arrays": arrays,
-    }
+
+def listed(root, file: str) -> dict:
+    """The entry manifest.json holds for `file`; ShardError if it lists no such shard."""
+    found = next((e for e in load(root)["shards"] if e["file"] == file), None)
+    if found is None:
+        raise ShardError(f"{Path(root) / MANIFEST}: does not list {file}")
+    return found
 
 
 def put_entry(root, new_entry: dict) -> None:
@@ -133,17 +131,6 @@ def record_estimator(root, method: str, options: dict) -> None:
         save(root, dict(data, estimated_flow=made))
 
 
-def refresh_entry(root, file: str) -> dict:
-    """Recompute the entry of a shard already listed (after its file was rewritten)."""
-    data = load(root)
-    old = next((e for e in data["shards"] if e["file"] == file), None)
-    if old is None:
-        raise ShardError(f"{Path(root) / MANIFEST}: does not list {file}")
-    fresh = entry(root, file, old["index"])
-    put_entry(root, fresh)
-    return fresh
-
-
 def expected_ids(index: int, shard_size: int, n: int) -> list[str]:
     """Ids shard `index` holds in a dataset of n sequences: [j*S, min((j+1)*S, n))."""
     return [seq_id(i) for i in range(index * shard_size, min((index + 1) * shard_size, n))]
@@ -151,3 +138,26 @@ def expected_ids(index: int, shard_size: int, n: int) -> list[str]:
 
 def n_shards(n: int, shard_size: int) -> int:
     return -(-n // shard_size)
+
+
+# Kept for callers that write a shard by hand and list it afterwards (tests/layersynth/
+# test_flow_command.py, test_cli.py, bench/flow.py, bench/generate.py). The library hands entries
+# over from the writer (`ShardWriter.entry`, `writer.add_arrays`, `writer.relist`) instead.
+
+
+def entry(root, file: str, index: int) -> dict:
+    """The entry of a finished shard file, listed from the file itself (see the note above)."""
+    path = Path(root) / file
+    import h5py  # heavy, and only needed by this listing of a hand-written file
+
+    with h5py.File(path, "r") as shard_file:
+        ids, arrays = contents(shard_file)
+    return shard_entry(file=file, index=index, ids=ids, arrays=arrays, sha256=sha256_file(path),
+                       size=path.stat().st_size)
+
+
+def refresh_entry(root, file: str) -> dict:
+    """Re-list a shard already listed whose file was rewritten (see the note above)."""
+    fresh = entry(root, file, listed(root, file)["index"])
+    put_entry(root, fresh)
+    return fresh

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from layersynth.store import manifest
 from layersynth.store.schema import (
     ESTIMATED_FLOW_PREFIX,
     ShardError,
     check_version,
+    contents,
     decode,
     field_of,
     get_text,
@@ -27,8 +29,8 @@ from layersynth.store.schema import (
 
 
 def _open_h5(path: Path):
-    import h5py
-    import hdf5plugin  # noqa: F401  (registers the Blosc filter for reading)
+    import h5py  # heavy: only when a shard is opened (`import layersynth` stays light)
+    import hdf5plugin  # noqa: F401  (registers the Blosc filter for reading; loads h5py too)
 
     try:
         return h5py.File(path, "r")
@@ -63,6 +65,10 @@ class Shard:
 
     def arrays(self, seq_id: str) -> list[str]:
         return sorted(self._group(seq_id).keys())
+
+    def contents(self) -> tuple[list[str], list[str]]:
+        """(sequence ids, arrays every sequence holds), both sorted: what the manifest lists."""
+        return contents(self._file)
 
     def read(self, seq_id: str, names=None, frames: slice | None = None) -> dict[str, np.ndarray]:
         """Decoded arrays of one sequence (all, or only `names`; only `frames` along T if given:
@@ -119,8 +125,6 @@ class Dataset:
     """
 
     def __init__(self, root, *, max_open: int = 8):
-        from layersynth.store import manifest
-
         self.root = Path(root)
         self.manifest = manifest.load(self.root)
         self.settings: dict = self.manifest["settings"]

@@ -129,6 +129,14 @@ def check_sequence(arrays: Mapping[str, np.ndarray]) -> None:
             raise ValueError(f"{name}: shape {arr.shape} differs from flow_gt {ref}")
 
 
+def contents(shard_file) -> tuple[list[str], list[str]]:
+    """(sequence ids, arrays every sequence holds), both sorted, of an open shard file (h5py
+    File): what the manifest lists of a shard."""
+    ids = sorted(shard_file.keys())
+    names = [set(shard_file[i].keys()) for i in ids]
+    return ids, sorted(set.intersection(*names)) if names else []
+
+
 def set_text(attrs, key: str, text: str) -> None:
     """A fixed-length UTF-8 attribute: variable-length strings live in HDF5's global heap, whose
     unused bytes are uninitialised memory, which would make identical content differ in bytes."""

@@ -1,8 +1,10 @@
 """HDF5 shards: the one writer of the schema in `layersynth.store.schema`.
 
 `ShardWriter` writes a new shard under a temporary name and renames it into place when complete;
-`add_arrays` adds estimated flows to an existing shard by rewriting it atomically. The reader is
-`layersynth.store.reader` (`layersynth.open_dataset`).
+`add_arrays` adds estimated flows to an existing shard by rewriting it atomically. Both hand the
+manifest what they wrote (ids, arrays, checksum, size: `manifest.shard_entry`), so nothing is read
+back to list a shard; `relist` does read one, for a file changed outside this module. The reader
+is `layersynth.store.reader` (`layersynth.open_dataset`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from layersynth.store import manifest
 from layersynth.store.reader import Shard
 from layersynth.store.schema import (
     SCHEMA_VERSION,
@@ -26,7 +29,7 @@ from layersynth.store.schema import (
 
 
 def _compression() -> dict:
-    import hdf5plugin
+    import hdf5plugin  # loads h5py: only when a shard is written
 
     return dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
 
@@ -48,6 +51,14 @@ def _fsync_replace(tmp: Path, path: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _entry(path: Path, index: int, arrays: Mapping[str, set[str]]) -> dict:
+    """The manifest entry of the finished file `path`; `arrays`: {sequence id: its array names}."""
+    common = set.intersection(*arrays.values()) if arrays else set()
+    return manifest.shard_entry(file=path.name, index=index, ids=sorted(arrays),
+                                arrays=sorted(common), sha256=manifest.sha256_file(path),
+                                size=path.stat().st_size)
 
 
 def write_sequence(group, arrays: Mapping[str, np.ndarray], record: dict) -> None:
@@ -77,16 +88,20 @@ class ShardWriter:
     """Write one shard under a temporary name; `close()` renames it into place when complete.
 
     Usage: `with ShardWriter(path, shard_index=j, settings=s, generator_version=v) as w:
-    w.add(seq_id, arrays, record)`. Leaving the block by an exception removes the temporary file,
-    so `path` exists only when every sequence was written.
+    w.add(seq_id, arrays, record)`, then `manifest.put_entry(root, w.entry)`. Leaving the block by
+    an exception removes the temporary file, so `path` exists only when every sequence was
+    written; `entry` (the shard's manifest entry) is set once it does.
     """
 
     def __init__(self, path, *, shard_index: int, settings: dict, generator_version: str):
-        import h5py
+        import h5py  # heavy: only when a shard is written
 
         self.path = Path(path)
         self.tmp = tmp_name(self.path)
+        self.index = shard_index
         self.ids: list[str] = []
+        self.entry: dict | None = None
+        self._arrays: dict[str, set[str]] = {}
         self._file = h5py.File(self.tmp, "w")
         attrs = self._file.attrs
         set_text(attrs, "format", SHARD_FORMAT)
@@ -99,10 +114,12 @@ class ShardWriter:
         check_sequence(arrays)
         write_sequence(self._file.create_group(seq_id), arrays, dict(record, id=seq_id))
         self.ids.append(seq_id)
+        self._arrays[seq_id] = set(arrays)
 
     def close(self) -> Path:
         self._file.close()
         _fsync_replace(self.tmp, self.path)
+        self.entry = _entry(self.path, self.index, self._arrays)
         return self.path
 
     def abort(self) -> None:
@@ -123,29 +140,45 @@ def add_arrays(root, shard_file: str, new: Mapping[str, Mapping[str, np.ndarray]
     """Add (or replace) arrays of sequences of one shard, atomically; update manifest.json.
 
     `new` maps a sequence id to {name: array} with decoded values (flows float32 px), e.g.
-    {"000017": {"flow_dis": flow}}. The shard is rewritten to a temporary file (existing arrays
-    copied as stored, without decoding) and renamed over the old one; then the manifest entry's
-    checksum, size and array list are updated. Returns the new manifest entry.
+    {"000017": {"flow_dis": flow}}. The shard must be listed in the manifest. It is rewritten to a
+    temporary file (existing arrays copied as stored, without decoding) and renamed over the old
+    one; then its manifest entry gets the new checksum, size and array list. Returns that entry.
     """
-    from layersynth.store import manifest
-
     root = Path(root)
     path = root / shard_file
+    index = manifest.listed(root, shard_file)["index"]
     with Shard(path) as shard:
         unknown = sorted(set(new) - set(shard.ids))
         if unknown:
             raise KeyError(f"{path}: no sequences {unknown}")
+        arrays = {i: set(shard.arrays(i)) | set(new.get(i, {})) for i in shard.ids}
         try:
             _rewrite(shard, tmp_name(path), new)
         except BaseException:
             tmp_name(path).unlink(missing_ok=True)
             raise
     _fsync_replace(tmp_name(path), path)
-    return manifest.refresh_entry(root, shard_file)
+    fresh = _entry(path, index, arrays)
+    manifest.put_entry(root, fresh)
+    return fresh
+
+
+def relist(root, shard_file: str) -> dict:
+    """Re-list a shard already listed whose file changed outside this module (e.g. a flow pass
+    killed between its rename and its manifest update): its contents are read from the file."""
+    root = Path(root)
+    path = root / shard_file
+    index = manifest.listed(root, shard_file)["index"]
+    with Shard(path) as shard:
+        ids, arrays = shard.contents()
+    fresh = manifest.shard_entry(file=shard_file, index=index, ids=ids, arrays=arrays,
+                                 sha256=manifest.sha256_file(path), size=path.stat().st_size)
+    manifest.put_entry(root, fresh)
+    return fresh
 
 
 def _rewrite(shard: Shard, tmp: Path, new: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-    import h5py
+    import h5py  # heavy: only when a shard is written
 
     src = shard._file
     with h5py.File(tmp, "w") as dst:
