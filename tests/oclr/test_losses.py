@@ -14,6 +14,7 @@ from oclr.losses import (
     order_loss,
     overlapping_pairs,
 )
+from oclr.matching import HungarianMatcher
 from oclr.model import build_model
 
 
@@ -131,6 +132,28 @@ def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg)
     assert total_p.item() == pytest.approx(total.item(), rel=1e-6)
     assert terms_p == pytest.approx(terms, rel=1e-6)
 
+
+
+def test_the_loss_matches_with_the_matcher_it_is_given():
+    target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 6, 6, 8), torch.zeros(2, 16, 16)],
+                         dim=1)[None]
+    logits = (target[:, :, [1, 0, 2]] * 8 - 4)  # channels 0 and 1 swapped
+    order = torch.zeros(1, 3)
+    calls = []
+
+    def identity(lg, tg):
+        calls.append(tuple(lg.shape))
+        return torch.arange(lg.shape[2]).expand(lg.shape[0], -1)
+
+    _, unmatched = OCLRLoss(matcher=identity)(logits, order, target)
+    _, matched = OCLRLoss(matcher=HungarianMatcher())(logits, order, target)
+    assert calls == [(1, 2, 3, 16, 16)]
+    assert unmatched["amodal"] > 10 * matched["amodal"]
+
+
+def test_the_default_matcher_weighs_the_dice_term_in_as_the_loss_does():
+    assert OCLRLoss().matcher == HungarianMatcher(dice=0.0)
+    assert OCLRLoss(LossConfig(dice_weight=2.0)).matcher == HungarianMatcher(dice=2.0)
 
 def test_loss_terms_are_weighted_as_in_the_reference_and_reported_as_floats():
     target = torch.stack([_square(2, 16, 2, 2, 8), _square(2, 16, 6, 6, 8), torch.zeros(2, 16, 16)],

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oclr.matching import (
+    HungarianMatcher,
     apply_permutation,
     bce_cost,
     dice_cost,
@@ -94,3 +95,17 @@ def test_dice_in_the_cost_gives_a_small_object_to_the_query_that_found_it_alone(
     # it, the blob. Dice weighs the overlap against both areas and picks the clean query.
     assert hungarian_match(logits, target).tolist() == [0, 1, 2]
     assert hungarian_match(logits, target, dice=1.0).tolist() == [0, 2, 1]
+
+
+def test_the_matcher_gives_the_batch_permutations_of_its_cost():
+    logits = torch.stack([(_clip(s)[:, [2, 0, 1]] * 8 - 4) for s in (1, 2)])
+    targets = torch.stack([_clip(s) for s in (1, 2)])
+    for dice in (0.0, 1.0):
+        found = HungarianMatcher(dice=dice)(logits, targets)
+        assert torch.equal(found, hungarian_match_batch(logits, targets, dice=dice))
+        assert found.tolist() == [[1, 2, 0], [1, 2, 0]]
+
+
+def test_the_matcher_refuses_a_negative_dice_weight():
+    with pytest.raises(ValueError, match="dice"):
+        HungarianMatcher(dice=-1.0)

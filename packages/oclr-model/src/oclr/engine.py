@@ -24,6 +24,7 @@ from oclr.config import ModelConfig, TrainConfig
 from oclr.data import ClipShape, ShardClips, StreamSampler, build_loader, eval_loader
 from oclr.eval_shards import score_loader
 from oclr.losses import OCLRLoss
+from oclr.matching import HungarianMatcher
 from oclr.model import OCLR
 from oclr.runlog import RunLog
 from oclr.schedule import Schedule, build_scheduler
@@ -41,7 +42,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.schedule = Schedule(cfg.warmup, cfg.halve_every)
         self.scheduler = build_scheduler(self.optimizer, self.schedule)
-        self.loss_fn = OCLRLoss(cfg.loss_config())
+        loss_cfg = cfg.loss_config()
+        # The matching cost weighs in the Dice term exactly when the loss has one.
+        self.loss_fn = OCLRLoss(loss_cfg, matcher=HungarianMatcher(dice=loss_cfg.dice_weight))
         self.dataset = ShardClips(cfg.shards, ClipShape.of_model(self.model_cfg), flow=cfg.flow)
         self.sampler = StreamSampler(len(self.dataset), seed=cfg.seed, batch=cfg.batch,
                                      rank=info.rank, world=info.world)

@@ -10,12 +10,17 @@ channel, 0 = front-most. By default the rank is the channel index (layer 0 in fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from oclr.matching import apply_permutation, hungarian_match_batch, soft_dice
+from oclr.matching import HungarianMatcher, apply_permutation, soft_dice
+
+# (logits, target) both (B, T, K, H, W) -> (B, K) int64: prediction channel perm[b, j] is matched
+# to target j; e.g. `oclr.matching.HungarianMatcher`.
+Matcher = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -98,13 +103,17 @@ class OCLRLoss(torch.nn.Module):
     logits (B, T, K, H, W), order (B, K) model outputs; target (B, T, K, H, W) float/bool amodal
     masks, channel k = GT layer k; valid: (B,) object counts or (B, K) bool (default: all layers);
     gt_rank (B, K) depth rank, 0 = front-most (default: the channel index). Predictions are matched
-    to targets per clip (Hungarian, no gradient) before any term. `terms` holds floats: "amodal",
+    to targets per clip by `matcher` (no gradient) before any term. `terms` holds floats: "amodal",
     "boundary", "order", "total", and "dice" when cfg.dice_weight > 0.
+
+    cfg None is LossConfig(); matcher None is HungarianMatcher(dice=cfg.dice_weight): the Dice
+    term, when on, also enters the matching cost, as in training (which passes that matcher in).
     """
 
-    def __init__(self, cfg: LossConfig | None = None) -> None:
+    def __init__(self, cfg: LossConfig | None = None, *, matcher: Matcher | None = None) -> None:
         super().__init__()
         self.cfg = cfg or LossConfig()
+        self.matcher = matcher if matcher is not None else HungarianMatcher(self.cfg.dice_weight)
 
     def forward(self, logits: torch.Tensor, order: torch.Tensor, target: torch.Tensor,
                 valid: torch.Tensor | None = None, gt_rank: torch.Tensor | None = None,
@@ -113,7 +122,7 @@ class OCLRLoss(torch.nn.Module):
         # float32 whatever the autocast dtype: BCE sums over millions of pixels
         logits, order, target = logits.float(), order.float(), target.float()
         valid, gt_rank = _defaults(target, valid, gt_rank)
-        perm = hungarian_match_batch(logits, target, dice=cfg.dice_weight)
+        perm = self.matcher(logits, target)  # (B, K)
         logits = apply_permutation(logits, perm, dim=2)
         order = apply_permutation(order, perm, dim=1)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")

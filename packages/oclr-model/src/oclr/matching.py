@@ -8,6 +8,8 @@ With `dice` > 0 (LossConfig.dice_weight), that many times the soft Dice loss of 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -69,6 +71,24 @@ def hungarian_match_batch(logits: torch.Tensor, target: torch.Tensor,
     """(B, K) int64 permutations, one per clip; logits, target (B, T, K, H, W)."""
     return torch.stack([hungarian_match(lg, tg, dice)
                         for lg, tg in zip(logits, target, strict=True)])
+
+
+@dataclass(frozen=True)
+class HungarianMatcher:
+    """The matching the loss runs before its terms: `matcher(logits, target)` -> (B, K) int64
+    permutations, one Hungarian assignment per clip, no gradient (`hungarian_match_batch`).
+
+    logits, target (B, T, K, H, W); prediction channel perm[b, j] is matched to target j of clip b.
+    """
+
+    dice: float = 0.0  # weight of the soft-Dice cost beside the BCE cost; 0 = the paper's cost
+
+    def __post_init__(self) -> None:
+        if self.dice < 0:
+            raise ValueError(f"the matcher's dice weight must be >= 0, got {self.dice}")
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return hungarian_match_batch(logits, target, dice=self.dice)
 
 
 def apply_permutation(x: torch.Tensor, perm: torch.Tensor, dim: int) -> torch.Tensor:
