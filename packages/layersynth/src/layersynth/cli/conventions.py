@@ -5,9 +5,14 @@
   one line on stderr, `PROG: error: MESSAGE`, and exit status 2, never a traceback.
 - Output goes through `layersynth.report`: tables, then the one JSON object last on stdout
   (`emit_json`), progress and warnings on stderr.
+- A bad value reads `--opt VALUE: problem`: the parameter types below (`AtLeast`, `Parsed`,
+  `ExistingPath`) raise it while click parses, before any work; click's own messages ("Invalid
+  value for '--n': ...", "Missing option '--out'.") name the option too.
+- `OneLineCommand` / `OneLineGroup` report the same way when click runs them standalone (CliRunner,
+  `command()`), so a test sees what a user sees.
 
-    @click.command(context_settings=CONTEXT)
-    @click.option("--n", type=int, required=True, help="...")
+    @click.command(cls=OneLineCommand, context_settings=CONTEXT)
+    @click.option("--n", type=AtLeast(1), required=True, metavar="N", help="...")
     def command(n): ...
 
     def main(argv=None) -> int:
@@ -20,6 +25,8 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -44,11 +51,14 @@ def _invoke(command: click.Command, args: list[str], prog: str) -> int:
     try:
         result = command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:
-        raise UsageError(f"{_usage_line(err)}; see {prog} --help") from err
+        path = err.ctx.command_path if err.ctx else prog
+        raise UsageError(f"{_usage_line(err)}; see {path} --help") from err
     except click.UsageError as err:
         raise UsageError(_one_line(err.format_message())) from err
     except click.exceptions.Abort as err:
         raise KeyboardInterrupt from err
+    except _StdoutClosed as err:
+        raise BrokenPipeError from err
     return int(result or 0)
 
 
@@ -85,3 +95,86 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
+
+
+class _StdoutClosed(Exception):
+    """BrokenPipeError carried past click, which would otherwise turn it into exit status 1."""
+
+
+class OneLineMain:
+    """Mixin for a click command or group: run standalone (`cmd()`, click's CliRunner) it reports
+    through `run_command` as well: one stderr line and exit status 2 for a usage error."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        sys.exit(run_command(self, args, prog=prog_name or self.name))
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as err:
+            raise _StdoutClosed from err
+
+
+class OneLineCommand(OneLineMain, click.Command):
+    """A click command that reports the project's way wherever it is run."""
+
+
+class OneLineGroup(OneLineMain, click.Group):
+    """A click group that reports the project's way wherever it is run."""
+
+
+def refuse(param: click.Parameter | None, value, problem: str) -> NoReturn:
+    """Refuse a parameter's value in the project's words: `--opt VALUE: problem`."""
+    name = param.opts[0] if isinstance(param, click.Option) else (
+        param.human_readable_name if param else "value")
+    raise UsageError(f"{name} {value}: {problem}")
+
+
+class AtLeast(click.types.IntParamType):
+    """An integer >= `minimum`: "--n 0: must be at least 1"."""
+
+    def __init__(self, minimum: int):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number < self.minimum:
+            refuse(param, value, f"must be at least {self.minimum}")
+        return number
+
+
+class Parsed(click.ParamType):
+    """A value read from its text by `parse(text)`, which raises ValueError("problem") for text
+    it cannot read: "--size 32: expected HxW, e.g. 128x224"."""
+
+    name = "text"
+
+    def __init__(self, parse: Callable[[str], object]):
+        self.parse = parse
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):  # a value already read (click may convert twice)
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as err:
+            refuse(param, value, str(err))
+
+
+class ExistingPath(click.ParamType):
+    """A `Path` that must exist as a "folder" or a "file": "--textures X: no such folder"."""
+
+    name = "path"
+
+    def __init__(self, kind: str):
+        if kind not in ("folder", "file"):
+            raise ValueError(f"kind: 'folder' or 'file', got {kind!r}")
+        self.kind = kind
+
+    def convert(self, value, param, ctx):
+        path = Path(value)
+        if not (path.is_dir() if self.kind == "folder" else path.is_file()):
+            refuse(param, value, f"no such {self.kind}")
+        return path
