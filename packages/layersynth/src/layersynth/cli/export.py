@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-NAME = "export"
+import click
+
+from layersynth.cli.conventions import CONTEXT, OneLineCommand
+from layersynth.errors import UsageError
+from layersynth.store.oclr_export import export_oclr
+from layersynth.store.reader import open_dataset
+
 HELP = "write the layout of the released OCLR data (JPEG, amodal PNG, .flo)"
 
 
-def add_arguments(p) -> None:
-    p.add_argument("dir", help="dataset folder (with manifest.json)")
-    p.add_argument("--format", required=True, choices=["oclr"], help="target layout")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--flow", default="gt", help="flow for Flows_gap*: gt (default), dis, raft")
-    p.add_argument("--seq", action="append", help="export only this sequence id (repeatable)")
-
-
-def run(args) -> int:
-    from layersynth.errors import UsageError
-    from layersynth.store.oclr_export import export_oclr
-    from layersynth.store.reader import open_dataset
-
-    with open_dataset(args.dir) as ds:
-        if args.flow not in ds.flow_methods:
-            raise UsageError(f"--flow {args.flow}: {args.dir} holds flows "
-                             f"{', '.join(ds.flow_methods)}")
-        unknown = [i for i in args.seq or [] if i not in ds]
+@click.command("export", cls=OneLineCommand, context_settings=CONTEXT, help=HELP,
+               short_help=HELP)
+@click.argument("root", metavar="DIR", help="dataset folder (with manifest.json)")
+@click.option("--format", "layout", required=True, type=click.Choice(["oclr"]), metavar="{oclr}",
+              help="target layout")
+@click.option("--out", required=True, metavar="OUT", help="output folder")
+@click.option("--flow", default="gt", metavar="FLOW",
+              help="flow for Flows_gap*: gt (default), dis, raft")
+@click.option("--seq", multiple=True, metavar="SEQ",
+              help="export only this sequence id (repeatable)")
+def command(*, root: str, layout: str, out: str, flow: str, seq: tuple[str, ...]) -> int:
+    with open_dataset(root) as ds:
+        if flow not in ds.flow_methods:
+            raise UsageError(f"--flow {flow}: {root} holds flows {', '.join(ds.flow_methods)}")
+        unknown = [i for i in seq if i not in ds]
         if unknown:
-            raise UsageError(f"--seq {unknown[0]}: no such sequence in {args.dir}")
+            raise UsageError(f"--seq {unknown[0]}: no such sequence in {root}")
         try:
-            names = export_oclr(ds, args.out, flow=args.flow, ids=args.seq, show_progress=True)
+            names = export_oclr(ds, out, flow=flow, ids=list(seq) or None, show_progress=True)
         except ValueError as err:
             raise UsageError(str(err)) from err
-    print(f"exported {len(names)} sequences to {args.out}")
+    print(f"exported {len(names)} sequences to {out}")
     return 0

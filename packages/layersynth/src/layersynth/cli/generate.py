@@ -1,153 +1,124 @@
-"""`layersynth generate`: N sequences into HDF5 shards, parallel and resumable."""
+"""`layersynth generate`: N sequences into HDF5 shards, parallel and resumable.
+
+The options' text formats (HxW, LO:HI, 1,2,3) are read here; the values are checked by
+`SceneConfig` itself (with the chosen preset), whose ValueError is reported naming the option.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import click
+
+from layersynth.cli.conventions import CONTEXT, AtLeast, ExistingPath, OneLineCommand, Parsed
 from layersynth.errors import UsageError
+from layersynth.estimators import METHODS
+from layersynth.report import emit_json
+from layersynth.scene.config import SceneConfig
+from layersynth.store.manifest import sha256_file
 
-NAME = "generate"
 HELP = "render N sequences into HDF5 shards with manifest.json and DATASET.md (resumable)"
+ASSET_KINDS = ("textures", "silhouettes", "backgrounds")
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--n", type=int, required=True, help="number of sequences")
-    p.add_argument("--out", required=True, help="output folder (re-run the same command to resume)")
-    p.add_argument("--preset", default="oclr", choices=["oclr", "syn-val", "tiny"])
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
-    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:8786)")
-    p.add_argument("--frames", type=int, help="frames per sequence (T)")
-    p.add_argument("--size", help="frame size HxW, e.g. 128x224")
-    p.add_argument("--objects", help="object counts drawn in equal parts, e.g. 1,2,3")
-    p.add_argument("--occlusion", help="hidden fraction of object area LO:HI, e.g. 0.2:0.5")
-    p.add_argument("--flow", default="gt", help="flows to store: gt (always), dis, raft")
-    p.add_argument("--raft-weights", help="local RAFT checkpoint for --flow raft")
-    p.add_argument("--device", default="cpu", help="device of the flow estimators (cpu, cuda)")
-    p.add_argument("--shard-size", type=int, help="sequences per shard (default by preset)")
-    for kind in ("textures", "silhouettes", "backgrounds"):
-        p.add_argument(f"--{kind}", metavar="DIR", help=f"folder of {kind} (default: built-in)")
-    p.add_argument("--json", metavar="FILE", help="also write the summary JSON here")
+@dataclass(frozen=True)
+class Override:
+    """SceneConfig fields set by one option, with the option and its text for error messages."""
+
+    option: str
+    text: str
+    fields: dict
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("expected an integer") from None
 
 
 def parse_size(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise UsageError(f"--size {text}: expected HxW, e.g. 128x224") from None
-    if h < 16 or w < 16:
-        raise UsageError(f"--size {text}: height and width must be at least 16")
+        raise ValueError("expected HxW, e.g. 128x224") from None
     return h, w
 
 
 def parse_objects(text: str) -> tuple[int, ...]:
     try:
-        counts = tuple(int(v) for v in text.split(","))
+        return tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"--objects {text}: expected counts like 1,2,3") from None
-    if any(c < 1 for c in counts):
-        raise UsageError(f"--objects {text}: counts must be >= 1")
-    return counts
+        raise ValueError("expected counts like 1,2,3") from None
 
 
 def parse_occlusion(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(":"))
     except ValueError:
-        raise UsageError(f"--occlusion {text}: expected LO:HI, e.g. 0.2:0.5") from None
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise UsageError(f"--occlusion {text}: need 0 <= LO <= HI <= 1")
+        raise ValueError("expected LO:HI, e.g. 0.2:0.5") from None
     return lo, hi
 
 
 def parse_flow(text: str) -> tuple[str, ...]:
-    from layersynth.pipeline.generation import FLOW_METHODS
-
+    """Flows to store, "gt" first (exact flow is always stored), then the estimated ones."""
     methods = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in methods if m not in FLOW_METHODS]
+    bad = [m for m in methods if m not in ("gt", *METHODS)]
     if bad:
-        raise UsageError(f"--flow {text}: unknown method {bad[0]!r}; choose from gt, dis, raft")
-    rest = [m for m in FLOW_METHODS[1:] if m in methods]
-    return ("gt", *rest)  # exact flow is always stored
+        raise ValueError(f"unknown method {bad[0]!r}; choose from gt, {', '.join(METHODS)}")
+    return ("gt", *(m for m in METHODS if m in methods))
 
 
-def scene_overrides(args) -> dict:
-    overrides = {}
-    if args.frames is not None:
-        overrides["frames"] = args.frames
-    if args.size:
-        overrides["height"], overrides["width"] = parse_size(args.size)
-    if args.objects:
-        overrides["objects"] = parse_objects(args.objects)
-    if args.occlusion:
-        overrides["occlusion"] = parse_occlusion(args.occlusion)
-    return overrides
+class SceneOption(Parsed):
+    """Text of SceneConfig `fields` read by `parse` into an `Override` (checked later, with the
+    preset, by `scene_overrides`)."""
+
+    def __init__(self, parse, *fields: str):
+        super().__init__(parse)
+        self.fields = fields
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Override):
+            return value
+        parsed = super().convert(value, param, ctx)
+        values = parsed if len(self.fields) > 1 else (parsed,)
+        return Override(param.opts[0], value, dict(zip(self.fields, values, strict=True)))
 
 
-def asset_dirs(args) -> dict:
-    dirs = {}
-    for kind in ("textures", "silhouettes", "backgrounds"):
-        value = getattr(args, kind)
-        if value and not Path(value).is_dir():
-            raise UsageError(f"--{kind} {value}: no such folder")
-        dirs[kind] = str(Path(value).resolve()) if value else None
-    return dirs
+def scene_overrides(preset: str, *given: Override | None) -> dict:
+    """The SceneConfig fields the options set, each checked by SceneConfig on the preset; its
+    ValueError becomes "--size 8x8: at least 16 pixels, got 8x8"."""
+    fields = {}
+    for override in filter(None, given):
+        try:
+            SceneConfig.preset(preset, **override.fields)
+        except ValueError as err:
+            head, _, rest = str(err).partition(": ")
+            problem = rest if rest and set(head.split(", ")) <= set(override.fields) else str(err)
+            raise UsageError(f"{override.option} {override.text}: {problem}") from None
+        fields |= override.fields
+    return fields
 
 
-def raft_weights(args, flow: tuple[str, ...]) -> dict | None:
-    if args.raft_weights is None:
+def raft_checkpoint(path: Path | None, flow: tuple[str, ...]) -> dict | None:
+    """{"path", "sha256"} of the --raft-weights file, None without one."""
+    if path is None:
         return None
-    path = Path(args.raft_weights)
     if "raft" not in flow:
         raise UsageError("--raft-weights is only used with --flow ...,raft")
-    if not path.is_file():
-        raise UsageError(f"--raft-weights {path}: no such file")
-    from layersynth.store.manifest import sha256_file
-
     return {"path": str(path.resolve()), "sha256": sha256_file(path)}
 
 
-def build_settings(args):
-    """Settings from the options; UsageError before any work for every bad value."""
-    from layersynth.pipeline.generation import build_estimator, make_settings
-
-    if args.n < 1:
-        raise UsageError(f"--n {args.n}: must be at least 1")
-    if args.seed < 0:
-        raise UsageError(f"--seed {args.seed}: must be >= 0")
-    if args.shard_size is not None and args.shard_size < 1:
-        raise UsageError(f"--shard-size {args.shard_size}: must be at least 1")
-    flow = parse_flow(args.flow)
-    settings = make_settings(
-        preset=args.preset, seed=args.seed, shard_size=args.shard_size, flow=flow,
-        raft_weights=raft_weights(args, flow), asset_dirs=asset_dirs(args),
-        **scene_overrides(args))
-    for method in flow[1:]:  # fail now, not in a worker: a missing module or checkpoint
-        build_estimator(method, settings, args.device)
-    return settings
+def asset_dirs(**folders: Path | None) -> dict:
+    return {kind: str(path.resolve()) if path else None for kind, path in folders.items()}
 
 
-def workers(args) -> int:
-    if args.workers is None:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if args.workers < 1:
-        raise UsageError(f"--workers {args.workers}: must be at least 1")
-    return args.workers
-
-
-def run(args) -> int:
-    from layersynth.pipeline.generation import connect, generate
-    from layersynth.report import emit_json
-
-    n_workers, settings = workers(args), build_settings(args)
-    if args.scheduler:
-        connect(args.scheduler).close()  # unreachable scheduler: refuse before any work
-    summary = generate(settings, n=args.n, out=args.out, workers=n_workers,
-                       scheduler=args.scheduler, device=args.device)
-    print_summary(summary)
-    emit_json(summary, args.json)
-    return 0
+def default_workers() -> int:
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may use, not the machine's
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def print_summary(s: dict) -> None:
@@ -160,3 +131,66 @@ def print_summary(s: dict) -> None:
     print(f"size           {s['bytes'] / 1e6:.1f} MB ({per_seq:.2f} MB/sequence)")
     print(f"time           {s['seconds']:.1f} s on {runner}"
           + (f", {fps:.0f} frames/s" if fps else ""))
+
+
+def asset_options(command):
+    for kind in reversed(ASSET_KINDS):
+        command = click.option(f"--{kind}", type=ExistingPath("folder"), metavar="DIR",
+                               help=f"folder of {kind} (default: built-in)")(command)
+    return command
+
+
+@click.command("generate", cls=OneLineCommand, context_settings=CONTEXT, help=HELP,
+               short_help=HELP)
+@click.option("--n", type=AtLeast(1), required=True, metavar="N", help="number of sequences")
+@click.option("--out", required=True, metavar="OUT",
+              help="output folder (re-run the same command to resume)")
+@click.option("--preset", default="oclr", type=click.Choice(["oclr", "syn-val", "tiny"]),
+              metavar="{oclr,syn-val,tiny}")
+@click.option("--seed", type=AtLeast(0), default=0, metavar="SEED",
+              help="dataset seed (default 0)")
+@click.option("--workers", type=AtLeast(1), default=None, metavar="WORKERS",
+              help="local processes (default: cores)")
+@click.option("--scheduler", metavar="SCHEDULER",
+              help="address of an existing Dask scheduler (tcp://HOST:8786)")
+@click.option("--frames", type=SceneOption(parse_int, "frames"), metavar="FRAMES",
+              help="frames per sequence (T)")
+@click.option("--size", type=SceneOption(parse_size, "height", "width"), metavar="SIZE",
+              help="frame size HxW, e.g. 128x224")
+@click.option("--objects", type=SceneOption(parse_objects, "objects"), metavar="OBJECTS",
+              help="object counts drawn in equal parts, e.g. 1,2,3")
+@click.option("--occlusion", type=SceneOption(parse_occlusion, "occlusion"), metavar="OCCLUSION",
+              help="hidden fraction of object area LO:HI, e.g. 0.2:0.5")
+@click.option("--flow", type=Parsed(parse_flow), default="gt", metavar="FLOW",
+              help="flows to store: gt (always), dis, raft")
+@click.option("--raft-weights", type=ExistingPath("file"), metavar="RAFT_WEIGHTS",
+              help="local RAFT checkpoint for --flow raft")
+@click.option("--device", default="cpu", metavar="DEVICE",
+              help="device of the flow estimators (cpu, cuda)")
+@click.option("--shard-size", type=AtLeast(1), metavar="SHARD_SIZE",
+              help="sequences per shard (default by preset)")
+@asset_options
+@click.option("--json", "json_file", metavar="FILE", help="also write the summary JSON here")
+def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
+            scheduler: str | None, frames: Override | None, size: Override | None,
+            objects: Override | None, occlusion: Override | None, flow: tuple[str, ...],
+            raft_weights: Path | None, device: str, shard_size: int | None,
+            textures: Path | None, silhouettes: Path | None, backgrounds: Path | None,
+            json_file: str | None) -> int:
+    # The renderer loads scipy and numba (~0.8 s): paid by generate, not by --help.
+    from layersynth.pipeline import generation
+
+    settings = generation.make_settings(
+        preset=preset, seed=seed, shard_size=shard_size, flow=flow,
+        raft_weights=raft_checkpoint(raft_weights, flow),
+        asset_dirs=asset_dirs(textures=textures, silhouettes=silhouettes, backgrounds=backgrounds),
+        **scene_overrides(preset, frames, size, objects, occlusion))
+    for method in flow[1:]:  # fail now, not in a worker: a missing module or checkpoint
+        generation.build_estimator(method, settings, device)
+    if scheduler:
+        generation.connect(scheduler).close()  # unreachable scheduler: refuse before any work
+    summary = generation.generate(settings, n=n, out=out, workers=workers or default_workers(),
+                                  scheduler=scheduler, device=device)
+    print_summary(summary)
+    emit_json(summary, json_file)
+    return 0

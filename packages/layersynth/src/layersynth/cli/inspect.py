@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-NAME = "inspect"
+import click
+
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand
+from layersynth.report import emit_json
+from layersynth.store.reader import open_dataset
+from layersynth.viz.stats import dataset_stats, flow_epe
+
 HELP = "counts, objects per sequence, occlusion fractions, sizes, settings (table, then JSON)"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("dir", help="dataset folder (with manifest.json)")
-    p.add_argument("--epe-sequences", type=int, default=100,
-                   help="sequences (evenly spaced) used for the EPE of estimated flows; 0 = all")
-    p.add_argument("--json", metavar="FILE", help="also write the JSON here")
 
 
 def print_table(s: dict) -> None:
@@ -37,17 +36,16 @@ def print_table(s: dict) -> None:
           f"layersynth {st['generator_version']}")
 
 
-def run(args) -> int:
-    from layersynth.errors import UsageError
-    from layersynth.report import emit_json
-    from layersynth.store.reader import open_dataset
-    from layersynth.viz.stats import dataset_stats, flow_epe
-
-    if args.epe_sequences < 0:
-        raise UsageError(f"--epe-sequences {args.epe_sequences}: must be >= 0")
-    with open_dataset(args.dir) as ds:
+@click.command("inspect", cls=OneLineCommand, context_settings=CONTEXT, help=HELP,
+               short_help=HELP)
+@click.argument("root", metavar="DIR", help="dataset folder (with manifest.json)")
+@click.option("--epe-sequences", type=AtLeast(0), default=100, metavar="EPE_SEQUENCES",
+              help="sequences (evenly spaced) used for the EPE of estimated flows; 0 = all")
+@click.option("--json", "json_file", metavar="FILE", help="also write the JSON here")
+def command(*, root: str, epe_sequences: int, json_file: str | None) -> int:
+    with open_dataset(root) as ds:
         stats = dataset_stats(ds)
-        stats["epe"] = flow_epe(ds, args.epe_sequences)
+        stats["epe"] = flow_epe(ds, epe_sequences)
     print_table(stats)
-    emit_json(stats, args.json)
+    emit_json(stats, json_file)
     return 0

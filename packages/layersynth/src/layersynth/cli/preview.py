@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
-NAME = "preview"
+from pathlib import Path
+
+import click
+
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, Parsed
+from layersynth.errors import UsageError
+from layersynth.store.reader import open_dataset
+from layersynth.viz.preview import FORMATS, write_preview
+
 HELP = "picture of one sequence: .png contact sheet, .gif or .mp4 (rgb, flow, modal, amodal)"
 
 
-def add_arguments(p) -> None:
-    p.add_argument("dir", help="dataset folder (with manifest.json)")
-    p.add_argument("--seq", required=True, help="sequence id, e.g. 000017")
-    p.add_argument("--out", required=True, help="output file: .png, .gif or .mp4")
-    p.add_argument("--fps", type=int, default=10, help="frames per second of animations")
+def picture_file(text: str) -> str:
+    if Path(text).suffix.lower() not in FORMATS:
+        raise ValueError("use a .png, .gif or .mp4 file name")
+    return text
 
 
-def run(args) -> int:
-    from pathlib import Path
-
-    from layersynth.errors import UsageError
-    from layersynth.store.reader import open_dataset
-    from layersynth.viz.preview import FORMATS, write_preview
-
-    if Path(args.out).suffix.lower() not in FORMATS:
-        raise UsageError(f"--out {args.out}: use a .png, .gif or .mp4 file name")
-    if args.fps < 1:
-        raise UsageError(f"--fps {args.fps}: must be at least 1")
-    with open_dataset(args.dir) as ds:
-        if args.seq not in ds:
-            raise UsageError(f"--seq {args.seq}: no such sequence in {args.dir} "
-                             f"(ids {ds.ids[0]} .. {ds.ids[-1]})" if len(ds) else "(empty)")
-        arrays = ds[args.seq]
-    print(write_preview(arrays, args.out, fps=args.fps))
+@click.command("preview", cls=OneLineCommand, context_settings=CONTEXT, help=HELP,
+               short_help=HELP)
+@click.argument("root", metavar="DIR", help="dataset folder (with manifest.json)")
+@click.option("--seq", required=True, metavar="SEQ", help="sequence id, e.g. 000017")
+@click.option("--out", type=Parsed(picture_file), required=True, metavar="OUT",
+              help="output file: .png, .gif or .mp4")
+@click.option("--fps", type=AtLeast(1), default=10, metavar="FPS",
+              help="frames per second of animations")
+def command(*, root: str, seq: str, out: str, fps: int) -> int:
+    with open_dataset(root) as ds:
+        if seq not in ds:
+            held = f"(ids {ds.ids[0]} .. {ds.ids[-1]})" if len(ds) else "(empty)"
+            raise UsageError(f"--seq {seq}: no such sequence in {root} {held}")
+        arrays = ds[seq]
+    print(write_preview(arrays, out, fps=fps))
     return 0

@@ -11,30 +11,25 @@ not re-estimated: RAFT on a GPU is not bit-reproducible.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
+import click
 import numpy as np
 
-NAME = "validate"
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand
+from layersynth.report import emit_json, progress, warn
+from layersynth.scene.config import SceneConfig
+from layersynth.store import manifest
+from layersynth.store.reader import Shard
+from layersynth.store.schema import ShardError, check_sequence, encode
+
 HELP = "check shards against the schema and checksums; --deep regenerates every sequence"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("dir", help="dataset folder (with manifest.json)")
-    p.add_argument("--deep", action="store_true",
-                   help="regenerate each sequence from its seed and compare bit for bit")
-    p.add_argument("--workers", type=int, default=1,
-                   help="processes checking shards in parallel (default 1)")
-    p.add_argument("--json", metavar="FILE", help="also write the result JSON here")
 
 
 def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
     """Problems of one shard (empty if sound): checksum, header, ids, every sequence decoded."""
-    from layersynth.store import manifest
-    from layersynth.store.reader import Shard
-    from layersynth.store.schema import ShardError, check_sequence
-
     path = root / entry["file"]
     if not path.exists():
         return [f"{entry['file']}: missing"]
@@ -70,9 +65,8 @@ def shard_task(root: str, entry: dict, settings_json: str | None) -> list[str]:
 @lru_cache(maxsize=1)
 def deep_checker(settings_json: str):
     """A function (shard, seq_id) -> problems that regenerates the sequence and compares it."""
+    # The renderer loads scipy and numba (~0.8 s): only --deep needs it.
     from layersynth.pipeline.generation import Settings, load_assets, render_sequence
-    from layersynth.scene.config import SceneConfig
-    from layersynth.store.schema import encode
 
     settings = Settings.from_dict(json.loads(settings_json))
     cfg, assets = SceneConfig.from_dict(settings.scene), load_assets(settings.asset_dirs)
@@ -92,8 +86,6 @@ def deep_checker(settings_json: str):
 
 
 def completeness(data: dict) -> list[str]:
-    from layersynth.store import manifest
-
     listed = {i for e in data["shards"] for i in e["ids"]}
     missing = [manifest.seq_id(i) for i in range(data["n"]) if manifest.seq_id(i) not in listed]
     if not missing:
@@ -103,8 +95,8 @@ def completeness(data: dict) -> list[str]:
 
 
 def warn_other_code(settings: dict) -> None:
+    # With the renderer come scipy and numba (~0.8 s): only --deep needs the code's fingerprint.
     from layersynth.pipeline.generation import code_fingerprint
-    from layersynth.report import warn
 
     made_by = settings.get("generator_code", "")
     if made_by != code_fingerprint():
@@ -118,27 +110,26 @@ def check_all(root: Path, entries: list[dict], deep: str | None, workers: int):
         for entry in entries:
             yield entry, shard_task(str(root), entry, deep)
         return
-    from concurrent.futures import ProcessPoolExecutor
-
     with ProcessPoolExecutor(max_workers=workers) as pool:
         args = [(str(root), e, deep) for e in entries]
         yield from zip(entries, pool.map(shard_task, *zip(*args, strict=True)), strict=True)
 
 
-def run(args) -> int:
-    from layersynth.errors import UsageError
-    from layersynth.report import emit_json, progress
-    from layersynth.store import manifest
-
-    if args.workers < 1:
-        raise UsageError(f"--workers {args.workers}: must be at least 1")
-    root = Path(args.dir)
+@click.command("validate", cls=OneLineCommand, context_settings=CONTEXT, help=HELP,
+               short_help=HELP)
+@click.argument("root", metavar="DIR", help="dataset folder (with manifest.json)")
+@click.option("--deep", is_flag=True,
+              help="regenerate each sequence from its seed and compare bit for bit")
+@click.option("--workers", type=AtLeast(1), default=1, metavar="WORKERS",
+              help="processes checking shards in parallel (default 1)")
+@click.option("--json", "json_file", metavar="FILE", help="also write the result JSON here")
+def command(*, root: str, deep: bool, workers: int, json_file: str | None) -> int:
     data = manifest.load(root)
-    deep = json.dumps(data["settings"], sort_keys=True) if args.deep else None
-    if args.deep:
+    settings_json = json.dumps(data["settings"], sort_keys=True) if deep else None
+    if deep:
         warn_other_code(data["settings"])
     problems = completeness(data)
-    results = check_all(root, data["shards"], deep, args.workers)
+    results = check_all(Path(root), data["shards"], settings_json, workers)
     for entry, found in progress(results, total=len(data["shards"]), desc="shards"):
         problems += found
         print(f"{entry['file']:18s} {len(entry['ids']):4d} sequences  "
@@ -147,7 +138,7 @@ def run(args) -> int:
         print(f"problem: {problem}")
     n_ids = sum(len(e["ids"]) for e in data["shards"])
     print(f"{'sound' if not problems else 'NOT sound'}: {len(data['shards'])} shards, "
-          f"{n_ids} sequences{' (deep)' if args.deep else ''}, {len(problems)} problem(s)")
-    emit_json({"ok": not problems, "deep": args.deep, "shards": len(data["shards"]),
-               "sequences": n_ids, "problems": problems}, args.json)
+          f"{n_ids} sequences{' (deep)' if deep else ''}, {len(problems)} problem(s)")
+    emit_json({"ok": not problems, "deep": deep, "shards": len(data["shards"]),
+               "sequences": n_ids, "problems": problems}, json_file)
     return 0 if not problems else 1

@@ -6,14 +6,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from layersynth.cli import datasets as command
-from layersynth.cli.conventions import OneLineParser, run_main
+from clirun import invoke, script
+from layersynth.cli import datasets
+from layersynth.cli.conventions import run_command
 
 
 def cli(*argv: str) -> int:
-    parser = OneLineParser(prog="layersynth datasets")
-    command.add_arguments(parser)
-    return run_main("layersynth datasets", lambda: command.run(parser.parse_args(list(argv))))
+    """The `datasets` group run on its own, as `layersynth datasets ARGV...`."""
+    return run_command(datasets.command, list(argv), prog="layersynth datasets")
 
 
 def last_json(out: str) -> dict:
@@ -86,3 +86,20 @@ def test_bad_inputs_give_one_line_and_exit_two(tmp_path, capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(e.startswith("layersynth datasets: error:") for e in errors)
     assert "nope: no such directory" in errors[0] and "bad.lock" in errors[2]
+
+
+def test_through_the_layersynth_group_a_bad_name_is_refused_naming_the_option(tmp_path):
+    ran = invoke("datasets", "verify", "--name", "imagenet", "--root", tmp_path)
+    assert "Invalid value for '--name': 'imagenet' is not one of 'pass'" in ran.error_line()
+    assert "--root" in invoke("datasets", "lock", "--name", "pass").error_line()
+
+
+def test_an_action_is_required_and_the_error_lists_them():
+    line = invoke("datasets").error_line()
+    assert "a command is required (fetch, lock, verify); see layersynth datasets --help" in line
+
+
+def test_the_console_script_verifies_a_sound_copy_with_exit_0(tmp_path):
+    root, lock = fake_videos(tmp_path)
+    ran = script("datasets", "verify", "--name", "videos", "--root", root, "--lock", lock)
+    assert ran.code == 0 and ran.last_json()["counts"]["ok"] == 2

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from clirun import invoke, script
 from layersynth.cli.main import main
 from layersynth.estimators import FlowEstimator, build_estimator
 from layersynth.estimators.inplace import add_estimated_flow
@@ -40,7 +41,7 @@ def dataset(tmp_path):
         with ShardWriter(root / file, shard_index=j, settings={}, generator_version="t") as w:
             for seq_id in manifest.expected_ids(j, SHARD_SIZE, N):
                 w.add(seq_id, fake_sequence(rng), {"seed": None})
-        manifest.put_entry(root, manifest.entry(root, file, j))
+        manifest.put_entry(root, w.entry)
     return root
 
 
@@ -135,16 +136,16 @@ def test_an_interruption_while_a_shard_is_rewritten_leaves_no_partial_file(datas
 def test_a_shard_renamed_before_its_manifest_update_is_only_re_listed_on_resume(
     dataset, monkeypatch
 ):
-    real = manifest.refresh_entry
+    real = manifest.put_entry
     calls = []
 
-    def refresh_entry(root, file):
-        calls.append(file)
+    def put_entry(root, entry):
+        calls.append(entry["file"])
         if len(calls) == 1:
             raise KeyboardInterrupt  # killed between the rename and the manifest update
-        return real(root, file)
+        return real(root, entry)
 
-    monkeypatch.setattr(manifest, "refresh_entry", refresh_entry)
+    monkeypatch.setattr(manifest, "put_entry", put_entry)
     with pytest.raises(KeyboardInterrupt):
         add_estimated_flow(dataset, build_estimator("dis"))
     assert main(["validate", str(dataset)]) == 1  # checksum now differs from the manifest
@@ -220,13 +221,19 @@ def test_two_processes_adding_different_flows_at_once_keep_both(dataset):
     [
         (["--method", "raft", "--raft-weights", "missing.ckpt"], "RAFT weights not found"),
         (["--method", "dis", "--part", "2/2"], "--part"),
-        (["--method", "farneback"], "invalid choice"),
+        (["--method", "farneback"], "Invalid value for '--method': 'farneback' is not one of"),
+        (["--method", "dis", "--batch", "many"], "Invalid value for '--batch': 'many' is not a"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(dataset, capsys, argv, message):
     assert main(["flow", str(dataset), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+    assert message in invoke("flow", dataset, *argv).error_line()
+
+
+def test_a_missing_method_is_named_by_the_console_script(dataset):
+    assert "Missing option '--method'" in script("flow", dataset).error_line()
 
 
 def test_a_zero_batch_is_refused_before_any_weights_load(dataset, capsys):

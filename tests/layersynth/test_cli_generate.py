@@ -1,0 +1,104 @@
+"""`layersynth generate`: bad options refused in one line before any work; summary, JSON, resume."""
+
+import pytest
+from clirun import SMALL, invoke, script
+from layersynth.cli.generate import command, parse_flow, scene_overrides
+from layersynth.cli.main import main
+from layersynth.errors import UsageError
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--size", "32"], "--size 32: expected HxW"),
+    (["--size", "8x48"], "--size 8x48: at least 16 pixels"),
+    (["--objects", "0,1"], "--objects 0,1: a non-empty tuple of counts >= 1"),
+    (["--objects", "1,x"], "--objects 1,x: expected counts like 1,2,3"),
+    (["--occlusion", "0.6:0.2"], "--occlusion 0.6:0.2: need (lo, hi) with 0 <= lo <= hi"),
+    (["--occlusion", "0.2:1.5"], "--occlusion 0.2:1.5: need 0 <= lo <= hi <= 1"),
+    (["--occlusion", "half"], "--occlusion half: expected LO:HI"),
+    (["--flow", "gt,pwc"], "--flow gt,pwc: unknown method 'pwc'"),
+    (["--workers", "0"], "--workers 0: must be at least 1"),
+    (["--n", "0"], "--n 0: must be at least 1"),
+    (["--n", "many"], "Invalid value for '--n': 'many' is not a valid integer"),
+    (["--seed", "-1"], "--seed -1: must be at least 0"),
+    (["--shard-size", "0"], "--shard-size 0: must be at least 1"),
+    (["--frames", "0"], "--frames 0: a positive integer"),
+    (["--preset", "big"], "Invalid value for '--preset': 'big' is not one of"),
+    (["--textures", "/no/such/dir"], "--textures /no/such/dir: no such folder"),
+    (["--raft-weights", "/no/w.ckpt", "--flow", "gt,raft"], "--raft-weights /no/w.ckpt: no such"),
+])
+def test_bad_generate_options_give_one_line_and_exit_2_before_any_work(tmp_path, bad, message):
+    ran = invoke("generate", "--n", "2", "--out", tmp_path / "d", *SMALL, *bad)
+    assert message in ran.error_line()
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_console_script_refuses_a_bad_size_in_one_line_naming_the_option(tmp_path):
+    ran = script("generate", "--n", "2", "--out", tmp_path / "d", *SMALL, "--size", "32")
+    assert "--size 32: expected HxW" in ran.error_line()
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_missing_required_option_is_named_in_one_line():
+    assert "Missing option '--out'" in invoke("generate", "--n", "2").error_line()
+
+
+def test_raft_weights_without_raft_flow_are_refused(tmp_path):
+    weights = tmp_path / "w.ckpt"
+    weights.write_bytes(b"x")
+    ran = invoke("generate", "--n", "2", "--out", tmp_path / "d", *SMALL,
+                 "--raft-weights", weights)
+    assert "--raft-weights is only used with --flow ...,raft" in ran.error_line()
+
+
+def test_scene_values_are_checked_by_scene_config_with_the_chosen_preset(tmp_path):
+    ran = invoke("generate", "--n", "1", "--out", tmp_path / "d", "--preset", "tiny",
+                 "--objects", "1,255")
+    assert "--objects 1,255: at most 254 objects" in ran.error_line()
+    with pytest.raises(UsageError, match=r"^--frames 0: a positive integer, got 0$"):
+        scene_overrides("tiny", *_overrides("--frames", "0"))
+
+
+def _overrides(*argv: str):
+    ctx = command.make_context("generate", ["--n", "1", "--out", "x", *argv])
+    return [ctx.params[k] for k in ("frames", "size", "objects", "occlusion")]
+
+
+def test_scene_options_set_the_scene_config_fields_they_name():
+    fields = scene_overrides("oclr", *_overrides("--size", "32X48", "--objects", "2,3",
+                                                 "--occlusion", "0.1:0.4", "--frames", "5"))
+    assert fields == {"height": 32, "width": 48, "objects": (2, 3), "occlusion": (0.1, 0.4),
+                      "frames": 5}
+
+
+def test_flow_lists_always_store_gt_first_then_the_estimated_flows_in_one_order():
+    assert parse_flow("raft,dis") == ("gt", "dis", "raft")
+    assert parse_flow("gt") == ("gt",)
+    assert parse_flow(" dis , ") == ("gt", "dis")
+
+
+def test_an_unreachable_scheduler_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr("layersynth.pipeline.generation.CONNECT_TIMEOUT", "1s")
+    ran = invoke("generate", "--n", "2", "--out", tmp_path / "d", *SMALL,
+                 "--scheduler", "tcp://127.0.0.1:1")
+    assert "--scheduler tcp://127.0.0.1:1: cannot reach the Dask scheduler" in ran.error_line()
+    assert not (tmp_path / "d").exists()
+
+
+def test_generate_prints_a_summary_then_json_and_resumes_with_nothing_to_do(tmp_path):
+    argv = ["generate", "--n", "3", "--out", str(tmp_path / "d"), *SMALL]
+    ran = invoke(*argv)
+    assert ran.code == 0 and "sequences      3 (3 made, 0 kept)" in ran.out
+    assert ran.last_json()["shards"] == 2
+    ran = invoke(*argv, "--workers", "2")
+    assert ran.code == 0 and ran.last_json()["kept"] == 3
+    ran = invoke(*argv[:-2], "--seed", "4")
+    assert "seed: 3 -> 4" in ran.error_line()
+
+
+def test_the_entry_point_and_the_console_script_generate_the_same_dataset(tmp_path, capsys):
+    argv = ["generate", "--n", "1", *SMALL]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    made = script(*argv, "--out", tmp_path / "b")
+    assert made.code == 0 and made.last_json()["made"] == 1
+    first = (tmp_path / "a" / "shard-00000.h5").read_bytes()
+    assert first == (tmp_path / "b" / "shard-00000.h5").read_bytes()
