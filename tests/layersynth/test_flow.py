@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography, tps
-from layersynth.render import renderer as render_mod
+from layersynth.render import exact_flow
 from layersynth.render.renderer import render
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.sampling import sample_scene
@@ -84,12 +84,12 @@ def test_object_flow_equals_the_forward_map_of_the_inverted_canonical_point(scen
     p, s = scene
     t = 3
     for k, layer in enumerate(p.objects):
-        plan = render_mod._plan_object(layer, p, SMOOTH)
+        fmap = exact_flow.object_map(layer, p)
         ys, xs = np.nonzero(s.modal[t] == k + 1)
-        q = homography.apply(plan.hom_inv[t + 1], np.stack([xs, ys], 1).astype(float))
-        c = tps.invert(plan.coefs[t + 1], plan.points, q, tol=1e-10)
+        q = homography.apply(fmap.hom_inv[t + 1], np.stack([xs, ys], 1).astype(float))
+        c = tps.invert(fmap.coefs[t + 1], fmap.points, q, tol=1e-10)
         for gap, e in ((0, t + 2), (1, t)):
-            x = homography.apply(plan.hom[e], tps.evaluate(plan.coefs[e], plan.points, c))
+            x = homography.apply(fmap.hom[e], tps.evaluate(fmap.coefs[e], fmap.points, c))
             want = x - np.stack([xs, ys], 1)
             np.testing.assert_allclose(s.flow_gt[t, gap][ys, xs], want, atol=2e-3)
 

@@ -94,10 +94,10 @@ def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
     for k, layer in enumerate(p.objects):
         plan = render_mod._plan_object(layer, p, ASSETS)
-        m = plan.mask
+        m, fmap = plan.mask, plan.fmap
         for t in range(p.frames):
-            q = homography.apply(plan.hom_inv[t + 1], np.stack([xx, yy], -1).reshape(-1, 2))
-            c = np.nan_to_num(tps.invert(plan.coefs[t + 1], plan.points, q, tol=1e-9), nan=-1e6)
+            q = homography.apply(fmap.hom_inv[t + 1], np.stack([xx, yy], -1).reshape(-1, 2))
+            c = np.nan_to_num(tps.invert(fmap.coefs[t + 1], fmap.points, q, tol=1e-9), nan=-1e6)
             col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(np.int64)
             row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(np.int64)
             ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])

@@ -4,14 +4,43 @@ A layer's texture is a crop/scale/flip of a source image: the canonical point c 
 texture pixel (u, v) = offset + scale * (flip_x * x, flip_y * y), bilinearly, with mirrored
 addressing outside the image (continuous, so brightness constancy holds everywhere). Colour is
 then `gain_t * texel + bias`, gain_t = gain * (1 + amp * sin(freq * e + phase)) per channel at
-extended frame index e (the photometric jitter; amp = 0 turns it off).
+extended frame index e (the photometric jitter; amp = 0 turns it off). A layer's `Shading` holds
+all of it, ready for the render kernels, which compute the same texel and colour inline.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from layersynth.motion import detmath
+from layersynth.render.sprites import readonly
+from layersynth.scene.params import Appearance
+
+
+@dataclass(frozen=True, eq=False)
+class Shading:
+    """A layer's texture (h, w, 3) uint8, or a clip (T + 2, h, w, 3) of one texture per extended
+    frame; its canonical -> texture map `aff` (2, 3); per-frame gains (T + 2, 3); bias (3,)."""
+
+    tex: np.ndarray
+    aff: np.ndarray
+    gains: np.ndarray
+    bias: np.ndarray
+
+    def at(self, e: int) -> tuple:
+        """(texture, aff, gain (3,), bias): the kernels' colour arguments at extended frame e."""
+        tex = self.tex[e] if self.tex.ndim == 4 else self.tex
+        return tex, self.aff, self.gains[e], self.bias
+
+
+def shading(a: Appearance, tex: np.ndarray, frames: int) -> Shading:
+    """The Shading of appearance `a` over `tex` for a clip of T = `frames` kept frames."""
+    e = np.arange(frames + 2)
+    gains = frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase, e)
+    return Shading(readonly(tex), texture_affine(a.offset, a.scale, a.flip),
+                   np.ascontiguousarray(gains), np.asarray(a.bias, dtype=np.float64))
 
 
 def texture_affine(offset, scale: float, flip) -> np.ndarray:

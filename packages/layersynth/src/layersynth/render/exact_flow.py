@@ -1,0 +1,125 @@
+"""Exact ground-truth flow from forward maps (DESIGN.md, "One way to get exact flow cheaply").
+
+Every layer has a forward map per extended frame e = 0 .. T + 1 (kept frame t is e = t + 1; the
+two extra frames give both flow gaps at the clip ends), from canonical sprite coordinates c to
+image pixels x:
+
+    objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography)
+    background, occluders:  F_e = H_e         (the camera: occluders move with the background)
+
+Rendering needs c = F_e^-1(x) at every pixel x the layer may cover: q = H_e^-1 x in closed form,
+then D_e(c) = q by Newton steps with the spline's analytic Jacobian (`NEWTON_TOL`,
+`NEWTON_MAX_ITER`), for objects only inside `sprite_boxes`, a pixel box holding F_e of the
+sprite's canonical rectangle. Keeping c, the layer's flow at x is a forward evaluation:
+
+    gap 0 (+1): F_{e+1}(c) - x        gap 1 (-1): F_{e-1}(c) - x
+
+in pixels, (u, v) = (along W, along H), exact up to the Newton tolerance (residual ~1e-5 px).
+A frame's flow takes at each pixel the flow of the layer visible there (`composition`).
+
+The per-pixel work is done by the numba kernels `kernels.object_frame` (objects) and
+`kernels.flat_frame` (background, occluders), inline, from the maps built here (`object_map`,
+`camera_map`). `ForwardMap.forward`, `ForwardMap.inverse` and `flow_at` are the same maths in
+numpy, for checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from layersynth.motion import detmath, homography, tps
+from layersynth.render.sprites import SpriteMask
+from layersynth.scene.params import Deformation, Motion, ObjectLayer, SceneParams
+
+NEWTON_TOL = 0.02  # last Newton step (canonical px) taken unchecked; residual after it ~1e-5 px
+NEWTON_MAX_ITER = 12
+_BOX_SAMPLES = 24  # points per edge of the sprite rectangle used to bound F_e(sprite)
+_BOX_PAD = 2  # pixels added around that bound (the edges between samples bulge a little)
+
+
+@dataclass(frozen=True, eq=False)
+class ForwardMap:
+    """F_e = H_e o D_e of one layer over the T + 2 extended frames (E = T + 2).
+
+    hom, hom_inv: (E, 3, 3) float64, H_e and its inverse. points (n, 2) and coefs (E, n + 3, 2):
+    the spline D_e (layersynth.motion.tps); both None for a layer with F_e = H_e.
+    """
+
+    hom: np.ndarray
+    hom_inv: np.ndarray
+    points: np.ndarray | None = None
+    coefs: np.ndarray | None = None
+
+    def homographies(self, e: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(H_e^-1, H_{e+1}, H_{e-1}): the matrices a kernel needs at extended frame e."""
+        return self.hom_inv[e], self.hom[e + 1], self.hom[e - 1]
+
+    def splines(self, e: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(C_e, C_{e+1}, C_{e-1}): the spline coefficients a kernel needs at extended frame e."""
+        return self.coefs[e], self.coefs[e + 1], self.coefs[e - 1]
+
+    def forward(self, e: int, c: np.ndarray) -> np.ndarray:
+        """(..., 2) canonical points -> (..., 2) image points F_e(c)."""
+        warped = c if self.coefs is None else tps.evaluate(self.coefs[e], self.points, c)
+        return homography.apply(self.hom[e], warped)
+
+    def inverse(self, e: int, x: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+        """(m, 2) image points -> (m, 2) canonical points c with F_e(c) = x (NaN where Newton
+        fails)."""
+        q = homography.apply(self.hom_inv[e], np.asarray(x, dtype=np.float64).reshape(-1, 2))
+        return q if self.coefs is None else tps.invert(self.coefs[e], self.points, q, tol=tol)
+
+
+def camera_map(motion: Motion, params: SceneParams) -> ForwardMap:
+    """The background's (and the occluders') map: F_e = H_e of the camera trajectory."""
+    hom = homography.matrices(np.asarray(motion.coeffs), params.taus)
+    return ForwardMap(hom, homography.inverse(hom))
+
+
+def object_map(layer: ObjectLayer, params: SceneParams) -> ForwardMap:
+    """An object's map: its deformation's spline D_e after its homography trajectory H_e."""
+    points, coefs = deformation_splines(layer.deformation, params.frames + 2)
+    hom = homography.matrices(np.asarray(layer.motion.coeffs), params.taus)
+    return ForwardMap(hom, homography.inverse(hom), points, coefs)
+
+
+def deformation_splines(d: Deformation, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) control points and (count, n + 3, 2) coefficients of D_e, e = 0 .. count - 1:
+    the spline taking P_i to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
+    points = np.asarray(d.points, dtype=np.float64)
+    e = np.arange(count, dtype=np.float64)[:, None, None]
+    phase = np.asarray(d.freq)[None, :, None] * e + np.asarray(d.phase)[None, :, None]
+    targets = points + np.asarray(d.amplitude) * detmath.sin(phase)  # (count, n, 2)
+    return points, np.ascontiguousarray(tps.fit(points, targets))
+
+
+def sprite_boxes(fmap: ForwardMap, mask: SpriteMask, height: int, width: int) -> np.ndarray:
+    """(E, 4) int64 pixel boxes (y0, y1, x0, x1), half-open, clipped to the frame, holding F_e of
+    the sprite's canonical rectangle: the only pixels an object's kernel inverts."""
+    x0, x1, y0, y1 = mask.extent()
+    s = np.linspace(0.0, 1.0, _BOX_SAMPLES)
+    edge = np.concatenate([
+        np.stack([x0 + (x1 - x0) * s, np.full_like(s, y0)], 1),
+        np.stack([x0 + (x1 - x0) * s, np.full_like(s, y1)], 1),
+        np.stack([np.full_like(s, x0), y0 + (y1 - y0) * s], 1),
+        np.stack([np.full_like(s, x1), y0 + (y1 - y0) * s], 1)])  # (m, 2)
+    points, coefs, hom = fmap.points, fmap.coefs, fmap.hom
+    n = len(points)
+    u = tps.kernel(((edge[:, None, :] - points) ** 2).sum(-1))  # (m, n), the same every frame
+    warped = (detmath.matmul(u, coefs[:, :n]) + coefs[:, n:n + 1]
+              + edge[:, :1] * coefs[:, n + 1:n + 2] + edge[:, 1:] * coefs[:, n + 2:n + 3])
+    wgt = warped[..., 0] * hom[:, 2:3, 0] + warped[..., 1] * hom[:, 2:3, 1] + hom[:, 2:3, 2]
+    px = (warped[..., 0] * hom[:, 0:1, 0] + warped[..., 1] * hom[:, 0:1, 1] + hom[:, 0:1, 2]) / wgt
+    py = (warped[..., 0] * hom[:, 1:2, 0] + warped[..., 1] * hom[:, 1:2, 1] + hom[:, 1:2, 2]) / wgt
+    boxes = np.stack([np.floor(py.min(1)) - _BOX_PAD, np.ceil(py.max(1)) + _BOX_PAD + 1,
+                      np.floor(px.min(1)) - _BOX_PAD, np.ceil(px.max(1)) + _BOX_PAD + 1], 1)
+    limits = np.array([height, height, width, width])
+    return np.clip(boxes, 0, limits).astype(np.int64)
+
+
+def flow_at(fmap: ForwardMap, e: int, c: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The layer's flow at image points x (..., 2) whose canonical points are c = F_e^-1(x):
+    (2, ..., 2) float64, gap 0 = F_{e+1}(c) - x, gap 1 = F_{e-1}(c) - x (what the kernels write)."""
+    return np.stack([fmap.forward(e + 1, c) - x, fmap.forward(e - 1, c) - x])

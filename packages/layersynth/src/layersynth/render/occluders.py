@@ -1,0 +1,54 @@
+"""Static occluders: background-fixed polygons drawn in front of every object.
+
+A scene may hold one `Occluder` record (`SceneParams.occluder`, drawn by `scene.sampling`): a few
+polygons in the background's canonical coordinates and an appearance. Planning (`plan_occluder`)
+rasterises them once, at one mask pixel per canonical pixel, and gives them the camera's forward
+map F_e = H_e (`exact_flow.camera_map`): they move exactly with the background, and their flow is
+the camera's.
+
+Drawing (`OccluderLayer.draw`) is the first layer of every frame (`composition`):
+`kernels.flat_frame` with is_occluder=True maps each unclaimed pixel x to c = H_e^-1 x and, where
+c falls on the polygon mask (nearest mask pixel), claims x, marks it in the occluder mask and
+writes its colour and the camera flow there.
+
+The occluder mask (`Sequence.occluder`, (T, H, W) bool) is stored on its own; modal labels stay
+0 under it (occluders count as background), and objects behind it keep their amodal masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from layersynth.render import kernels, sprites, textures
+from layersynth.render.composition import Canvas
+from layersynth.render.exact_flow import ForwardMap
+from layersynth.scene.params import Occluder
+
+MASK_SCALE = 1.0  # mask pixels per canonical pixel (the background's canonical px ~ image px)
+
+
+@dataclass(frozen=True, eq=False)
+class OccluderLayer:
+    """The polygons' mask, their shading and the camera map they move with."""
+
+    mask: sprites.SpriteMask
+    shading: textures.Shading
+    camera: ForwardMap
+
+    def draw(self, t: int, canvas: Canvas) -> None:
+        """Kept frame t: claim, mark, colour and give camera flow to the pixels the mask covers."""
+        e = t + 1
+        m = self.mask
+        kernels.flat_frame(*self.camera.homographies(e), m.mask, m.scale, *m.origin, True,
+                           *self.shading.at(e), canvas.shade_on, canvas.claimed,
+                           canvas.occluder[t], *canvas.colour_and_flow(t))
+
+
+def plan_occluder(occluder: Occluder, texture: np.ndarray, camera: ForwardMap,
+                  frames: int) -> OccluderLayer:
+    """The layer of `occluder` over `texture` (h, w, 3) uint8 for a clip of T = `frames`."""
+    polygons = [np.asarray(p, dtype=np.float64) for p in occluder.polygons]
+    mask = sprites.polygon_mask(polygons, scale=MASK_SCALE)
+    return OccluderLayer(mask, textures.shading(occluder.appearance, texture, frames), camera)
