@@ -3,7 +3,7 @@ import pytest
 from layersynth import open_dataset
 from layersynth.pipeline.generation import generate, make_settings
 from layersynth.store import writer as shards
-from layersynth.viz.stats import dataset_stats, flow_epe, summarise
+from layersynth.viz.stats import dataset_stats, flow_epe, mean_and_quartiles
 
 
 @pytest.fixture(scope="module")
@@ -14,10 +14,10 @@ def ds(tmp_path_factory):
     return open_dataset(root)
 
 
-def test_summarise_gives_quartiles_and_none_when_empty():
-    s = summarise([0.0, 1.0, 2.0, 3.0, 4.0])
+def test_mean_and_quartiles_gives_the_quartiles_and_none_when_empty():
+    s = mean_and_quartiles([0.0, 1.0, 2.0, 3.0, 4.0])
     assert s == {"mean": 2.0, "min": 0.0, "p25": 1.0, "median": 2.0, "p75": 3.0, "max": 4.0}
-    assert summarise([])["mean"] is None
+    assert mean_and_quartiles([])["mean"] is None
 
 
 def test_dataset_stats_count_objects_and_occlusion_from_the_records(ds):

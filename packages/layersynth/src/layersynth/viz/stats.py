@@ -6,9 +6,11 @@ from collections import Counter
 
 import numpy as np
 
+from layersynth.estimators import EpeMeter
 
-def summarise(values: list[float]) -> dict:
-    """mean, min, quartiles and max of a list (None for all if it is empty)."""
+
+def mean_and_quartiles(values: list[float]) -> dict:
+    """mean, min, quartiles and max of a list of numbers (None for all if it is empty)."""
     if not values:
         return dict.fromkeys(("mean", "min", "p25", "median", "p75", "max"))
     v = np.asarray(values, np.float64)
@@ -22,8 +24,8 @@ def dataset_stats(ds) -> dict:
     records = [ds.record(i) for i in ds.ids]
     objects = Counter(r["stats"]["objects"] for r in records)
     occ = [r["stats"]["occlusion_fraction"] for r in records]
-    by_k = {k: summarise([r["stats"]["occlusion_fraction"] for r in records
-                          if r["stats"]["objects"] == k]) for k in sorted(objects)}
+    by_k = {k: mean_and_quartiles([r["stats"]["occlusion_fraction"] for r in records
+                                   if r["stats"]["objects"] == k]) for k in sorted(objects)}
     size = sum(e["bytes"] for e in ds.manifest["shards"])
     scene = ds.settings["scene"]
     return {
@@ -31,7 +33,7 @@ def dataset_stats(ds) -> dict:
         "bytes": size, "bytes_per_sequence": size / len(ds) if len(ds) else None,
         "frames": scene["frames"], "height": scene["height"], "width": scene["width"],
         "objects": {str(k): objects[k] for k in sorted(objects)},
-        "occlusion_fraction": summarise(occ),
+        "occlusion_fraction": mean_and_quartiles(occ),
         "occlusion_fraction_by_objects": {str(k): v for k, v in by_k.items()},
         "flows": ds.flow_methods, "settings": ds.settings,
         "estimated_flow": ds.manifest.get("estimated_flow", {}),
@@ -46,8 +48,6 @@ def flow_epe(ds, max_sequences: int) -> dict:
     methods = [m for m in ds.flow_methods if m != "gt"]
     if not methods or not len(ds):
         return {}
-    from layersynth.estimators import EpeMeter
-
     step = max(1, len(ds) // max_sequences) if max_sequences else 1
     ids = ds.ids[::step]
     meters = {m: EpeMeter() for m in methods}
