@@ -143,7 +143,7 @@ def test_the_tiny_network_halves_the_papers_loss_within_200_steps(tmp_path):
         engine.train(cfg)
     finally:
         torch.set_num_threads(threads)
-    # The tiny preset trains on the paper's loss plus a Dice term (engine.DEFAULT_LOSS). The
+    # The tiny preset trains on the paper's loss plus a Dice term (oclr.config.DEFAULT_LOSS). The
     # paper's part must halve; the Dice term, which stays near 1 until small objects are found,
     # must fall too.
     rows = [m for m in metrics(tmp_path / "run") if "train/dice" in m]

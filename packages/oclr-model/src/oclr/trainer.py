@@ -1,0 +1,112 @@
+"""The state of a training run on one rank, built from a TrainConfig, and one optimiser step of it.
+
+`build_trainer(cfg, info, device)` makes the model (wrapped for DDP when distributed), the Adam
+optimiser and its warm-up/halving schedule, the loss with its matcher, the training clips and the
+stream sampler that orders them, and restores all of it from RUN/last.pt when cfg.resume is set.
+`Trainer.state_dict()` is exactly what a checkpoint holds (`oclr.checkpoint`); the loop that drives
+the steps, logs and saves is `oclr.engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from oclr import distributed as D
+from oclr.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from oclr.config import ModelConfig, TrainConfig
+from oclr.data import ClipShape, ShardClips, StreamSampler, build_loader, eval_loader
+from oclr.eval_shards import score_loader
+from oclr.losses import OCLRLoss
+from oclr.matching import HungarianMatcher
+from oclr.model import OCLR
+from oclr.schedule import Schedule, build_scheduler
+
+
+class Trainer:
+    """Everything one rank needs to train; built from a resolved TrainConfig."""
+
+    def __init__(self, cfg: TrainConfig, info: D.DistInfo, device: torch.device):
+        self.cfg, self.info, self.device = cfg, info, device
+        torch.manual_seed(cfg.seed)
+        self.model_cfg = ModelConfig.preset(cfg.preset, **cfg.model)
+        self.model = OCLR(self.model_cfg).to(device)
+        self.net = D.wrap(self.model, info, device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.schedule = Schedule(cfg.warmup, cfg.halve_every)
+        self.scheduler = build_scheduler(self.optimizer, self.schedule)
+        loss_cfg = cfg.loss_config()
+        # The matching cost weighs in the Dice term exactly when the loss has one.
+        self.loss_fn = OCLRLoss(loss_cfg, matcher=HungarianMatcher(dice=loss_cfg.dice_weight))
+        self.dataset = ShardClips(cfg.shards, ClipShape.of_model(self.model_cfg), flow=cfg.flow)
+        self.sampler = StreamSampler(len(self.dataset), seed=cfg.seed, batch=cfg.batch,
+                                     rank=info.rank, world=info.world)
+        self.step = 0
+        self.amp = device.type == "cuda" if cfg.bf16 is None else cfg.bf16
+        self.last_val: dict | None = None
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "model_config": self.model_cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "rng": rng_state(),
+            "sampler": self.sampler.state_dict(),
+            "train_config": self.cfg.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.step = int(state["step"])
+        set_rng_state(state["rng"])
+
+    def save(self, name: str) -> None:
+        """RUN/<name> from rank 0 (the other ranks hold the same weights)."""
+        if self.info.is_main:
+            save_checkpoint(self.state_dict(), Path(self.cfg.out) / name)
+
+    def batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """This rank's training batches, from where the sampler stands (endless)."""
+        loader = build_loader(self.dataset, self.sampler, workers=self.cfg.workers,
+                              pin_memory=self.device.type == "cuda")
+        return iter(loader)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimiser step on a batch of ShardClips items; returns the loss terms and lr."""
+        flow = batch["flow"].to(self.device, non_blocking=True)  # (B, T, 4, H, W)
+        target = batch["amodal"].to(self.device, non_blocking=True)  # (B, T, K, H, W)
+        valid, rank = batch["valid"].to(self.device), batch["order"].to(self.device)
+        lr = self.optimizer.param_groups[0]["lr"]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits, order = self.net(flow)
+        total, terms = self.loss_fn(logits, order, target, valid=valid, gt_rank=rank)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.clip_value)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.sampler.advance()
+        self.step += 1
+        return {**terms, "lr": lr}
+
+    def validate(self) -> dict:
+        """Modal and amodal J (and order accuracy) of the current weights on cfg.val_shards."""
+        data = ShardClips(self.cfg.val_shards, ClipShape.of_model(self.model_cfg),
+                          flow=self.cfg.flow)
+        loader = eval_loader(data, batch=self.cfg.batch, limit=self.cfg.val_limit)
+        return score_loader(self.model, loader, data.clip_ids, self.device, amp=self.amp)
+
+
+def build_trainer(cfg: TrainConfig, info: D.DistInfo, device: torch.device) -> Trainer:
+    """A Trainer for the resolved `cfg`, restored from RUN/last.pt when cfg.resume is set."""
+    trainer = Trainer(cfg, info, device)
+    if cfg.resume:
+        trainer.load_state_dict(read_checkpoint(Path(cfg.out) / "last.pt", map_location=device))
+    return trainer
