@@ -19,6 +19,7 @@ def open_dataset(path):
     arrays named as in docs/shards.md (at least `rgb`, `amodal`, `modal`, `occluder`, `flow_gt`,
     `order`).
     """
+    # numpy and the reader load on first use: `import layersynth` and `--help` stay light
     from layersynth.store.reader import open_dataset as _open
 
     return _open(path)

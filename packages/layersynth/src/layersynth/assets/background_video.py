@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from layersynth.assets.texture_folder import IMAGE_SUFFIXES, index_cache_path, load_or_build_index
+from layersynth.report import warn
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 MIN_FRAMES = 2
@@ -87,7 +89,7 @@ def sample_window(rng: np.random.Generator, clip_index: int, clip: Clip, count: 
 
 def crop_resize(frame: np.ndarray, win: VideoWindow, out_hw: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8: one (h, w, 3) frame cropped by `win`, flipped, resized to out_hw."""
-    import cv2
+    import cv2  # heavy (~0.3 s): only for a --backgrounds folder (renderer imports this module)
 
     patch = frame[win.y : win.y + win.h, win.x : win.x + win.w]
     if win.flip:
@@ -102,7 +104,7 @@ def crop_resize(frame: np.ndarray, win: VideoWindow, out_hw: tuple[int, int]) ->
 
 def read_video(path: Path, last: int) -> list[np.ndarray]:
     """RGB frames 0..last (fewer if the file ends or breaks earlier) of a video file."""
-    import cv2
+    import cv2  # heavy (~0.3 s): only for a --backgrounds folder (renderer imports this module)
 
     cap = cv2.VideoCapture(str(path))
     frames = []
@@ -118,15 +120,13 @@ def read_video(path: Path, last: int) -> list[np.ndarray]:
 
 
 def read_frame_file(path: Path) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def probe_video(path: Path) -> tuple[int, int, int]:
     """(frames, height, width) by decoding the whole file; ValueError if it yields no frame."""
-    import cv2
+    import cv2  # heavy (~0.3 s): only for a --backgrounds folder (renderer imports this module)
 
     cap = cv2.VideoCapture(str(path))
     n, shape = 0, None
@@ -158,7 +158,7 @@ class BackgroundVideos:
         self.fingerprint = index.fingerprint
         self.clips, bad = self._probe_cached(index.paths(), cache_dir)
         for rel, reason in bad:
-            _warn(f"{self.root / rel}: unreadable video skipped ({reason})")
+            warn(f"{self.root / rel}: unreadable video skipped ({reason})")
         if not self.clips:
             raise ValueError(f"{self.root}: no readable videos ({', '.join(VIDEO_SUFFIXES)}) "
                              f"or frame folders (>= {MIN_FRAMES} images)")
@@ -214,7 +214,7 @@ class BackgroundVideos:
             try:
                 frames.append(read_frame_file(self.root / name))
             except (OSError, ValueError) as err:  # the clip ends at its first unreadable frame
-                _warn(f"{self.root / name}: unreadable frame, clip cut here ({err})")
+                warn(f"{self.root / name}: unreadable frame, clip cut here ({err})")
                 break
         return frames
 
@@ -255,9 +255,3 @@ def _probe_all(root: Path, paths: list[str]) -> tuple[list[Clip], list[tuple[str
             except (OSError, ValueError) as err:
                 bad.append((names[0], str(err)))
     return clips, bad
-
-
-def _warn(message: str) -> None:
-    from layersynth.report import warn
-
-    warn(message)

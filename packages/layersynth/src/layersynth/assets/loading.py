@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 
+from layersynth.assets.background_video import BackgroundVideos
+from layersynth.assets.silhouette_bank import SilhouetteBank
 from layersynth.assets.sources import Assets
+from layersynth.assets.texture_folder import TextureFolder
 from layersynth.errors import UsageError
 
 
@@ -46,18 +49,12 @@ def _open(option: str, folder, build, cache_dir):
 
 
 def _texture_folder(folder, cache_dir):
-    from layersynth.assets.texture_folder import TextureFolder
-
     return TextureFolder(folder, cache_dir=cache_dir)
 
 
 def _silhouette_bank(folder, cache_dir):
-    from layersynth.assets.silhouette_bank import SilhouetteBank
-
     return SilhouetteBank(folder, cache_dir=cache_dir)
 
 
 def _videos(folder, cache_dir):
-    from layersynth.assets.background_video import BackgroundVideos
-
     return BackgroundVideos(folder, cache_dir=cache_dir)

@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from layersynth.assets.texture_folder import index_cache_path, load_or_build_index
+from layersynth.report import warn
 
 BANK_VERSION = 1
 VOID = 255
@@ -69,8 +71,6 @@ class BankConfig:
 
 def read_ids(path: Path) -> np.ndarray:
     """(H, W) uint8 object ids of an annotation PNG; ValueError if it is not palette/grey."""
-    from PIL import Image
-
     with Image.open(path) as img:
         if img.mode not in ("P", "L", "1"):
             raise ValueError(f"mode {img.mode}, not a palette PNG of object ids")
@@ -79,7 +79,7 @@ def read_ids(path: Path) -> np.ndarray:
 
 def usable_mask(mask: np.ndarray, cfg: BankConfig) -> np.ndarray | None:
     """The cleaned (H, W) bool mask of one object if usable under `cfg`, else None."""
-    import cv2
+    import cv2  # heavy (~0.3 s): only while a --silhouettes bank is built
 
     m8 = mask.view(np.uint8) if mask.dtype == bool else (mask != 0).astype(np.uint8)
     x0, y0, bw, bh = cv2.boundingRect(m8)  # work on the object's box, not the whole frame
@@ -95,7 +95,7 @@ def usable_mask(mask: np.ndarray, cfg: BankConfig) -> np.ndarray | None:
 
 def _one_component(box: np.ndarray, cfg: BankConfig, frame_hw, origin) -> np.ndarray | None:
     """The single non-speck component of a (h, w) uint8 box at `origin` (y, x) of the frame."""
-    import cv2
+    import cv2  # heavy (~0.3 s): only while a --silhouettes bank is built
 
     _, labels, stats, _ = cv2.connectedComponentsWithStats(box, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
@@ -112,7 +112,7 @@ def _one_component(box: np.ndarray, cfg: BankConfig, frame_hw, origin) -> np.nda
 
 
 def _solidity(mask: np.ndarray) -> float:
-    import cv2
+    import cv2  # heavy (~0.3 s): only while a --silhouettes bank is built
 
     contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
@@ -122,7 +122,7 @@ def _solidity(mask: np.ndarray) -> float:
 
 def crop_and_fit(mask: np.ndarray, max_side: int) -> np.ndarray:
     """(h, w) bool: `mask` cropped to its bounding box, shrunk so that max(h, w) <= max_side."""
-    import cv2
+    import cv2  # heavy (~0.3 s): only while a --silhouettes bank is built
 
     x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
     crop = mask[y : y + h, x : x + w]
@@ -135,7 +135,7 @@ def crop_and_fit(mask: np.ndarray, max_side: int) -> np.ndarray:
 
 def frame_silhouettes(ids: np.ndarray, cfg: BankConfig) -> list[tuple[int, np.ndarray]]:
     """[(object id, cropped mask)] of the usable objects of one (H, W) id map."""
-    import cv2
+    import cv2  # heavy (~0.3 s): only while a --silhouettes bank is built
 
     counts = cv2.calcHist([ids], [0], None, [256], [0, 256]).ravel()  # np.unique sorts: ~10x
     out = []
@@ -228,8 +228,6 @@ class SilhouetteBank:
                 "annotations_fingerprint": self.annotations_fingerprint, "skipped": skipped}
 
     def _build(self, annotations: Path, paths: list[str], cache: Path) -> None:
-        from layersynth.report import warn
-
         files = pick_frames(paths, self.config.frames_per_video)
         masks, self.sources, self.skipped = extract(annotations, files, self.config, warn)
         self._bits, self._shapes, self._offsets = pack(masks)

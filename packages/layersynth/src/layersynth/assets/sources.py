@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import skimage.data
+from scipy.ndimage import label
 
 from layersynth.motion import detmath
 
@@ -142,15 +144,11 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 
 def _skimage_textures() -> list[np.ndarray]:
-    import skimage.data
-
     gray = [np.repeat(getattr(skimage.data, n)()[..., None], 3, axis=2) for n in _SKIMAGE_GRAY]
     return gray + [getattr(skimage.data, n)()[..., :3] for n in _SKIMAGE_RGB]
 
 
 def _horse() -> np.ndarray:
-    import skimage.data
-
     return _crop(~skimage.data.horse())  # the horse is drawn black on white
 
 
@@ -233,8 +231,6 @@ def procedural_silhouettes(rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import label
-
     labels, n = label(mask)
     if n <= 1:
         return mask

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from layersynth.report import warn
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 INDEX_VERSION = 1
@@ -218,15 +221,13 @@ class TextureFolder:
                 return self._decode(j)
             except (OSError, ValueError) as err:
                 self._bad.add(j)
-                _warn(f"{self.root / self.index.path(j)}: unreadable image skipped ({err})")
+                warn(f"{self.root / self.index.path(j)}: unreadable image skipped ({err})")
         raise ValueError(f"{self.root}: none of the {len(self)} images can be read")
 
     def _decode(self, j: int) -> np.ndarray:
-        from PIL import Image
-
         path = self.root / self.index.path(j)
         if path.stat().st_size != self.index.sizes[j]:
-            _warn(f"{path}: changed since the folder was indexed (size differs)")
+            warn(f"{path}: changed since the folder was indexed (size differs)")
         with Image.open(path) as img:
             img.draft("RGB", (self.max_side, self.max_side))  # JPEG: decode at a reduced scale
             rgb = img.convert("RGB")
@@ -239,8 +240,6 @@ class TextureFolder:
 
 
 def _fit(img, max_side: int):
-    from PIL import Image
-
     w, h = img.size
     scale = min(1.0, max_side / max(w, h))
     scale = max(scale, MIN_SIDE / min(w, h))
@@ -254,9 +253,3 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
     return a
-
-
-def _warn(message: str) -> None:
-    from layersynth.report import warn
-
-    warn(message)

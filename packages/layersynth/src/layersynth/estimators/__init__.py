@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from layersynth.errors import UsageError
 from layersynth.estimators.base import FlowEstimator, assemble, clip_pairs
+from layersynth.estimators.dis import DisConfig, DisEstimator
 from layersynth.estimators.epe import EpeMeter, boundary_mask, endpoint_error
+from layersynth.estimators.raft import PAPER_ITERS, RaftConfig, RaftEstimator, load_raft
 
 METHODS = ("dis", "raft")
 
@@ -34,12 +36,8 @@ def build_estimator(
     dis: OpenCV DIS "medium" preset, always on the CPU; the RAFT options are ignored.
     """
     if method == "dis":
-        from layersynth.estimators.dis import DisConfig, DisEstimator
-
         return DisEstimator(DisConfig())
     if method == "raft":
-        from layersynth.estimators.raft import PAPER_ITERS, RaftConfig, RaftEstimator, load_raft
-
         iters = PAPER_ITERS if iters is None else iters
         cfg = RaftConfig(raft_weights, device, batch, iters, precision)
         return RaftEstimator(load_raft(cfg), cfg)

@@ -111,13 +111,13 @@ def _quiet() -> Iterator[None]:
 def import_ptlflow() -> Any:
     """Import ptlflow quietly (see `_quiet`)."""
     with _quiet():
-        import ptlflow
+        import ptlflow  # loads torch: only when RAFT is asked for
     return ptlflow
 
 
 def load_state_dict(path: Path) -> dict:
     """The model weights in a checkpoint file (ptlflow's {"state_dict": ...} or a bare dict)."""
-    import torch
+    import torch  # only when RAFT is asked for (`import layersynth` stays light)
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -145,7 +145,7 @@ def load_raft(cfg: RaftConfig) -> Any:
         raise UsageError(f"{path}: not RAFT weights ({detail[:200]})") from None
     model.iters = cfg.iters
     if cfg.device.startswith("cuda"):
-        import torch
+        import torch  # only when RAFT is asked for (`import layersynth` stays light)
 
         # Every batch of a dataset has one size: let cuDNN pick its fastest kernels once.
         torch.backends.cudnn.benchmark = True
@@ -154,7 +154,7 @@ def load_raft(cfg: RaftConfig) -> Any:
 
 def check_device(device: str) -> None:
     """UsageError unless `device` ("cpu", "cuda", "cuda:N") exists on this machine."""
-    import torch
+    import torch  # only when RAFT is asked for (`import layersynth` stays light)
 
     if not device.startswith("cuda"):
         return
@@ -202,7 +202,7 @@ class RaftEstimator(FlowEstimator):
         return out
 
     def _run_batch(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        import torch
+        import torch  # only when RAFT is asked for (`import layersynth` stays light)
 
         x = to_model_input(src, dst, self.cfg.device)  # (B, 2, 3, H, W)
         with torch.inference_mode():
@@ -214,7 +214,7 @@ class RaftEstimator(FlowEstimator):
 
     def _forward(self, x: Any, autocast: str | None) -> Any:
         """x (B, 2, 3, H, W) -> flow (B, 2, H, W) float32, upsampling small frames (see module)."""
-        import torch
+        import torch  # only when RAFT is asked for (`import layersynth` stays light)
 
         k = upsample_factor(*x.shape[-2:], self.cfg.min_side)
         device_type = torch.device(self.cfg.device).type
@@ -232,14 +232,14 @@ class RaftEstimator(FlowEstimator):
     @property
     def autocast(self) -> str | None:
         """The autocast dtype this estimator runs under ("float16", "bfloat16"), None for fp32."""
-        import torch
+        import torch  # only when RAFT is asked for (`import layersynth` stays light)
 
         return autocast_dtype(torch.device(self.cfg.device).type, self.cfg.precision)
 
 
 def to_model_input(src: np.ndarray, dst: np.ndarray, device: str) -> Any:
     """RGB uint8 pairs (B, H, W, 3) x 2 -> ptlflow input (B, 2, 3, H, W) float32 BGR in [0, 1]."""
-    import torch
+    import torch  # only when RAFT is asked for (`import layersynth` stays light)
 
     pairs = np.stack([src, dst], axis=1)[..., ::-1]  # (B, 2, H, W, 3), RGB -> BGR
     x = torch.from_numpy(np.ascontiguousarray(pairs)).to(device)

@@ -31,6 +31,7 @@ from layersynth import __version__
 from layersynth.assets.loading import load_assets as load_user_assets
 from layersynth.assets.sources import Assets
 from layersynth.errors import UsageError
+from layersynth.estimators import build_estimator as build_flow_estimator
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render
 from layersynth.report import progress
@@ -144,13 +145,12 @@ def _context(settings_json: str, device: str):
 
 
 def build_estimator(method: str, settings: Settings, device: str):
-    """The estimator of a `--flow` method (loaded lazily: torch only for raft)."""
-    try:
-        from layersynth.estimators import build_estimator as build
-    except ImportError as err:
-        raise UsageError(f"--flow {method}: flow estimators are not available ({err})") from err
+    """The estimator of a `--flow` method (torch loads only for raft)."""
     weights = (settings.raft_weights or {}).get("path")
-    return build(method, raft_weights=weights, device=device)
+    try:
+        return build_flow_estimator(method, raft_weights=weights, device=device)
+    except ImportError as err:  # e.g. raft without the optional torch/ptlflow installed
+        raise UsageError(f"--flow {method}: flow estimators are not available ({err})") from err
 
 
 def render_sequence(settings: Settings, cfg, assets, index: int):
@@ -228,7 +228,7 @@ def _run_pool(jobs: list[dict], workers: int) -> Iterator[dict]:
 
 def connect(scheduler: str):
     """A Dask client of an existing cluster; UsageError if it cannot be reached."""
-    from distributed import Client
+    from distributed import Client  # ~0.5 s to import: only with --scheduler
 
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
@@ -238,7 +238,7 @@ def connect(scheduler: str):
 
 
 def _run_dask(jobs: list[dict], scheduler: str) -> Iterator[dict]:
-    from distributed import as_completed as dask_completed
+    from distributed import as_completed as dask_completed  # ~0.5 s: only with --scheduler
 
     client = connect(scheduler)
     try:

@@ -14,6 +14,8 @@ import numpy as np
 from layersynth.assets.sources import Assets, TextureSource
 from layersynth.motion import detmath
 from layersynth.render import sprites
+from layersynth.render.composition import occlusion_fraction
+from layersynth.render.renderer import render_masks
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import (
     Appearance,
@@ -33,9 +35,6 @@ def sample_scene(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
     object area lies in cfg.occlusion. Raises ValueError when no draw meets it."""
     if tuple(cfg.occlusion) == (0.0, 1.0):
         return _sample_once(rng, cfg, assets)
-    from layersynth.render.composition import occlusion_fraction
-    from layersynth.render.renderer import render_masks
-
     lo, hi = cfg.occlusion
     fractions = []
     for _ in range(cfg.occlusion_tries):

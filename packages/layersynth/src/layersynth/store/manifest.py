@@ -140,9 +140,9 @@ def n_shards(n: int, shard_size: int) -> int:
     return -(-n // shard_size)
 
 
-# Kept for callers that write a shard by hand and list it afterwards (tests/layersynth/
-# test_flow_command.py, test_cli.py, bench/flow.py, bench/generate.py). The library hands entries
-# over from the writer (`ShardWriter.entry`, `writer.add_arrays`, `writer.relist`) instead.
+# Kept for bench/flow.py and bench/generate.py, which write shards by hand and list them
+# afterwards; the library hands entries over from the writer (`ShardWriter.entry`,
+# `writer.add_arrays`, `writer.relist`) instead.
 
 
 def entry(root, file: str, index: int) -> dict:
@@ -154,10 +154,3 @@ def entry(root, file: str, index: int) -> dict:
         ids, arrays = contents(shard_file)
     return shard_entry(file=file, index=index, ids=ids, arrays=arrays, sha256=sha256_file(path),
                        size=path.stat().st_size)
-
-
-def refresh_entry(root, file: str) -> dict:
-    """Re-list a shard already listed whose file was rewritten (see the note above)."""
-    fresh = entry(root, file, listed(root, file)["index"])
-    put_entry(root, fresh)
-    return fresh
