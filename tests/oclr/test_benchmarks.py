@@ -1,17 +1,19 @@
 """The benchmark runners on tiny fake benchmark folders (DAVIS, SegTrack/FBMS with GT on some
 frames only, MoCA with a box CSV), through `oclr-eval --checkpoint ...`."""
 
+import dataclasses
 import json
 
 import numpy as np
 import oclr
 import pytest
 import torch
-from oclr import benchmarks
+from oclr import real_benchmarks
 from oclr.checkpoint import save_checkpoint
 from oclr.cli_eval import main as eval_main
 from oclr.config import ModelConfig
 from oclr.davis_io import read_label_png, write_label_png
+from oclr.realvideo import FlowSettings
 from PIL import Image
 
 H, W, N = 48, 80, 10
@@ -48,7 +50,8 @@ class MotionOracle(torch.nn.Module):
 
 @pytest.fixture()
 def oracle(monkeypatch):
-    monkeypatch.setattr("oclr.cli_infer.load_model", lambda path, device: MotionOracle())
+    monkeypatch.setattr(real_benchmarks, "load_model_or_input_error",
+                        lambda path, device: MotionOracle())
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +190,6 @@ def test_options_that_do_not_name_one_benchmark_are_refused(tmp_path, capsys, ch
     code, _, err = evaluate(capsys, "--checkpoint", checkpoint, "--fbms", tmp_path, "--segtrack",
                             tmp_path, "--out", tmp_path)
     assert code == 2 and "exactly one" in err
-    assert benchmarks.add_benchmark_arguments is benchmarks.add_arguments
 
 
 def test_a_window_overlap_as_long_as_the_window_is_refused(tmp_path, capsys, checkpoint):
@@ -196,3 +198,34 @@ def test_a_window_overlap_as_long_as_the_window_is_refused(tmp_path, capsys, che
     code, _, err = evaluate(capsys, "--checkpoint", checkpoint, "--segtrack", root, "--out",
                             tmp_path / "out", "--overlap", "8")
     assert code == 2 and "--overlap" in err
+
+
+def test_the_runner_takes_a_frozen_config_and_reports_progress_per_sequence(tmp_path, oracle):
+    root = tmp_path / "segtrack"
+    write_seq(root, "JPEGImages", "Annotations", "birdfall", suffix=".png")
+    write_seq(root, "JPEGImages", "Annotations", "frog", seed=1)
+    seen = []
+
+    def progress(items, total, description):
+        seen.append((total, description))
+        return items
+
+    cfg = real_benchmarks.BenchmarkConfig(
+        checkpoint="any.pt", benchmark="segtrack", root=str(root), out=str(tmp_path / "out"),
+        protocol="linked", sequences=("frog",), flow=FlowSettings(use_cache=False))
+    result = real_benchmarks.run_benchmark(cfg, progress=progress)
+    assert list(result["sequences"]) == ["frog"] and result["J"] > 0.5
+    assert seen == [(1, "sequences")]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.protocol = "both"
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"benchmark": "davis"}, "benchmark must be one of"),
+    ({"benchmark": "moca"}, "needs moca_csv"),
+    ({"protocol": "all"}, "protocol must be one of"),
+])
+def test_a_config_that_names_no_runnable_benchmark_is_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        real_benchmarks.BenchmarkConfig(**{"checkpoint": "c.pt", "benchmark": "fbms",
+                                           "root": "r", "out": "o", **settings})

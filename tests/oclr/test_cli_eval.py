@@ -1,13 +1,13 @@
 import json
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
-from oclr import cli_eval
+from oclr import cli_eval, real_benchmarks
 from oclr.cli_eval import main
 from oclr.davis_io import write_label_png
+from oclrrun import imports_torch, invoke, script
 from PIL import Image
 
 H, W = 24, 32
@@ -117,16 +117,17 @@ def test_a_mode_whose_module_is_missing_is_refused_in_one_line(monkeypatch, caps
     assert "shards mode is not available" in one_line_error(capsys)
 
 
-def test_checkpoint_modes_dispatch_to_their_module_with_its_own_options(monkeypatch):
+def test_checkpoint_modes_dispatch_to_their_module_with_its_own_options(monkeypatch, capsys):
     seen = {}
-    fake = types.ModuleType("fake_benchmarks")
-    fake.add_arguments = lambda p: p.add_argument("--set", required=True)
-    fake.run = lambda args: seen.update(vars(args)) or 0
-    monkeypatch.setitem(sys.modules, "fake_benchmarks", fake)
-    monkeypatch.setitem(cli_eval.MODE_MODULES, "benchmark", "fake_benchmarks")
-    assert main(["--checkpoint", "c.pt", "--davis", "root", "--set", "2016-val"]) == 0
-    assert (seen["checkpoint"], seen["davis"], seen["set"]) == ("c.pt", "root", "2016-val")
-    assert "merge_objects" not in seen
+    monkeypatch.setattr(real_benchmarks, "run_benchmark",
+                        lambda cfg, progress=None: seen.update(cfg=cfg) or {"J": 1.0})
+    monkeypatch.setattr(real_benchmarks, "format_result", lambda result: "table")
+    assert main(["--checkpoint", "c.pt", "--davis", "root", "--set", "2016-val",
+                 "--out", "masks"]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.checkpoint, cfg.root, cfg.benchmark) == ("c.pt", "root", "2016-val")
+    assert not hasattr(cfg, "merge_objects")
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"J": 1.0}
 
 
 def test_the_pred_gt_path_never_imports_torch(davis):
@@ -136,3 +137,45 @@ def test_the_pred_gt_path_never_imports_torch(davis):
         "assert rc == 0 and 'torch' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("mode_args, listed, absent", [
+    ([], ["--merge-objects", "--workers N"], ["--limit", "--protocol"]),
+    (["--checkpoint", "c.pt", "--shards", "d"],
+     ["--flow {gt,raft,dis} input flow stored in the shards (default gt)", "--limit LIMIT",
+      "--batch BATCH clips per forward pass"], ["--merge-objects", "--protocol"]),
+    (["--checkpoint", "c.pt"],
+     ["--set {2016-val,2017-motion}", "--protocol {both,linked,reference}",
+      "--flow {dis,raft} flow estimator", "--batch BATCH windows per forward pass"],
+     ["--merge-objects", "--limit"]),
+])
+def test_help_lists_the_options_of_the_mode_the_inputs_choose(mode_args, listed, absent):
+    ran = invoke(cli_eval.command, *mode_args, "--help")
+    text = " ".join(ran.out.split())
+    assert ran.code == 0 and "--pred DIR predicted masks" in text and "Each mode has" in text
+    assert all(shown in text for shown in listed)
+    assert not any(f"{name} " in text for name in absent)
+
+
+def test_an_option_of_another_mode_is_refused_naming_it_and_the_mode_help(davis, capsys):
+    assert main(["--pred", str(davis / "pred"), "--gt", str(davis / "gt"), "--limit", "2"]) == 2
+    line = one_line_error(capsys)
+    assert "unrecognized arguments: --limit" in line and "--pred DIR --gt DIR --help" in line
+
+
+def test_the_console_script_scores_folders_and_refuses_a_bad_one_in_one_line(davis):
+    ran = script("oclr-eval", "--pred", davis / "pred", "--gt", davis / "gt", "--merge-objects")
+    assert ran.code == 0 and ran.last_json()["mode"] == "merged"
+    ran = script("oclr-eval", "--pred", davis / "nowhere", "--gt", davis / "gt")
+    assert str(davis / "nowhere") in ran.error_line("oclr-eval")
+
+
+def test_the_console_script_names_a_bad_option_value_in_one_line(davis):
+    ran = script("oclr-eval", "--pred", davis / "pred", "--gt", davis / "gt", "--workers", "-1")
+    assert "'--workers'" in ran.error_line("oclr-eval")
+    ran = script("oclr-eval", "--checkpoint", "c.pt", "--davis", davis, "--set", "2018")
+    assert "'--set'" in ran.error_line("oclr-eval")
+
+
+def test_help_does_not_load_torch():
+    assert not imports_torch("oclr.cli_eval", "--checkpoint", "c.pt", "--help")

@@ -6,8 +6,11 @@ import json
 import numpy as np
 import pytest
 from layersynth.cli.main import main as layersynth_main
-from oclr.cli_infer import main
+from oclr.cli_infer import command, main
+from oclr.realvideo import FlowSettings
+from oclr.segment_video import SegmentConfig, segment_video
 from oclr.video_io import open_writer
+from oclrrun import imports_torch, invoke, script
 from PIL import Image
 
 FRAMES = 20  # more than one 8-frame window of the tiny preset, so identities must be linked
@@ -134,3 +137,57 @@ def test_oclr_infer_with_raft_from_local_weights_writes_masks_and_caches_apart_f
         assert json.loads(out.strip().splitlines()[-1])["flow"] == flow
         assert len(list((tmp_path / flow / "masks").glob("*.png"))) == 2
     assert len(list(cache.glob("*.npy"))) == 2
+
+
+def test_the_library_call_writes_what_the_command_writes(setup, tmp_path):
+    root, shape = setup
+    cfg = SegmentConfig(checkpoint=str(root / "run" / "last.pt"), out=str(tmp_path / "out"),
+                        frames=str(root / "frames"), flow=FlowSettings(use_cache=False),
+                        overlay=False)
+    summary = segment_video(cfg)
+    assert summary["frames"] == shape[0] and summary["overlay"] is None
+    assert len(list((tmp_path / "out" / "masks").glob("*.png"))) == shape[0]
+
+
+def test_frames_and_video_together_or_neither_are_one_line_naming_both(setup, capsys, tmp_path):
+    root, _ = setup
+    ckpt = str(root / "run" / "last.pt")
+    for source in ([], ["--frames", str(root / "frames"), "--video", str(root / "clip.mp4")]):
+        code, out, err = run(capsys, "--checkpoint", ckpt, *source, "--out", str(tmp_path))
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+        assert "--frames DIR or --video FILE" in err
+
+
+def test_help_keeps_every_option_its_metavar_and_text():
+    ran = invoke(command, "--help")
+    text = " ".join(ran.out.split())
+    assert ran.code == 0
+    for shown in ("--checkpoint CKPT a trained model", "--frames DIR", "--video FILE",
+                  "--flow {dis,raft} flow estimator (default dis;", "--raft-weights PATH",
+                  "--flow-width W", "--no-flow-cache estimate flow, store nothing",
+                  "--batch BATCH windows per forward pass (default 1)", "--fps FPS"):
+        assert shown in text
+
+
+def test_click_rejects_a_bad_window_count_naming_the_option():
+    ran = invoke(command, "--checkpoint", "c.pt", "--frames", "f", "--out", "o", "--batch", "x")
+    assert ran.code == 2 and "'--batch'" in ran.err
+
+
+def test_the_console_script_names_a_missing_checkpoint_in_one_line(setup, tmp_path):
+    root, _ = setup
+    ran = script("oclr-infer", "--checkpoint", tmp_path / "none.pt", "--frames", root / "frames",
+                 "--out", tmp_path / "out", "--no-flow-cache")
+    assert "none.pt" in ran.error_line("oclr-infer") and ran.out == ""
+
+
+def test_the_console_script_names_a_missing_required_option(tmp_path):
+    ran = script("oclr-infer", "--frames", tmp_path, "--out", tmp_path / "out")
+    assert "'--checkpoint'" in ran.error_line("oclr-infer")
+    ran = script("oclr-infer", "--checkpoint", "c.pt", "--frames", tmp_path, "--out", tmp_path,
+                 "--flow", "farneback")
+    assert "'--flow'" in ran.error_line("oclr-infer")
+
+
+def test_help_does_not_load_torch():
+    assert not imports_torch("oclr.cli_infer", "--help")

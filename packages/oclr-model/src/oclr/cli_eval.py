@@ -2,86 +2,177 @@
 
 Modes, chosen by the inputs given:
 
-    oclr-eval --pred DIR --gt DIR [--merge-objects]      DAVIS-format mask folders (this module)
+    oclr-eval --pred DIR --gt DIR [--merge-objects]      DAVIS-format mask folders (oclr.evaluate)
     oclr-eval --checkpoint CKPT --shards DIR ...         Syn-val            (oclr.eval_shards)
-    oclr-eval --checkpoint CKPT --davis ROOT --set ...   real benchmarks    (oclr.benchmarks)
+    oclr-eval --checkpoint CKPT --davis ROOT --set ...   real benchmarks    (oclr.real_benchmarks)
 
-A mode module exposes `add_arguments(parser)` (its own options only; it must not import torch at
-module level) and `run(args) -> int` (prints a table, then `emit_json(result, args.json)`).
-It is imported only once its mode is chosen, so the --pred/--gt path never loads torch; a mode
-whose module is not installed is refused in one line.
+One click command whose options beyond the inputs are those of the chosen mode: a look at the
+arguments before parsing picks the mode, so `--help` lists that mode's options and a Syn-val
+`--flow` (the flow stored in the shards, default gt) is not confused with a benchmark's (the
+estimator, default dis). Each mode builds its settings and calls its module's one core function;
+the module is imported only once its mode is chosen, so the --pred/--gt path never loads torch,
+and a mode whose module is not installed is refused in one line.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from pathlib import Path
 
-from layersynth.cli.conventions import OneLineParser, run_main
+import click
+from layersynth.cli.conventions import CONTEXT, run_command
 from layersynth.errors import UsageError
-from layersynth.report import emit_json, progress
+from layersynth.report import emit_json, progress, warn
+
+from oclr.cli_flow import flow_options, flow_settings
+from oclr.davis_io import list_sequences
 
 PROG = "oclr-eval"
-MODE_MODULES = {"shards": "oclr.eval_shards", "benchmark": "oclr.benchmarks"}
+MODE_MODULES = {"shards": "oclr.eval_shards", "benchmark": "oclr.real_benchmarks"}
+MODE_KEY = "oclr_eval_mode"  # where ModeCommand leaves the mode in click's context
 USAGE_HINT = (
     "give --pred DIR --gt DIR, --checkpoint CKPT --shards DIR, "
     "or --checkpoint CKPT --davis ROOT --set NAME"
 )
+MODE_ARGS = {
+    "folders": "--pred DIR --gt DIR",
+    "shards": "--checkpoint CKPT --shards DIR",
+    "benchmark": "--checkpoint CKPT",
+}
+EPILOG = (
+    "Each mode has options of its own; `oclr-eval --checkpoint CKPT --shards DIR --help` and "
+    "`oclr-eval --checkpoint CKPT --help` (real benchmarks: --davis ROOT --set "
+    "{2016-val,2017-motion}, --segtrack ROOT, --fbms ROOT, --moca ROOT --moca-csv FILE) list them."
+)
 
 
-def _add_inputs(parser: argparse.ArgumentParser) -> None:
-    """The options that choose the mode, shared by every mode."""
-    parser.add_argument("--pred", metavar="DIR", help="predicted masks: DIR/<seq>/<frame>.png")
-    parser.add_argument("--gt", metavar="DIR", help="ground-truth masks: DIR/<seq>/<frame>.png")
-    parser.add_argument("--checkpoint", metavar="CKPT", help="a trained model (oclr-train)")
-    parser.add_argument("--shards", metavar="DIR", help="layersynth shards (Syn-val)")
-    parser.add_argument("--davis", metavar="ROOT", help="a benchmark root (see --set)")
-    parser.add_argument("--json", metavar="FILE", help="also write the JSON result to FILE")
+class PositiveInt(click.ParamType):
+    name = "N"
+
+    def convert(self, value, param, ctx) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = 0
+        if number < 1:
+            self.fail(f"expected a positive integer, got {value!r}", param, ctx)
+        return number
 
 
-def _add_folder_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--merge-objects", action="store_true",
-        help="single-object benchmarks (DAVIS 2016, SegTrackv2, FBMS-59): score all ids as one "
-        "foreground; reports J per sequence and per frame",
-    )  # fmt: skip
-    parser.add_argument(
-        "--sequences", metavar="LIST",
-        help="score only these sequences: comma-separated names, or a text file with one name "
-        "a line (e.g. DAVIS ImageSets/2017/val.txt)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--workers", type=_positive_int, default=2, metavar="N",
-        help="threads decoding and scoring frames (default 2; results do not depend on it)",
-    )  # fmt: skip
+def _option(name: str, **settings) -> click.Option:
+    return click.Option([name], **settings)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+INPUTS = [  # the options that choose the mode, shared by every mode
+    _option("--pred", metavar="DIR", help="predicted masks: DIR/<seq>/<frame>.png"),
+    _option("--gt", metavar="DIR", help="ground-truth masks: DIR/<seq>/<frame>.png"),
+    _option("--checkpoint", metavar="CKPT", help="a trained model (oclr-train)"),
+    _option("--shards", metavar="DIR", help="layersynth shards (Syn-val)"),
+    _option("--davis", metavar="ROOT", help="a benchmark root (see --set)"),
+    _option("--json", metavar="FILE", help="also write the JSON result to FILE"),
+]
+MODE_INPUTS = ("--pred", "--gt", "--checkpoint", "--shards")
+
+MODE_OPTIONS = {
+    "folders": [
+        _option("--merge-objects", is_flag=True,
+                help="single-object benchmarks (DAVIS 2016, SegTrackv2, FBMS-59): score all ids "
+                "as one foreground; reports J per sequence and per frame"),
+        _option("--sequences", metavar="LIST",
+                help="score only these sequences: comma-separated names, or a text file with one "
+                "name a line (e.g. DAVIS ImageSets/2017/val.txt)"),
+        _option("--workers", type=PositiveInt(), default=2, metavar="N",
+                help="threads decoding and scoring frames (default 2; results do not depend on "
+                "it)"),
+    ],
+    "shards": [
+        _option("--flow", type=click.Choice(("gt", "raft", "dis")), default="gt",
+                metavar="{gt,raft,dis}", help="input flow stored in the shards (default gt)"),
+        _option("--device", default="cpu", metavar="DEVICE",
+                help="cpu, cuda or cuda:N (default cpu)"),
+        _option("--batch", type=int, default=4, metavar="BATCH", help="clips per forward pass"),
+        _option("--limit", type=int, metavar="LIMIT",
+                help="score only the first N clips (id order)"),
+    ],
+    "benchmark": [
+        _option("--set", type=click.Choice(("2016-val", "2017-motion")),
+                metavar="{2016-val,2017-motion}", help="DAVIS benchmark"),
+        _option("--segtrack", metavar="ROOT", help="SegTrackv2 root"),
+        _option("--fbms", metavar="ROOT", help="FBMS-59 root"),
+        _option("--moca", metavar="ROOT", help="MoCA root (with --moca-csv)"),
+        _option("--moca-csv", metavar="FILE", help="MoCA box annotations CSV"),
+        _option("--out", metavar="DIR", help="masks go to DIR/<protocol>/<seq>/"),
+        # the choices of oclr.real_benchmarks.PROTOCOL_CHOICES (not imported: it loads torch)
+        _option("--protocol", type=click.Choice(("both", "linked", "reference")),
+                default="both", metavar="{both,linked,reference}",
+                help="window linking: without GT (linked), GT-matched reference, or both"),
+        _option("--sequences", metavar="LIST",
+                help="only these sequences (comma-separated), e.g. for a quick check"),
+        _option("--overlap", type=int, metavar="N",
+                help="frames shared by windows under the linked protocol (default: a third of a "
+                "window)"),
+        _option("--batch", type=int, default=1, metavar="BATCH", help="windows per forward pass"),
+        *flow_options(),
+    ],
+}
 
 
-def choose_mode(args: argparse.Namespace) -> str:
-    """'folders', 'shards' or 'benchmark' from the inputs given; UsageError when ambiguous."""
-    folders = args.pred is not None or args.gt is not None
-    if folders and args.checkpoint is not None:
+def choose_mode(given: set[str]) -> str:
+    """'folders', 'shards' or 'benchmark' from the input options given (their names, e.g.
+    "--pred"); UsageError when they do not make one mode."""
+    folders = "--pred" in given or "--gt" in given
+    if folders and "--checkpoint" in given:
         raise UsageError("--pred/--gt and --checkpoint are different modes: give one")
     if folders:
-        if args.pred is None or args.gt is None:
+        if "--pred" not in given or "--gt" not in given:
             raise UsageError("--pred and --gt go together")
         return "folders"
-    if args.checkpoint is None:
+    if "--checkpoint" not in given:
         raise UsageError(USAGE_HINT)
-    if args.shards is not None:
-        return "shards"
-    return "benchmark"
+    return "shards" if "--shards" in given else "benchmark"
+
+
+def inputs_given(args: list[str]) -> set[str]:
+    """The mode-choosing options among the arguments (`--name VALUE` or `--name=VALUE`)."""
+    given = set()
+    for arg in args:
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if name in MODE_INPUTS:
+            given.add(name)
+    return given
+
+
+class ModeCommand(click.Command):
+    """A click command whose parameters are INPUTS plus those of the mode the inputs choose."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = inputs_given(args)
+        if any(arg in ctx.help_option_names for arg in args):
+            ctx.meta[MODE_KEY] = _mode_or_folders(given)  # help never fails on the mode
+        else:
+            ctx.meta[MODE_KEY] = choose_mode(given)
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as err:
+            mode = ctx.meta[MODE_KEY]
+            raise click.UsageError(
+                f"unrecognized arguments: {err.option_name} (not an option of this mode; "
+                f"`{PROG} {MODE_ARGS[mode]} --help` lists those it has)", ctx) from None
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        mode = ctx.meta.get(MODE_KEY, "folders")
+        help_option = self.get_help_option(ctx)
+        return [*self.params, *MODE_OPTIONS[mode], *([help_option] if help_option else [])]
+
+
+def _mode_or_folders(given: set[str]) -> str:
+    try:
+        return choose_mode(given)
+    except UsageError:
+        return "folders"
 
 
 def _mode_module(mode: str):
@@ -94,47 +185,13 @@ def _mode_module(mode: str):
         raise UsageError(f"the {mode} mode is not available in this installation ({name})") from err
 
 
-def build_parser(mode: str | None, module=None) -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog=PROG,
-        description="Score segmentations with DAVIS J, F and J&F: " + USAGE_HINT + ".",
-        epilog="Each mode has options of its own; `oclr-eval --checkpoint CKPT --shards DIR "
-        "--help` and `oclr-eval --checkpoint CKPT --help` (real benchmarks: --davis ROOT --set "
-        "{2016-val,2017-motion}, --segtrack ROOT, --fbms ROOT, --moca ROOT --moca-csv FILE) "
-        "list them.",
-    )
-    _add_inputs(parser)
-    if mode in (None, "folders"):
-        _add_folder_options(parser)
-    if module is not None:
-        module.add_arguments(parser)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_main(PROG, lambda: _main(sys.argv[1:] if argv is None else argv))
-
-
-def _main(argv: list[str]) -> int:
-    first = OneLineParser(prog=PROG, add_help=False)
-    _add_inputs(first)
-    known, _ = first.parse_known_args(argv)
-    if "-h" in argv or "--help" in argv:
-        mode = _mode_or_none(known)
-        build_parser(mode, _mode_module(mode) if mode in MODE_MODULES else None).parse_args(argv)
-    mode = choose_mode(known)
-    module = _mode_module(mode) if mode in MODE_MODULES else None
-    args = build_parser(mode, module).parse_args(argv)
-    if module is not None:
-        return int(module.run(args) or 0)
-    return run_folders(args)
-
-
-def _mode_or_none(args: argparse.Namespace) -> str | None:
-    try:
-        return choose_mode(args)
-    except UsageError:
-        return None
+def evaluate(**options) -> int:
+    """The command's body: run the mode ModeCommand chose with the options click parsed."""
+    mode = click.get_current_context().meta[MODE_KEY]
+    if mode == "folders":
+        return run_folders(options)
+    module = _mode_module(mode)
+    return run_shards(module, options) if mode == "shards" else run_benchmark(module, options)
 
 
 def parse_sequences(value: str | None) -> tuple[str, ...] | None:
@@ -152,35 +209,94 @@ def parse_sequences(value: str | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(names))
 
 
-def run_folders(args: argparse.Namespace) -> int:
+def run_folders(options: dict) -> int:
     """The --pred/--gt mode: score, print the table, then the JSON object last on stdout."""
+    # oclr.evaluate imports cv2: only once this mode runs, never for --help
     from oclr.evaluate import EvalConfig, evaluate_folders, format_table
 
-    config = EvalConfig(
-        merge_objects=args.merge_objects,
-        sequences=parse_sequences(args.sequences),
-        workers=args.workers,
-    )
-    _warn_extra_predictions(args, config)
-    result = evaluate_folders(
-        args.pred, args.gt, config, progress=lambda items, n: progress(items, n, "sequences")
-    )
+    config = EvalConfig(merge_objects=options["merge_objects"],
+                        sequences=parse_sequences(options["sequences"]),
+                        workers=options["workers"])
+    _warn_extra_predictions(options["pred"], options["gt"], config.sequences)
+    result = evaluate_folders(options["pred"], options["gt"], config,
+                              progress=lambda items, n: progress(items, n, "sequences"))
     print(format_table(result))
-    emit_json(result, args.json)
+    emit_json(result, options["json"])
     return 0
 
 
-def _warn_extra_predictions(args: argparse.Namespace, config) -> None:
-    from layersynth.report import warn
-
-    from oclr.davis_io import list_sequences
-
-    pred = set(list_sequences(args.pred, "--pred"))
-    wanted = set(config.sequences) if config.sequences else set(list_sequences(args.gt, "--gt"))
-    extra = sorted(pred - wanted)
+def _warn_extra_predictions(pred: str, gt: str, sequences: tuple[str, ...] | None) -> None:
+    predicted = set(list_sequences(pred, "--pred"))
+    wanted = set(sequences) if sequences else set(list_sequences(gt, "--gt"))
+    extra = sorted(predicted - wanted)
     if extra:
         shown = ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
         warn(f"{len(extra)} predicted sequence(s) not scored (not in the ground truth): {shown}")
+
+
+def run_shards(module, options: dict) -> int:
+    """The Syn-val mode through `module` (oclr.eval_shards): table, then the JSON object."""
+    try:
+        result = module.evaluate_shards(options["checkpoint"], options["shards"],
+                                        flow=options["flow"], device=options["device"],
+                                        batch=options["batch"], limit=options["limit"])
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        raise UsageError(str(err).strip("'\"")) from err
+    print(f"Syn-val: {options['shards']} ({result['flow']} flow), "
+          f"checkpoint {options['checkpoint']}")
+    print(module.format_table(result))
+    emit_json(result, options["json"])
+    return 0
+
+
+def run_benchmark(module, options: dict) -> int:
+    """The real-benchmark mode through `module` (oclr.real_benchmarks): table, then the JSON."""
+    result = module.run_benchmark(benchmark_config(module, options), progress=progress)
+    print(module.format_result(result))
+    emit_json(result, options["json"])
+    return 0
+
+
+def benchmark_config(module, options: dict):
+    """`module.BenchmarkConfig` of the options; UsageError unless they name one benchmark."""
+    given = {k: options[k] for k in ("davis", "segtrack", "fbms", "moca") if options[k] is not None}
+    if len(given) != 1:
+        raise UsageError("give exactly one of --davis ROOT --set NAME, --segtrack ROOT, "
+                         "--fbms ROOT, --moca ROOT --moca-csv FILE (with --checkpoint)")
+    kind, root = next(iter(given.items()))
+    if kind == "davis" and options["set"] is None:
+        raise UsageError("--davis needs --set 2016-val or --set 2017-motion")
+    if kind == "moca" and options["moca_csv"] is None:
+        raise UsageError("--moca needs --moca-csv FILE (the box annotations)")
+    if options["out"] is None:
+        raise UsageError("--out DIR is needed: the predicted masks are written there")
+    return module.BenchmarkConfig(
+        checkpoint=options["checkpoint"], benchmark=options["set"] if kind == "davis" else kind,
+        root=root, out=options["out"], moca_csv=options["moca_csv"] if kind == "moca" else None,
+        protocol=options["protocol"], sequences=_comma_list(options["sequences"]),
+        overlap=options["overlap"], batch=options["batch"], device=options["device"],
+        flow=flow_settings(options),
+    )  # fmt: skip
+
+
+def _comma_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+command = ModeCommand(
+    PROG,
+    callback=evaluate,
+    params=INPUTS,
+    context_settings=CONTEXT,
+    help="Score segmentations with DAVIS J, F and J&F: " + USAGE_HINT + ".",
+    epilog=EPILOG,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(command, argv, prog=PROG)
 
 
 if __name__ == "__main__":

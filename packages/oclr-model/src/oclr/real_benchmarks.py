@@ -1,6 +1,7 @@
 """Real benchmarks in their own folder layouts: flow (cached), inference, masks, scores in one go.
 
-`oclr-eval --checkpoint CKPT` with one of (REFERENCE.md section 5 gives the layouts):
+`run_benchmark(BenchmarkConfig(...))` runs one; `oclr-eval --checkpoint CKPT` builds the config
+from one of (REFERENCE.md section 5 gives the layouts):
 
     --davis ROOT --set 2016-val     ROOT/JPEGImages/480p/<seq>/<frame>.jpg, ROOT/Annotations/480p/
                                     <seq>/<frame>.png (binary), ROOT/ImageSets/2016/val.txt
@@ -22,19 +23,30 @@ there the two differ only in how windows are cut.
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from layersynth.errors import UsageError
-from layersynth.report import emit_json, progress
+from layersynth.errors import InputError
+from PIL import Image
 
 from oclr.davis_io import read_label_png, write_label_png
+from oclr.evaluate import EvalConfig, evaluate_folders, format_table
+from oclr.flowcache import FlowSpec, flow_input_for
+from oclr.infer import InferConfig, infer_flow
+from oclr.linking import object_masks
+from oclr.moca import evaluate_moca, parse_annotations
+from oclr.realvideo import (
+    FlowSettings,
+    Progress,
+    check_windows,
+    load_model_or_input_error,
+)
+from oclr.video_io import FrameSource, MediaError, open_frames
 
 
-class LayoutError(UsageError):
+class LayoutError(InputError):
     """A benchmark folder that is not in the expected layout; the message names the path."""
 
 
@@ -61,44 +73,38 @@ BENCHMARKS = {
 PROTOCOL_CHOICES = ("both", "linked", "reference")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark mode's options (`--checkpoint`, `--davis` and `--json` belong to oclr-eval)."""
-    from oclr.cli_infer import add_flow_arguments
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """One benchmark run: `benchmark` a key of BENCHMARKS, `root` its folder (MoCA: with the box
+    CSV `moca_csv`), masks written under `out`/<protocol>/; `protocol` "linked", "reference" or
+    "both"; `sequences` only these (None: the benchmark's list); `overlap` frames shared by
+    windows under "linked" (None: a third of a window), `batch` windows per forward pass,
+    `device` for the model and RAFT, `flow` how flow is made and cached."""
 
-    parser.add_argument("--set", choices=("2016-val", "2017-motion"), help="DAVIS benchmark")
-    parser.add_argument("--segtrack", metavar="ROOT", help="SegTrackv2 root")
-    parser.add_argument("--fbms", metavar="ROOT", help="FBMS-59 root")
-    parser.add_argument("--moca", metavar="ROOT", help="MoCA root (with --moca-csv)")
-    parser.add_argument("--moca-csv", metavar="FILE", help="MoCA box annotations CSV")
-    parser.add_argument("--out", metavar="DIR", help="masks go to DIR/<protocol>/<seq>/")
-    parser.add_argument("--protocol", choices=PROTOCOL_CHOICES, default="both",
-                        help="window linking: without GT (linked), GT-matched reference, or both")
-    parser.add_argument("--sequences", metavar="LIST",
-                        help="only these sequences (comma-separated), e.g. for a quick check")
-    parser.add_argument("--overlap", type=int, metavar="N", help="frames shared by windows "
-                        "under the linked protocol (default: a third of a window)")
-    parser.add_argument("--batch", type=int, default=1, help="windows per forward pass")
-    add_flow_arguments(parser)
+    checkpoint: str
+    benchmark: str
+    root: str
+    out: str
+    moca_csv: str | None = None
+    protocol: str = "both"
+    sequences: tuple[str, ...] | None = None
+    overlap: int | None = None
+    batch: int = 1
+    device: str = "cpu"
+    flow: FlowSettings = field(default_factory=FlowSettings)
 
+    def __post_init__(self) -> None:
+        if self.benchmark not in BENCHMARKS:
+            raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}, "
+                             f"got {self.benchmark!r}")
+        if self.protocol not in PROTOCOL_CHOICES:
+            raise ValueError(f"protocol must be one of {PROTOCOL_CHOICES}, got {self.protocol!r}")
+        if self.benchmark == "moca" and self.moca_csv is None:
+            raise ValueError("the MoCA benchmark needs moca_csv, its box annotations")
 
-add_benchmark_arguments = add_arguments
-
-
-def chosen_benchmark(args: argparse.Namespace) -> tuple[str, Path]:
-    """(key into BENCHMARKS, root) from the options; UsageError unless exactly one is given."""
-    given = {k: getattr(args, k) for k in ("davis", "segtrack", "fbms", "moca")}
-    given = {k: v for k, v in given.items() if v is not None}
-    if len(given) != 1:
-        raise UsageError("give exactly one of --davis ROOT --set NAME, --segtrack ROOT, "
-                         "--fbms ROOT, --moca ROOT --moca-csv FILE (with --checkpoint)")
-    kind, root = next(iter(given.items()))
-    if kind == "davis" and args.set is None:
-        raise UsageError("--davis needs --set 2016-val or --set 2017-motion")
-    if kind == "moca" and args.moca_csv is None:
-        raise UsageError("--moca needs --moca-csv FILE (the box annotations)")
-    if args.out is None:
-        raise UsageError("--out DIR is needed: the predicted masks are written there")
-    return (args.set if kind == "davis" else kind), Path(root)
+    @property
+    def protocols(self) -> list[str]:
+        return ["linked", "reference"] if self.protocol == "both" else [self.protocol]
 
 
 def _require_dir(path: Path, what: str, root: Path, bench: Benchmark) -> Path:
@@ -146,66 +152,49 @@ def check_sequence(root: Path, bench: Benchmark, seq: str) -> tuple[Path, dict[s
     return frames, gt
 
 
-def run(args: argparse.Namespace) -> int:
-    """`oclr-eval --checkpoint ... <benchmark>`: infer, write masks, score, print table + JSON."""
-    key, root = chosen_benchmark(args)
-    result = run_benchmark_args(args, key, root)
-    print(format_result(result))
-    emit_json(result, args.json)
-    return 0
-
-
-run_benchmark = run
-
-
-def run_benchmark_args(args: argparse.Namespace, key: str, root: Path) -> dict:
-    from oclr.cli_infer import check_window_options, flow_cache_dir, flow_spec, load_model
-    from oclr.moca import parse_annotations
-
-    bench = BENCHMARKS[key]
-    annotations = parse_annotations(args.moca_csv) if key == "moca" else None
+def run_benchmark(cfg: BenchmarkConfig, *, progress: Progress | None = None) -> dict:
+    """Infer, write the masks and score every sequence of the benchmark `cfg` names; returns the
+    result (the JSON object `oclr-eval` prints). A folder in the wrong layout -> LayoutError
+    naming it; a bad checkpoint or option -> InputError. `progress` wraps the sequence loop."""
+    bench, root, out = BENCHMARKS[cfg.benchmark], Path(cfg.root), Path(cfg.out)
+    annotations = parse_annotations(cfg.moca_csv) if cfg.benchmark == "moca" else None
     names, listed_from = list_sequences(root, bench, annotations)
-    names = _restrict(names, args.sequences)
+    names = _restrict(names, cfg.sequences)
     sequences = {seq: check_sequence(root, bench, seq) for seq in names}
-    model = load_model(args.checkpoint, args.device)
-    check_window_options(args, model)
-    protocols = ["linked", "reference"] if args.protocol == "both" else [args.protocol]
-    runner = SequenceRunner(model, flow_spec(args, model), flow_cache_dir(args), args, bench)
+    model = load_model_or_input_error(cfg.checkpoint, cfg.device)
+    check_windows(model, cfg.batch, cfg.overlap)
+    runner = SequenceRunner(model, cfg.flow.spec(model.cfg, cfg.device), cfg, bench)
+    items = sequences.items()
+    if progress is not None:
+        items = progress(items, len(sequences), "sequences")
     start = time.perf_counter()
-    for seq, (frames, gt) in progress(sequences.items(), len(sequences), "sequences"):
-        runner.run(seq, frames, gt, protocols, Path(args.out))
+    for seq, (frames, gt) in items:
+        runner.run(seq, frames, gt, out)
     seconds = time.perf_counter() - start
-    scores = {p: _score(bench, root, Path(args.out) / p, names, annotations) for p in protocols}
-    return _combine(bench, key, root, args, scores, listed_from, seconds, runner.frames)
+    scores = {p: _score(bench, root, out / p, names, annotations) for p in cfg.protocols}
+    return _combine(cfg, scores, listed_from, seconds, runner.frames)
 
 
-def _restrict(names: list[str], wanted: str | None) -> list[str]:
+def _restrict(names: list[str], wanted: tuple[str, ...] | None) -> list[str]:
     if wanted is None:
         return names
-    chosen = [n.strip() for n in wanted.split(",") if n.strip()]
-    missing = [n for n in chosen if n not in names]
+    missing = [n for n in wanted if n not in names]
     if missing:
-        raise UsageError(f"--sequences: {', '.join(missing)} not in this benchmark's list")
-    return chosen
+        raise InputError(f"--sequences: {', '.join(missing)} not in this benchmark's list")
+    return list(wanted)
 
 
 class SequenceRunner:
     """Flow (cached), inference under each protocol and mask writing, one sequence at a time."""
 
-    def __init__(self, model, spec, cache_dir, args, bench: Benchmark) -> None:
-        from oclr.infer import InferConfig
-
-        self.model, self.spec, self.cache_dir, self.bench = model, spec, cache_dir, bench
-        self.configs = {p: InferConfig(protocol=p, overlap=args.overlap, batch=args.batch,
-                                       device=args.device) for p in ("linked", "reference")}
+    def __init__(self, model, spec: FlowSpec, cfg: BenchmarkConfig, bench: Benchmark) -> None:
+        self.model, self.spec, self.bench = model, spec, bench
+        self.cache_dir, self.protocols = cfg.flow.cache_dir(), cfg.protocols
+        self.configs = {p: InferConfig(protocol=p, overlap=cfg.overlap, batch=cfg.batch,
+                                       device=cfg.device) for p in self.protocols}
         self.frames = 0
 
-    def run(self, seq: str, frame_dir: Path, gt: dict[str, Path], protocols: list[str],
-            out: Path) -> None:
-        from oclr.flowcache import flow_input_for
-        from oclr.infer import infer_flow
-        from oclr.video_io import MediaError, open_frames
-
+    def run(self, seq: str, frame_dir: Path, gt: dict[str, Path], out: Path) -> None:
         try:
             source = open_frames(frame_dir)
             flow = flow_input_for(source, self.spec, self.cache_dir)
@@ -214,17 +203,15 @@ class SequenceRunner:
         _check_gt_frames(source, gt)
         self.frames += len(source)
         gt_masks, has_gt = self._gt_at_model_size(source, gt)
-        for protocol in protocols:
+        for protocol in self.protocols:
             pred = infer_flow(self.model, flow, self.configs[protocol], gt_masks, has_gt)
             _write_masks(source, pred, gt, out / protocol / seq)
 
-    def _gt_at_model_size(self, source, gt: dict[str, Path]):
+    def _gt_at_model_size(self, source: FrameSource, gt: dict[str, Path]):
         """(G, T, h, w) bool GT objects and (T,) has-GT flags, for the reference matching of
         multi-object sets (None, None for merged sets, where matching changes nothing)."""
         if self.bench.merge_objects or not gt:
             return None, None
-        from oclr.linking import object_masks
-
         h, w = self.spec.height, self.spec.width
         labels = np.zeros((len(source), h, w), np.uint8)
         has_gt = np.array([name in gt for name in source.names])
@@ -242,8 +229,6 @@ def _check_gt_frames(source, gt: dict[str, Path]) -> None:
 
 
 def _resize_nearest(labels: np.ndarray, h: int, w: int) -> np.ndarray:
-    from PIL import Image
-
     return np.asarray(Image.fromarray(labels).resize((w, h), Image.NEAREST))
 
 
@@ -261,17 +246,13 @@ def _write_masks(source, pred, gt: dict[str, Path], folder: Path) -> None:
 
 def _score(bench: Benchmark, root: Path, pred_dir: Path, names: list[str], annotations) -> dict:
     if annotations is not None:
-        from oclr.moca import evaluate_moca
-
         chosen = {seq: annotations[seq] for seq in names}
         return evaluate_moca(chosen, pred_dir, root / bench.images)
-    from oclr.evaluate import EvalConfig, evaluate_folders
-
     config = EvalConfig(merge_objects=bench.merge_objects, sequences=tuple(names))
     return evaluate_folders(pred_dir, root / bench.annotations, config)
 
 
-def _combine(bench, key, root, args, scores: dict, listed_from: str, seconds: float,
+def _combine(cfg: BenchmarkConfig, scores: dict, listed_from: str, seconds: float,
              frames: int) -> dict:
     """The primary protocol's result at the top level (linked where run); every protocol's
     figures under `protocols` (per-sequence values there only for the non-primary one: the
@@ -281,8 +262,9 @@ def _combine(bench, key, root, args, scores: dict, listed_from: str, seconds: fl
     per_protocol = {p: {k: v for k, v in s.items() if p != primary or k != "sequences"}
                     for p, s in scores.items()}
     result.update(
-        benchmark=bench.name, set=key, root=str(root), checkpoint=str(args.checkpoint),
-        flow=args.flow, protocol=primary, sequence_list=listed_from, out=str(args.out),
+        benchmark=BENCHMARKS[cfg.benchmark].name, set=cfg.benchmark, root=str(cfg.root),
+        checkpoint=str(cfg.checkpoint), flow=cfg.flow.method, protocol=primary,
+        sequence_list=listed_from, out=str(cfg.out),
         frames_inferred=frames, seconds=seconds,
         protocols=per_protocol,
     )  # fmt: skip
@@ -291,8 +273,6 @@ def _combine(bench, key, root, args, scores: dict, listed_from: str, seconds: fl
 
 def format_result(result: dict) -> str:
     """Per protocol: the DAVIS table (oclr.evaluate) or the MoCA success rates."""
-    from oclr.evaluate import format_table
-
     blocks = [f"{result['benchmark']} ({result['sequence_list']}), flow {result['flow']}, "
               f"{result['frames_inferred']} frames in {result['seconds']:.1f} s"]
     for protocol, scores in result["protocols"].items():

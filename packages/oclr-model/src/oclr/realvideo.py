@@ -1,0 +1,88 @@
+"""A trained model on real video: what `oclr-infer` and the benchmark runners both need.
+
+`FlowSettings` says how flow is estimated and where it is cached (`oclr.flowcache` does the work),
+`load_model_or_input_error` opens the user's checkpoint and `check_windows` checks the window
+settings against the model's T. Each raises `layersynth.errors.InputError` with a message naming
+the option or file at fault, which a command line reports as one line (exit status 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from layersynth.errors import InputError
+
+from oclr.checkpoint import load_model
+from oclr.config import ModelConfig
+from oclr.flowcache import FlowSpec, default_cache_dir
+
+FLOW_METHODS = ("dis", "raft")
+
+# progress(items, total, description) wraps a loop to show how far it got (e.g.
+# `layersynth.report.progress`); None shows nothing.
+Progress = Callable[[Iterable, int, str], Iterable]
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """How the flow of a real video is made and kept.
+
+    method: "dis" (OpenCV) or "raft" (ptlflow; `raft_weights` a local checkpoint file);
+    flow_width: estimate on frames shrunk to this width in px (None: at the frames' resolution);
+    cache: the folder estimated flow is kept in (None: `oclr.flowcache.default_cache_dir()`);
+    use_cache False: estimate every time, store nothing."""
+
+    method: str = "dis"
+    raft_weights: str | None = None
+    flow_width: int | None = None
+    cache: str | None = None
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in FLOW_METHODS:
+            raise ValueError(f"flow method must be one of {FLOW_METHODS}, got {self.method!r}")
+
+    def spec(self, model_cfg: ModelConfig, device: str) -> FlowSpec:
+        """The FlowSpec giving flow at the input size of a model of config `model_cfg`."""
+        if self.raft_weights and not Path(self.raft_weights).is_file():
+            raise InputError(f"--raft-weights {self.raft_weights}: no such file")
+        try:  # FlowSpec checks the values; only the flow width can be out of range here
+            return FlowSpec(method=self.method, height=model_cfg.height, width=model_cfg.width,
+                            raft_weights=self.raft_weights, device=device,
+                            flow_width=self.flow_width)
+        except ValueError as err:
+            raise InputError(f"--flow-width {self.flow_width}: {err}") from None
+
+    def cache_dir(self) -> Path | None:
+        """Where `oclr.flowcache.flow_input_for` keeps flow; None when nothing is stored."""
+        if not self.use_cache:
+            return None
+        return Path(self.cache) if self.cache else default_cache_dir()
+
+
+def load_model_or_input_error(path: str | os.PathLike, device: str) -> torch.nn.Module:
+    """`oclr.checkpoint.load_model`, with a file that is not a checkpoint reported as an
+    InputError naming it (the user gave the path)."""
+    try:
+        return load_model(path, device)
+    except (FileNotFoundError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        message = str(err) if str(path) in str(err) else f"--checkpoint {path}: {err}"
+        raise InputError(message) from None
+
+
+def check_windows(model: torch.nn.Module, batch: int, overlap: int | None) -> None:
+    """`batch` windows per forward and `overlap` shared frames against the model's T."""
+    frames = model.cfg.frames
+    if batch < 1 or (overlap is not None and not 0 <= overlap < frames):
+        raise InputError(f"--batch must be >= 1 and --overlap in [0, {frames}) for this model")
+
+
+def stage(progress: Progress | None, description: str):
+    """`progress` as the two-argument wrapper `oclr.infer` takes, or None."""
+    if progress is None:
+        return None
+    return lambda items, total: progress(items, total, description)

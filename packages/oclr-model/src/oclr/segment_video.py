@@ -1,0 +1,123 @@
+"""Masks for a real video of any length, written to a folder (what `oclr-infer` runs).
+
+    OUT/masks/<frame>.png       modal labels, DAVIS palette PNG: 0 background, id k + 1 = object k
+    OUT/amodal/<k>_<frame>.png  amodal mask of object k (k from 0), binary 0/255 PNG
+    OUT/overlay.mp4             the frames with the modal labels blended in (.gif without encoder)
+
+Flow (DIS by default, RAFT from local weights) is estimated once and cached (`oclr.flowcache`);
+the network runs in overlapping windows of its T frames and object identities are linked across
+windows without ground truth (`oclr.infer`, protocol "linked").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from oclr.flowcache import flow_input_for
+from oclr.infer import InferConfig, VideoPrediction, infer_flow, save_prediction
+from oclr.realvideo import (
+    FlowSettings,
+    Progress,
+    check_windows,
+    load_model_or_input_error,
+    stage,
+)
+from oclr.video_io import FrameSource, open_source, open_writer
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """One video to segment: exactly one of `frames` (a folder of images, name order) or `video`
+    (a file); `out` the output folder. `device` runs the model (and RAFT); `overlap` frames are
+    shared by consecutive windows (None: a third of a window), `batch` windows go through one
+    forward pass; the overlay plays at `fps` (None: the video's, or 24), not written when
+    `overlay` is False."""
+
+    checkpoint: str
+    out: str
+    frames: str | None = None
+    video: str | None = None
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    device: str = "cpu"
+    overlap: int | None = None
+    batch: int = 1
+    fps: float | None = None
+    overlay: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.frames is None) == (self.video is None):
+            raise ValueError("give exactly one of a frame folder or a video file")
+
+
+def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> dict:
+    """Flow, inference and the output folder as `cfg` says; returns the run's summary (the JSON
+    object `oclr-infer` prints). A bad checkpoint or option -> InputError; a frame folder or
+    video that cannot be read -> `oclr.video_io.MediaError` naming it."""
+    source = open_source(cfg.frames, cfg.video)
+    model = load_model_or_input_error(cfg.checkpoint, cfg.device)
+    check_windows(model, cfg.batch, cfg.overlap)
+    infer_cfg = InferConfig(overlap=cfg.overlap, batch=cfg.batch, device=cfg.device)
+    clock = {"start": time.perf_counter()}
+    flow = flow_input_for(source, cfg.flow.spec(model.cfg, cfg.device), cfg.flow.cache_dir())
+    clock["flow"] = time.perf_counter()
+    pred = infer_flow(model, flow, infer_cfg, progress=stage(progress, "windows"))
+    clock["model"] = time.perf_counter()
+    overlay = write_outputs(cfg, source, pred, progress)
+    clock["write"] = time.perf_counter()
+    return segmentation_summary(cfg, source, pred, overlay, clock)
+
+
+def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
+                  progress: Progress | None = None) -> Path | None:
+    """The masks, amodal masks and overlay under `cfg.out`; returns the overlay's path."""
+    out = Path(cfg.out)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    (out / "amodal").mkdir(exist_ok=True)
+    writer = open_writer(out / "overlay.mp4", cfg.fps or source.fps) if cfg.overlay else None
+    try:
+        save_prediction(source, pred, out / "masks", out / "amodal", writer,
+                        progress=stage(progress, "frames"))
+    finally:
+        if writer is not None:
+            writer.close()
+    return None if writer is None else writer.path
+
+
+def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
+                         overlay: Path | None, clock: dict) -> dict:
+    """The JSON summary: frames, windows, per-stage seconds (from `clock`'s perf_counter
+    stamps), frames in which each object id is visible, and where the outputs went."""
+    seconds = {
+        "flow": clock["flow"] - clock["start"],
+        "model": clock["model"] - clock["flow"],
+        "write": clock["write"] - clock["model"],
+    }
+    total = clock["write"] - clock["start"]
+    modal = pred.modal()
+    visible = {str(k + 1): int((modal == k + 1).any(axis=(1, 2)).sum())
+               for k in range(len(pred.probs))}
+    return {
+        "frames": len(source), "size": [source.height, source.width], "windows": len(pred.windows),
+        "protocol": "linked", "flow": cfg.flow.method, "flow_width": cfg.flow.flow_width,
+        "out": str(cfg.out),
+        "overlay": None if overlay is None else str(overlay),
+        "frames_with_object": visible, "seconds": seconds, "total_seconds": total,
+        "fps": len(source) / total if total > 0 else None,
+    }  # fmt: skip
+
+
+def format_summary(s: dict) -> str:
+    """The readable lines `oclr-infer` prints before the JSON summary."""
+    lines = [
+        f"frames   {s['frames']} ({s['size'][1]}x{s['size'][0]}), {s['windows']} windows, "
+        f"identities linked across windows without ground truth",
+        f"time     flow {s['seconds']['flow']:.2f} s, model {s['seconds']['model']:.2f} s, "
+        f"write {s['seconds']['write']:.2f} s: {s['fps']:.2f} frames/s",
+        "objects  " + ", ".join(f"id {k}: {n} frames" for k, n in s["frames_with_object"].items()),
+        f"masks    {Path(s['out']) / 'masks'}/<frame>.png, amodal {Path(s['out']) / 'amodal'}",
+    ]
+    if s["overlay"]:
+        lines.append(f"overlay  {s['overlay']}")
+    return "\n".join(lines)
