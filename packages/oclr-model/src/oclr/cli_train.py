@@ -1,162 +1,138 @@
-"""`oclr-train --shards DIR --out RUN`: train OCLR on layersynth shards (also under torchrun).
+"""`oclr-train --shards DIR [--out RUN]`: train OCLR on layersynth shards (also under torchrun).
 
-Builds a TrainConfig from the options and calls `oclr.engine.train`; nothing else. A resumed run
-(`--resume`) takes its settings from RUN/last.pt; options that change what is learnt (preset, flow,
-batch, lr, seed, shards) must then match or be left out, while --steps may grow and the rest
-(device, workers, periods, budget) may change.
+Parses the options into an `oclr.runfolder.RunRequest`, which `train_config` turns into the run's
+TrainConfig (RUN defaults to runs/<preset>; a folder holding a run is refused unless --resume;
+a resumed run keeps the settings that change what is learnt), and calls `oclr.engine.train`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from layersynth.cli.conventions import OneLineParser, run_main
+import click
+from layersynth.cli.conventions import CONTEXT, run_command
 from layersynth.errors import UsageError
 from layersynth.report import emit_json
 
 PROG = "oclr-train"
-CONTENT_OPTIONS = ("shards", "preset", "model", "loss", "flow", "batch", "lr", "seed", "warmup",
-                   "halve_every")
-
 
 # --bf16 -> TrainConfig.bf16 (precision is a run-time choice, like --device: a resume may change it)
 BF16 = {"auto": None, "on": True, "off": False}
 
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=PROG, description="Train the OCLR model on layersynth shards.")
-    p.add_argument("--shards", required=True, help="training set folder (layersynth generate)")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, metrics, config")
-    p.add_argument("--val-shards", help="Syn-val folder, scored every --val-every steps")
-    p.add_argument("--preset", choices=("oclr", "tiny"), help="model preset (default oclr)")
-    p.add_argument("--model", action="append", metavar="FIELD=VALUE", type=field_value,
-                   help="override a field of the preset's ModelConfig (repeatable), e.g. frames=15")
-    p.add_argument("--loss", action="append", metavar="FIELD=VALUE", type=field_value,
-                   help="override a LossConfig field (repeatable), e.g. dice_weight=0 for the "
-                   "paper's loss with the tiny preset")
-    p.add_argument("--steps", type=int, help="optimiser steps in all (default 600000)")
-    p.add_argument("--batch", type=int, help="clips per step and per process (default 2)")
-    p.add_argument("--lr", type=float, help="base Adam rate (default: 5e-5 oclr, 1e-3 tiny)")
-    p.add_argument("--warmup", type=int, help="warm-up steps (default: 40k x steps / 600k)")
-    p.add_argument("--halve-every", type=int,
-                   help="steps between halvings of the rate (default: 80k x steps / 600k)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--flow", choices=("gt", "raft", "dis"), help="input flow (default gt)")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers per process")
-    p.add_argument("--threads", type=int, help="torch CPU threads per process")
-    p.add_argument("--bf16", choices=tuple(BF16), default="auto",
-                   help="bf16 autocast of the forward pass (auto: on CUDA only; 'on' also speeds "
-                   "up CPUs with AMX, as `make learning-check` measures)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
-    p.add_argument("--val-every", type=int, help="steps between validations (default steps/10)")
-    p.add_argument("--ckpt-every", type=int, help="steps between RUN/last.pt writes")
-    p.add_argument("--keep-every", type=int, help="steps between kept RUN/step-N.pt")
-    p.add_argument("--val-limit", type=int, help="validate on the first N clips only")
-    p.add_argument("--time-budget", type=float, help="stop (and save) after this many seconds")
-    p.add_argument("--seed", type=int, help="seed of the weights and the data order (default 0)")
-    p.add_argument("--json", help="also write the final summary JSON to this file")
-    return p
-
 
 def field_value(text: str) -> tuple[str, object]:
     """"FIELD=VALUE" -> (field, value); VALUE is read as JSON when it parses ("15", "[8,16]",
-    "0.1"), else kept as text."""
+    "0.1"), else kept as text. ValueError when there is no FIELD=."""
     name, sep, value = text.partition("=")
     if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+        raise ValueError(f"expected FIELD=VALUE, got {text!r}")
     try:
         return name, json.loads(value)
     except json.JSONDecodeError:
         return name, value
 
 
-def content_settings(args: argparse.Namespace) -> dict:
-    """The options that define what is learnt, as given (None = not given)."""
-    out = {name: getattr(args, name) for name in CONTENT_OPTIONS}
-    out["model"] = dict(args.model) if args.model else None
-    out["loss"] = dict(args.loss) if args.loss else None
-    return out
+class FieldValue(click.ParamType):
+    """A --model / --loss override: FIELD=VALUE, read by `field_value`."""
+
+    name = "FIELD=VALUE"
+
+    def convert(self, value, param, ctx) -> tuple[str, object]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return field_value(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
 
 
-def resumed_config(args: argparse.Namespace, out: Path):
-    """The stored run's TrainConfig, with the options a resume may change taken from `args`."""
-    from oclr.checkpoint import read_checkpoint
-    from oclr.config import TrainConfig
+def train(**options) -> int:
+    """The command's body: the options as click parsed them."""
+    # oclr.runfolder and oclr.engine import torch: only once the command runs, never for --help
+    from oclr.distributed import from_env
+    from oclr.engine import train as run_training
+    from oclr.runfolder import RunRequest, train_config
 
-    ckpt = out / "last.pt"
-    if not ckpt.is_file():
-        raise UsageError(f"{ckpt}: no checkpoint to resume from (drop --resume to start afresh)")
+    json_path = options.pop("json")
+    cfg = train_config(RunRequest(**request_fields(options)))
+    if options["out"] is None and from_env().is_main:
+        verb = "continuing the run in" if cfg.resume else "writing the run to"
+        print(f"{PROG}: {verb} {cfg.out}", file=sys.stderr, flush=True)
     try:
-        stored = dict(read_checkpoint(ckpt)["train_config"])
-    except (ValueError, KeyError) as err:
-        raise UsageError(f"{ckpt}: cannot resume: {err}") from err
-    for name, given in content_settings(args).items():
-        if name == "loss" and given is not None:  # a resume may restate some fields
-            given = {**stored.get("loss", {}), **given}
-        if given is not None and given != stored.get(name):
-            raise UsageError(f"{ckpt}: --{name.replace('_', '-')} {given} differs from the run's "
-                             f"{stored.get(name)}; a resumed run keeps its settings")
-    stored.update(changeable(args), out=str(out), resume=True)
-    return TrainConfig(**stored)
-
-
-def changeable(args: argparse.Namespace) -> dict:
-    """Options a resume may change, where given."""
-    out = {"device": args.device, "workers": args.workers, "max_seconds": args.time_budget,
-           "threads": args.threads, "bf16": BF16[args.bf16]}
-    for name in ("steps", "val_shards", "val_every", "ckpt_every", "keep_every", "val_limit"):
-        if getattr(args, name) is not None:
-            out[name] = getattr(args, name)
-    return out
-
-
-def fresh_config(args: argparse.Namespace, out: Path):
-    from oclr.config import TrainConfig
-
-    if (out / "last.pt").exists():
-        raise UsageError(f"{out / 'last.pt'}: a run is already there; pass --resume to continue "
-                         "it or choose another --out")
-    given = {k: v for k, v in content_settings(args).items() if v is not None}
-    for name in ("steps", "val_shards", "val_every", "ckpt_every", "keep_every", "val_limit"):
-        if getattr(args, name) is not None:
-            given[name] = getattr(args, name)
-    return TrainConfig(out=str(out), device=args.device, workers=args.workers,
-                       max_seconds=args.time_budget, threads=args.threads,
-                       bf16=BF16[args.bf16], **given)
-
-
-def check_inputs(cfg) -> None:
-    for name in ("shards", "val_shards"):
-        path = getattr(cfg, name)
-        if path is not None and not (Path(path) / "manifest.json").is_file():
-            raise UsageError(f"{path}: not a layersynth dataset folder (no manifest.json)")
-
-
-def body(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    out = Path(args.out)
-    try:
-        cfg = resumed_config(args, out) if args.resume else fresh_config(args, out)
-    except (TypeError, ValueError) as err:
-        raise UsageError(str(err)) from err
-    check_inputs(cfg)
-    from oclr.engine import train
-
-    try:
-        summary = train(cfg)
+        summary = run_training(cfg)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from err
     if summary.get("rank", 0) == 0:
         print(f"trained to step {summary['step']} in {summary['seconds']:.0f} s, last loss "
-              f"{summary['loss']:.4f}; checkpoint {out / 'last.pt'}")
-        emit_json(summary, args.json)
+              f"{summary['loss']:.4f}; checkpoint {Path(cfg.out) / 'last.pt'}")
+        emit_json(summary, json_path)
     return 0
 
 
+def request_fields(options: dict) -> dict:
+    """The parsed options as `oclr.runfolder.RunRequest` fields (named as TrainConfig's)."""
+    given = dict(options)
+    given["max_seconds"] = given.pop("time_budget")
+    given["bf16"] = BF16[given["bf16"]]
+    given["model"] = dict(given["model"]) or None
+    given["loss"] = dict(given["loss"]) or None
+    return given
+
+
+def _option(name: str, metavar: str | None = None, **settings) -> click.Option:
+    """An option whose metavar is, as argparse showed it, its name in capitals."""
+    if metavar is None and not settings.get("is_flag"):
+        metavar = name.lstrip("-").replace("-", "_").upper()
+    return click.Option([name], metavar=metavar, **settings)
+
+
+command = click.Command(
+    PROG,
+    callback=train,
+    context_settings=CONTEXT,
+    help="Train the OCLR model on layersynth shards.",
+    params=[
+        _option("--shards", required=True, help="training set folder (layersynth generate)"),
+        _option("--out", help="run folder: checkpoints, metrics, config (default runs/<preset>; "
+                "a folder holding a run is refused unless --resume)"),
+        _option("--val-shards", help="Syn-val folder, scored every --val-every steps"),
+        _option("--preset", "{oclr,tiny}", type=click.Choice(("oclr", "tiny")),
+                help="model preset (default oclr)"),
+        _option("--model", "FIELD=VALUE", type=FieldValue(), multiple=True,
+                help="override a field of the preset's ModelConfig (repeatable), e.g. frames=15"),
+        _option("--loss", "FIELD=VALUE", type=FieldValue(), multiple=True,
+                help="override a LossConfig field (repeatable), e.g. dice_weight=0 for the "
+                "paper's loss with the tiny preset"),
+        _option("--steps", type=int, help="optimiser steps in all (default 600000)"),
+        _option("--batch", type=int, help="clips per step and per process (default 2)"),
+        _option("--lr", type=float, help="base Adam rate (default: 5e-5 oclr, 1e-3 tiny)"),
+        _option("--warmup", type=int, help="warm-up steps (default: 40k x steps / 600k)"),
+        _option("--halve-every", type=int,
+                help="steps between halvings of the rate (default: 80k x steps / 600k)"),
+        _option("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)"),
+        _option("--flow", "{gt,raft,dis}", type=click.Choice(("gt", "raft", "dis")),
+                help="input flow (default gt)"),
+        _option("--workers", type=int, default=2, help="DataLoader workers per process"),
+        _option("--threads", type=int, help="torch CPU threads per process"),
+        _option("--bf16", "{auto,on,off}", type=click.Choice(tuple(BF16)), default="auto",
+                help="bf16 autocast of the forward pass (auto: on CUDA only; 'on' also speeds "
+                "up CPUs with AMX, as `make learning-check` measures)"),
+        _option("--resume", is_flag=True, help="continue from RUN/last.pt"),
+        _option("--val-every", type=int, help="steps between validations (default steps/10)"),
+        _option("--ckpt-every", type=int, help="steps between RUN/last.pt writes"),
+        _option("--keep-every", type=int, help="steps between kept RUN/step-N.pt"),
+        _option("--val-limit", type=int, help="validate on the first N clips only"),
+        _option("--time-budget", type=float, help="stop (and save) after this many seconds"),
+        _option("--seed", type=int, help="seed of the weights and the data order (default 0)"),
+        _option("--json", help="also write the final summary JSON to this file"),
+    ],
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_main(PROG, lambda: body(argv))
+    return run_command(command, argv, prog=PROG)
 
 
 if __name__ == "__main__":

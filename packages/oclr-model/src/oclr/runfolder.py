@@ -1,0 +1,177 @@
+"""A training run's folder and settings: where a run goes, and what starting or resuming it takes.
+
+A run lives in one folder RUN (`runs/<preset>` unless given): `config.json`, `metrics.jsonl`,
+`last.pt` and `step-N.pt`, written by `oclr.engine.train`. `train_config(RunRequest(...))`
+turns what was asked for into the run's TrainConfig:
+
+- a fresh run is refused where a run is already (any of RUN_FILES there), so nothing is
+  overwritten;
+- a resumed run (`resume=True`) takes its settings from RUN/last.pt: those that change what is
+  learnt (CONTENT) must then match or be left out, while `steps` may grow and the rest (device,
+  workers, periods, budget) may change.
+
+Refusals are `layersynth.errors.InputError` naming the option (as `oclr-train` spells it) or the
+file; a command line reports them as one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from layersynth.errors import InputError
+
+from oclr.checkpoint import read_checkpoint
+from oclr.config import DEFAULT_LOSS, ModelConfig, TrainConfig
+from oclr.losses import LossConfig
+
+RUN_FILES = ("config.json", "last.pt", "metrics.jsonl")
+CONTENT = ("shards", "preset", "model", "loss", "flow", "batch", "lr", "seed", "warmup",
+           "halve_every")
+PERIODS = ("steps", "val_shards", "val_every", "ckpt_every", "keep_every", "val_limit")
+RUNS_ROOT = Path("runs")  # relative: under the folder the command runs in
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A training run as asked for. None = not given: a resumed run keeps its stored setting, a
+    fresh one takes TrainConfig's default. `out` None: RUNS_ROOT/<preset>. The run-time settings
+    (device, workers, threads, bf16, max_seconds) are TrainConfig's and apply as given."""
+
+    shards: str
+    out: str | None = None
+    resume: bool = False
+    preset: str | None = None
+    model: dict | None = None  # ModelConfig fields overriding the preset's
+    loss: dict | None = None  # LossConfig fields overriding DEFAULT_LOSS[preset]
+    flow: str | None = None
+    batch: int | None = None
+    lr: float | None = None
+    seed: int | None = None
+    warmup: int | None = None
+    halve_every: int | None = None
+    steps: int | None = None
+    val_shards: str | None = None
+    val_every: int | None = None
+    ckpt_every: int | None = None
+    keep_every: int | None = None
+    val_limit: int | None = None
+    device: str = "cpu"
+    workers: int = 2
+    threads: int | None = None
+    bf16: bool | None = None
+    max_seconds: float | None = None
+
+
+def run_folder(request: RunRequest) -> Path:
+    """`request.out`, else RUNS_ROOT/<preset> (the preset given, else TrainConfig's default)."""
+    if request.out is not None:
+        return Path(request.out)
+    return RUNS_ROOT / (request.preset or _default("preset"))
+
+
+def run_files(folder: Path) -> list[str]:
+    """The RUN_FILES present in `folder`: a run is there when any is."""
+    return [name for name in RUN_FILES if (folder / name).exists()]
+
+
+def train_config(request: RunRequest) -> TrainConfig:
+    """The TrainConfig of the run `request` asks for (fresh, or resumed from RUN/last.pt), with its
+    datasets checked; InputError naming the option or file when it cannot be made."""
+    out = run_folder(request)
+    cfg = _resumed(request, out) if request.resume else _fresh(request, out)
+    check_datasets(cfg)
+    return cfg
+
+
+def _fresh(request: RunRequest, out: Path) -> TrainConfig:
+    found = run_files(out)
+    if found:
+        raise InputError(f"{out}: a run is already there ({', '.join(found)}); pass --resume to "
+                         "continue it or choose another --out")
+    given = {name: getattr(request, name) for name in CONTENT + PERIODS}
+    given = {name: value for name, value in given.items() if value is not None}
+    check_overrides(given.get("preset", _default("preset")), request.model, request.loss)
+    return _build({**given, **_run_time(request), "out": str(out)})
+
+
+def _resumed(request: RunRequest, out: Path) -> TrainConfig:
+    ckpt = out / "last.pt"
+    if not ckpt.is_file():
+        raise InputError(f"{ckpt}: no checkpoint to resume from (drop --resume to start afresh)")
+    try:
+        stored = dict(read_checkpoint(ckpt)["train_config"])
+    except (ValueError, KeyError) as err:
+        raise InputError(f"{ckpt}: cannot resume: {err}") from err
+    for name in CONTENT:
+        given = getattr(request, name)
+        if name == "loss" and given is not None:  # a resume may restate some fields
+            given = {**stored.get("loss", {}), **given}
+        if given is not None and given != stored.get(name):
+            raise InputError(f"{ckpt}: --{name.replace('_', '-')} {given} differs from the run's "
+                             f"{stored.get(name)}; a resumed run keeps its settings")
+    periods = {name: getattr(request, name) for name in PERIODS}
+    stored.update({name: value for name, value in periods.items() if value is not None})
+    return _build({**stored, **_run_time(request), "out": str(out), "resume": True})
+
+
+def _run_time(request: RunRequest) -> dict:
+    return {"device": request.device, "workers": request.workers, "threads": request.threads,
+            "bf16": request.bf16, "max_seconds": request.max_seconds}
+
+
+def _build(settings: dict) -> TrainConfig:
+    try:
+        return TrainConfig(**settings)
+    except (TypeError, ValueError) as err:
+        raise InputError(str(err)) from err
+
+
+def _default(name: str):
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig)}[name]
+
+
+def check_overrides(preset: str, model: dict | None, loss: dict | None) -> None:
+    """InputError naming --model or --loss when an override is not a field of ModelConfig or
+    LossConfig, not a number where the field is one, or out of the field's range."""
+    if preset not in DEFAULT_LOSS:
+        return  # TrainConfig names the unknown preset
+    if model:
+        _check_fields("--model", ModelConfig, model)
+        _check_values("--model", model, lambda: ModelConfig.preset(preset, **model))
+    if loss:
+        _check_fields("--loss", LossConfig, loss)
+        _check_values("--loss", loss, lambda: LossConfig(**{**DEFAULT_LOSS[preset], **loss}))
+
+
+def _check_fields(option: str, cls: type, overrides: dict) -> None:
+    known = {f.name: f.default for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise InputError(f"{option}: unknown {cls.__name__} field(s) {unknown}; known fields: "
+                         f"{sorted(known)}")
+    for name, value in overrides.items():
+        if _is_number(known[name]) and not _is_number(value):
+            raise InputError(f"{option} {name}={json.dumps(value)}: expected a number")
+
+
+def _check_values(option: str, overrides: dict, build) -> None:
+    try:
+        build()
+    except (TypeError, ValueError) as err:
+        given = " ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())
+        raise InputError(f"{option} {given}: {err}") from err
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_datasets(cfg: TrainConfig) -> None:
+    """InputError naming a training or validation folder that is not a layersynth dataset."""
+    for name in ("shards", "val_shards"):
+        path = getattr(cfg, name)
+        if path is not None and not (Path(path) / "manifest.json").is_file():
+            raise InputError(f"{path}: not a layersynth dataset folder (no manifest.json)")
