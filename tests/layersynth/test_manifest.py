@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from fakeshards import write_dataset
+from layersynth import open_dataset
 from layersynth.store import manifest
 from layersynth.store.schema import ShardError
 
@@ -39,3 +41,21 @@ def test_missing_or_foreign_manifests_are_refused_with_the_file_name(tmp_path):
     (tmp_path / "manifest.json").write_text("{truncated")
     with pytest.raises(ShardError, match="manifest.json: unreadable"):
         manifest.load(tmp_path)
+
+
+def test_a_manifest_of_another_schema_version_is_refused(tmp_path):
+    write_dataset(tmp_path, [1])
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), schema_version=99)))
+    with pytest.raises(ShardError, match="manifest.json: schema version 99"):
+        open_dataset(tmp_path)
+
+
+def test_listed_returns_the_entry_of_a_file_and_refuses_an_unlisted_one(tmp_path):
+    manifest.save(tmp_path, manifest.new({}, shard_size=2, n=4, generator_version="v"))
+    entry = manifest.shard_entry(file="shard-00001.h5", index=1, ids=["000002"], arrays=["rgb"],
+                                 sha256="0" * 64, size=10)
+    manifest.put_entry(tmp_path, entry)
+    assert manifest.listed(tmp_path, "shard-00001.h5") == entry
+    with pytest.raises(ShardError, match="does not list shard-00000.h5"):
+        manifest.listed(tmp_path, "shard-00000.h5")

@@ -75,10 +75,11 @@ class Shard:
         chunks hold one frame, so a clip window reads only its own frames)."""
         group = self._group(seq_id)
         names = sorted(group.keys()) if names is None else list(names)
+        missing = [n for n in names if n not in group]
+        if missing:
+            raise KeyError(f"{self.path}: sequence {seq_id} has no array {missing[0]!r}")
         try:
             return {n: decode(n, group[n][_window(n, frames)]) for n in names}
-        except KeyError as err:
-            raise KeyError(f"{self.path}: sequence {seq_id} has no array {err}") from err
         except (OSError, ValueError) as err:
             raise ShardError(f"{self.path}: sequence {seq_id} cannot be decoded: {err}") from err
 

@@ -1,0 +1,77 @@
+"""The one reader: `open_dataset`, Dataset and Shard, decoded arrays, named failures."""
+
+import h5py
+import numpy as np
+import pytest
+from fakeshards import write_dataset
+from layersynth import open_dataset
+from layersynth.store import manifest
+from layersynth.store.reader import Shard
+from layersynth.store.schema import FLOW_SCALE, ShardError
+
+
+def test_reading_returns_what_was_written_with_flow_within_a_128th_of_a_pixel(tmp_path):
+    written = write_dataset(tmp_path, [2, 2, 1])
+    ds = open_dataset(tmp_path)
+    assert ds.ids == sorted(written) and len(ds) == 5
+    for sid, arrays in written.items():
+        got = ds[sid]
+        assert set(got) == set(arrays)
+        for name in ("rgb", "amodal", "modal", "occluder", "order"):
+            assert got[name].dtype == arrays[name].dtype
+            np.testing.assert_array_equal(got[name], arrays[name])
+        assert got["flow_gt"].dtype == np.float32
+        assert np.abs(got["flow_gt"] - arrays["flow_gt"]).max() <= FLOW_SCALE / 2 + 1e-6
+        quantised = np.rint(arrays["flow_gt"] / FLOW_SCALE) * FLOW_SCALE
+        np.testing.assert_array_equal(got["flow_gt"], quantised)
+    assert ds.record("000003")["seed"]["spawn_key"] == [0, 3]
+    assert ds.flow_methods == ["gt"]
+
+
+def test_reading_a_frame_window_slices_the_t_axis_of_every_array(tmp_path):
+    written = write_dataset(tmp_path, [1])["000000"]
+    got = open_dataset(tmp_path).read("000000", frames=slice(1, 3))
+    np.testing.assert_array_equal(got["rgb"], written["rgb"][1:3])
+    np.testing.assert_array_equal(got["amodal"], written["amodal"][:, 1:3])
+    np.testing.assert_array_equal(got["order"], written["order"])
+    assert got["flow_gt"].shape == (2, 2, 8, 12, 2)
+
+
+def test_a_shard_lists_the_contents_its_manifest_entry_holds(tmp_path):
+    write_dataset(tmp_path, [3])
+    entry = manifest.load(tmp_path)["shards"][0]
+    with Shard(tmp_path / entry["file"]) as shard:
+        assert shard.contents() == (entry["ids"], entry["arrays"])
+        assert shard.arrays("000002") == entry["arrays"]
+
+
+def test_an_unknown_sequence_or_array_is_a_key_error_naming_it(tmp_path):
+    write_dataset(tmp_path, [1])
+    ds = open_dataset(tmp_path)
+    assert "000000" in ds and "000009" not in ds
+    with pytest.raises(KeyError, match="no sequence '000009'"):
+        ds["000009"]
+    with pytest.raises(KeyError, match="has no array 'flow_raft'"):
+        ds.read("000000", ["flow_raft"])
+
+
+def test_a_truncated_shard_is_named_by_the_reader(tmp_path):
+    write_dataset(tmp_path, [2, 1])
+    path = tmp_path / "shard-00000.h5"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    ds = open_dataset(tmp_path)
+    with pytest.raises(ShardError, match="shard-00000.h5"):
+        ds["000000"]
+    assert ds["000002"]["rgb"].shape == (3, 8, 12, 3)
+
+
+def test_corrupt_compressed_bytes_are_named_by_the_reader(tmp_path):
+    write_dataset(tmp_path, [1])
+    path = tmp_path / "shard-00000.h5"
+    with h5py.File(path, "r") as f:
+        offset = f["000000/flow_gt"].id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 16 : offset + 200] = b"\xff" * 184
+    path.write_bytes(bytes(data))
+    with pytest.raises(ShardError, match="shard-00000.h5.*000000"):
+        open_dataset(tmp_path)["000000"]

@@ -1,0 +1,114 @@
+"""ShardWriter and add_arrays: atomic files, reproducible bytes, and the entries they hand over."""
+
+import h5py
+import numpy as np
+import pytest
+from fakeshards import fake_arrays, write_dataset
+from layersynth import open_dataset
+from layersynth.store import manifest
+from layersynth.store.schema import FLOW_SCALE, ShardError
+from layersynth.store.writer import ShardWriter, add_arrays, relist
+
+
+def test_writing_identical_content_twice_gives_identical_bytes(tmp_path):
+    write_dataset(tmp_path / "a", [2])
+    write_dataset(tmp_path / "b", [2])
+    a = manifest.load(tmp_path / "a")["shards"][0]["sha256"]
+    assert a == manifest.load(tmp_path / "b")["shards"][0]["sha256"]
+
+
+def test_shard_bytes_do_not_depend_on_when_python_releases_the_datasets(tmp_path, monkeypatch):
+    """A Dask worker thread may release h5py objects late; the layout must not follow that."""
+    write_dataset(tmp_path / "prompt", [3])
+    held = []
+    create = h5py.Group.create_dataset
+
+    def create_and_hold(self, *args, **kwargs):
+        held.append(create(self, *args, **kwargs))  # released only after the file closes
+        return held[-1]
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create_and_hold)
+    write_dataset(tmp_path / "late", [3])
+    held.clear()
+    sums = [manifest.load(tmp_path / d)["shards"][0]["sha256"] for d in ("prompt", "late")]
+    assert sums[0] == sums[1]
+
+
+def test_a_failed_writer_leaves_no_shard_and_no_temporary_file(tmp_path):
+    with pytest.raises(ValueError, match="expected"):
+        with ShardWriter(tmp_path / "shard-00000.h5", shard_index=0, settings={},
+                         generator_version="t") as w:
+            bad = fake_arrays(np.random.default_rng(1))
+            bad["amodal"] = bad["amodal"][:, :2]
+            w.add("000000", bad, {})
+    assert list(tmp_path.iterdir()) == []
+    assert w.entry is None
+
+
+def test_the_writers_entry_lists_what_the_finished_file_holds(tmp_path):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "shard-00003.h5"
+    with ShardWriter(path, shard_index=3, settings={}, generator_version="t") as w:
+        w.add("000007", dict(fake_arrays(rng), flow_dis=np.zeros((3, 2, 8, 12, 2), np.float32)),
+              {})
+        w.add("000006", fake_arrays(rng), {})
+    assert w.entry == manifest.entry(tmp_path, path.name, 3)  # the listing read from the file
+    assert w.entry["ids"] == ["000006", "000007"] and "flow_dis" not in w.entry["arrays"]
+    assert w.entry["sha256"] == manifest.sha256_file(path)
+    assert w.entry["bytes"] == path.stat().st_size
+
+
+def test_add_arrays_adds_estimated_flow_and_updates_the_checksum(tmp_path):
+    written = write_dataset(tmp_path, [2])
+    before = manifest.load(tmp_path)["shards"][0]
+    dis = {sid: {"flow_dis": a["flow_gt"] * 0.5} for sid, a in written.items()}
+    after = add_arrays(tmp_path, "shard-00000.h5", dis)
+    assert after["sha256"] != before["sha256"]
+    assert after == manifest.load(tmp_path)["shards"][0]
+    assert after["sha256"] == manifest.sha256_file(tmp_path / "shard-00000.h5")
+    ds = open_dataset(tmp_path)
+    assert ds.flow_methods == ["gt", "dis"]
+    got = ds.read("000001", ["flow_dis", "rgb"])
+    np.testing.assert_allclose(got["flow_dis"], written["000001"]["flow_gt"] * 0.5, atol=FLOW_SCALE)
+    np.testing.assert_array_equal(got["rgb"], written["000001"]["rgb"])
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_add_arrays_lists_a_flow_only_once_every_sequence_has_it(tmp_path):
+    written = write_dataset(tmp_path, [2])
+    one = add_arrays(tmp_path, "shard-00000.h5",
+                     {"000000": {"flow_dis": written["000000"]["flow_gt"]}})
+    assert "flow_dis" not in one["arrays"]
+    assert one == manifest.entry(tmp_path, "shard-00000.h5", 0)
+
+
+def test_add_arrays_refuses_a_flow_of_the_wrong_shape_and_keeps_the_shard(tmp_path):
+    write_dataset(tmp_path, [1])
+    before = manifest.sha256_file(tmp_path / "shard-00000.h5")
+    with pytest.raises(ValueError, match="flow_raft"):
+        add_arrays(tmp_path, "shard-00000.h5",
+                   {"000000": {"flow_raft": np.zeros((1, 2, 8, 12, 2), np.float32)}})
+    assert manifest.sha256_file(tmp_path / "shard-00000.h5") == before
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_add_arrays_refuses_a_shard_the_manifest_does_not_list_before_touching_it(tmp_path):
+    write_dataset(tmp_path, [1])
+    path = tmp_path / "shard-00000.h5"
+    before = manifest.sha256_file(path)
+    manifest.save(tmp_path, dict(manifest.load(tmp_path), shards=[]))
+    with pytest.raises(ShardError, match="does not list shard-00000.h5"):
+        add_arrays(tmp_path, path.name, {})
+    assert manifest.sha256_file(path) == before
+
+
+def test_relist_gives_a_file_changed_outside_the_writer_its_new_checksum(tmp_path):
+    write_dataset(tmp_path, [2])
+    before = manifest.load(tmp_path)["shards"][0]
+    with h5py.File(tmp_path / "shard-00000.h5", "r+") as f:
+        f["000001/rgb"][0, 0, 0] = 1 + f["000001/rgb"][0, 0, 0]
+    fresh = relist(tmp_path, "shard-00000.h5")
+    assert fresh == manifest.load(tmp_path)["shards"][0]
+    assert fresh["sha256"] == manifest.sha256_file(tmp_path / "shard-00000.h5") != before["sha256"]
+    assert (fresh["ids"], fresh["arrays"], fresh["index"]) == (
+        before["ids"], before["arrays"], before["index"])
