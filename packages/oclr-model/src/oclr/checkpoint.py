@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from oclr.config import ModelConfig
+from oclr.model import OCLR
+
 CHECKPOINT_FORMAT = 1
 
 
@@ -57,9 +60,6 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def model_from_state(state: dict, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Rebuild the network from a checkpoint dict and load its weights (eval mode)."""
-    from oclr.config import ModelConfig
-    from oclr.model import OCLR
-
     model = OCLR(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval()

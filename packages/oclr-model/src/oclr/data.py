@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import layersynth
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -49,8 +50,6 @@ class ClipShape:
 
 def open_reader(path: str | os.PathLike):
     """`layersynth.open_dataset(path)`, with a missing folder reported as FileNotFoundError."""
-    import layersynth
-
     if not Path(path).is_dir():
         raise FileNotFoundError(f"{path}: no such dataset folder")
     return layersynth.open_dataset(path)

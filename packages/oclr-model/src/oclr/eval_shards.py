@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from layersynth.errors import UsageError
+from layersynth.report import emit_json
 
 from oclr.tables import Column, percent, pooled_means, table_header, table_row
 
@@ -29,13 +31,14 @@ if TYPE_CHECKING:
     import torch
 
 # torch, scipy and the model load inside the functions: `oclr-eval` imports this module to add its
-# options to the parser, and `--help` should not wait for torch.
+# options, and `--help` should not wait seconds for them (torch ~3 s, scipy.optimize ~0.7 s).
 
 
 def pairwise_frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """IoU of every (pred i, gt j) pair per frame: pred (I, T, N) bool, gt (J, T, N) bool
     -> (I, J, T) float64, 1 where both masks are empty."""
-    import torch
+    import torch  # not at module top: `oclr-eval --help` imports this module
+
 
     p, g = pred.double(), gt.double()
     inter = torch.einsum("itn,jtn->ijt", p, g)
@@ -46,8 +49,7 @@ def pairwise_frame_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 def match_channels_by_j(j_matrix: np.ndarray) -> np.ndarray:
     """Predicted channels matched to GT objects maximising the total mean J: (K_pred, n) mean-J
     matrix, K_pred >= n -> (n,) int64 predicted channel of each GT object."""
-    # scipy.optimize takes ~0.7 s to import; `oclr-eval --help` imports this module for its options
-    from oclr.assignment import row_for_each_column
+    from oclr.assignment import row_for_each_column  # scipy.optimize: 0.7 s, not for --help
 
     return row_for_each_column(j_matrix, maximize=True)
 
@@ -68,7 +70,7 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
                modal: torch.Tensor, n_objects: int, gt_rank: torch.Tensor) -> ClipScore:
     """prob (T, K, H, W) amodal probabilities, scores (K,) order scores; GT amodal (T, K, H, W)
     (channels past n_objects are padding), modal (T, H, W) labels, gt_rank (K,) 0 = front-most."""
-    import torch
+    import torch  # torch (also under oclr.modal) loads when scoring, not for `oclr-eval --help`
 
     from oclr.modal import compose_modal
 
@@ -141,7 +143,7 @@ def _clip_summary(clips: list[ClipScore]) -> dict:
 def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: torch.device,
                  *, amp: bool = False) -> dict:
     """Run `model` over a loader of ShardClips batches (in order) and score every clip."""
-    import torch
+    import torch  # not at module top: `oclr-eval --help` imports this module
 
     board, seen = ScoreBoard(), 0
     was_training = model.training
@@ -169,7 +171,7 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow:
     Returns {"modal_j", "amodal_j", "order_acc", "order_pairs", "objects", "clips", "by_objects":
     {"1": {...}, ...}, "sequences": {clip id: {...}}}; J values are fractions in [0, 1]. `limit`
     scores only the first clips (in id order)."""
-    import torch
+    import torch  # these four need torch, which `oclr-eval --help` should not load
 
     from oclr.checkpoint import load_model
     from oclr.data import ClipShape, ShardClips, eval_loader
@@ -223,9 +225,6 @@ def main_shards(args) -> int:
     """`oclr-eval --checkpoint CKPT --shards DIR` body. Reads args.checkpoint, args.shards and,
     when present, args.flow, args.device, args.batch, args.limit, args.json. Prints the table, then
     the JSON object last on stdout. Bad input -> cliutil.UsageError (exit 2 under run_main)."""
-    from layersynth.errors import UsageError
-    from layersynth.report import emit_json
-
     try:
         result = evaluate_shards(args.checkpoint, args.shards, flow=getattr(args, "flow", "gt"),
                                  device=getattr(args, "device", None) or "cpu",

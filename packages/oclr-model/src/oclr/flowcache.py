@@ -27,8 +27,12 @@ from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
+from layersynth.estimators import build_estimator
 
+from oclr.data import flow_input, resize_clip
 from oclr.video_io import FrameSource, MediaError
 
 CACHE_VERSION = 1
@@ -122,8 +126,6 @@ def _compute_to_file(source, spec, estimator, path: Path) -> np.ndarray:
 
 def _compute(source: FrameSource, spec: FlowSpec, estimator, out: np.ndarray) -> np.ndarray:
     if estimator is None:
-        from layersynth.estimators import build_estimator
-
         estimator = build_estimator(spec.method, raft_weights=spec.raft_weights, device=spec.device)
     for start, keep, offset, rgb in chunked(source.iter(), spec.chunk):
         rgb = shrink_frames(rgb, spec.flow_width)
@@ -139,8 +141,6 @@ def shrink_frames(rgb: np.ndarray, width: int | None) -> np.ndarray:
     h, w = rgb.shape[1:3]
     if width is None or w <= width:
         return rgb
-    import cv2
-
     size = (width, max(1, round(h * width / w)))
     return np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in rgb])
 
@@ -169,10 +169,6 @@ def chunked(frames: Iterator[tuple[str, np.ndarray]], chunk: int
 
 def to_model_input(flow: np.ndarray, height: int, width: int) -> np.ndarray:
     """(T, 2, H, W, 2) flow in pixels -> (T, 4, height, width) float32 resized, u and v scaled."""
-    import torch
-
-    from oclr.data import flow_input, resize_clip
-
     x = flow_input(torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32)))
     t = x.shape[0]
     # resize_clip also resizes masks; give it empty placeholders (no object layer, 1 x 1 labels).

@@ -25,9 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from layersynth.estimators import build_estimator
+from PIL import Image
 
+from oclr.davis_io import davis_palette, write_label_png
+from oclr.flowcache import to_model_input
 from oclr.linking import link_next, match_to_gt
 from oclr.modal import compose_modal
+from oclr.video_io import overlay
 from oclr.windows import Window, overlapping_windows, reference_windows
 
 PROTOCOLS = ("linked", "reference")
@@ -162,12 +167,8 @@ def infer_video(model: torch.nn.Module, frames: np.ndarray, cfg: InferConfig | N
     and the `VideoPrediction` at the model size. Flow: `estimator` (a `layersynth.estimators`
     estimator), default DIS. For long videos stream instead (`oclr.flowcache`, `infer_flow`).
     """
-    from oclr.flowcache import to_model_input
-
     cfg = cfg or InferConfig()
     if estimator is None:
-        from layersynth.estimators import build_estimator
-
         estimator = build_estimator("dis")
     flow = to_model_input(estimator.estimate(frames), model.cfg.height, model.cfg.width)
     pred = infer_flow(model, flow, cfg)
@@ -187,11 +188,6 @@ def save_prediction(source, pred: VideoPrediction, masks_dir: Path, amodal_dir: 
     amodal_dir/<k>_<frame>.png: binary (0/255) PNG of object k's amodal mask, k from 0;
     writer: an `oclr.video_io.VideoWriter` receiving the frame with the modal labels overlaid.
     """
-    from PIL import Image
-
-    from oclr.davis_io import davis_palette, write_label_png
-    from oclr.video_io import overlay
-
     palette = np.frombuffer(davis_palette(), np.uint8).reshape(256, 3)
     frames = enumerate(source.iter())
     if progress is not None:

@@ -8,6 +8,11 @@ from pathlib import Path
 
 from layersynth.report import progress
 
+try:  # tensorboard is an optional extra: without it the run logs to metrics.jsonl only
+    from torch.utils.tensorboard import SummaryWriter
+except ImportError:
+    SummaryWriter = None
+
 
 class RunLog:
     """RUN/metrics.jsonl (one JSON object a line: "step", "time" and values) and TensorBoard
@@ -22,12 +27,8 @@ class RunLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._truncate(resume_step)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
+        if SummaryWriter is not None:
             self.tb = SummaryWriter(str(Path(out) / "tb"), purge_step=resume_step or None)
-        except ImportError:  # tensorboard is an optional extra
-            self.tb = None
 
     def _truncate(self, step: int) -> None:
         if not self.path.exists():

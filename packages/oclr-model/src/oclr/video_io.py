@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+try:  # optional: without it, videos are written by OpenCV (or as a GIF)
+    import imageio_ffmpeg
+except ImportError:
+    imageio_ffmpeg = None
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 GIF_MAX_WIDTH = 480  # a GIF holds every frame in memory until it is saved: keep them small
@@ -83,7 +89,7 @@ def open_frames(folder: str | os.PathLike, fps: float = 24.0) -> FrameSource:
 
 def open_video(file: str | os.PathLike) -> FrameSource:
     """A video file readable by OpenCV (MP4, AVI, MOV, ...); frames are counted by decoding once."""
-    import cv2
+    import cv2  # only for video files: `oclr-infer` imports this module at start-up
 
     file = Path(file)
     if not file.is_file():
@@ -112,8 +118,6 @@ def open_source(frames: str | None, video: str | None) -> FrameSource:
 
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB of one image file."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
@@ -127,7 +131,7 @@ def _iter_folder(source: FrameSource) -> Iterator[np.ndarray]:
 
 
 def _iter_video(file: Path) -> Iterator[np.ndarray]:
-    import cv2
+    import cv2  # only for video files: `oclr-infer` imports this module at start-up
 
     cap = cv2.VideoCapture(str(file))
     try:
@@ -218,15 +222,15 @@ def _backend_works(name: str, path: Path) -> bool:
 
 def _start(name: str, path: Path, fps: float, w: int, h: int):
     if name == "ffmpeg":
-        import imageio_ffmpeg
-
+        if imageio_ffmpeg is None:
+            raise MediaError(f"{path}: imageio-ffmpeg is not installed")
         gen = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264",
                                           pix_fmt_out="yuv420p", macro_block_size=1,
                                           output_params=["-loglevel", "error"])
         gen.send(None)
         return gen
     if name == "cv2":
-        import cv2
+        import cv2  # only for writing videos: `oclr-infer` imports this module at start-up
 
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
         if not writer.isOpened():
@@ -236,8 +240,6 @@ def _start(name: str, path: Path, fps: float, w: int, h: int):
 
 
 def _gif_frame(rgb: np.ndarray):
-    from PIL import Image
-
     img = Image.fromarray(rgb)
     if img.width > GIF_MAX_WIDTH:
         img = img.resize((GIF_MAX_WIDTH, round(img.height * GIF_MAX_WIDTH / img.width)))
