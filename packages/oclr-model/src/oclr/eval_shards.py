@@ -224,7 +224,8 @@ def run(args) -> int:
 def main_shards(args) -> int:
     """`oclr-eval --checkpoint CKPT --shards DIR` body. Reads args.checkpoint, args.shards and,
     when present, args.flow, args.device, args.batch, args.limit, args.json. Prints the table, then
-    the JSON object last on stdout. Bad input -> cliutil.UsageError (exit 2 under run_main)."""
+    the JSON object last on stdout. Bad input -> layersynth.errors.UsageError (exit 2 on the
+    command line)."""
     try:
         result = evaluate_shards(args.checkpoint, args.shards, flow=getattr(args, "flow", "gt"),
                                  device=getattr(args, "device", None) or "cpu",
