@@ -1,14 +1,19 @@
-"""Ground-truth flow checks on scenes with 3 moving, deforming objects and a moving camera."""
+"""Exact flow from forward maps: the maps themselves, and the flow of rendered scenes with 3
+moving, deforming objects and a moving camera."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography, tps
 from layersynth.render import exact_flow
+from layersynth.render import renderer as render_mod
 from layersynth.render.renderer import render
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.sampling import sample_scene
-from scipy.ndimage import binary_erosion
 
 SMOOTH = Assets.builtin(smooth=True)
 CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5)
@@ -106,17 +111,66 @@ def test_background_flow_is_the_camera_homography_flow(scene):
         np.testing.assert_allclose(s.flow_gt[t, gap][ys, xs], want, atol=1e-4)
 
 
-def test_occluders_move_exactly_with_the_background():
-    cfg = SceneConfig.preset("tiny", objects=(1,), occluder_prob=1.0, photometric=False)
-    p = sample_scene(np.random.default_rng(3), cfg, SMOOTH)
+def _rigid(p):
+    """The scene with every object's deformation switched off: F_e = H_e."""
+    still = [replace(o, deformation=replace(o.deformation, amplitude=tuple(
+        (0.0, 0.0) for _ in o.deformation.amplitude))) for o in p.objects]
+    return replace(p, objects=tuple(still))
+
+
+def test_a_rigidly_moving_layer_flows_by_its_homography_displacement():
+    p = _rigid(sample_scene(np.random.default_rng(4), CFG, SMOOTH))
     s = render(p, SMOOTH)
-    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
-    for t in range(p.frames - 1):
-        ys, xs = np.nonzero(s.occluder[t])
+    t, checked = 2, 0
+    for k, layer in enumerate(p.objects):
+        hom = homography.matrices(np.asarray(layer.motion.coeffs), p.taus)
+        ys, xs = np.nonzero(s.modal[t] == k + 1)
+        checked += len(xs)
         x = np.stack([xs, ys], 1).astype(float)
-        moved = homography.apply(cam[t + 2], homography.apply(homography.inverse(cam[t + 1]), x))
-        np.testing.assert_allclose(x + s.flow_gt[t, 0][ys, xs], moved, atol=1e-4)
-        core = binary_erosion(s.occluder[t], iterations=2)[ys, xs]  # away from the jagged edge
-        col, row = np.round(moved[core]).astype(int).T
-        inside = (row >= 0) & (row < p.height) & (col >= 0) & (col < p.width)
-        assert s.occluder[t + 1][row[inside], col[inside]].all()
+        c = homography.apply(homography.inverse(hom[t + 1]), x)
+        for gap, e in ((0, t + 2), (1, t)):
+            want = homography.apply(hom[e], c) - x
+            np.testing.assert_allclose(s.flow_gt[t, gap][ys, xs], want, atol=1e-3)
+            fmap = exact_flow.object_map(layer, p)
+            np.testing.assert_allclose(exact_flow.flow_at(fmap, t + 1, c, x)[gap], want,
+                                       atol=1e-9)
+    assert checked > 100
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, CFG.frames - 2))
+def test_forward_then_backward_flow_returns_to_the_start_on_a_visible_pixel(seed, t):
+    p = sample_scene(np.random.default_rng(seed), CFG, SMOOTH)
+    s = render(p, SMOOTH)
+    for k, layer in enumerate(p.objects):
+        ys, xs = np.nonzero(s.modal[t] == k + 1)
+        if not len(xs):
+            continue
+        fmap = exact_flow.object_map(layer, p)
+        x = np.array([[xs[len(xs) // 2], ys[len(xs) // 2]]], float)  # a visible pixel
+        c = fmap.inverse(t + 1, x)
+        ahead = exact_flow.flow_at(fmap, t + 1, c, x)[0]
+        np.testing.assert_allclose(ahead, s.flow_gt[t, 0][int(x[0, 1]), int(x[0, 0])][None],
+                                   atol=2e-3)
+        x2 = x + ahead  # where it is in frame t + 1 (rarely a pixel centre)
+        back = exact_flow.flow_at(fmap, t + 2, fmap.inverse(t + 2, x2), x2)[1]
+        np.testing.assert_allclose(x2 + back, x, atol=1e-6)
+
+
+def test_the_inverse_map_undoes_the_forward_map():
+    p = sample_scene(np.random.default_rng(5), CFG, SMOOTH)
+    c = np.random.default_rng(6).uniform(-8, 8, (50, 2))
+    for fmap in [exact_flow.camera_map(p.camera, p)] + [exact_flow.object_map(o, p)
+                                                          for o in p.objects]:
+        for e in (0, p.frames + 1):
+            np.testing.assert_allclose(fmap.inverse(e, fmap.forward(e, c)), c, atol=1e-6)
+
+
+def test_sprite_boxes_hold_every_pixel_an_object_covers(scene):
+    p, s = scene
+    for k, layer in enumerate(p.objects):
+        plan = render_mod._plan_object(layer, p, SMOOTH)
+        for t in range(p.frames):
+            y0, y1, x0, x1 = plan.boxes[t + 1]
+            ys, xs = np.nonzero(s.amodal[k, t])
+            assert ((ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)).all()

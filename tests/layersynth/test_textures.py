@@ -1,12 +1,5 @@
-from dataclasses import replace
-
 import numpy as np
-from layersynth.assets.sources import Assets
-from layersynth.motion import homography
 from layersynth.render import textures
-from layersynth.render.renderer import render
-from layersynth.scene.config import SceneConfig
-from layersynth.scene.sampling import sample_scene
 
 
 def test_mirror_folds_into_range_and_is_continuous():
@@ -35,21 +28,3 @@ def test_gains_are_constant_without_jitter_and_vary_with_it():
     np.testing.assert_allclose(flat, np.broadcast_to([1.0, 0.9, 0.8], (10, 3)))
     jittered = textures.frame_gains((1.0, 0.9, 0.8), (0.1, 0.1, 0.1), 0.3, (0, 1, 2), e)
     assert np.ptp(jittered[:, 0]) > 0.05 and np.all(np.abs(jittered / flat - 1) <= 0.1 + 1e-12)
-
-
-def test_rendered_background_colour_equals_the_reference_sampler():
-    assets = Assets.builtin()
-    p = sample_scene(np.random.default_rng(5), SceneConfig.preset("tiny"), assets)
-    p = replace(p, objects=(), occluder=None)
-    rgb = render(p, assets).rgb
-    a = p.background
-    tex = assets.background_source.get(a.texture)
-    aff = textures.texture_affine(a.offset, a.scale, a.flip)
-    gains = textures.frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase,
-                                 np.arange(p.frames + 2))
-    hom = homography.inverse(homography.matrices(np.asarray(p.camera.coeffs), p.taus))
-    yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
-    for t in (0, p.frames - 1):
-        c = homography.apply(hom[t + 1], np.stack([xx, yy], -1))
-        want = np.clip(textures.sample(tex, aff, c) * gains[t + 1] + a.bias, 0, 255)
-        assert np.abs(rgb[t].astype(float) - want).max() <= 0.5 + 1e-6

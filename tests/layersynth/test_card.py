@@ -1,0 +1,40 @@
+"""DATASET.md: the dataset card lists every schema field and the settings that made the data."""
+
+import json
+
+from layersynth.store import card, schema
+
+MANIFEST = {
+    "generator_version": "0.1.0", "schema_version": schema.SCHEMA_VERSION,
+    "settings": {"preset": "tiny", "seed": 5, "namespace": 0, "flow": ["gt", "dis"],
+                 "asset_dirs": {"textures": None}, "shard_size": 4,
+                 "scene": {"frames": 8, "height": 64, "width": 112, "objects": [1, 2, 3],
+                           "occlusion": [0.0, 1.0]}},
+    "shards": [{"ids": ["000000", "000001"], "bytes": 2_000_000},
+               {"ids": ["000004"], "bytes": 1_000_000}],
+}
+
+
+def test_the_card_lists_every_schema_field_with_its_axes_dtype_and_units():
+    text = card.render_card(MANIFEST)
+    for name, field in schema.FIELDS.items():
+        row = f"| `{name}` | {field.axes} | {field.stored} | {field.decoded} | {field.units} |"
+        assert row in text
+    assert "| `flow_<method>` |" in text
+
+
+def test_the_card_states_counts_seeds_flows_and_the_settings_as_json():
+    text = card.render_card(MANIFEST)
+    assert "3 sequences of 8 frames at 64 x 112 in 2 HDF5 shards (3.0 MB)" in text
+    assert "SeedSequence(entropy=5, spawn_key=(0, i))" in text
+    assert "flows stored: flow_gt, flow_dis" in text
+    assert f"multiply by {schema.FLOW_SCALE}" in text
+    settings = text.split("```json\n")[1].split("```")[0]
+    assert json.loads(settings) == MANIFEST["settings"]
+
+
+def test_write_card_puts_dataset_md_beside_the_shards_and_leaves_no_temporary_file(tmp_path):
+    path = card.write_card(tmp_path, MANIFEST)
+    assert path == tmp_path / "DATASET.md"
+    assert path.read_text() == card.render_card(MANIFEST)
+    assert [p.name for p in tmp_path.iterdir()] == ["DATASET.md"]

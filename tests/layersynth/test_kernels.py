@@ -1,0 +1,179 @@
+"""The numba render kernels against the reference functions of motion.tps, motion.homography and
+render.textures, on small frames; and against a brute-force inverse on whole rendered scenes."""
+
+from dataclasses import replace
+
+import numpy as np
+from layersynth.assets.sources import Assets
+from layersynth.motion import homography, tps
+from layersynth.render import kernels, sprites, textures
+from layersynth.render import renderer as render_mod
+from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL
+from layersynth.render.renderer import render, render_masks
+from layersynth.scene.config import SceneConfig
+from layersynth.scene.sampling import sample_scene
+
+H, W = 12, 16
+ASSETS = Assets.builtin()
+
+
+def _hom(tx, ty, rot, persp=0.0):
+    c, s = np.cos(rot), np.sin(rot)
+    return np.array([[c, -s, tx], [s, c, ty], [persp, 0.0, 1.0]])
+
+
+HOMS = (_hom(6.0, 5.0, 0.05), _hom(7.5, 4.0, 0.1, 1e-3), _hom(5.0, 6.5, 0.0))  # e - 1, e, e + 1
+HINV, H_NEXT, H_PREV = homography.inverse(HOMS[1]), HOMS[2], HOMS[0]
+PIXELS = np.stack(np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float)), -1)
+
+
+def _shading(seed=0):
+    rng = np.random.default_rng(seed)
+    tex = sprites.readonly(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8))
+    aff = textures.texture_affine((4.0, 3.0), 0.8, (True, False))
+    return tex, aff, np.array([1.1, 0.9, 1.0]), np.array([3.0, -2.0, 0.0])
+
+
+def _colour(tex, aff, gain, bias, c):
+    return np.clip(textures.sample(tex, aff, c) * gain + bias, 0, 255)
+
+
+def _outputs():
+    return (np.zeros((H, W), bool), np.zeros((H, W, 3), np.uint8),
+            np.zeros((2, H, W, 2), np.float32))
+
+
+def test_flat_frame_fills_unclaimed_pixels_with_the_reference_colour_and_homography_flow():
+    tex, aff, gain, bias = _shading()
+    claimed, rgb, flow = _outputs()
+    claimed[3, 4] = True
+    occl = np.zeros((H, W), bool)
+    no_mask = sprites.readonly(np.zeros((1, 1), bool))
+    kernels.flat_frame(HINV, H_NEXT, H_PREV, no_mask, 1.0, 0.0, 0.0, False, tex, aff, gain, bias,
+                       True, claimed, occl, rgb, flow)
+    assert claimed.all() and not occl.any()
+    c = homography.apply(HINV, PIXELS)
+    free = np.ones((H, W), bool)
+    free[3, 4] = False
+    assert np.abs(rgb[free] - _colour(tex, aff, gain, bias, c)[free]).max() <= 0.5 + 1e-9
+    for gap, h_to in ((0, H_NEXT), (1, H_PREV)):
+        np.testing.assert_allclose(flow[gap][free], (homography.apply(h_to, c) - PIXELS)[free],
+                                   atol=1e-4)
+    assert not rgb[3, 4].any() and not flow[:, 3, 4].any()  # a nearer layer owns that pixel
+
+
+def test_flat_frame_as_occluder_claims_and_marks_only_the_pixels_on_its_mask():
+    tex, aff, gain, bias = _shading(1)
+    square = [np.array([[-3.0, -2.0], [2.0, -2.0], [2.0, 3.0], [-3.0, 3.0]])]
+    mask = sprites.polygon_mask(square, scale=1.0)
+    claimed, rgb, flow = _outputs()
+    occl = np.zeros((H, W), bool)
+    c = homography.apply(HINV, PIXELS)
+    col = np.floor(c[..., 0] * mask.scale + mask.origin[0] + 0.5).astype(int)
+    row = np.floor(c[..., 1] * mask.scale + mask.origin[1] + 0.5).astype(int)
+    inside = (row >= 0) & (row < mask.mask.shape[0]) & (col >= 0) & (col < mask.mask.shape[1])
+    want = np.zeros((H, W), bool)
+    want[inside] = mask.mask[row[inside], col[inside]]
+    first = tuple(np.argwhere(want)[0])
+    claimed[first] = True
+    kernels.flat_frame(HINV, H_NEXT, H_PREV, mask.mask, mask.scale, *mask.origin, True, tex, aff,
+                       gain, bias, True, claimed, occl, rgb, flow)
+    expect_claimed = want.copy()
+    want[first] = False
+    assert want.sum() > 10
+    assert np.array_equal(occl, want) and np.array_equal(claimed, expect_claimed)
+    assert np.abs(rgb[want] - _colour(tex, aff, gain, bias, c)[want]).max() <= 0.5 + 1e-9
+    assert not rgb[~want].any()
+
+
+def _spline(seed):
+    rng = np.random.default_rng(seed)
+    points = np.array([[-4.0, -4.0], [4.0, -4.0], [4.0, 4.0], [-4.0, 4.0], [0.0, 0.0]])
+    coefs = [np.ascontiguousarray(tps.fit(points, points + rng.normal(0, 0.6, points.shape)))
+             for _ in range(3)]  # e - 1, e, e + 1
+    return points, coefs
+
+
+def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flow():
+    points, (c_prev, c_e, c_next) = _spline(2)
+    tex, aff, gain, bias = _shading(3)
+    mask = sprites.polygon_mask([np.array([[-5.0, -3.0], [4.0, -4.0], [3.0, 5.0], [-4.0, 3.0]])])
+    dist = np.zeros(mask.mask.shape)  # no jumps: every pixel of the box is inverted
+    claimed, rgb, flow = _outputs()
+    claimed[5, :] = True  # a nearer layer owns row 5
+    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
+    box = np.array([0, H, 0, W], np.int64)
+    kernels.object_frame(HINV, H_NEXT, H_PREV, points, c_e, c_next, c_prev, box, mask.mask, dist,
+                         mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 3, True,
+                         claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+    x = PIXELS.reshape(-1, 2)
+    c = tps.invert(c_e, points, homography.apply(HINV, x), tol=1e-10)
+    col = np.floor(c[:, 0] * mask.scale + mask.origin[0] + 0.5).astype(int)
+    row = np.floor(c[:, 1] * mask.scale + mask.origin[1] + 0.5).astype(int)
+    ok = (row >= 0) & (row < mask.mask.shape[0]) & (col >= 0) & (col < mask.mask.shape[1])
+    covered = np.zeros(len(x), bool)
+    covered[ok] = mask.mask[row[ok], col[ok]]
+    covered = covered.reshape(H, W)
+    assert 10 < covered.sum() < H * W and covered[5].any()
+    assert np.array_equal(amodal, covered)  # amodal under the nearer layer too
+    visible = covered.copy()
+    visible[5] = False
+    assert np.array_equal(modal == 3, visible) and not modal[5].any()
+    assert np.array_equal(claimed, visible | (np.arange(H)[:, None] == 5))
+    c = c.reshape(H, W, 2)
+    assert np.abs(rgb[visible] - _colour(tex, aff, gain, bias, c)[visible]).max() <= 1.0
+    for gap, (h_to, c_to) in enumerate(((H_NEXT, c_next), (H_PREV, c_prev))):
+        want = homography.apply(h_to, tps.evaluate(c_to, points, c)) - PIXELS
+        np.testing.assert_allclose(flow[gap][visible], want[visible], atol=2e-3)
+    assert not flow[:, ~visible].any() and not rgb[~visible].any()
+
+
+def test_object_frame_with_shading_off_writes_the_masks_only():
+    points, (c_prev, c_e, c_next) = _spline(4)
+    tex, aff, gain, bias = _shading()
+    mask = sprites.polygon_mask([np.array([[-5.0, -5.0], [5.0, -5.0], [0.0, 5.0]])])
+    claimed, rgb, flow = _outputs()
+    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
+    kernels.object_frame(HINV, H_NEXT, H_PREV, points, c_e, c_next, c_prev,
+                         np.array([0, H, 0, W], np.int64), mask.mask, np.zeros(mask.mask.shape),
+                         mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 1,
+                         False, claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+    assert amodal.any() and np.array_equal(modal == 1, amodal)
+    assert not rgb.any() and not flow.any()
+
+
+def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
+    """Checks the kernel's warm-started Newton and its jumps over uncovered pixels."""
+    p = sample_scene(np.random.default_rng(8), SceneConfig.preset("oclr", objects=(3,), frames=4),
+                     ASSETS)
+    amodal, _ = render_masks(p, ASSETS)
+    yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
+    for k, layer in enumerate(p.objects):
+        plan = render_mod._plan_object(layer, p, ASSETS)
+        m, fmap = plan.mask, plan.fmap
+        for t in range(p.frames):
+            q = homography.apply(fmap.hom_inv[t + 1], np.stack([xx, yy], -1).reshape(-1, 2))
+            c = np.nan_to_num(tps.invert(fmap.coefs[t + 1], fmap.points, q, tol=1e-9), nan=-1e6)
+            col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(np.int64)
+            row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(np.int64)
+            ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
+            want = np.zeros(len(c), bool)
+            want[ok] = m.mask[row[ok], col[ok]]
+            assert np.array_equal(amodal[k, t], want.reshape(p.height, p.width))
+
+
+def test_rendered_background_colour_equals_the_reference_sampler():
+    p = sample_scene(np.random.default_rng(5), SceneConfig.preset("tiny"), ASSETS)
+    p = replace(p, objects=(), occluder=None)
+    rgb = render(p, ASSETS).rgb
+    a = p.background
+    tex = ASSETS.background_source.get(a.texture)
+    aff = textures.texture_affine(a.offset, a.scale, a.flip)
+    gains = textures.frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase,
+                                 np.arange(p.frames + 2))
+    hom = homography.inverse(homography.matrices(np.asarray(p.camera.coeffs), p.taus))
+    yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
+    for t in (0, p.frames - 1):
+        c = homography.apply(hom[t + 1], np.stack([xx, yy], -1))
+        want = np.clip(textures.sample(tex, aff, c) * gains[t + 1] + a.bias, 0, 255)
+        assert np.abs(rgb[t].astype(float) - want).max() <= 0.5 + 1e-6
