@@ -169,7 +169,7 @@ def test_the_inverse_map_undoes_the_forward_map():
 def test_sprite_boxes_hold_every_pixel_an_object_covers(scene):
     p, s = scene
     for k, layer in enumerate(p.objects):
-        plan = render_mod._plan_object(layer, p, SMOOTH)
+        plan = render_mod._plan_object(layer, p, SMOOTH, k + 1)
         for t in range(p.frames):
             y0, y1, x0, x1 = plan.boxes[t + 1]
             ys, xs = np.nonzero(s.amodal[k, t])

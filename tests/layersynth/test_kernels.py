@@ -149,7 +149,7 @@ def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
     amodal, _ = render_masks(p, ASSETS)
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
     for k, layer in enumerate(p.objects):
-        plan = render_mod._plan_object(layer, p, ASSETS)
+        plan = render_mod._plan_object(layer, p, ASSETS, k + 1)
         m, fmap = plan.mask, plan.fmap
         for t in range(p.frames):
             q = homography.apply(fmap.hom_inv[t + 1], np.stack([xx, yy], -1).reshape(-1, 2))

@@ -5,7 +5,9 @@ a jitted helper that takes arrays from inside the pixel loop (texture sampling, 
 cost 1.3 to 2.6x more per pixel than the same code written inline (numba reference-counts array
 arguments per call). The maths is that of layersynth.motion.tps (spline, Jacobian, Newton) and
 layersynth.render.textures (mirrored bilinear texture, colour gain); tests compare the kernels
-against those reference functions.
+against those reference functions. What they compute is described where it is decided: the
+inverse map and the flow in layersynth.render.exact_flow, the claim rule in
+layersynth.render.composition, the occluder layer in layersynth.render.occluders.
 
 Shared conventions: pixel (row i, column j) has image coordinates (x, y) = (j, i); a homography is a
 (3, 3) float64 array; `claimed` (H, W) bool marks pixels a nearer layer already owns (that layer's

@@ -93,8 +93,9 @@ def _render(params: SceneParams, assets: Assets, shade_on: bool) -> Canvas:
     objects = [_plan_object(o, params, assets, label)
                for label, o in enumerate(params.objects, start=1)]
     camera = _camera(params.camera, params)
-    background = _BackgroundLayer(_background_shading(params, assets), camera) if shade_on \
-        else None
+    background = None
+    if shade_on:  # masks only: the background would only fill colour and flow
+        background = _BackgroundLayer(_background_shading(params, assets), camera)
     occluder = _plan_occluder(params, assets, camera)
     layers = [occluder, *objects, background]  # nearest first (see `composition`)
     return compose([layer for layer in layers if layer is not None], canvas)
@@ -113,7 +114,7 @@ def _plan_occluder(params: SceneParams, assets: Assets, camera: ForwardMap):
 
 
 def _plan_object(layer: ObjectLayer, params: SceneParams, assets: Assets,
-                 label: int = 1) -> _ObjectLayer:
+                 label: int) -> _ObjectLayer:
     sprite = layer.sprite
     if sprite.kind == "polygon":
         mask = sprites.polygon_mask([np.asarray(sprite.vertices, dtype=np.float64)])

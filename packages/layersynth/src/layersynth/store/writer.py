@@ -100,8 +100,9 @@ class ShardWriter:
         self.tmp = tmp_name(self.path)
         self.index = shard_index
         self.ids: list[str] = []
-        self.entry: dict | None = None
         self._arrays: dict[str, set[str]] = {}
+        self._closed = False
+        self._entry: dict | None = None
         self._file = h5py.File(self.tmp, "w")
         attrs = self._file.attrs
         set_text(attrs, "format", SHARD_FORMAT)
@@ -119,8 +120,16 @@ class ShardWriter:
     def close(self) -> Path:
         self._file.close()
         _fsync_replace(self.tmp, self.path)
-        self.entry = _entry(self.path, self.index, self._arrays)
+        self._closed = True
         return self.path
+
+    @property
+    def entry(self) -> dict | None:
+        """The shard's manifest entry once the file is complete, else None (checksummed on first
+        use: a caller that lists the shard otherwise pays nothing)."""
+        if self._entry is None and self._closed:
+            self._entry = _entry(self.path, self.index, self._arrays)
+        return self._entry
 
     def abort(self) -> None:
         self._file.close()
