@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import numpy as np
 import pytest
@@ -107,8 +108,6 @@ def test_a_flat_background_video_colours_the_background(tmp_path):
 
 
 def test_loading_user_assets_never_opens_a_network_connection(tmp_path, monkeypatch):
-    import socket
-
     def refuse(*args, **kwargs):
         raise AssertionError("load_assets tried the network")
 

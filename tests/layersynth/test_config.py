@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from layersynth.scene.config import PRESETS, SceneConfig
 
@@ -57,8 +58,6 @@ def test_from_dict_refuses_unknown_fields():
 
 
 def test_lists_and_numpy_numbers_are_normalised_so_configs_compare_and_hash():
-    import numpy as np
-
     cfg = SceneConfig.preset("tiny", objects=[np.int64(2), 3], occlusion=[0, 0.5],
                              frames=np.int64(5))
     assert cfg == SceneConfig.preset("tiny", objects=(2, 3), occlusion=(0.0, 0.5), frames=5)

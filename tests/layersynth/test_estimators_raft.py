@@ -1,6 +1,7 @@
 """The RAFT wrapper: ptlflow's conventions proven with a stand-in model, then the real network
 offline from a random-weight checkpoint saved in tmp_path."""
 
+import socket
 import warnings
 
 import numpy as np
@@ -130,8 +131,6 @@ def test_a_batch_that_overflows_under_autocast_is_redone_in_fp32(monkeypatch, ca
 @pytest.fixture
 def no_network(monkeypatch):
     """Any connection attempt fails the test."""
-    import socket
-
     def refuse(*args, **kwargs):
         raise AssertionError(f"network access attempted: {args[1:]}")
 

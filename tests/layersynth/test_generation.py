@@ -5,15 +5,25 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from distributed import LocalCluster
 from layersynth import open_dataset
 from layersynth.errors import UsageError
-from layersynth.pipeline.generation import generate, make_settings, seed_sequence
+from layersynth.pipeline.generation import (
+    GenerationError,
+    _job,
+    generate,
+    make_settings,
+    make_shard,
+    seed_sequence,
+)
 from layersynth.store import manifest
 from layersynth.store.oclr_export import export_oclr
+from PIL import Image
 
 SMALL = dict(preset="tiny", seed=7, shard_size=2, frames=4, height=32, width=48)
 
@@ -46,8 +56,6 @@ def assert_same_datasets(a, b):
 
 @pytest.mark.slow
 def test_one_two_workers_and_dask_make_identical_shards_and_exports(tmp_path):
-    from distributed import LocalCluster
-
     make(tmp_path / "w1", 5, workers=1)
     make(tmp_path / "w2", 5, workers=2)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -140,10 +148,6 @@ def test_a_setting_that_changes_content_is_refused_on_a_non_empty_folder(tmp_pat
 
 
 def test_a_dataset_made_by_other_generator_code_is_not_resumed_nor_made_by_such_workers(tmp_path):
-    from dataclasses import replace
-
-    from layersynth.pipeline.generation import GenerationError, _job, make_shard
-
     make(tmp_path / "d", 2)
     other = replace(make_settings(**SMALL), generator_code="0123456789abcdef")
     with pytest.raises(UsageError, match="generator_code: .*layersynth's source changed"):
@@ -184,8 +188,6 @@ def test_the_summary_counts_frames_and_bytes(tmp_path):
 
 
 def test_a_textures_folder_is_recorded_and_changing_its_content_is_refused(tmp_path):
-    from PIL import Image
-
     folder = tmp_path / "pass"
     folder.mkdir()
     for i, rgb in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import skimage.data
 from layersynth.assets.sources import ArraySource, Assets, SilhouetteSource, TextureSource
 
 
@@ -22,8 +23,6 @@ def test_builtin_assets_are_deterministic_and_well_typed():
 
 
 def test_builtin_assets_include_the_scikit_image_horse_silhouette():
-    import skimage.data
-
     horse = ~skimage.data.horse()
     a = Assets.builtin()
     assert any(a.silhouettes.get(i).sum() == horse.sum() for i in range(len(a.silhouettes)))
