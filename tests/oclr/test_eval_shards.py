@@ -1,19 +1,16 @@
 import json
 import sys
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from layersynth.errors import UsageError
 from oclr import build_model
 from oclr.checkpoint import save_checkpoint
 from oclr.eval_shards import (
     ScoreBoard,
     evaluate_shards,
     format_table,
-    main_shards,
     match_channels_by_j,
     pairwise_frame_iou,
     score_clip,
@@ -116,22 +113,29 @@ def test_evaluating_a_checkpoint_on_shards_gives_fractions_overall_and_by_object
 
 
 def test_the_command_prints_a_table_then_the_json_last(val_shards, tmp_path, capsys):
-    args = Namespace(checkpoint=str(checkpoint(tmp_path)), shards=str(val_shards),
-                     json=str(tmp_path / "r.json"))
-    assert main_shards(args) == 0
+    from oclr import cli_eval
+
+    code = cli_eval.main(["--checkpoint", str(checkpoint(tmp_path)), "--shards", str(val_shards),
+                          "--json", str(tmp_path / "r.json")])
     out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
     assert any(line.split()[:1] == ["all"] for line in out) and "amodal J" in "\n".join(out)
     last = json.loads(out[-1])
     assert last == json.loads((tmp_path / "r.json").read_text())
     assert {"modal_j", "amodal_j", "order_acc", "by_objects", "sequences"} <= set(last)
 
 
-def test_bad_inputs_are_usage_errors_naming_the_file(val_shards, tmp_path):
-    with pytest.raises(UsageError, match="nothing.pt"):
-        main_shards(Namespace(checkpoint=str(tmp_path / "nothing.pt"), shards=str(val_shards)))
-    with pytest.raises(UsageError, match="no 'dis' flow"):
-        main_shards(Namespace(checkpoint=str(checkpoint(tmp_path)), shards=str(val_shards),
-                              flow="dis"))
+def test_bad_inputs_are_one_line_errors_naming_the_file(val_shards, tmp_path, capsys):
+    from oclr import cli_eval
+
+    assert cli_eval.main(["--checkpoint", str(tmp_path / "nothing.pt"),
+                          "--shards", str(val_shards)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing.pt" in err[0]
+    assert cli_eval.main(["--checkpoint", str(checkpoint(tmp_path)), "--shards", str(val_shards),
+                          "--flow", "dis"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no 'dis' flow" in err[0]
 
 
 def test_oclr_eval_dispatches_checkpoint_and_shards_here(val_shards, tmp_path, capsys):

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import click
-from layersynth.cli.conventions import CONTEXT, run_command
+from layersynth.cli.conventions import CONTEXT, OneLineCommand, run_command
 from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress, warn
 
@@ -145,7 +145,7 @@ def inputs_given(args: list[str]) -> set[str]:
     return given
 
 
-class ModeCommand(click.Command):
+class ModeCommand(OneLineCommand):
     """A click command whose parameters are INPUTS plus those of the mode the inputs choose."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

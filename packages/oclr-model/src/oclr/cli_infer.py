@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 import click
-from layersynth.cli.conventions import CONTEXT, run_command
+from layersynth.cli.conventions import CONTEXT, OneLineCommand, run_command
 from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress
 
@@ -42,7 +42,7 @@ def segment(**options) -> int:
     return 0
 
 
-command = click.Command(
+command = OneLineCommand(
     PROG,
     callback=segment,
     context_settings=CONTEXT,

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import click
-from layersynth.cli.conventions import CONTEXT, run_command
+from layersynth.cli.conventions import CONTEXT, OneLineCommand, run_command
 from layersynth.errors import UsageError
 from layersynth.report import emit_json
 
@@ -88,7 +88,7 @@ def _option(name: str, metavar: str | None = None, **settings) -> click.Option:
     return click.Option([name], metavar=metavar, **settings)
 
 
-command = click.Command(
+command = OneLineCommand(
     PROG,
     callback=train,
     context_settings=CONTEXT,

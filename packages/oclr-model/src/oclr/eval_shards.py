@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from layersynth.errors import UsageError
-from layersynth.report import emit_json
 
 from oclr.tables import Column, percent, pooled_means, table_header, table_row
 
@@ -205,35 +203,3 @@ def format_table(result: dict) -> str:
                                          percent(r["amodal_j"]), percent(r["order_acc"]),
                                          r["order_pairs"]]))
     return "\n".join(rows)
-
-
-def add_arguments(parser) -> None:
-    """Options of `oclr-eval --checkpoint CKPT --shards DIR` beyond those two (and --json)."""
-    parser.add_argument("--flow", choices=("gt", "raft", "dis"), default="gt",
-                        help="input flow stored in the shards (default gt)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--batch", type=int, default=4, help="clips per forward pass")
-    parser.add_argument("--limit", type=int, help="score only the first N clips (id order)")
-
-
-def run(args) -> int:
-    """The `oclr-eval` mode entry point (see oclr.cli_eval)."""
-    return main_shards(args)
-
-
-def main_shards(args) -> int:
-    """`oclr-eval --checkpoint CKPT --shards DIR` body. Reads args.checkpoint, args.shards and,
-    when present, args.flow, args.device, args.batch, args.limit, args.json. Prints the table, then
-    the JSON object last on stdout. Bad input -> layersynth.errors.UsageError (exit 2 on the
-    command line)."""
-    try:
-        result = evaluate_shards(args.checkpoint, args.shards, flow=getattr(args, "flow", "gt"),
-                                 device=getattr(args, "device", None) or "cpu",
-                                 batch=getattr(args, "batch", None) or 4,
-                                 limit=getattr(args, "limit", None))
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        raise UsageError(str(err).strip("'\"")) from err
-    print(f"Syn-val: {args.shards} ({result['flow']} flow), checkpoint {args.checkpoint}")
-    print(format_table(result))
-    emit_json(result, getattr(args, "json", None))
-    return 0
