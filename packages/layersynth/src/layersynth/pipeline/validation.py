@@ -1,0 +1,109 @@
+"""Validation of a generated dataset: checksums, schema, ids, and (deep) regeneration.
+
+`check_all(root, entries, deep, workers)` yields the problems of each shard of the manifest; each
+problem is one line naming the shard file and the sequence. The deep check re-draws each sequence
+from its stored seed and compares its scene parameters and every array `render` makes (stored
+encoding, bit for bit). Estimated flows (`flow_dis`, `flow_raft`) are not re-estimated: RAFT on a
+GPU is not bit-reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from layersynth.pipeline.generation import Settings, code_fingerprint, load_assets, render_sequence
+from layersynth.report import warn
+from layersynth.scene.config import SceneConfig
+from layersynth.store import manifest
+from layersynth.store.reader import Shard
+from layersynth.store.schema import ShardError, check_sequence, encode
+
+
+def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
+    """Problems of one shard (empty if sound): checksum, header, ids, every sequence decoded."""
+    path = root / entry["file"]
+    if not path.exists():
+        return [f"{entry['file']}: missing"]
+    if manifest.sha256_file(path) != entry["sha256"]:
+        return [f"{entry['file']}: checksum differs from manifest.json (modified or corrupt)"]
+    try:
+        shard = Shard(path)
+    except ShardError as err:
+        return [str(err).replace(str(root) + "/", "")]
+    problems = []
+    with shard:
+        if shard.ids != entry["ids"]:
+            problems.append(f"{entry['file']}: holds ids {shard.ids}, manifest says {entry['ids']}")
+        for seq_id in shard.ids:
+            try:
+                arrays = shard.read(seq_id)
+                check_sequence(arrays)
+                shard.record(seq_id)
+                if deep_check:
+                    found = deep_check(shard, seq_id)
+                    problems += [f"{entry['file']}: {seq_id}: {p}" for p in found]
+            except (ShardError, KeyError, ValueError) as err:
+                problems.append(f"{entry['file']}: {seq_id}: {err}".replace(str(root) + "/", ""))
+    return problems
+
+
+def shard_task(root: str, entry: dict, settings_json: str | None) -> list[str]:
+    """`check_shard` as a picklable task (deep when `settings_json` is given)."""
+    deep = deep_checker(settings_json) if settings_json else None
+    return check_shard(Path(root), entry, deep)
+
+
+@lru_cache(maxsize=1)
+def deep_checker(settings_json: str):
+    """A function (shard, seq_id) -> problems that regenerates the sequence and compares it."""
+    settings = Settings.from_dict(json.loads(settings_json))
+    cfg, assets = SceneConfig.from_dict(settings.scene), load_assets(settings.asset_dirs)
+
+    def check(shard, seq_id: str) -> list[str]:
+        record, stored = shard.record(seq_id), shard.read_stored(seq_id)
+        seq, fresh = render_sequence(settings, cfg, assets, int(seq_id))
+        if record["seed"] != fresh["seed"]:
+            return [f"seed {record['seed']} is not the seed of this id ({fresh['seed']})"]
+        problems = [] if fresh["scene"] == record["scene"] else ["scene parameters differ"]
+        for name, array in seq.arrays().items():
+            if not np.array_equal(encode(name, array)[0], stored.get(name)):
+                problems.append(f"{name} differs from its regeneration")
+        return problems
+
+    return check
+
+
+def completeness(data: dict) -> list[str]:
+    """Sequences the manifest expects (n) but no shard lists yet: one problem line, or none."""
+    listed = {i for e in data["shards"] for i in e["ids"]}
+    missing = [manifest.seq_id(i) for i in range(data["n"]) if manifest.seq_id(i) not in listed]
+    if not missing:
+        return []
+    return [f"manifest.json: {len(missing)} of {data['n']} sequences not generated yet "
+            f"(first {missing[0]}); re-run the same generate command to finish"]
+
+
+def warn_other_code(settings: dict) -> None:
+    """Warn when the dataset was made by other generator code than this one (--deep compares)."""
+    made_by = settings.get("generator_code", "")
+    if made_by != code_fingerprint():
+        warn(f"the dataset was made by generator code {made_by or '(unrecorded)'}, this is "
+             f"{code_fingerprint()}: differences may come from the code, not the data")
+
+
+def check_all(root: Path, entries: list[dict], deep: str | None,
+              workers: int) -> Iterator[tuple[dict, list[str]]]:
+    """Yield (entry, problems) per shard, in manifest order, on `workers` processes."""
+    if workers == 1:
+        for entry in entries:
+            yield entry, shard_task(str(root), entry, deep)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        args = [(str(root), e, deep) for e in entries]
+        yield from zip(entries, pool.map(shard_task, *zip(*args, strict=True)), strict=True)
