@@ -101,3 +101,10 @@ def test_list_sequences_points_a_dataset_root_to_its_annotations(tmp_path):
     make_layout(tmp_path / "Annotations" / "480p")
     with pytest.raises(MaskFormatError, match="Annotations/480p"):
         list_sequences(tmp_path, "--gt")
+
+
+def test_a_mask_format_error_is_an_input_error_of_the_shared_base():
+    from layersynth.errors import InputError
+    from oclr.davis_io import MaskFormatError
+
+    assert issubclass(MaskFormatError, InputError)

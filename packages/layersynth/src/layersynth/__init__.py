@@ -2,6 +2,11 @@
 
 Importing this package stays light: numpy and friends only. torch and ptlflow load only when a
 learned flow estimator (RAFT) is asked for.
+
+The subpackages follow the data flow: `scene` (what to draw) -> `motion` (how layers move) ->
+`render` (frames, masks, exact flow) -> `estimators` (estimated flow) -> `store` (shards) ->
+`pipeline` (generate, validate); `assets` feeds scene and render, `viz` looks at a dataset, `cli`
+is the command line; `errors` and `report` serve them all.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -6,6 +6,10 @@
 Output conventions are those of `layersynth.render.sequence` (gap 0 = +1, gap 1 = -1, (u, v)
 in pixels); the clip ends follow the paper's rule (see `base`). Importing this package loads
 neither torch, ptlflow nor OpenCV: each loads when its estimator is built.
+
+- `base`: the FlowEstimator interface and the one place clips become frame pairs.
+- `dis`, `raft`: the two estimators; `epe`: end-point error against the ground truth.
+- `inplace`: adds estimated flow to the shards of an existing dataset (`layersynth flow`).
 """
 
 from __future__ import annotations
