@@ -106,7 +106,7 @@ def shard_rewrite_seconds(h: int, w: int, frames: int, sequences: int) -> float:
                          generator_version="bench") as writer:
             for i in range(sequences):
                 writer.add(manifest.seq_id(i), fake_arrays(rng, frames, h, w, flow), {})
-        manifest.put_entry(root, manifest.entry(root, "shard-00000.h5", 0))
+        manifest.put_entry(root, writer.entry)
         start = time.perf_counter()
         add_arrays(root, "shard-00000.h5",
                    {manifest.seq_id(i): {"flow_raft": flow} for i in range(sequences)})

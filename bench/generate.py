@@ -76,7 +76,7 @@ def pure_write(settings, made, out: Path) -> Clock:
                              generator_version=settings.generator_version) as writer:
                 for i in range(j * size, min((j + 1) * size, len(made))):
                     writer.add(manifest.seq_id(i), *made[i])
-            manifest.put_entry(out, manifest.entry(out, file, j))
+            manifest.put_entry(out, writer.entry)
     return clock
 
 

@@ -6,6 +6,7 @@ import pytest
 from fakeshards import fake_arrays, write_dataset
 from layersynth import open_dataset
 from layersynth.store import manifest
+from layersynth.store.reader import Shard
 from layersynth.store.schema import FLOW_SCALE, ShardError
 from layersynth.store.writer import ShardWriter, add_arrays, relist
 
@@ -45,6 +46,14 @@ def test_a_failed_writer_leaves_no_shard_and_no_temporary_file(tmp_path):
     assert w.entry is None
 
 
+def listing_of(path, index):
+    """The manifest entry of a shard file as read back from the file itself."""
+    with Shard(path) as shard:
+        ids, arrays = shard.contents()
+    return manifest.shard_entry(file=path.name, index=index, ids=ids, arrays=arrays,
+                                sha256=manifest.sha256_file(path), size=path.stat().st_size)
+
+
 def test_the_writers_entry_lists_what_the_finished_file_holds(tmp_path):
     rng = np.random.default_rng(2)
     path = tmp_path / "shard-00003.h5"
@@ -52,7 +61,7 @@ def test_the_writers_entry_lists_what_the_finished_file_holds(tmp_path):
         w.add("000007", dict(fake_arrays(rng), flow_dis=np.zeros((3, 2, 8, 12, 2), np.float32)),
               {})
         w.add("000006", fake_arrays(rng), {})
-    assert w.entry == manifest.entry(tmp_path, path.name, 3)  # the listing read from the file
+    assert w.entry == listing_of(path, 3)
     assert w.entry["ids"] == ["000006", "000007"] and "flow_dis" not in w.entry["arrays"]
     assert w.entry["sha256"] == manifest.sha256_file(path)
     assert w.entry["bytes"] == path.stat().st_size
@@ -79,7 +88,7 @@ def test_add_arrays_lists_a_flow_only_once_every_sequence_has_it(tmp_path):
     one = add_arrays(tmp_path, "shard-00000.h5",
                      {"000000": {"flow_dis": written["000000"]["flow_gt"]}})
     assert "flow_dis" not in one["arrays"]
-    assert one == manifest.entry(tmp_path, "shard-00000.h5", 0)
+    assert one == listing_of(tmp_path / "shard-00000.h5", 0)
 
 
 def test_add_arrays_refuses_a_flow_of_the_wrong_shape_and_keeps_the_shard(tmp_path):

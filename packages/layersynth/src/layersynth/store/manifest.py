@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from layersynth.store.schema import SCHEMA_VERSION, ShardError, contents
+from layersynth.store.schema import SCHEMA_VERSION, ShardError
 
 MANIFEST = "manifest.json"
 DATASET_FORMAT = "layersynth-dataset"
@@ -138,19 +138,3 @@ def expected_ids(index: int, shard_size: int, n: int) -> list[str]:
 
 def n_shards(n: int, shard_size: int) -> int:
     return -(-n // shard_size)
-
-
-# Kept for bench/flow.py and bench/generate.py, which write shards by hand and list them
-# afterwards; the library hands entries over from the writer (`ShardWriter.entry`,
-# `writer.add_arrays`, `writer.relist`) instead.
-
-
-def entry(root, file: str, index: int) -> dict:
-    """The entry of a finished shard file, listed from the file itself (see the note above)."""
-    path = Path(root) / file
-    import h5py  # heavy, and only needed by this listing of a hand-written file
-
-    with h5py.File(path, "r") as shard_file:
-        ids, arrays = contents(shard_file)
-    return shard_entry(file=file, index=index, ids=ids, arrays=arrays, sha256=sha256_file(path),
-                       size=path.stat().st_size)
