@@ -26,6 +26,14 @@ from pathlib import Path
 from oclr.cli_train import field_value
 
 
+def loss_field(text: str) -> tuple[str, object]:
+    """`field_value` for argparse: its ValueError becomes the error message argparse prints."""
+    try:
+        return field_value(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/learning-check", help="work folder (data, run)")
@@ -36,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None, help="base rate (default: the tiny preset's)")
     p.add_argument("--halvings", type=int, default=2,
                    help="times the rate halves, evenly spread over the run (default 2)")
-    p.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE", type=field_value,
+    p.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE", type=loss_field,
                    help="override a LossConfig field of the tiny recipe (repeatable), e.g. "
                    "dice_weight=0 for the paper's loss")
     p.add_argument("--seed", type=int, default=0)
