@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from layersynth.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,8 @@ def setup(device: str) -> tuple[DistInfo, torch.device]:
     takes cuda:LOCAL_RANK.
     """
     info = from_env()
-    dev = parse_device(device)
+    dev = check_device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine")
         index = info.local_rank if info.active else dev.index
         dev = torch.device("cuda", torch.cuda.current_device() if index is None else index)
         torch.cuda.set_device(dev)
@@ -59,12 +58,42 @@ def setup(device: str) -> tuple[DistInfo, torch.device]:
     return info, dev
 
 
+class DeviceError(InputError, ValueError):
+    """A --device this machine does not have (ValueError too: configs report bad values so)."""
+
+
 def parse_device(device: str) -> torch.device:
-    """torch.device(device), with a bad name reported as ValueError naming the option."""
+    """torch.device(device), with a name torch does not know reported as DeviceError naming the
+    option and the devices this machine has."""
     try:
         return torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"--device {device}: not a device name (cpu, cuda, cuda:N)") from None
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"--device {device}: not a device name; this machine has "
+                          f"{', '.join(available_devices())}") from None
+
+
+def available_devices() -> list[str]:
+    """The devices a run can use here: "cpu", then "cuda:0", "cuda:1", ... and "mps" if present."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def check_device(device: str) -> torch.device:
+    """`parse_device(device)`, checked to exist on this machine (DeviceError naming --device and
+    the devices there are, e.g. "--device cuda:3: no such device here; this machine has cpu,
+    cuda:0")."""
+    dev = parse_device(device)
+    have = available_devices()
+    name = dev.type if dev.type in ("cpu", "mps") else f"{dev.type}:{dev.index or 0}"
+    if name not in have:
+        what = "CUDA is not available" if dev.type == "cuda" and "cuda:0" not in have else (
+            "no such device")
+        raise DeviceError(f"--device {device}: {what} here; this machine has {', '.join(have)}")
+    return dev
 
 
 def cleanup() -> None:
