@@ -26,10 +26,16 @@ import layersynth
 import numpy as np
 import torch
 import torch.nn.functional as F
+from layersynth.errors import InputError
 
 from oclr.windows import window_starts
 
 FLOW_KEYS = {"gt": "flow_gt", "raft": "flow_raft", "dis": "flow_dis"}
+
+
+class ClipError(InputError, ValueError):
+    """A dataset or clip that cannot be read, or does not fit the model; names the folder (and
+    the sequence). A ValueError too, as these were before they were input errors."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class ShardClips(torch.utils.data.Dataset):
         reader = self.reader()
         self.seq_ids = list(reader.ids)
         if not self.seq_ids:
-            raise ValueError(f"{self.root}: the dataset holds no sequences")
+            raise ClipError(f"{self.root}: the dataset holds no sequences")
         self._check_flow(flow, reader)
         self.clips = [(sid, s) for sid in self.seq_ids for s in self._starts(reader, sid)]
         self._reader = None  # the parent drops its handles so forked workers start clean
@@ -95,9 +101,12 @@ class ShardClips(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sid, start = self.clips[index]
         window = slice(start, start + self.shape.frames)
-        arrays = read_arrays(self.reader(), sid, self.names, window)
+        try:
+            arrays = read_arrays(self.reader(), sid, self.names, window)
+        except (OSError, KeyError) as err:  # what h5py raises for bytes it cannot decode
+            raise ClipError(f"{self.root}: sequence {sid} is unreadable: {err}") from err
         if arrays["amodal"].shape[0] > self.shape.layers:
-            raise ValueError(
+            raise ClipError(
                 f"{self.root}: sequence {sid} has {arrays['amodal'].shape[0]} objects, "
                 f"more than the model's {self.shape.layers} layers"
             )
@@ -108,7 +117,7 @@ class ShardClips(torch.utils.data.Dataset):
         if self.flow_key not in keys:
             have = sorted(name for name, key in FLOW_KEYS.items() if key in keys)
             hint = f"; add it with `layersynth flow {self.root} --method {flow}`"
-            raise ValueError(f"{self.root}: no '{flow}' flow in this dataset (it has: "
+            raise ClipError(f"{self.root}: no '{flow}' flow in this dataset (it has: "
                              f"{', '.join(have) or 'none'})" + (hint if flow != "gt" else ""))
 
     def _starts(self, reader, sid: str) -> list[int]:
@@ -289,3 +298,35 @@ def eval_loader(dataset: ShardClips, *, batch: int, workers: int = 0,
         dataset, range(min(limit, len(dataset))))
     return torch.utils.data.DataLoader(subset, batch_size=batch, shuffle=False,
                                        num_workers=workers)
+
+
+def loader_batches(loader: torch.utils.data.DataLoader) -> Iterator[dict[str, torch.Tensor]]:
+    """The loader's batches. An input error raised in a DataLoader worker (a damaged shard's
+    ShardError, a ClipError) comes out as the same error with the worker's one-line message, not
+    the traceback torch wraps into it; other errors pass unchanged."""
+    batches = iter(loader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except InputError as err:
+            raise unwrapped(err) from None
+        yield batch
+
+
+def unwrapped(err: InputError) -> InputError:
+    """`err` as raised in the worker: torch re-raises it as its type built from "Caught X in
+    DataLoader worker process N. Original Traceback ... module.X: message"; keep the message."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return err
+    kind, last = type(err), text.rstrip().splitlines()[-1]
+    for prefix in (f"{kind.__module__}.{kind.__qualname__}: ", f"{kind.__qualname__}: "):
+        if last.startswith(prefix):
+            last = last[len(prefix):]
+            break
+    try:
+        return kind(last)
+    except Exception:  # a subclass with another constructor
+        return InputError(last)

@@ -143,11 +143,13 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
     """Run `model` over a loader of ShardClips batches (in order) and score every clip."""
     import torch  # not at module top: `oclr-eval --help` imports this module
 
+    from oclr.data import loader_batches
+
     board, seen = ScoreBoard(), 0
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for batch in loader:
+        for batch in loader_batches(loader):
             flow = batch["flow"].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits, scores = model(flow)
@@ -173,11 +175,9 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow:
 
     from oclr.checkpoint import load_model
     from oclr.data import ClipShape, ShardClips, eval_loader
-    from oclr.distributed import parse_device
+    from oclr.distributed import check_device
 
-    dev = parse_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+    dev = check_device(device)
     model = checkpoint_or_model
     if not isinstance(model, torch.nn.Module):
         model = load_model(checkpoint_or_model, dev)

@@ -15,9 +15,22 @@ from pathlib import Path
 import torch
 
 from oclr import distributed as D
-from oclr.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from oclr.checkpoint import (
+    CheckpointError,
+    read_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from oclr.config import ModelConfig, TrainConfig
-from oclr.data import ClipShape, ShardClips, StreamSampler, build_loader, eval_loader
+from oclr.data import (
+    ClipShape,
+    ShardClips,
+    StreamSampler,
+    build_loader,
+    eval_loader,
+    loader_batches,
+)
 from oclr.eval_shards import score_loader
 from oclr.losses import OCLRLoss
 from oclr.matching import HungarianMatcher
@@ -76,7 +89,7 @@ class Trainer:
         """This rank's training batches, from where the sampler stands (endless)."""
         loader = build_loader(self.dataset, self.sampler, workers=self.cfg.workers,
                               pin_memory=self.device.type == "cuda")
-        return iter(loader)
+        return loader_batches(loader)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimiser step on a batch of ShardClips items; returns the loss terms and lr."""
@@ -108,5 +121,24 @@ def build_trainer(cfg: TrainConfig, info: D.DistInfo, device: torch.device) -> T
     """A Trainer for the resolved `cfg`, restored from RUN/last.pt when cfg.resume is set."""
     trainer = Trainer(cfg, info, device)
     if cfg.resume:
-        trainer.load_state_dict(read_checkpoint(Path(cfg.out) / "last.pt", map_location=device))
+        resume(trainer, Path(cfg.out) / "last.pt")
     return trainer
+
+
+TRAINING_STATE = ("model", "optimizer", "scheduler", "step", "rng", "sampler")
+
+
+def resume(trainer: Trainer, path: Path) -> None:
+    """Restore `trainer` from the checkpoint at `path`; CheckpointError naming the file when it
+    lacks a part of the training state or a part does not fit this run."""
+    state = read_checkpoint(path, map_location=trainer.device)
+    missing = [name for name in TRAINING_STATE if name not in state]
+    if missing:
+        raise CheckpointError(f"{path}: cannot resume from it: no {', '.join(missing)} (a "
+                              "checkpoint of weights only, not of a training run)")
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as err:
+        detail = " ".join(str(err).split())[:300]
+        raise CheckpointError(f"{path}: cannot resume from it: {type(err).__name__}: "
+                              f"{detail}") from None
