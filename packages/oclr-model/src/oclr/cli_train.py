@@ -8,18 +8,22 @@ a resumed run keeps the settings that change what is learnt), and calls `oclr.en
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
-from layersynth.cli.conventions import CONTEXT, OneLineCommand, run_command
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, run_command
 from layersynth.errors import UsageError
-from layersynth.report import emit_json
+from layersynth.report import emit_json, warn
+
+from oclr.cli_types import IntBetween, Number
 
 PROG = "oclr-train"
 
 # --bf16 -> TrainConfig.bf16 (precision is a run-time choice, like --device: a resume may change it)
 BF16 = {"auto": None, "on": True, "off": False}
+MAX_WORKERS_PER_CORE = 4  # DataLoader workers beyond this only add processes that wait
 
 
 def field_value(text: str) -> tuple[str, object]:
@@ -53,22 +57,40 @@ def train(**options) -> int:
     # oclr.runfolder and oclr.engine import torch: only once the command runs, never for --help
     from oclr.distributed import from_env
     from oclr.engine import train as run_training
-    from oclr.runfolder import RunRequest, train_config
+    from oclr.outputs import check_output_file, reported_os_errors
+    from oclr.runfolder import RunRequest, hold_run, train_config
 
     json_path = options.pop("json")
+    check_output_file(json_path, "--json")
+    options["workers"] = capped_workers(options["workers"])
     cfg = train_config(RunRequest(**request_fields(options)))
     if options["out"] is None and from_env().is_main:
         verb = "continuing the run in" if cfg.resume else "writing the run to"
         print(f"{PROG}: {verb} {cfg.out}", file=sys.stderr, flush=True)
-    try:
-        summary = run_training(cfg)
-    except (FileNotFoundError, ValueError) as err:
-        raise UsageError(str(err)) from err
+    with reported_os_errors(cfg.out), hold_run(cfg):
+        try:
+            summary = run_training(cfg)
+        except (FileNotFoundError, ValueError) as err:  # a library check not worded as input
+            raise UsageError(str(err)) from err
     if summary.get("rank", 0) == 0:
         print(f"trained to step {summary['step']} in {summary['seconds']:.0f} s, last loss "
               f"{summary['loss']:.4f}; checkpoint {Path(cfg.out) / 'last.pt'}")
-        emit_json(summary, json_path)
+        with reported_os_errors(json_path or "stdout"):
+            emit_json(summary, json_path)
     return 0
+
+
+def capped_workers(workers: int) -> int:
+    """--workers, at most MAX_WORKERS_PER_CORE x the cores (each worker is a process holding its
+    own copy of the shard readers), with a warning when capped (rank 0's only)."""
+    cores = os.cpu_count() or 1
+    cap = MAX_WORKERS_PER_CORE * cores
+    if workers <= cap:
+        return workers
+    if os.environ.get("RANK", "0") == "0":
+        warn(f"--workers {workers}: more than {MAX_WORKERS_PER_CORE} per core on {cores} "
+             f"core(s); using {cap}")
+    return cap
 
 
 def request_fields(options: dict) -> dict:
@@ -105,27 +127,31 @@ command = OneLineCommand(
         _option("--loss", "FIELD=VALUE", type=FieldValue(), multiple=True,
                 help="override a LossConfig field (repeatable), e.g. dice_weight=0 for the "
                 "paper's loss with the tiny preset"),
-        _option("--steps", type=int, help="optimiser steps in all (default 600000)"),
-        _option("--batch", type=int, help="clips per step and per process (default 2)"),
-        _option("--lr", type=float, help="base Adam rate (default: 5e-5 oclr, 1e-3 tiny)"),
-        _option("--warmup", type=int, help="warm-up steps (default: 40k x steps / 600k)"),
-        _option("--halve-every", type=int,
+        _option("--steps", type=AtLeast(1), help="optimiser steps in all (default 600000)"),
+        _option("--batch", type=AtLeast(1), help="clips per step and per process (default 2)"),
+        _option("--lr", type=Number(0.0), help="base Adam rate (default: 5e-5 oclr, 1e-3 tiny)"),
+        _option("--warmup", type=AtLeast(1), help="warm-up steps (default: 40k x steps / 600k)"),
+        _option("--halve-every", type=AtLeast(1),
                 help="steps between halvings of the rate (default: 80k x steps / 600k)"),
         _option("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)"),
         _option("--flow", "{gt,raft,dis}", type=click.Choice(("gt", "raft", "dis")),
                 help="input flow (default gt)"),
-        _option("--workers", type=int, default=2, help="DataLoader workers per process"),
-        _option("--threads", type=int, help="torch CPU threads per process"),
+        _option("--workers", type=AtLeast(0), default=2,
+                help=f"DataLoader workers per process (at most {MAX_WORKERS_PER_CORE} per core)"),
+        _option("--threads", type=AtLeast(1), help="torch CPU threads per process"),
         _option("--bf16", "{auto,on,off}", type=click.Choice(tuple(BF16)), default="auto",
                 help="bf16 autocast of the forward pass (auto: on CUDA only; 'on' also speeds "
                 "up CPUs with AMX, as `make learning-check` measures)"),
         _option("--resume", is_flag=True, help="continue from RUN/last.pt"),
-        _option("--val-every", type=int, help="steps between validations (default steps/10)"),
-        _option("--ckpt-every", type=int, help="steps between RUN/last.pt writes"),
-        _option("--keep-every", type=int, help="steps between kept RUN/step-N.pt"),
-        _option("--val-limit", type=int, help="validate on the first N clips only"),
-        _option("--time-budget", type=float, help="stop (and save) after this many seconds"),
-        _option("--seed", type=int, help="seed of the weights and the data order (default 0)"),
+        _option("--val-every", type=AtLeast(1),
+                help="steps between validations (default steps/10)"),
+        _option("--ckpt-every", type=AtLeast(1), help="steps between RUN/last.pt writes"),
+        _option("--keep-every", type=AtLeast(1), help="steps between kept RUN/step-N.pt"),
+        _option("--val-limit", type=AtLeast(1), help="validate on the first N clips only"),
+        _option("--time-budget", type=Number(0.0, or_equal=True),
+                help="stop (and save) after this many seconds"),
+        _option("--seed", type=IntBetween(0, 2**32 - 1),
+                help="seed of the weights and the data order (default 0)"),
         _option("--json", help="also write the final summary JSON to this file"),
     ],
 )

@@ -4,8 +4,8 @@ A run lives in one folder RUN (`runs/<preset>` unless given): `config.json`, `me
 `last.pt` and `step-N.pt`, written by `oclr.engine.train`. `train_config(RunRequest(...))`
 turns what was asked for into the run's TrainConfig:
 
-- a fresh run is refused where a run is already (any of RUN_FILES there), so nothing is
-  overwritten;
+- a fresh run is refused where a run is already (any of RUN_FILES there; the lock file `.lock`
+  that `hold_run` keeps there is not one), so nothing is overwritten;
 - a resumed run (`resume=True`) takes its settings from RUN/last.pt: those that change what is
   learnt (CONTENT) must then match or be left out, while `steps` may grow and the rest (device,
   workers, periods, budget) may change.
@@ -16,15 +16,19 @@ file; a command line reports them as one line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from layersynth.errors import InputError
+from layersynth.store import folder_lock
 
 from oclr.checkpoint import read_checkpoint
 from oclr.config import DEFAULT_LOSS, ModelConfig, TrainConfig
+from oclr.distributed import check_device, from_env
 from oclr.losses import LossConfig
 
 RUN_FILES = ("config.json", "last.pt", "metrics.jsonl")
@@ -81,16 +85,36 @@ def train_config(request: RunRequest) -> TrainConfig:
     """The TrainConfig of the run `request` asks for (fresh, or resumed from RUN/last.pt), with its
     datasets checked; InputError naming the option or file when it cannot be made."""
     out = run_folder(request)
+    check_device(request.device)
     cfg = _resumed(request, out) if request.resume else _fresh(request, out)
     check_datasets(cfg)
     return cfg
 
 
-def _fresh(request: RunRequest, out: Path) -> TrainConfig:
+@contextlib.contextmanager
+def hold_run(cfg: TrainConfig) -> Iterator[None]:
+    """Hold the run folder exclusively for the whole run (rank 0 only under torchrun): a second
+    `oclr-train` on the same folder fails at once with FolderInUse naming this one's pid. A
+    fresh run checks again, under the lock, that no run appeared there meanwhile."""
+    if not from_env().is_main:
+        yield
+        return
+    with folder_lock.hold(cfg.out, "oclr-train"):
+        if not cfg.resume:
+            refuse_existing_run(Path(cfg.out))
+        yield
+
+
+def refuse_existing_run(out: Path) -> None:
+    """InputError when `out` holds a run (any of RUN_FILES; the lock file does not count)."""
     found = run_files(out)
     if found:
         raise InputError(f"{out}: a run is already there ({', '.join(found)}); pass --resume to "
                          "continue it or choose another --out")
+
+
+def _fresh(request: RunRequest, out: Path) -> TrainConfig:
+    refuse_existing_run(out)
     given = {name: getattr(request, name) for name in CONTENT + PERIODS}
     given = {name: value for name, value in given.items() if value is not None}
     check_overrides(given.get("preset", _default("preset")), request.model, request.loss)
@@ -101,10 +125,15 @@ def _resumed(request: RunRequest, out: Path) -> TrainConfig:
     ckpt = out / "last.pt"
     if not ckpt.is_file():
         raise InputError(f"{ckpt}: no checkpoint to resume from (drop --resume to start afresh)")
-    try:
-        stored = dict(read_checkpoint(ckpt)["train_config"])
-    except (ValueError, KeyError) as err:
-        raise InputError(f"{ckpt}: cannot resume: {err}") from err
+    state = read_checkpoint(ckpt)
+    if not isinstance(state.get("train_config"), dict):
+        raise InputError(f"{ckpt}: cannot resume from it: no train_config (a checkpoint of "
+                         "weights only, not of a training run)")
+    stored = dict(state["train_config"])
+    done = state.get("step")
+    if request.steps is not None and isinstance(done, int) and request.steps < done:
+        raise InputError(f"--steps {request.steps}: below step {done} that {ckpt} has reached; "
+                         f"give --steps {done} or more to continue the run")
     for name in CONTENT:
         given = getattr(request, name)
         if name == "loss" and given is not None:  # a resume may restate some fields

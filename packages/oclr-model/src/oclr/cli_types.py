@@ -1,0 +1,38 @@
+"""Option types the oclr command lines share beyond layersynth's (`AtLeast`, `Parsed`, ...): a
+bad value is refused while click parses, before any work, as "--opt VALUE: problem"."""
+
+from __future__ import annotations
+
+import math
+
+import click
+from layersynth.cli.conventions import refuse
+
+
+class Number(click.types.FloatParamType):
+    """A finite float above `minimum` (or equal to it when `or_equal`): "--lr -1: must be a
+    number above 0"."""
+
+    def __init__(self, minimum: float = 0.0, *, or_equal: bool = False):
+        self.minimum, self.or_equal = minimum, or_equal
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        low = number >= self.minimum if self.or_equal else number > self.minimum
+        if not (math.isfinite(number) and low):
+            bound = "at least" if self.or_equal else "above"
+            refuse(param, value, f"must be a finite number {bound} {self.minimum:g}")
+        return number
+
+
+class IntBetween(click.types.IntParamType):
+    """An integer in [low, high]: "--seed -1: must be in 0..4294967295"."""
+
+    def __init__(self, low: int, high: int):
+        self.low, self.high = low, high
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not self.low <= number <= self.high:
+            refuse(param, value, f"must be in {self.low}..{self.high}")
+        return number
