@@ -11,7 +11,7 @@ from layersynth.cli.conventions import refuse
 
 class Number(click.types.FloatParamType):
     """A finite float above `minimum` (or equal to it when `or_equal`): "--lr -1: must be a
-    number above 0"."""
+    finite number > 0"."""
 
     def __init__(self, minimum: float = 0.0, *, or_equal: bool = False):
         self.minimum, self.or_equal = minimum, or_equal
@@ -20,7 +20,7 @@ class Number(click.types.FloatParamType):
         number = super().convert(value, param, ctx)
         low = number >= self.minimum if self.or_equal else number > self.minimum
         if not (math.isfinite(number) and low):
-            bound = "at least" if self.or_equal else "above"
+            bound = ">=" if self.or_equal else ">"
             refuse(param, value, f"must be a finite number {bound} {self.minimum:g}")
         return number
 

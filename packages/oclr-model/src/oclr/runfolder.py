@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,14 +183,17 @@ def _check_fields(option: str, cls: type, overrides: dict) -> None:
         raise InputError(f"{option}: unknown {cls.__name__} field(s) {unknown}; known fields: "
                          f"{sorted(known)}")
     for name, value in overrides.items():
-        if _is_number(known[name]) and not _is_number(value):
-            raise InputError(f"{option} {name}={json.dumps(value)}: expected a number")
+        default = known[name]
+        if _is_number(default) and not (_is_number(value) and math.isfinite(value)):
+            raise InputError(f"{option} {name}={json.dumps(value)}: expected a finite number")
+        if isinstance(default, int) and _is_number(default) and value != int(value):
+            raise InputError(f"{option} {name}={json.dumps(value)}: expected an integer")
 
 
 def _check_values(option: str, overrides: dict, build) -> None:
     try:
         build()
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         given = " ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())
         raise InputError(f"{option} {given}: {err}") from err
 
