@@ -21,12 +21,13 @@ import sys
 from pathlib import Path
 
 import click
-from layersynth.cli.conventions import CONTEXT, OneLineCommand, run_command
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, run_command
 from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress, warn
 
 from oclr.cli_flow import flow_options, flow_settings
 from oclr.davis_io import list_sequences
+from oclr.outputs import check_output_file, reported_os_errors
 
 PROG = "oclr-eval"
 MODE_MODULES = {"shards": "oclr.eval_shards", "benchmark": "oclr.real_benchmarks"}
@@ -91,8 +92,9 @@ MODE_OPTIONS = {
                 metavar="{gt,raft,dis}", help="input flow stored in the shards (default gt)"),
         _option("--device", default="cpu", metavar="DEVICE",
                 help="cpu, cuda or cuda:N (default cpu)"),
-        _option("--batch", type=int, default=4, metavar="BATCH", help="clips per forward pass"),
-        _option("--limit", type=int, metavar="LIMIT",
+        _option("--batch", type=AtLeast(1), default=4, metavar="BATCH",
+                help="clips per forward pass"),
+        _option("--limit", type=AtLeast(1), metavar="LIMIT",
                 help="score only the first N clips (id order)"),
     ],
     "benchmark": [
@@ -109,10 +111,11 @@ MODE_OPTIONS = {
                 help="window linking: without GT (linked), GT-matched reference, or both"),
         _option("--sequences", metavar="LIST",
                 help="only these sequences (comma-separated), e.g. for a quick check"),
-        _option("--overlap", type=int, metavar="N",
+        _option("--overlap", type=AtLeast(0), metavar="N",
                 help="frames shared by windows under the linked protocol (default: a third of a "
                 "window)"),
-        _option("--batch", type=int, default=1, metavar="BATCH", help="windows per forward pass"),
+        _option("--batch", type=AtLeast(1), default=1, metavar="BATCH",
+                help="windows per forward pass"),
         *flow_options(),
     ],
 }
@@ -188,6 +191,7 @@ def _mode_module(mode: str):
 def evaluate(**options) -> int:
     """The command's body: run the mode ModeCommand chose with the options click parsed."""
     mode = click.get_current_context().meta[MODE_KEY]
+    check_output_file(options["json"], "--json")
     if mode == "folders":
         return run_folders(options)
     module = _mode_module(mode)
@@ -221,7 +225,7 @@ def run_folders(options: dict) -> int:
     result = evaluate_folders(options["pred"], options["gt"], config,
                               progress=lambda items, n: progress(items, n, "sequences"))
     print(format_table(result))
-    emit_json(result, options["json"])
+    write_result(result, options["json"])
     return 0
 
 
@@ -232,6 +236,12 @@ def _warn_extra_predictions(pred: str, gt: str, sequences: tuple[str, ...] | Non
     if extra:
         shown = ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
         warn(f"{len(extra)} predicted sequence(s) not scored (not in the ground truth): {shown}")
+
+
+def write_result(result: dict, json_path: str | None) -> None:
+    """The JSON object, last on stdout and in --json FILE; a failed write is one line naming it."""
+    with reported_os_errors(json_path or "stdout"):
+        emit_json(result, json_path)
 
 
 def run_shards(module, options: dict) -> int:
@@ -245,7 +255,7 @@ def run_shards(module, options: dict) -> int:
     print(f"Syn-val: {options['shards']} ({result['flow']} flow), "
           f"checkpoint {options['checkpoint']}")
     print(module.format_table(result))
-    emit_json(result, options["json"])
+    write_result(result, options["json"])
     return 0
 
 
@@ -253,7 +263,7 @@ def run_benchmark(module, options: dict) -> int:
     """The real-benchmark mode through `module` (oclr.real_benchmarks): table, then the JSON."""
     result = module.run_benchmark(benchmark_config(module, options), progress=progress)
     print(module.format_result(result))
-    emit_json(result, options["json"])
+    write_result(result, options["json"])
     return 0
 
 

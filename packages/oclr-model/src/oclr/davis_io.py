@@ -1,7 +1,7 @@
 """DAVIS-format mask files: palette PNGs of object ids, and folders of them.
 
 Layout: ROOT/<seq>/<frame>.png, one folder per sequence, one PNG per frame; frames are matched
-between folders by file name and taken in sorted order.
+between folders by file name (the extension in any case) and taken in sorted order.
 
 A label image is an (H, W) uint8 array: 0 background, k = object k (1..20 in predictions),
 255 void (ground truth only: excluded from scoring). On disk it is a mode "P" PNG carrying the
@@ -102,14 +102,18 @@ def list_sequences(root: str | os.PathLike, role: str) -> dict[str, dict[str, Pa
             f"{role} {root}: holds PNG files directly; expected one sub-folder per sequence "
             f"({root}/<seq>/<frame>.png)"
         )
-    sequences = {p.name: _frames(p) for p in entries if p.is_dir()}
+    sequences = {p.name: frame_files(p) for p in entries if p.is_dir()}
     sequences = {name: frames for name, frames in sequences.items() if frames}
     if not sequences:
         raise MaskFormatError(f"{role} {root}: {_layout_hint(root)}")
     return sequences
 
 
-def _frames(folder: Path) -> dict[str, Path]:
+def frame_files(folder: Path) -> dict[str, Path]:
+    """{frame: path} of the PNG frames in `folder`, by name; the extension in any case (".png",
+    ".PNG", ".Png": some tools write upper case); hidden files skipped; {} when no folder."""
+    if not folder.is_dir():
+        return {}
     pngs = (p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
     return {p.stem: p for p in sorted(pngs) if not p.name.startswith(".")}
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oclr.davis_io import MaskFormatError, list_sequences, read_label_png
+from oclr.davis_io import MaskFormatError, frame_files, list_sequences, read_label_png
 from oclr.metrics import VOID, frame_scores, match_ids_by_jf, series_stats
 from oclr.tables import Column, mean_or_nan, percent, pooled_means, table_header, table_row
 
@@ -130,11 +130,14 @@ def load_sequence(
     kind. `pool` (optional) decodes frames concurrently.
     """
 
+    predicted = frame_files(pred_root / name)
+
     def read_pair(item: tuple[str, Path]) -> tuple[Path, np.ndarray, Path, np.ndarray]:
         frame, gt_path = item
-        pred_path = pred_root / name / f"{frame}.png"
-        if not pred_path.is_file():
-            raise MaskFormatError(f"{pred_path}: missing (the ground truth has {gt_path})")
+        pred_path = predicted.get(frame)
+        if pred_path is None:
+            raise MaskFormatError(f"{pred_root / name / f'{frame}.png'}: missing (the ground "
+                                  f"truth has {gt_path})")
         p = read_label_png(pred_path, allow_binary=binary_pred)
         return pred_path, p, gt_path, read_label_png(gt_path)
 
