@@ -10,11 +10,13 @@ from __future__ import annotations
 import sys
 
 import click
-from layersynth.cli.conventions import CONTEXT, OneLineCommand, run_command
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, run_command
 from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress
 
 from oclr.cli_flow import flow_options, flow_settings
+from oclr.cli_types import Number
+from oclr.outputs import check_output_file, reported_os_errors
 from oclr.video_io import MediaError
 
 PROG = "oclr-infer"
@@ -24,6 +26,7 @@ def segment(**options) -> int:
     """The command's body: the options as click parsed them."""
     if (options["frames"] is None) == (options["video"] is None):
         raise UsageError("give exactly one of --frames DIR or --video FILE")
+    check_output_file(options["json"], "--json")
     # oclr.segment_video imports torch: only once the command runs, never for --help
     from oclr.segment_video import SegmentConfig, format_summary, segment_video
 
@@ -38,7 +41,8 @@ def segment(**options) -> int:
     except MediaError as err:
         raise UsageError(str(err)) from None
     print(format_summary(summary))
-    emit_json(summary, options["json"])
+    with reported_os_errors(options["json"] or "stdout"):
+        emit_json(summary, options["json"])
     return 0
 
 
@@ -54,11 +58,11 @@ command = OneLineCommand(
         click.Option(["--video"], metavar="FILE", help="a video file (MP4, AVI, MOV, ...)"),
         click.Option(["--out"], required=True, metavar="DIR", help="output folder"),
         *flow_options(),
-        click.Option(["--overlap"], type=int, metavar="N",
+        click.Option(["--overlap"], type=AtLeast(0), metavar="N",
                      help="frames shared by consecutive windows (default: a third of a window)"),
-        click.Option(["--batch"], type=int, default=1, metavar="BATCH",
+        click.Option(["--batch"], type=AtLeast(1), default=1, metavar="BATCH",
                      help="windows per forward pass (default 1)"),
-        click.Option(["--fps"], type=float, metavar="FPS",
+        click.Option(["--fps"], type=Number(0.0), metavar="FPS",
                      help="overlay frame rate (default: the video's, or 24)"),
         click.Option(["--no-overlay"], is_flag=True, help="do not write the overlay video"),
         click.Option(["--json"], metavar="FILE", help="also write the JSON summary to FILE"),

@@ -18,6 +18,7 @@ from layersynth.errors import InputError
 
 from oclr.checkpoint import load_model
 from oclr.config import ModelConfig
+from oclr.distributed import check_device
 from oclr.flowcache import FlowSpec, default_cache_dir
 
 FLOW_METHODS = ("dis", "raft")
@@ -61,17 +62,22 @@ class FlowSettings:
         """Where `oclr.flowcache.flow_input_for` keeps flow; None when nothing is stored."""
         if not self.use_cache:
             return None
+        if self.cache and Path(self.cache).exists() and not Path(self.cache).is_dir():
+            raise InputError(f"--flow-cache {self.cache}: a file, not a folder")
         return Path(self.cache) if self.cache else default_cache_dir()
 
 
 def load_model_or_input_error(path: str | os.PathLike, device: str) -> torch.nn.Module:
-    """`oclr.checkpoint.load_model`, with a file that is not a checkpoint reported as an
-    InputError naming it (the user gave the path)."""
+    """`oclr.checkpoint.load_model` on `device`: a device this machine lacks or cannot hold the
+    model is an InputError naming --device, a file that is not a usable checkpoint one naming
+    the file (`oclr.checkpoint.CheckpointError`)."""
+    dev = check_device(device)
+    model = load_model(path, "cpu")
     try:
-        return load_model(path, device)
-    except (FileNotFoundError, ValueError, KeyError, TypeError, RuntimeError) as err:
-        message = str(err) if str(path) in str(err) else f"--checkpoint {path}: {err}"
-        raise InputError(message) from None
+        return model.to(dev)
+    except RuntimeError as err:  # e.g. out of memory on that GPU
+        raise InputError(f"--device {device}: cannot hold the model: "
+                         f"{' '.join(str(err).split())[:200]}") from None
 
 
 def check_windows(model: torch.nn.Module, batch: int, overlap: int | None) -> None:

@@ -15,15 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from layersynth.errors import InputError
+
 from oclr.flowcache import flow_input_for
 from oclr.infer import InferConfig, VideoPrediction, infer_flow, save_prediction
-from oclr.realvideo import (
-    FlowSettings,
-    Progress,
-    check_windows,
-    load_model_or_input_error,
-    stage,
-)
+from oclr.outputs import os_problem, staged_folder
+from oclr.realvideo import FlowSettings, Progress, check_windows, load_model_or_input_error
+from oclr.realvideo import stage as stage_progress
 from oclr.video_io import FrameSource, open_source, open_writer
 
 
@@ -54,31 +52,41 @@ class SegmentConfig:
 def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> dict:
     """Flow, inference and the output folder as `cfg` says; returns the run's summary (the JSON
     object `oclr-infer` prints). A bad checkpoint or option -> InputError; a frame folder or
-    video that cannot be read -> `oclr.video_io.MediaError` naming it."""
+    video that cannot be read -> `oclr.video_io.MediaError` naming it. The outputs are written
+    into a hidden folder beside `cfg.out` and moved into it at the end (`oclr.outputs`), so a
+    run that fails leaves `cfg.out` as it was."""
     source = open_source(cfg.frames, cfg.video)
     model = load_model_or_input_error(cfg.checkpoint, cfg.device)
     check_windows(model, cfg.batch, cfg.overlap)
     infer_cfg = InferConfig(overlap=cfg.overlap, batch=cfg.batch, device=cfg.device)
-    clock = {"start": time.perf_counter()}
-    flow = flow_input_for(source, cfg.flow.spec(model.cfg, cfg.device), cfg.flow.cache_dir())
-    clock["flow"] = time.perf_counter()
-    pred = infer_flow(model, flow, infer_cfg, progress=stage(progress, "windows"))
-    clock["model"] = time.perf_counter()
-    overlay = write_outputs(cfg, source, pred, progress)
-    clock["write"] = time.perf_counter()
+    with staged_folder(cfg.out) as stage:
+        clock = {"start": time.perf_counter()}
+        flow = flow_input_for(source, cfg.flow.spec(model.cfg, cfg.device), cfg.flow.cache_dir())
+        clock["flow"] = time.perf_counter()
+        pred = infer_flow(model, flow, infer_cfg, progress=stage_progress(progress, "windows"))
+        clock["model"] = time.perf_counter()
+        try:
+            overlay = write_outputs(cfg, source, pred, progress, folder=stage)
+        except OSError as err:
+            raise InputError(f"{cfg.out}: cannot write the outputs: {os_problem(err)}; "
+                             f"{cfg.out} is left as it was") from None
+        clock["write"] = time.perf_counter()
+    overlay = None if overlay is None else Path(cfg.out) / overlay.name
     return segmentation_summary(cfg, source, pred, overlay, clock)
 
 
 def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
-                  progress: Progress | None = None) -> Path | None:
-    """The masks, amodal masks and overlay under `cfg.out`; returns the overlay's path."""
-    out = Path(cfg.out)
+                  progress: Progress | None = None, *, folder: Path | None = None
+                  ) -> Path | None:
+    """The masks, amodal masks and overlay under `folder` (default `cfg.out`); returns the
+    overlay's path."""
+    out = Path(cfg.out if folder is None else folder)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     (out / "amodal").mkdir(exist_ok=True)
     writer = open_writer(out / "overlay.mp4", cfg.fps or source.fps) if cfg.overlay else None
     try:
         save_prediction(source, pred, out / "masks", out / "amodal", writer,
-                        progress=stage(progress, "frames"))
+                        progress=stage_progress(progress, "frames"))
     finally:
         if writer is not None:
             writer.close()
