@@ -14,7 +14,9 @@ Cache: one `.npy` per (method, weights, model size, frames) in `cache_dir`, name
 those (frame files' names, sizes and modification times stand for the frames), written atomically;
 it holds the already resized input, not full-size flow, because full-size flow of DAVIS val alone
 would be ~13 GB, while the input at 128 x 224 is ~0.46 MB a frame. A second run with the same
-key reads it back (memory-mapped) instead of estimating again.
+key reads it back (memory-mapped) instead of estimating again. A damaged cache file (truncated,
+garbage) is estimated again with a warning on stderr; a cache folder that cannot be written is
+skipped with a warning (the flow is still estimated).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 from layersynth.estimators import build_estimator
+from layersynth.report import warn
 
 from oclr.data import flow_input, resize_clip
 from oclr.video_io import FrameSource, MediaError
@@ -97,11 +100,33 @@ def flow_input_for(source: FrameSource, spec: FlowSpec, cache_dir: str | os.Path
     if cache_dir is None:
         return _compute(source, spec, estimator, np.empty(_shape(source, spec), np.float32))
     path = Path(cache_dir) / f"{cache_key(source, spec)}.npy"
-    if path.is_file():
-        cached = np.load(path, mmap_mode="r")
-        if cached.shape == _shape(source, spec) and cached.dtype == np.float32:
+    if path.exists():
+        cached = read_cached(path, _shape(source, spec))
+        if cached is not None:
             return cached
-    return _compute_to_file(source, spec, estimator, path)
+    try:
+        return _compute_to_file(source, spec, estimator, path)
+    except CacheUnwritable as err:
+        warn(f"{err}; flow is estimated without caching it")
+        return _compute(source, spec, estimator, np.empty(_shape(source, spec), np.float32))
+
+
+class CacheUnwritable(Exception):
+    """The cache folder or file cannot be written (the message names it)."""
+
+
+def read_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached input at `path` (memory-mapped), or None, with a warning on stderr, when the
+    file is damaged (truncated, garbage, another shape or dtype): it is then estimated again."""
+    try:
+        cached = np.load(path, mmap_mode="r", allow_pickle=False)
+        if cached.shape == shape and cached.dtype == np.float32:
+            return cached
+        problem = f"holds {cached.dtype} {cached.shape}, not float32 {shape}"
+    except (OSError, ValueError, EOFError) as err:
+        problem = f"unreadable ({' '.join(str(err).split())[:120] or type(err).__name__})"
+    warn(f"flow cache file {path} is damaged: {problem}; estimating the flow again")
+    return None
 
 
 def _shape(source: FrameSource, spec: FlowSpec) -> tuple[int, int, int, int]:
@@ -109,18 +134,30 @@ def _shape(source: FrameSource, spec: FlowSpec) -> tuple[int, int, int, int]:
 
 
 def _compute_to_file(source, spec, estimator, path: Path) -> np.ndarray:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Estimate into a temporary memory-mapped file beside `path`, then move it there. A cache
+    that cannot be written (read-only, full) -> CacheUnwritable before the estimation, or, after
+    it, the estimate in memory with a warning."""
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=_shape(source, spec))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                        shape=_shape(source, spec))
+    except OSError as err:
+        raise CacheUnwritable(f"cannot write the flow cache in {path.parent}: "
+                              f"{err.strerror or err}") from None
     try:
         _compute(source, spec, estimator, out)
-        out.flush()
-        del out
-        os.replace(tmp, path)
+        try:
+            out.flush()
+            os.replace(tmp, path)
+            meta = {"source": str(source.path), "frames": len(source), **asdict(spec)}
+            path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+        except OSError as err:
+            warn(f"cannot write the flow cache file {path}: {err.strerror or err}; the flow is "
+                 "used without caching it")
+            return np.array(out)
     finally:
         tmp.unlink(missing_ok=True)
-    meta = {"source": str(source.path), "frames": len(source), **asdict(spec)}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return np.load(path, mmap_mode="r")
 
 
