@@ -6,8 +6,13 @@
 - Output goes through `layersynth.report`: tables, then the one JSON object last on stdout
   (`emit_json`), progress and warnings on stderr.
 - A bad value reads `--opt VALUE: problem`: the parameter types below (`AtLeast`, `Parsed`,
-  `ExistingPath`) raise it while click parses, before any work; click's own messages ("Invalid
-  value for '--n': ...", "Missing option '--out'.") name the option too.
+  `ExistingPath`, `OutputFile`, `OutputFolder`) raise it while click parses, before any work;
+  click's own messages ("Invalid value for '--n': ...", "Missing option '--out'.") name the
+  option too. An output that cannot be written (a --json FILE in a missing or read-only folder,
+  an --out that is a file) is refused then, not after minutes of work.
+- A safety net: an OSError that still reaches `run_main` (a full disk, a folder made read-only
+  during the run) becomes one line naming its path(s), `PROG: error: PATH: No space left on
+  device`, and exit status 2. Commands still check what they can at the start.
 - `OneLineCommand` / `OneLineGroup` report the same way when click runs them standalone (CliRunner,
   `command()`), so a test sees what a user sees.
 
@@ -22,7 +27,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +38,7 @@ from typing import NoReturn
 import click
 
 from layersynth.errors import UsageError
+from layersynth.report import emit_json
 
 # -h works as well as --help; help text wraps at 100 columns like the rest of the project.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -88,6 +96,37 @@ def run_main(prog: str, body: Callable[[], int | None]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as err:
+        print(f"{prog}: error: {os_error_line(err)}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        found = hdf5_io_error(err)  # h5py reports a failed write (a full disk) as RuntimeError
+        if found is None:
+            raise
+        print(f"{prog}: error: {os_error_line(found)}", file=sys.stderr)
+        return 2
+
+
+# How HDF5 names the file and errno of a failed system call, inside h5py's exception text:
+# "... (file write failed: ..., filename = 'x.h5', ..., errno = 28, error message = ...)".
+_HDF5_IO = re.compile(r"(?:file)?name = '([^']*)'.*?errno = (\d+)", re.DOTALL)
+
+
+def hdf5_io_error(err: Exception) -> OSError | None:
+    """The OSError (errno, file name) that an h5py exception reports in its text, else None."""
+    found = _HDF5_IO.search(str(err))
+    if not found or not int(found[2]):
+        return None
+    return OSError(int(found[2]), os.strerror(int(found[2])), found[1])
+
+
+def os_error_line(err: OSError) -> str:
+    """`PATH: problem` (`SRC -> DST: problem` for a rename) of an OSError, on one line."""
+    if err.strerror is None and hdf5_io_error(err) is not None:
+        err = hdf5_io_error(err)
+    paths = [os.fsdecode(p) for p in (err.filename, err.filename2) if p is not None]
+    problem = err.strerror or _one_line(str(err)) or type(err).__name__
+    return _one_line(f"{' -> '.join(paths)}: {problem}" if paths else problem)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -129,7 +168,8 @@ def refuse(param: click.Parameter | None, value, problem: str) -> NoReturn:
     """Refuse a parameter's value in the project's words: `--opt VALUE: problem`."""
     name = param.opts[0] if isinstance(param, click.Option) else (
         param.human_readable_name if param else "value")
-    raise UsageError(f"{name} {value}: {problem}")
+    shown = value if str(value).strip() else repr(str(value))  # "--objects '': ..."
+    raise UsageError(f"{name} {shown}: {problem}")
 
 
 class AtLeast(click.types.IntParamType):
@@ -178,3 +218,89 @@ class ExistingPath(click.ParamType):
         if not (path.is_dir() if self.kind == "folder" else path.is_file()):
             refuse(param, value, f"no such {self.kind}")
         return path
+
+
+def output_file_problem(text: str) -> str | None:
+    """Why a file cannot be written at path `text` (it is a folder, its folder is missing or not
+    writable), or None. Nothing is created: the folder must exist, as for `>` in a shell."""
+    if not text.strip():
+        return "expected a file name"
+    path = Path(text)
+    if path.is_dir():
+        return "is a folder, not a file"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"no such folder {folder}" if not folder.exists() else f"{folder} is not a folder"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"cannot write it ({_why_unwritable(folder)})"
+    if not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in {folder} ({_why_unwritable(folder)})"
+    return None
+
+
+def output_folder_problem(text: str) -> str | None:
+    """Why path `text` cannot be (or be made) an output folder, or None: it is a file, it sits
+    under a file, or the folder (or the nearest existing folder above it) is not writable."""
+    if not text.strip():
+        return "expected a folder name"
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        return "is a file, not a folder"
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write in {existing} ({_why_unwritable(existing)})"
+    return None
+
+
+def _why_unwritable(folder: Path) -> str:
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)
+
+
+class OutputFile(click.ParamType):
+    """A file this command will write (`--json FILE`), checked before any work: "--json x/a.json:
+    no such folder x"."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        problem = output_file_problem(str(value))
+        if problem:
+            refuse(param, value, problem)
+        return value
+
+
+class OutputFolder(click.ParamType):
+    """A folder this command will write in (made if missing), checked before any work: "--out
+    x: is a file, not a folder"."""
+
+    name = "folder"
+
+    def convert(self, value, param, ctx):
+        problem = output_folder_problem(str(value))
+        if problem:
+            refuse(param, value, problem)
+        return value
+
+
+def emit_result(obj: dict, json_file: str | None) -> None:
+    """`layersynth.report.emit_json`: the JSON last on stdout, and in `json_file` when given,
+    written under a temporary name and renamed, so a failed write (a full disk) leaves no
+    half-written file; its OSError names `json_file`."""
+    if not json_file:
+        emit_json(obj)
+        return
+    path = Path(json_file)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        emit_json(obj, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from err
+    finally:
+        tmp.unlink(missing_ok=True)
