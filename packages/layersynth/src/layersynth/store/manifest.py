@@ -60,22 +60,101 @@ def new(settings: dict, *, shard_size: int, n: int, generator_version: str) -> d
 
 
 def load(root) -> dict:
-    """Read and check `root/manifest.json`; raise ShardError naming the file if it is unusable."""
-    path = Path(root) / MANIFEST
+    """Read and check `root/manifest.json` (`check`); raise ShardError naming the file and the
+    problem if it is unusable."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "no such folder"
+        raise ShardError(f"{root}: {what} (expected a dataset folder holding {MANIFEST})")
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as err:
         raise ShardError(f"{path}: no manifest (not a layersynth dataset folder?)") from err
     except (OSError, ValueError) as err:
         raise ShardError(f"{path}: unreadable manifest: {err}") from err
+    check(path, data)
+    return data
+
+
+def check(path, data) -> None:
+    """Refuse (ShardError "manifest.json: n: expected an integer >= 0, got str '4'") a manifest
+    that breaks the schema of this module's docstring. Keys it does not know are kept, unchecked:
+    a newer writer may add some."""
     if not isinstance(data, dict) or data.get("format") != DATASET_FORMAT:
         raise ShardError(f"{path}: not a layersynth manifest")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ShardError(
-            f"{path}: schema version {data.get('schema_version')} is not the version this "
-            f"layersynth reads ({SCHEMA_VERSION})"
-        )
-    return data
+    version = _field(path, data, "schema_version", _is_int, "an integer")
+    if version != SCHEMA_VERSION:
+        raise ShardError(f"{path}: schema version {version} is not the version this layersynth "
+                         f"reads ({SCHEMA_VERSION})")
+    _field(path, data, "generator_version", _is(str), "a string")
+    _field(path, data, "settings", _is(dict), "an object")
+    _field(path, data, "shard_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+    _field(path, data, "n", lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+    shards = _field(path, data, "shards", _is(list), "a list of shard entries")
+    if "estimated_flow" in data:
+        _field(path, data, "estimated_flow", lambda v: isinstance(v, dict) and all(
+            isinstance(o, dict) for o in v.values()), "an object of estimator settings")
+    seen: dict[str, str] = {}
+    for j, entry in enumerate(shards):
+        _check_entry(path, f"shards[{j}]", entry, seen)
+    indices = [e["index"] for e in shards]
+    if len(set(indices)) != len(indices):
+        raise ShardError(f"{path}: shards: two entries have the same index")
+
+
+ENTRY_FIELDS = {  # key of a shard entry: (test, what it must be)
+    "file": (lambda v: isinstance(v, str) and v not in ("", ".", "..") and "/" not in v
+             and "\\" not in v, "a file name inside the dataset folder"),
+    "index": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "ids": (lambda v: isinstance(v, list) and all(isinstance(i, str) and i for i in v),
+            "a list of sequence ids (strings)"),
+    "arrays": (lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+               "a list of array names (strings)"),
+    "sha256": (lambda v: isinstance(v, str) and len(v) == 64
+               and all(c in "0123456789abcdef" for c in v), "64 hex digits"),
+    "bytes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+}
+
+
+def _check_entry(path, where: str, entry, seen: dict[str, str]) -> None:
+    """One shard entry; `seen` maps each sequence id met so far to the shard listing it."""
+    if not isinstance(entry, dict):
+        raise ShardError(f"{path}: {where}: expected a shard entry (an object), got "
+                         f"{_shown(entry)}")
+    for key, (test, expected) in ENTRY_FIELDS.items():
+        _field(path, entry, key, test, expected, f"{where}.")
+    for seq in entry["ids"]:
+        if seq in seen:
+            raise ShardError(f"{path}: {where}.ids: sequence {seq} is also listed in "
+                             f"{seen[seq]}")
+        seen[seq] = entry["file"]
+
+
+def _field(path, data: dict, key: str, test, expected: str, prefix: str = ""):
+    if key not in data:
+        raise ShardError(f"{path}: {prefix}{key}: missing (expected {expected})")
+    value = data[key]
+    if not test(value):
+        raise ShardError(f"{path}: {prefix}{key}: expected {expected}, got {_shown(value)}")
+    return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is(kind: type):
+    return lambda value: isinstance(value, kind)
+
+
+def _shown(value) -> str:
+    """`str '4'`, `list [1]`: the JSON type and a short view of a value."""
+    kinds = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null",
+             int: "integer", float: "number"}
+    text = json.dumps(value)
+    return f"{kinds.get(type(value), type(value).__name__)} {text[:40]}" + (
+        "..." if len(text) > 40 else "")
 
 
 def save(root, data: dict) -> None:
