@@ -71,3 +71,23 @@ def test_lists_and_numpy_numbers_are_normalised_so_configs_compare_and_hash():
 def test_values_of_the_wrong_type_raise_value_error_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         SceneConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("frames", "4", "frames: expected an integer, got str '4'"),
+    ("frames", None, "frames: expected an integer, got NoneType None"),
+    ("height", 1.5, "height: expected an integer, got float 1.5"),
+    ("objects", 3, "objects: expected a list of integers, got int 3"),
+    ("objects", "123", "objects: expected a list of integers, got str '123'"),
+    ("photometric", "yes", "photometric: expected true or false, got str 'yes'"),
+])
+def test_from_dict_names_the_field_and_the_type_it_holds(field, value, words):
+    stored = dict(SceneConfig.preset("tiny").to_dict(), **{field: value})
+    with pytest.raises(ValueError) as caught:
+        SceneConfig.from_dict(stored)
+    assert str(caught.value) == words
+
+
+def test_from_dict_refuses_what_is_not_an_object_of_fields():
+    with pytest.raises(ValueError, match="SceneConfig: expected an object of fields, got list"):
+        SceneConfig.from_dict([30, 128, 224])

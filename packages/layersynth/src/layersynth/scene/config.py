@@ -108,6 +108,11 @@ class SceneConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SceneConfig:
+        """The config `to_dict` gave; ValueError naming the field and what it holds for a bad one
+        ("frames: expected an integer, got str '4'")."""
+        if not isinstance(d, dict):
+            raise ValueError(f"SceneConfig: expected an object of fields, got "
+                             f"{type(d).__name__} {d!r}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -123,6 +128,8 @@ def _normalise(cfg: SceneConfig) -> None:
         try:
             if isinstance(default, tuple):
                 kind = type(default[0])
+                if not isinstance(value, tuple | list | np.ndarray):
+                    raise TypeError(f"expected a list of {_KINDS[kind]}s, got {_shown(value)}")
                 value = tuple(_number(kind, v) for v in value)
             else:
                 value = _number(type(default), value)
@@ -131,17 +138,24 @@ def _normalise(cfg: SceneConfig) -> None:
         object.__setattr__(cfg, f.name, value)
 
 
+_KINDS = {bool: "boolean", int: "integer", float: "number"}
+
+
+def _shown(v) -> str:
+    return f"{type(v).__name__} {v!r}"
+
+
 def _number(kind: type, v):
     if kind is bool:
         if not isinstance(v, bool | np.bool_):
-            raise TypeError(f"expected true or false, got {v!r}")
+            raise TypeError(f"expected true or false, got {_shown(v)}")
         return bool(v)
     if kind is int:
         if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"expected an integer, got {v!r}")
+            raise TypeError(f"expected an integer, got {_shown(v)}")
         return int(v)
     if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
-        raise TypeError(f"expected a number, got {v!r}")
+        raise TypeError(f"expected a number, got {_shown(v)}")
     return float(v)
 
 
