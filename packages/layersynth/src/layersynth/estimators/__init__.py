@@ -15,7 +15,15 @@ neither torch, ptlflow nor OpenCV: each loads when its estimator is built.
 from __future__ import annotations
 
 from layersynth.errors import UsageError
-from layersynth.estimators.base import FlowEstimator, assemble, clip_pairs
+from layersynth.estimators import dis
+from layersynth.estimators.base import (
+    DEVICES,
+    MIN_FRAMES,
+    FlowEstimator,
+    assemble,
+    clip_pairs,
+    parse_device,
+)
 from layersynth.estimators.dis import DisConfig, DisEstimator
 from layersynth.estimators.epe import EpeMeter, boundary_mask, endpoint_error
 from layersynth.estimators.raft import PAPER_ITERS, RaftConfig, RaftEstimator, load_raft
@@ -48,13 +56,26 @@ def build_estimator(
     raise UsageError(f"unknown flow method {method!r}; choose from {', '.join(METHODS)}")
 
 
+def check_clip_size(method: str, frames: int, height: int, width: int) -> None:
+    """UsageError if `method` cannot estimate flow on clips of frames x height x width, so a
+    command can refuse before it loads an estimator or renders anything."""
+    if frames < MIN_FRAMES:
+        raise UsageError(f"{method} flow needs at least {MIN_FRAMES} frames a sequence, got "
+                         f"T={frames}")
+    if method == "dis":
+        dis.check_size(height, width)
+
+
 __all__ = [
+    "DEVICES",
     "METHODS",
     "EpeMeter",
     "FlowEstimator",
     "assemble",
     "boundary_mask",
     "build_estimator",
+    "check_clip_size",
     "clip_pairs",
     "endpoint_error",
+    "parse_device",
 ]

@@ -15,10 +15,26 @@ here:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
+
+MIN_FRAMES = 2  # a clip needs one pair for either gap
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+DEVICES = "cpu, cuda or cuda:N"
+
+
+def parse_device(text: str) -> str:
+    """A device name the estimators accept ("cpu", "cuda", "cuda:N"); ValueError otherwise.
+
+    DIS runs on the CPU whatever the device, but an unknown name is refused for it too: a typo
+    ("cdua") should not pass unnoticed until the same command runs with RAFT.
+    """
+    if not _DEVICE.match(text):
+        raise ValueError(f"unknown device; use {DEVICES}")
+    return text
 
 
 class FlowEstimator(ABC):
@@ -53,7 +69,7 @@ class FlowEstimator(ABC):
 
 def check_clip(rgb: np.ndarray) -> np.ndarray:
     """Return `rgb` if it is a (T, H, W, 3) uint8 clip with T >= 2, else raise ValueError."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 4 or rgb.shape[-1] != 3 or len(rgb) < 2:
+    if rgb.dtype != np.uint8 or rgb.ndim != 4 or rgb.shape[-1] != 3 or len(rgb) < MIN_FRAMES:
         raise ValueError(f"expected a (T>=2, H, W, 3) uint8 clip, got {rgb.dtype} {rgb.shape}")
     return rgb
 

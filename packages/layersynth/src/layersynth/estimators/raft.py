@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from layersynth.errors import UsageError
-from layersynth.estimators.base import FlowEstimator
+from layersynth.estimators.base import DEVICES, FlowEstimator, parse_device
 from layersynth.report import warn
 
 # File name of ptlflow's RAFT "things" release (RAFT.pretrained_checkpoints["things"]); the paper's
@@ -42,7 +41,6 @@ from layersynth.report import warn
 THINGS_CHECKPOINT = "raft-things-802bbcfd.ckpt"
 PAPER_ITERS = 20
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 _HOW_TO = (
     "pass --raft-weights PATH (a ptlflow RAFT checkpoint, e.g. raft-things-802bbcfd.ckpt, or the "
     f"original raft-things.pth) or put {THINGS_CHECKPOINT} in {{cache}}; nothing is downloaded"
@@ -64,8 +62,10 @@ class RaftConfig:
     min_side: int = 128
 
     def __post_init__(self) -> None:
-        if not _DEVICE.match(self.device):
-            raise UsageError(f"unknown device {self.device!r}; use cpu, cuda or cuda:N")
+        try:
+            parse_device(self.device)
+        except ValueError:
+            raise UsageError(f"unknown device {self.device!r}; use {DEVICES}") from None
         if self.batch < 1 or self.iters < 1 or self.min_side < 8:
             raise UsageError(
                 "RAFT needs batch >= 1, iters >= 1 and min_side >= 8 (got batch="
