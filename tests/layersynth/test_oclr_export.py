@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from layersynth import open_dataset
 from layersynth.pipeline.generation import generate, make_settings
+from layersynth.store import oclr_export
 from layersynth.store import writer as shards
 from layersynth.store.middlebury_flo import read_flo
 from layersynth.store.oclr_export import amodal_file_index, export_oclr, sequence_folder
@@ -73,3 +74,42 @@ def test_export_can_write_an_estimated_flow_instead_of_the_ground_truth(exported
     name = export_oclr(ds2, tmp_path, flow="dis", ids=[seq])[0]
     got = read_flo(tmp_path / "Flows_gap1" / name / "00000.flo")
     np.testing.assert_array_equal(got, ds2[seq]["flow_gt"][0, 0] + 1.0)
+
+
+def tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_failed_export_leaves_nothing_and_an_earlier_export_intact(exported, tmp_path,
+                                                                    monkeypatch):
+    ds, _, _ = exported
+    export_oclr(ds, tmp_path / "earlier", ids=ds.ids[:1])
+    before = tree(tmp_path / "earlier")
+    real, calls = oclr_export.export_sequence, []
+
+    def third_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oclr_export, "export_sequence", third_fails)
+    for out in (tmp_path / "new" / "deeper", tmp_path / "earlier"):
+        calls.clear()
+        with pytest.raises(OSError):
+            export_oclr(ds, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]
+    assert tree(tmp_path / "earlier") == before
+
+
+def test_exporting_into_an_earlier_export_replaces_only_the_sequences_exported(exported,
+                                                                               tmp_path):
+    ds, names, _ = exported
+    export_oclr(ds, tmp_path / "o", ids=ds.ids[:2])
+    (tmp_path / "o" / "JPEGImages" / names[0] / "00000.jpg").write_bytes(b"stale")
+    export_oclr(ds, tmp_path / "o", ids=[ds.ids[0], ds.ids[2]])
+    jpegs = sorted(p.name for p in (tmp_path / "o" / "JPEGImages").iterdir())
+    assert jpegs == sorted(names[:3])
+    assert (tmp_path / "o" / "JPEGImages" / names[0] / "00000.jpg").read_bytes() != b"stale"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]

@@ -1,6 +1,7 @@
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from layersynth.viz import preview
 from layersynth.viz.preview import column_titles, contact_sheet, frames, palette, write_preview
 
 
@@ -43,3 +44,27 @@ def test_previews_are_written_in_the_format_of_the_extension(tmp_path, ext):
         assert image.shape[0] == 5  # one animation frame per sequence frame
     with pytest.raises(ValueError, match="unknown preview format"):
         write_preview(sequence(), tmp_path / "p.tiff")
+
+
+def test_a_failed_preview_leaves_no_file_and_an_earlier_one_intact(tmp_path, monkeypatch):
+    earlier = write_preview(sequence(), tmp_path / "p.gif").read_bytes()
+    real, calls = preview.frame_row, []
+
+    def third_frame_fails(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(preview, "frame_row", third_frame_fails)
+    with pytest.raises(OSError) as caught:
+        write_preview(sequence(), tmp_path / "p.gif")
+    assert caught.value.filename == str(tmp_path / "p.gif")
+    assert [p.name for p in tmp_path.iterdir()] == ["p.gif"]
+    assert (tmp_path / "p.gif").read_bytes() == earlier
+
+
+def test_a_frame_rate_that_is_not_positive_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="fps: must be positive, got -5"):
+        write_preview(sequence(), tmp_path / "p.gif", fps=-5)
+    assert list(tmp_path.iterdir()) == []

@@ -20,10 +20,13 @@ def write_flo(path, flow: np.ndarray) -> None:
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise ValueError(f"flow must be (H, W, 2), got {flow.shape}")
     h, w = flow.shape[:2]
-    with open(path, "wb") as fh:
-        fh.write(MAGIC.astype("<f4").tobytes())
-        fh.write(np.array([w, h], dtype="<i4").tobytes())
-        fh.write(np.ascontiguousarray(flow, dtype="<f4").tobytes())
+    data = (MAGIC.astype("<f4").tobytes() + np.array([w, h], dtype="<i4").tobytes()
+            + np.ascontiguousarray(flow, dtype="<f4").tobytes())
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as err:  # a failed write (a full disk) names no file by itself
+        raise OSError(err.errno, err.strerror, str(path)) from err
 
 
 def read_flo(path) -> np.ndarray:

@@ -9,10 +9,19 @@
 <seq> is "<K>_<id>" (its first character is the number of objects, which loaders read) and
 <frame> is the zero-padded frame index "00000". Modal masks are not exported: loaders derive them
 from the amodal masks and their order.
+
+An export is written into a hidden staging folder beside the target (`staging_folder`) and moved
+into place when every sequence is written: a new target is one rename; into an existing one (an
+earlier export), each sequence folder is renamed in, replacing one of the same name. A failure
+before that (a full disk, an unreadable shard) removes the staging folder: nothing of the run is
+left and an earlier export is intact.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -49,20 +58,75 @@ def export_sequence(arrays: dict, seq_id: str, out: Path, flow: str = "flow_gt")
         d.mkdir(parents=True, exist_ok=True)
     for t in range(t_len):
         f = frame_name(t)
-        Image.fromarray(arrays["rgb"][t]).save(dirs["JPEGImages"] / f"{f}.jpg", quality=95)
+        save_image(Image.fromarray(arrays["rgb"][t]), dirs["JPEGImages"] / f"{f}.jpg",
+                   quality=95)
         for c in range(k):
             mask = amodal[c, t].astype(np.uint8) * 255
-            Image.fromarray(mask).save(
-                dirs["AmodalAnnotations"] / f"{amodal_file_index(c, k)}_{f}.png")
+            save_image(Image.fromarray(mask),
+                       dirs["AmodalAnnotations"] / f"{amodal_file_index(c, k)}_{f}.png")
         write_flo(dirs["Flows_gap1"] / f"{f}.flo", arrays[flow][t, 0])
         write_flo(dirs["Flows_gap-1"] / f"{f}.flo", arrays[flow][t, 1])
     return name
 
 
+def save_image(image, path: Path, **options) -> None:
+    """PIL `image.save`, encoded in memory and written in one go: a failed write (a full disk)
+    raises an OSError naming `path` (PIL's own names none)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=path.suffix.lstrip(".").replace("jpg", "jpeg"), **options)
+    try:
+        with open(path, "wb") as fh:
+            fh.write(buffer.getbuffer())
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from err
+
+
+LAYOUT = ("JPEGImages", "AmodalAnnotations", "Flows_gap1", "Flows_gap-1")
+
+
 def export_oclr(ds, out, *, flow: str = "gt", ids=None, show_progress: bool = False) -> list[str]:
-    """Export sequences `ids` (default all) of an open Dataset to `out`; return folder names."""
+    """Export sequences `ids` (default all) of an open Dataset to `out`; return folder names.
+
+    `out` (and missing folders above it) is made at the end; see the module docstring."""
     out = Path(out)
     ids = ds.ids if ids is None else list(ids)
     names = ["rgb", "amodal", f"flow_{flow}"]
     items = progress(ids, total=len(ids), desc="export") if show_progress else ids
-    return [export_sequence(ds.read(i, names), i, out, f"flow_{flow}") for i in items]
+    staging = staging_folder(out)
+    try:
+        folders = [export_sequence(ds.read(i, names), i, staging, f"flow_{flow}")
+                   for i in items]
+        move_into_place(staging, out, folders)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folders
+
+
+def staging_folder(out: Path) -> Path:
+    """A new hidden folder beside `out` (in the nearest existing folder above it, on the same
+    file system, so that moving it into place is a rename), unique per process."""
+    out = out.absolute()
+    existing = next(p for p in out.parents if p.is_dir())
+    staging = existing / f".{out.name}.export-tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run of this same pid
+    staging.mkdir()
+    return staging
+
+
+def move_into_place(staging: Path, out: Path, folders: list[str]) -> None:
+    """Rename the finished export in `staging` to `out`, or its sequence folders into an
+    existing `out` (an earlier export's folder of the same name is replaced)."""
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for layout in LAYOUT:  # an empty export still has the four folders
+            (staging / layout).mkdir(exist_ok=True)
+        staging.rename(out)
+        return
+    for layout in LAYOUT:
+        (out / layout).mkdir(exist_ok=True)
+        for name in folders:
+            target = out / layout / name
+            if target.exists():
+                old = staging / f"old-{layout}-{name}"
+                target.rename(old)  # removed with the staging folder
+            (staging / layout / name).rename(target)

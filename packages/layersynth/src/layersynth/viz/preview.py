@@ -3,10 +3,14 @@
 Each frame becomes one row of tiles: RGB | flow +1 (colour wheel, one scale for the sequence) |
 modal labels (DAVIS palette; occluders grey) | amodal mask of each layer, front-most first.
 The contact sheet stacks up to `max_rows` evenly spaced frames under a header naming the columns.
+A preview is written under a temporary name beside the target and renamed into place when
+complete, so a failed run (a full disk) leaves no half-written file and an earlier one intact.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -71,20 +75,66 @@ def _pad16(img: np.ndarray) -> np.ndarray:
     return np.pad(img, ((0, -h % 16), (0, -w % 16), (0, 0)))
 
 
-def write_preview(arrays: dict, out, fps: int = 10) -> Path:
-    """Write a preview of one sequence's arrays; the format follows `out`'s extension."""
-    import imageio.v2 as imageio  # ~0.15 s; `layersynth --help` imports this module
+def temporary_name(out: Path) -> Path:
+    """A hidden name beside `out`, unique per process, with `out`'s extension (which picks the
+    encoder): p.png -> .p.tmp-1234.png."""
+    return out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
 
+
+def write_preview(arrays: dict, out, fps: int = 10) -> Path:
+    """Write a preview of one sequence's arrays; the format follows `out`'s extension.
+
+    Written to `temporary_name(out)` and renamed over `out` once complete; on any failure the
+    temporary file is removed and `out` is left as it was. `out`'s folder must exist.
+    """
     out = Path(out)
     ext = out.suffix.lower()
     if ext not in FORMATS:
         raise ValueError(f"{out}: unknown preview format {ext!r}; use .png, .gif or .mp4")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if ext == ".png":
-        imageio.imwrite(out, contact_sheet(arrays))
-    elif ext == ".gif":
-        imageio.mimsave(out, frames(arrays), duration=1000 / fps, loop=0)
-    else:
-        imageio.mimsave(out, [_pad16(f) for f in frames(arrays)], fps=fps, codec="libx264",
-                        macro_block_size=1)
+    if fps <= 0:
+        raise ValueError(f"fps: must be positive, got {fps}")
+    tmp = temporary_name(out)
+    try:
+        _write(arrays, tmp, ext, fps)
+        os.replace(tmp, out)
+    except OSError as err:  # a write error names no file; this one names what was asked for
+        raise OSError(err.errno, err.strerror or str(err), str(out)) from err
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
+
+
+def _write(arrays: dict, path: Path, ext: str, fps: int) -> None:
+    """PNG and GIF are encoded in memory, then written with one plain write (an encoder writing
+    to a full disk leaves a half-closed file object whose destructor raises again later)."""
+    import imageio.v2 as imageio  # ~0.15 s; `layersynth --help` imports this module
+
+    if ext == ".png":
+        data = imageio.imwrite("<bytes>", contact_sheet(arrays), format="png")
+    elif ext == ".gif":
+        data = imageio.mimsave("<bytes>", frames(arrays), format="gif", duration=1000 / fps,
+                               loop=0)
+    else:
+        rows = [_pad16(f) for f in frames(arrays)]
+        imageio.mimsave(path, rows, fps=fps, codec="libx264", macro_block_size=1,
+                        ffmpeg_log_level="quiet")
+        _check_video(path, len(rows))
+        return
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def _check_video(path: Path, n_frames: int) -> None:
+    """OSError unless `path` holds a video of `n_frames` frames: imageio ignores ffmpeg's exit
+    status, so a video ffmpeg could not finish (a full disk) is only seen by reading it back."""
+    from imageio_ffmpeg import count_frames_and_secs  # what imageio's ffmpeg plugin runs on
+
+    try:
+        found = count_frames_and_secs(str(path))[0]
+    except (OSError, RuntimeError):
+        found = 0
+    if found != n_frames:
+        full = os.statvfs(path.parent).f_bavail == 0
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      os.strerror(errno.ENOSPC) if full else
+                      f"ffmpeg wrote {found} of {n_frames} frames", str(path))

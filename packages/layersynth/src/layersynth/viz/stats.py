@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 
 from layersynth.estimators import EpeMeter
+from layersynth.store.schema import ShardError
 
 
 def mean_and_quartiles(values: list[float]) -> dict:
@@ -19,19 +20,36 @@ def mean_and_quartiles(values: list[float]) -> dict:
             "median": float(q[2]), "p75": float(q[3]), "max": float(q[4])}
 
 
+def record_stats(ds, seq_id: str) -> dict:
+    """{"objects": K, "occlusion_fraction": f} of one sequence's record; ShardError naming the
+    sequence and its shard if the record lacks them."""
+    stats = ds.record(seq_id).get("stats")
+    k = stats.get("objects") if isinstance(stats, dict) else None
+    occ = stats.get("occlusion_fraction") if isinstance(stats, dict) else None
+    if not (isinstance(k, int) and isinstance(occ, int | float)):
+        where = ds.root / ds.shard_of(seq_id).path.name
+        raise ShardError(f"{where}: sequence {seq_id}: its record holds no stats (objects, "
+                         "occlusion_fraction): not made by layersynth generate?")
+    return {"objects": k, "occlusion_fraction": float(occ)}
+
+
 def dataset_stats(ds) -> dict:
-    """Statistics of an open Dataset from the per-sequence records (no arrays are read)."""
-    records = [ds.record(i) for i in ds.ids]
-    objects = Counter(r["stats"]["objects"] for r in records)
-    occ = [r["stats"]["occlusion_fraction"] for r in records]
-    by_k = {k: mean_and_quartiles([r["stats"]["occlusion_fraction"] for r in records
-                                   if r["stats"]["objects"] == k]) for k in sorted(objects)}
+    """Statistics of an open Dataset from the per-sequence records (no arrays are read).
+
+    Sizes come from the settings' scene (None where the dataset's settings hold no scene)."""
+    records = [record_stats(ds, i) for i in ds.ids]
+    objects = Counter(r["objects"] for r in records)
+    occ = [r["occlusion_fraction"] for r in records]
+    by_k = {k: mean_and_quartiles([r["occlusion_fraction"] for r in records
+                                   if r["objects"] == k]) for k in sorted(objects)}
     size = sum(e["bytes"] for e in ds.manifest["shards"])
-    scene = ds.settings["scene"]
+    scene = ds.settings.get("scene")
+    scene = scene if isinstance(scene, dict) else {}
     return {
         "sequences": len(ds), "requested": ds.manifest["n"], "shards": len(ds.manifest["shards"]),
         "bytes": size, "bytes_per_sequence": size / len(ds) if len(ds) else None,
-        "frames": scene["frames"], "height": scene["height"], "width": scene["width"],
+        "frames": scene.get("frames"), "height": scene.get("height"),
+        "width": scene.get("width"),
         "objects": {str(k): objects[k] for k in sorted(objects)},
         "occlusion_fraction": mean_and_quartiles(occ),
         "occlusion_fraction_by_objects": {str(k): v for k, v in by_k.items()},
