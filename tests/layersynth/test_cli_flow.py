@@ -240,7 +240,7 @@ def test_a_zero_batch_is_refused_before_any_weights_load(dataset, capsys):
     placeholder = dataset / "manifest.json"  # exists; never read as weights
     argv = ["flow", str(dataset), "--method", "raft", "--raft-weights", str(placeholder)]
     assert main([*argv, "--batch", "0"]) == 2
-    assert "batch >= 1" in capsys.readouterr().err
+    assert "--batch 0: must be at least 1" in capsys.readouterr().err
 
 
 def test_a_folder_without_manifest_is_named_in_the_error(tmp_path, capsys):

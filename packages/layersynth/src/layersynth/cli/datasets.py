@@ -14,9 +14,15 @@ import click
 
 from layersynth.assets import fetch
 from layersynth.assets import lockfile as ds
-from layersynth.cli.conventions import CONTEXT, OneLineGroup
+from layersynth.cli.conventions import (
+    CONTEXT,
+    OneLineGroup,
+    OutputFile,
+    emit_result,
+    output_folder_problem,
+)
 from layersynth.errors import UsageError
-from layersynth.report import emit_json, progress, warn
+from layersynth.report import progress, warn
 
 HELP = "verify, record (lock) or explicitly fetch the external datasets named in datasets.lock"
 NAMES = ("pass", "ytvos", "videos")
@@ -38,21 +44,26 @@ def dataset_options(action):
                      help="the dataset's local folder"),
         click.option("--lock", type=click.Path(path_type=Path), default=None, metavar="LOCK",
                      help="another lock file (default: the one shipped in the package)"),
-        click.option("--json", "json_file", default=None, metavar="FILE",
+        click.option("--json", "json_file", type=OutputFile(), default=None, metavar="FILE",
                      help="also write the JSON here"),
     ]):
         action = option(action)
     return action
 
 
-def spec_of(name: str, lock: Path | None, root: Path | None = None):
-    """The lock's entry for `name`; `root` (when given) must be a folder."""
+def spec_of(name: str, lock: Path | None, root: Path | None = None, *, writes: bool = False):
+    """The lock's entry for `name`; `root` (when given) must be a folder, one this command can
+    write in if it `writes` (lock records the copy there, fetch downloads into it)."""
     try:
         spec = ds.get_spec(name, lock)
     except ds.LockError as err:
         raise UsageError(str(err)) from err
     if root is not None and not root.is_dir():
-        raise UsageError(f"--root {root}: no such directory")
+        raise UsageError(f"--root {root}: " + ("is a file, not a folder" if root.exists()
+                                                else "no such directory"))
+    problem = output_folder_problem(str(root)) if writes and root is not None else None
+    if problem:
+        raise UsageError(f"--root {root}: {problem}")
     return spec
 
 
@@ -67,14 +78,14 @@ def verify_command(*, name: str, root: Path, lock: Path | None, json_file: str |
     except ds.LockError as err:
         raise UsageError(str(err)) from err
     print_report(spec, report)
-    emit_json(report.to_json(), json_file)
+    emit_result(report.to_json(), json_file)
     return 0 if report.sound else 1
 
 
 @command.command("lock", help="record a local copy (sizes, sha256) for later verify")
 @dataset_options
 def lock_command(*, name: str, root: Path, lock: Path | None, json_file: str | None) -> int:
-    spec = spec_of(name, lock, root)
+    spec = spec_of(name, lock, root, writes=True)
     try:
         path = ds.make_user_lock(spec, root, each=_each(f"lock {spec.name}"))
         entries = ds.read_user_lock(path, spec.name)
@@ -83,7 +94,7 @@ def lock_command(*, name: str, root: Path, lock: Path | None, json_file: str | N
     total = sum(e.size or 0 for e in entries)
     print(f"recorded {len(entries)} files ({total / 1e6:.1f} MB) of {spec.name} in {path}")
     print(f"`layersynth datasets verify --name {spec.name} --root {root}` now checks them")
-    emit_json({"name": spec.name, "root": str(root), "lock": str(path),
+    emit_result({"name": spec.name, "root": str(root), "lock": str(path),
                "files": len(entries), "bytes": total}, json_file)
     return 0
 
@@ -95,6 +106,9 @@ def lock_command(*, name: str, root: Path, lock: Path | None, json_file: str | N
 def fetch_command(*, name: str, root: Path, lock: Path | None, json_file: str | None,
                   only: tuple[str, ...]) -> int:
     spec = spec_of(name, lock)
+    problem = output_folder_problem(str(root))  # fetch makes ROOT if it is missing
+    if problem:
+        raise UsageError(f"--root {root}: {problem}")
     unknown = sorted(set(only) - {e.path for e in spec.files})
     if unknown:
         raise UsageError(f"--only {unknown[0]}: not a file of {spec.name} in the lock")
@@ -104,7 +118,7 @@ def fetch_command(*, name: str, root: Path, lock: Path | None, json_file: str | 
     except fetch.GatedDataset as gated:
         print(f"{spec.name} ({spec.title}) cannot be downloaded by a program.")
         print(gated.instructions)
-        emit_json({**result, "gated": True, "get": gated.instructions}, json_file)
+        emit_result({**result, "gated": True, "get": gated.instructions}, json_file)
         return 1
     except ds.LockError as err:
         raise UsageError(str(err)) from err
@@ -115,7 +129,7 @@ def fetch_command(*, name: str, root: Path, lock: Path | None, json_file: str | 
         print(f"fetched  {path}")
     for path in done["kept"]:
         print(f"kept     {path} (already present and sound)")
-    emit_json({**result, "gated": False, **done}, json_file)
+    emit_result({**result, "gated": False, **done}, json_file)
     return 0
 
 

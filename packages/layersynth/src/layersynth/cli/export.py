@@ -1,10 +1,15 @@
-"""`layersynth export DIR --format oclr --out DIR2`: the released OCLR data layout."""
+"""`layersynth export DIR --format oclr --out DIR2`: the released OCLR data layout.
+
+DIR2 is checked before any work (not a file, writable); the export is staged beside it and moved
+in at the end, so a failed run leaves nothing and an earlier export intact
+(`layersynth.store.oclr_export`).
+"""
 
 from __future__ import annotations
 
 import click
 
-from layersynth.cli.conventions import CONTEXT, OneLineCommand
+from layersynth.cli.conventions import CONTEXT, OneLineCommand, OutputFolder, os_error_line
 from layersynth.errors import UsageError
 from layersynth.store.oclr_export import export_oclr
 from layersynth.store.reader import open_dataset
@@ -17,7 +22,8 @@ HELP = "write the layout of the released OCLR data (JPEG, amodal PNG, .flo)"
 @click.argument("root", metavar="DIR", help="dataset folder (with manifest.json)")
 @click.option("--format", "layout", required=True, type=click.Choice(["oclr"]), metavar="{oclr}",
               help="target layout")
-@click.option("--out", required=True, metavar="OUT", help="output folder")
+@click.option("--out", required=True, type=OutputFolder(), metavar="OUT",
+              help="output folder (made if missing; an earlier export there is updated)")
 @click.option("--flow", default="gt", metavar="FLOW",
               help="flow for Flows_gap*: gt (default), dis, raft")
 @click.option("--seq", multiple=True, metavar="SEQ",
@@ -32,6 +38,9 @@ def command(*, root: str, layout: str, out: str, flow: str, seq: tuple[str, ...]
         try:
             names = export_oclr(ds, out, flow=flow, ids=list(seq) or None, show_progress=True)
         except ValueError as err:
-            raise UsageError(str(err)) from err
+            raise UsageError(f"{err} (export stopped; {out} left as it was)") from err
+        except OSError as err:
+            raise UsageError(f"{os_error_line(err)} (export stopped; {out} left as it was)") \
+                from err
     print(f"exported {len(names)} sequences to {out}")
     return 0

@@ -4,6 +4,10 @@ Atomic per shard and resumable (re-run the same command after an interruption: f
 are skipped); see `layersynth.estimators.inplace`. RAFT runs in batches of frame pairs taken
 across sequences, on `--device` (CUDA with fp16 autocast, `--precision`). Prints a table,
 then one JSON object last on stdout.
+
+Refused before any estimator loads: a bad manifest, clips the method cannot take (T < 2, frames
+under DIS's smallest size), an unknown --device (even for DIS, which ignores it), --batch or
+--iters under 1, --raft-weights without --method raft, a --json FILE that cannot be written.
 """
 
 from __future__ import annotations
@@ -12,12 +16,21 @@ from pathlib import Path
 
 import click
 
-from layersynth.cli.conventions import CONTEXT, OneLineCommand, Parsed
-from layersynth.estimators import build_estimator
+from layersynth.cli.conventions import (
+    CONTEXT,
+    AtLeast,
+    OneLineCommand,
+    OutputFile,
+    Parsed,
+    emit_result,
+)
+from layersynth.errors import UsageError
+from layersynth.estimators import build_estimator, check_clip_size, parse_device
 from layersynth.estimators.inplace import add_estimated_flow
 from layersynth.estimators.raft import resolve_weights
-from layersynth.report import emit_json, progress
+from layersynth.report import progress
 from layersynth.store import manifest
+from layersynth.store.reader import open_dataset
 
 HELP = "add estimated optical flow (raft or dis) to existing shards, in place and resumable"
 
@@ -27,6 +40,24 @@ def parse_part(text: str) -> tuple[int, int]:
     if not (i.isdigit() and n.isdigit()) or not 0 <= int(i) < int(n):
         raise ValueError("expected I/N with 0 <= I < N, e.g. 0/4")
     return int(i), int(n)
+
+
+def clip_size(root: str) -> tuple[int, int, int] | None:
+    """(T, H, W) of the dataset's first sequence (a dataset has one clip size), None if empty."""
+    with open_dataset(root) as ds:
+        if not len(ds):
+            return None
+        return ds.read(ds.ids[0], ["rgb"])["rgb"].shape[:3]
+
+
+def check_dataset(root: str, method: str) -> None:
+    """Refuse a dataset whose clips `method` cannot estimate flow on, naming it and the size."""
+    size = clip_size(root)
+    if size is not None:
+        try:
+            check_clip_size(method, *size)
+        except UsageError as err:
+            raise UsageError(f"{root}: {err}") from None
 
 
 def print_table(r: dict, options: str) -> None:
@@ -42,11 +73,12 @@ def print_table(r: dict, options: str) -> None:
               metavar="{raft,dis}", help="flow estimator")
 @click.option("--raft-weights", metavar="PATH",
               help="RAFT checkpoint (default: raft-things-802bbcfd.ckpt in the torch cache)")
-@click.option("--device", default="cpu", metavar="DEVICE",
-              help="cpu, cuda or cuda:N (raft; dis is CPU only)")
-@click.option("--batch", type=int, default=None, metavar="BATCH",
+@click.option("--device", default="cpu", type=Parsed(parse_device), metavar="DEVICE",
+              help="cpu, cuda or cuda:N (raft; dis runs on the CPU whatever it is, but an "
+                   "unknown name is refused all the same)")
+@click.option("--batch", type=AtLeast(1), default=None, metavar="BATCH",
               help="frame pairs per RAFT forward pass (default: 8 on the CPU, 64 on CUDA)")
-@click.option("--iters", type=int, default=None, metavar="ITERS",
+@click.option("--iters", type=AtLeast(1), default=None, metavar="ITERS",
               help="RAFT refinement iterations (default 20, the paper's)")
 @click.option("--precision", default="auto", type=click.Choice(["auto", "bf16", "fp16", "fp32"]),
               metavar="{auto,bf16,fp16,fp32}",
@@ -54,11 +86,14 @@ def print_table(r: dict, options: str) -> None:
                    "the CPU runs fp32")
 @click.option("--part", type=Parsed(parse_part), default="0/1", metavar="I/N",
               help="only shards with index = I mod N (one process per GPU)")
-@click.option("--json", "json_file", metavar="FILE", help="also write the JSON here")
+@click.option("--json", "json_file", type=OutputFile(), metavar="FILE",
+              help="also write the JSON here")
 def command(*, root: str, method: str, raft_weights: str | None, device: str, batch: int | None,
             iters: int | None, precision: str, part: tuple[int, int],
             json_file: str | None) -> int:
-    manifest.load(root)  # a bad folder fails before the estimator (seconds for RAFT) loads
+    if raft_weights is not None and method != "raft":
+        raise UsageError("--raft-weights is only used with --method raft")
+    check_dataset(root, method)  # a bad folder fails before the estimator (seconds for RAFT) loads
     if batch is None:  # big batches keep a GPU busy; on the CPU they only cost memory
         batch = 64 if device.startswith("cuda") else 8
     est = build_estimator(method, raft_weights=raft_weights, device=device, batch=batch,
@@ -68,7 +103,7 @@ def command(*, root: str, method: str, raft_weights: str | None, device: str, ba
     result = dict(report.to_dict(), options=estimator_options(est), part="/".join(map(str, part)))
     manifest.record_estimator(root, method, result["options"])
     print_table(result, ", ".join(f"{k} {v}" for k, v in result["options"].items()))
-    emit_json(result, json_file)
+    emit_result(result, json_file)
     return 0
 
 

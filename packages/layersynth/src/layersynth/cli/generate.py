@@ -2,20 +2,34 @@
 
 The options' text formats (HxW, LO:HI, 1,2,3) are read here; the values are checked by
 `SceneConfig` itself (with the chosen preset), whose ValueError is reported naming the option.
+Everything that can be refused is refused before the first sequence is rendered: the options,
+an --out that is a file or not writable, a --json FILE that cannot be written, estimated flow on
+clips too short or too small for it, and a --scheduler that cannot be reached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from layersynth.cli.conventions import CONTEXT, AtLeast, ExistingPath, OneLineCommand, Parsed
+from layersynth.cli.conventions import (
+    CONTEXT,
+    AtLeast,
+    ExistingPath,
+    OneLineCommand,
+    OutputFile,
+    OutputFolder,
+    Parsed,
+    emit_result,
+)
 from layersynth.errors import UsageError
-from layersynth.estimators import METHODS
-from layersynth.report import emit_json
+from layersynth.estimators import METHODS, check_clip_size, parse_device
 from layersynth.scene.config import SceneConfig
 from layersynth.store.manifest import sha256_file
 
@@ -65,6 +79,8 @@ def parse_occlusion(text: str) -> tuple[float, float]:
 def parse_flow(text: str) -> tuple[str, ...]:
     """Flows to store, "gt" first (exact flow is always stored), then the estimated ones."""
     methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise ValueError(f"expected methods like gt,dis; choose from gt, {', '.join(METHODS)}")
     bad = [m for m in methods if m not in ("gt", *METHODS)]
     if bad:
         raise ValueError(f"unknown method {bad[0]!r}; choose from gt, {', '.join(METHODS)}")
@@ -100,6 +116,67 @@ def scene_overrides(preset: str, *given: Override | None) -> dict:
             raise UsageError(f"{override.option} {override.text}: {problem}") from None
         fields |= override.fields
     return fields
+
+
+# SCHEME://HOST:PORT with a scheme that can reach another machine ("inproc" cannot).
+_SCHEDULER = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):(\d{1,5})$")
+
+
+def parse_scheduler(text: str) -> str:
+    """A Dask scheduler address, e.g. tcp://HOST:8786, read without importing dask."""
+    found = _SCHEDULER.match(text)
+    if not found or not 0 < int(found.group(3)) < 65536:
+        raise ValueError("expected a Dask scheduler address tcp://HOST:PORT (or tls://, ws://, "
+                         "wss://, ucx://) with a port from 1 to 65535")
+    return text
+
+
+def reach_scheduler(address: str, timeout: str = "10s") -> None:
+    """Open and close one connection to the scheduler; UsageError if it cannot be reached.
+
+    A bare connection, not a `distributed.Client`: a Client whose constructor fails is left
+    half-built, and its destructor later waits 20 s and prints a traceback (`Client.__del__`).
+    """
+    try:
+        from distributed.comm import connect
+        from distributed.security import Security
+    except ImportError as err:
+        raise UsageError(f"--scheduler {address}: dask.distributed is not installed "
+                         f"({err})") from err
+
+    async def touch() -> None:
+        comm = await connect(address, timeout=timeout,
+                             **Security().get_connection_args("client"))
+        await comm.close()
+
+    try:
+        asyncio.run(touch())
+    except (OSError, TimeoutError, TypeError, ValueError) as err:
+        # TypeError: a tls:// address with no TLS configured in dask's settings
+        raise UsageError(f"--scheduler {address}: cannot reach the Dask scheduler ({err})") \
+            from None
+
+
+def quiet_client_destructors() -> None:
+    """Drop what a half-built `distributed.Client` prints when it is collected (an ignored
+    exception in `Client.__del__`): the run has reported its own error by then."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if getattr(unraisable.object, "__qualname__", "") != "Client.__del__":
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def check_flow_sizes(flow: tuple[str, ...], scene: dict) -> None:
+    """Refuse estimated flows the clips cannot have (T < 2; DIS below its smallest frame)."""
+    for method in flow[1:]:
+        try:
+            check_clip_size(method, scene["frames"], scene["height"], scene["width"])
+        except UsageError as err:
+            raise UsageError(f"--flow {','.join(flow)} with --frames {scene['frames']} --size "
+                             f"{scene['height']}x{scene['width']}: {err}") from None
 
 
 def raft_checkpoint(path: Path | None, flow: tuple[str, ...]) -> dict | None:
@@ -143,7 +220,7 @@ def asset_options(command):
 @click.command("generate", cls=OneLineCommand, context_settings=CONTEXT, help=HELP,
                short_help=HELP)
 @click.option("--n", type=AtLeast(1), required=True, metavar="N", help="number of sequences")
-@click.option("--out", required=True, metavar="OUT",
+@click.option("--out", required=True, type=OutputFolder(), metavar="OUT",
               help="output folder (re-run the same command to resume)")
 @click.option("--preset", default="oclr", type=click.Choice(["oclr", "syn-val", "tiny"]),
               metavar="{oclr,syn-val,tiny}")
@@ -151,7 +228,7 @@ def asset_options(command):
               help="dataset seed (default 0)")
 @click.option("--workers", type=AtLeast(1), default=None, metavar="WORKERS",
               help="local processes (default: cores)")
-@click.option("--scheduler", metavar="SCHEDULER",
+@click.option("--scheduler", type=Parsed(parse_scheduler), metavar="SCHEDULER",
               help="address of an existing Dask scheduler (tcp://HOST:8786)")
 @click.option("--frames", type=SceneOption(parse_int, "frames"), metavar="FRAMES",
               help="frames per sequence (T)")
@@ -165,12 +242,14 @@ def asset_options(command):
               help="flows to store: gt (always), dis, raft")
 @click.option("--raft-weights", type=ExistingPath("file"), metavar="RAFT_WEIGHTS",
               help="local RAFT checkpoint for --flow raft")
-@click.option("--device", default="cpu", metavar="DEVICE",
-              help="device of the flow estimators (cpu, cuda)")
+@click.option("--device", default="cpu", type=Parsed(parse_device), metavar="DEVICE",
+              help="device of RAFT: cpu, cuda or cuda:N (DIS runs on the CPU whatever it is; "
+                   "an unknown name is refused all the same)")
 @click.option("--shard-size", type=AtLeast(1), metavar="SHARD_SIZE",
               help="sequences per shard (default by preset)")
 @asset_options
-@click.option("--json", "json_file", metavar="FILE", help="also write the summary JSON here")
+@click.option("--json", "json_file", type=OutputFile(), metavar="FILE",
+              help="also write the summary JSON here")
 def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
             scheduler: str | None, frames: Override | None, size: Override | None,
             objects: Override | None, occlusion: Override | None, flow: tuple[str, ...],
@@ -185,12 +264,14 @@ def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
         raft_weights=raft_checkpoint(raft_weights, flow),
         asset_dirs=asset_dirs(textures=textures, silhouettes=silhouettes, backgrounds=backgrounds),
         **scene_overrides(preset, frames, size, objects, occlusion))
+    check_flow_sizes(flow, settings.scene)
     for method in flow[1:]:  # fail now, not in a worker: a missing module or checkpoint
         generation.build_estimator(method, settings, device)
     if scheduler:
-        generation.connect(scheduler).close()  # unreachable scheduler: refuse before any work
+        reach_scheduler(scheduler)  # unreachable scheduler: refuse before any work
+        quiet_client_destructors()
     summary = generation.generate(settings, n=n, out=out, workers=workers or default_workers(),
                                   scheduler=scheduler, device=device)
     print_summary(summary)
-    emit_json(summary, json_file)
+    emit_result(summary, json_file)
     return 0

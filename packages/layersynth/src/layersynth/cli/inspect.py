@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand
-from layersynth.report import emit_json
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, OutputFile, emit_result
 from layersynth.store.reader import open_dataset
 from layersynth.viz.stats import dataset_stats, flow_epe
 
@@ -31,9 +30,10 @@ def print_table(s: dict) -> None:
         print(f"  EPE {method:6s} {e['epe']:.3f} px overall, {e['epe_boundary']:.3f} px on "
               f"boundaries ({e['sequences']} sequences)")
     st = s["settings"]
-    print(f"settings       preset {st['preset']}, seed {st['seed']}, namespace {st['namespace']}, "
-          f"objects {st['scene']['objects']}, occlusion {st['scene']['occlusion']}, "
-          f"layersynth {st['generator_version']}")
+    scene = st.get("scene") if isinstance(st.get("scene"), dict) else {}
+    print(f"settings       preset {st.get('preset', '?')}, seed {st.get('seed', '?')}, namespace "
+          f"{st.get('namespace', '?')}, objects {scene.get('objects', '?')}, occlusion "
+          f"{scene.get('occlusion', '?')}, layersynth {st.get('generator_version', '?')}")
 
 
 @click.command("inspect", cls=OneLineCommand, context_settings=CONTEXT, help=HELP,
@@ -41,11 +41,12 @@ def print_table(s: dict) -> None:
 @click.argument("root", metavar="DIR", help="dataset folder (with manifest.json)")
 @click.option("--epe-sequences", type=AtLeast(0), default=100, metavar="EPE_SEQUENCES",
               help="sequences (evenly spaced) used for the EPE of estimated flows; 0 = all")
-@click.option("--json", "json_file", metavar="FILE", help="also write the JSON here")
+@click.option("--json", "json_file", type=OutputFile(), metavar="FILE",
+              help="also write the JSON here")
 def command(*, root: str, epe_sequences: int, json_file: str | None) -> int:
     with open_dataset(root) as ds:
         stats = dataset_stats(ds)
         stats["epe"] = flow_epe(ds, epe_sequences)
     print_table(stats)
-    emit_json(stats, json_file)
+    emit_result(stats, json_file)
     return 0

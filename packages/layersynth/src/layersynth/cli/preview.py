@@ -1,4 +1,9 @@
-"""`layersynth preview DIR --seq ID --out FILE`: .png contact sheet, .gif or .mp4 animation."""
+"""`layersynth preview DIR --seq ID --out FILE`: .png contact sheet, .gif or .mp4 animation.
+
+FILE is checked before anything is read (its extension; not a folder; its folder exists and is
+writable); the picture goes to a temporary name renamed into place, so a failed run leaves FILE
+as it was (see `layersynth.viz.preview.write_preview`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, Parsed
+from layersynth.cli.conventions import (
+    CONTEXT,
+    AtLeast,
+    OneLineCommand,
+    Parsed,
+    os_error_line,
+    output_file_problem,
+)
 from layersynth.errors import UsageError
 from layersynth.store.reader import open_dataset
 from layersynth.viz.preview import FORMATS, write_preview
@@ -17,6 +29,9 @@ HELP = "picture of one sequence: .png contact sheet, .gif or .mp4 (rgb, flow, mo
 def picture_file(text: str) -> str:
     if Path(text).suffix.lower() not in FORMATS:
         raise ValueError("use a .png, .gif or .mp4 file name")
+    problem = output_file_problem(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
@@ -34,5 +49,10 @@ def command(*, root: str, seq: str, out: str, fps: int) -> int:
             held = f"(ids {ds.ids[0]} .. {ds.ids[-1]})" if len(ds) else "(empty)"
             raise UsageError(f"--seq {seq}: no such sequence in {root} {held}")
         arrays = ds[seq]
-    print(write_preview(arrays, out, fps=fps))
+    try:
+        written = write_preview(arrays, out, fps=fps)
+    except OSError as err:
+        raise UsageError(f"{os_error_line(err)} (preview not written; {out} left as it "
+                         "was)") from err
+    print(written)
     return 0

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import click
 
-from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand
-from layersynth.report import emit_json, progress
+from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, OutputFile, emit_result
+from layersynth.report import progress
+from layersynth.scene.config import SceneConfig
 from layersynth.store import manifest
+from layersynth.store.schema import ShardError
 
 HELP = "check shards against the schema and checksums; --deep regenerates every sequence"
 
@@ -29,13 +31,14 @@ HELP = "check shards against the schema and checksums; --deep regenerates every 
               help="regenerate each sequence from its seed and compare bit for bit")
 @click.option("--workers", type=AtLeast(1), default=1, metavar="WORKERS",
               help="processes checking shards in parallel (default 1)")
-@click.option("--json", "json_file", metavar="FILE", help="also write the result JSON here")
+@click.option("--json", "json_file", type=OutputFile(), metavar="FILE",
+              help="also write the result JSON here")
 def command(*, root: str, deep: bool, workers: int, json_file: str | None) -> int:
     # The checks load the renderer (scipy, numba: ~0.8 s), which `layersynth --help` need not.
     from layersynth.pipeline.validation import check_all, completeness, warn_other_code
 
     data = manifest.load(root)
-    settings_json = json.dumps(data["settings"], sort_keys=True) if deep else None
+    settings_json = deep_settings(root, data["settings"]) if deep else None
     if deep:
         warn_other_code(data["settings"])
     problems = completeness(data)
@@ -49,6 +52,21 @@ def command(*, root: str, deep: bool, workers: int, json_file: str | None) -> in
     n_ids = sum(len(e["ids"]) for e in data["shards"])
     print(f"{'sound' if not problems else 'NOT sound'}: {len(data['shards'])} shards, "
           f"{n_ids} sequences{' (deep)' if deep else ''}, {len(problems)} problem(s)")
-    emit_json({"ok": not problems, "deep": deep, "shards": len(data["shards"]),
+    emit_result({"ok": not problems, "deep": deep, "shards": len(data["shards"]),
                "sequences": n_ids, "problems": problems}, json_file)
     return 0 if not problems else 1
+
+
+def deep_settings(root: str, settings: dict) -> str:
+    """The settings as JSON for --deep, which rebuilds generate's settings and scene config from
+    them: refused (ShardError naming manifest.json) if generate could not have written them."""
+    from layersynth.pipeline.generation import Settings  # loads the renderer, as --deep does
+
+    try:
+        SceneConfig.from_dict(Settings.from_dict(settings).scene)
+    except KeyError as err:
+        raise ShardError(f"{Path(root) / manifest.MANIFEST}: settings: missing {err} (not "
+                         "made by layersynth generate? --deep needs generate's settings)") from None
+    except (TypeError, ValueError) as err:
+        raise ShardError(f"{Path(root) / manifest.MANIFEST}: settings: {err}") from None
+    return json.dumps(settings, sort_keys=True)
