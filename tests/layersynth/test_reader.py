@@ -8,6 +8,7 @@ from layersynth import open_dataset
 from layersynth.store import manifest
 from layersynth.store.reader import Shard
 from layersynth.store.schema import FLOW_SCALE, ShardError
+from shard_damage import chunk_spans, flip, flip_in_chunk, header_offset, without_checksums
 
 
 def test_reading_returns_what_was_written_with_flow_within_a_128th_of_a_pixel(tmp_path):
@@ -73,5 +74,73 @@ def test_corrupt_compressed_bytes_are_named_by_the_reader(tmp_path):
     data = bytearray(path.read_bytes())
     data[offset + 16 : offset + 200] = b"\xff" * 184
     path.write_bytes(bytes(data))
-    with pytest.raises(ShardError, match="shard-00000.h5.*000000"):
+    with pytest.raises(ShardError, match="shard-00000.h5: sequence 000000: flow_gt: damaged chunk"):
         open_dataset(tmp_path)["000000"]
+
+
+def test_a_flipped_chunk_of_each_array_is_named_with_its_sequence_before_decoding(tmp_path):
+    write_dataset(tmp_path, [2])
+    path = tmp_path / "shard-00000.h5"
+    clean = path.read_bytes()
+    for array in ("amodal", "flow_gt", "modal", "occluder", "rgb"):
+        path.write_bytes(clean)
+        flip_in_chunk(path, "000001", array, chunk=-1)
+        with pytest.raises(ShardError) as caught:
+            open_dataset(tmp_path).read("000001", [array])
+        assert str(caught.value) == (f"{path}: sequence 000001: {array}: damaged chunk "
+                                     "(checksum mismatch); run layersynth validate")
+        assert open_dataset(tmp_path)["000000"]  # the other sequence still reads
+
+
+def test_an_inverted_order_chunk_which_fletcher_32_cannot_see_is_refused_by_its_ranks(tmp_path):
+    write_dataset(tmp_path, [1])
+    path = tmp_path / "shard-00000.h5"
+    ((offset, size),) = chunk_spans(path, "000000", "order")
+    flip(path, offset, size)  # every data word and the checksum: Fletcher-32 still agrees
+    with pytest.raises(ShardError, match=r"sequence 000000: order: damaged chunk \(holds \[-1\]"):
+        open_dataset(tmp_path)["000000"]
+
+
+@pytest.mark.parametrize("where", ["/", "000000", "000000/rgb"])
+def test_a_flipped_object_header_is_a_shard_error_naming_the_file(tmp_path, where):
+    write_dataset(tmp_path, [1])
+    path = tmp_path / "shard-00000.h5"
+    flip(path, header_offset(path, where) + 6)
+    with pytest.raises(ShardError, match=f"^{path}: .*; run layersynth validate$"):
+        with open_dataset(tmp_path) as ds:
+            ds["000000"], ds.record("000000")
+
+
+@pytest.mark.parametrize(("obj", "key", "junk"), [
+    ("000000", "record", b"\xff\xfe not utf-8"),
+    ("000000", "record", b"[1, 2]"),
+    ("/", "settings", b"{not json"),
+])
+def test_a_text_attribute_that_is_not_a_json_object_is_named(tmp_path, obj, key, junk):
+    write_dataset(tmp_path, [1])
+    path = tmp_path / "shard-00000.h5"
+    with h5py.File(path, "r+") as f:
+        f[obj].attrs[key] = np.bytes_(junk)
+    where = "" if obj == "/" else f"sequence {obj}: "
+    with pytest.raises(ShardError, match=f"^{path}: {where}attribute {key}: "):
+        with open_dataset(tmp_path) as ds:
+            ds.record("000000")
+
+
+def test_a_shard_without_chunk_checksums_reads_the_same_and_warns_once(tmp_path, monkeypatch,
+                                                                       capsys):
+    import layersynth.store.reader as reader
+
+    written = write_dataset(tmp_path, [1, 1])
+    for shard in ("shard-00000.h5", "shard-00001.h5"):
+        without_checksums(tmp_path / shard)
+    monkeypatch.setattr(reader, "_warned_unprotected", False)
+    with open_dataset(tmp_path) as ds:
+        assert not Shard(tmp_path / "shard-00000.h5").has_checksums()
+        for sid, arrays in written.items():
+            got = ds[sid]
+            for name in ("rgb", "amodal", "modal", "occluder", "order"):
+                np.testing.assert_array_equal(got[name], arrays[name])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shard-00000.h5" in err[0] and "no chunk checksums" in err[0]
+    assert "`layersynth validate` (sha256 against manifest.json) is its only protection" in err[0]

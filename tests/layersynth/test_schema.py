@@ -65,6 +65,15 @@ def test_check_sequence_names_a_missing_array_and_a_flow_of_another_shape():
     schema.check_sequence(dict(arrays, flow_dis=arrays["flow_gt"]))
 
 
+@pytest.mark.parametrize("order", [[0, 0], [1, 2], [-1, 0]])
+def test_an_order_that_is_not_the_ranks_0_to_k_minus_1_is_refused(order):
+    arrays = fake_arrays(np.random.default_rng(4), k=2)
+    assert not schema.is_ranks(np.int16(order))
+    with pytest.raises(ValueError, match=r"order: \[.*\] is not a ranking 0..K-1"):
+        schema.check_sequence(dict(arrays, order=np.int16(order)))
+    assert schema.is_ranks(np.int16([1, 0]))
+
+
 def test_the_version_check_refuses_another_format_or_schema_version():
     ok = {"format": schema.SHARD_FORMAT.encode(), "schema_version": schema.SCHEMA_VERSION}
     schema.check_version("s.h5", ok)

@@ -1,5 +1,7 @@
 """ShardWriter and add_arrays: atomic files, reproducible bytes, and the entries they hand over."""
 
+import struct
+
 import h5py
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from layersynth.store import manifest
 from layersynth.store.reader import Shard
 from layersynth.store.schema import FLOW_SCALE, ShardError
 from layersynth.store.writer import ShardWriter, add_arrays, relist
+from shard_damage import without_checksums
 
 
 def test_writing_identical_content_twice_gives_identical_bytes(tmp_path):
@@ -121,3 +124,92 @@ def test_relist_gives_a_file_changed_outside_the_writer_its_new_checksum(tmp_pat
     assert fresh["sha256"] == manifest.sha256_file(tmp_path / "shard-00000.h5") != before["sha256"]
     assert (fresh["ids"], fresh["arrays"], fresh["index"]) == (
         before["ids"], before["arrays"], before["index"])
+
+
+def fletcher32(data: bytes) -> int:
+    """HDF5's Fletcher-32 (H5_checksum_fletcher32): 16-bit big-endian words, sums folded in
+    ones' complement every 360 words."""
+    sum1 = sum2 = 0
+    i, words = 0, len(data) // 2
+    while words:
+        n = min(words, 360)
+        words -= n
+        for _ in range(n):
+            sum1 += (data[i] << 8) | data[i + 1]
+            sum2 += sum1
+            i += 2
+        sum1, sum2 = (sum1 & 0xFFFF) + (sum1 >> 16), (sum2 & 0xFFFF) + (sum2 >> 16)
+    if len(data) % 2:
+        sum1 += data[i] << 8
+        sum2 += sum1
+    sum1, sum2 = (sum1 & 0xFFFF) + (sum1 >> 16), (sum2 & 0xFFFF) + (sum2 >> 16)
+    sum1, sum2 = (sum1 & 0xFFFF) + (sum1 >> 16), (sum2 & 0xFFFF) + (sum2 >> 16)
+    return (sum2 << 16) | sum1
+
+
+def test_every_chunk_ends_in_the_fletcher_32_of_its_compressed_bytes(tmp_path):
+    """The checksum is computed over what Blosc wrote, so HDF5 (which undoes the pipeline in
+    reverse) checks it before Blosc decodes anything."""
+    write_dataset(tmp_path, [1])
+    frames = 0
+    with h5py.File(tmp_path / "shard-00000.h5", "r") as f:
+        for name, dataset in f["000000"].items():
+            plist = dataset.id.get_create_plist()
+            pipeline = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+            assert pipeline[-1] == h5py.h5z.FILTER_FLETCHER32, name
+            assert pipeline == ([32001] if name != "order" else []) + pipeline[-1:], name
+            for i in range(dataset.id.get_num_chunks()):
+                mask, raw = dataset.id.read_direct_chunk(dataset.id.get_chunk_info(i).chunk_offset)
+                # bit k of the mask: filter k skipped for this chunk, as Blosc (optional) is when
+                # it cannot shrink a chunk; then the chunk is stored as is, checksum included
+                assert mask & (1 << (len(pipeline) - 1)) == 0, (name, i)
+                if mask == 0 and name != "order":
+                    assert raw[0] == 2, name  # a Blosc frame (format version 2)
+                    frames += 1
+                assert raw[-4:] == struct.pack("<I", fletcher32(raw[:-4])), (name, i)
+    assert frames >= 3
+
+
+def test_shards_are_written_in_the_hdf5_format_that_checksums_its_metadata(tmp_path):
+    write_dataset(tmp_path, [1])
+    head = (tmp_path / "shard-00000.h5").read_bytes()[:9]
+    assert head[:8] == b"\x89HDF\r\n\x1a\n" and head[8] == 3  # superblock version 3 (1.10)
+
+
+def test_add_arrays_gives_an_older_shards_arrays_chunk_checksums_and_keeps_their_values(
+    tmp_path
+):
+    written = write_dataset(tmp_path, [2])
+    path = tmp_path / "shard-00000.h5"
+    without_checksums(path)
+    relist(tmp_path, path.name)
+    dis = {sid: {"flow_dis": a["flow_gt"]} for sid, a in written.items()}
+    add_arrays(tmp_path, path.name, dis)
+    with Shard(path) as shard:
+        assert shard.has_checksums()
+        for sid, arrays in written.items():
+            got = shard.read(sid)
+            for name in ("rgb", "amodal", "modal", "occluder", "order"):
+                np.testing.assert_array_equal(got[name], arrays[name])
+
+
+class FailingClose:
+    """An h5py file whose close fails, as on a full disk (after really closing it)."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def close(self):
+        self.file.close()
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("error", [None, ValueError("a bad sequence")])
+def test_a_writer_whose_file_cannot_be_closed_leaves_no_temporary_file(tmp_path, error):
+    w = ShardWriter(tmp_path / "shard-00000.h5", shard_index=0, settings={}, generator_version="t")
+    w._file = FailingClose(w._file)
+    with pytest.raises(type(error) if error else OSError):  # the first error is the one raised
+        with w:
+            if error:
+                raise error
+    assert list(tmp_path.iterdir()) == [] and w.entry is None

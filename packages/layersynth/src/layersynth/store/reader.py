@@ -3,6 +3,15 @@
 Every file is version-checked on opening (`schema.check_version`); arrays come back decoded
 (flows as float32 pixels, `schema.decode`). Chunks hold one frame, so reading a clip window reads
 only its own frames.
+
+Damage is found before anything is decoded: every chunk carries a Fletcher-32 checksum, which
+HDF5 checks on the compressed bytes before the decompressor sees them, and the file's metadata
+(superblock, object headers with their attributes, chunk indexes) carries HDF5's own checksums
+(docs/shards.md, "Checksums"). Whatever h5py raises on a damaged or truncated file (OSError,
+KeyError, RuntimeError, ValueError, TypeError) becomes one ShardError naming the file, and the
+sequence and array when known: `shards/shard-00003.h5: sequence 000049: flow_gt: damaged chunk
+(checksum mismatch); run layersynth validate`. Shards written before chunk checksums existed still
+read, with one warning per process: for them the manifest's sha256 (`validate`) is the only check.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from layersynth.report import warn
 from layersynth.store import manifest
 from layersynth.store.schema import (
     ESTIMATED_FLOW_PREFIX,
@@ -25,7 +35,15 @@ from layersynth.store.schema import (
     field_of,
     get_text,
     is_flow,
+    is_ranks,
 )
+
+# What h5py raises for a file it cannot read: HDF5 errors arrive as OSError (I/O, failed filters)
+# or KeyError (objects whose header cannot be read), RuntimeError, ValueError or TypeError
+# (metadata decoded into nonsense, e.g. a datatype numpy has no equivalent for).
+H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError)
+ADVICE = "run layersynth validate"
+_warned_unprotected = False  # the old-shard warning is given once per process
 
 
 def _open_h5(path: Path):
@@ -36,9 +54,35 @@ def _open_h5(path: Path):
         return h5py.File(path, "r")
     except FileNotFoundError as err:
         raise ShardError(f"{path}: shard file is missing") from err
-    except OSError as err:
-        raise ShardError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {err}") \
-            from err
+    except H5_ERRORS as err:
+        raise ShardError(f"{path}: not a readable HDF5 file (truncated or damaged: "
+                         f"{_reason(err)}); {ADVICE}") from err
+
+
+def _reason(err: BaseException) -> str:
+    """h5py's message without its noise, on one line."""
+    return " ".join(str(err).strip("'\"").split()) or type(err).__name__
+
+
+def _damage(err: BaseException, checked: bool) -> str:
+    """What a failed read of one array means: `checked` when its chunks carry checksums, so a
+    filter that fails is the checksum finding damage before decompression."""
+    text = str(err)
+    if checked and "filter returned failure" in text:
+        return "damaged chunk (checksum mismatch)"
+    if "checksum" in text:
+        return "damaged metadata (checksum mismatch)"
+    return f"unreadable ({_reason(err)})"
+
+
+def _warn_unprotected(path: Path, name: str) -> None:
+    global _warned_unprotected
+    if not _warned_unprotected:
+        _warned_unprotected = True
+        warn(f"{path}: {name} (and perhaps other arrays and shards) has no chunk checksums "
+             "(written by an older layersynth): damage in it may go unnoticed or crash the "
+             "decompressor; `layersynth validate` (sha256 against manifest.json) is its only "
+             "protection")
 
 
 def _window(name: str, frames: slice | None) -> tuple:
@@ -50,60 +94,121 @@ def _window(name: str, frames: slice | None) -> tuple:
 
 
 class Shard:
-    """Read access to one shard file (opened and version-checked on construction)."""
+    """Read access to one shard file (opened and version-checked on construction). Every failure
+    to read it is a ShardError naming the file (and the sequence, array or attribute)."""
 
     def __init__(self, path):
         self.path = Path(path)
         self._file = _open_h5(self.path)
         try:
             check_version(self.path, self._file.attrs)
-            self.settings = json.loads(get_text(self._file.attrs, "settings"))
+            self.settings = self._json_attr(self._file, "settings")
             self.ids = sorted(self._file.keys())
-        except (KeyError, OSError, ValueError) as err:
+        except ShardError:
             self._file.close()
-            raise ShardError(f"{self.path}: unreadable shard header: {err}") from err
+            raise
+        except H5_ERRORS as err:
+            self._file.close()
+            raise ShardError(f"{self.path}: damaged shard header ({_reason(err)}); {ADVICE}") \
+                from err
 
     def arrays(self, seq_id: str) -> list[str]:
-        return sorted(self._group(seq_id).keys())
+        return self._names(seq_id, self._group(seq_id))
 
     def contents(self) -> tuple[list[str], list[str]]:
         """(sequence ids, arrays every sequence holds), both sorted: what the manifest lists."""
-        return contents(self._file)
+        try:
+            return contents(self._file)
+        except H5_ERRORS as err:
+            raise ShardError(f"{self.path}: damaged shard ({_damage(err, False)}); {ADVICE}") \
+                from err
 
     def read(self, seq_id: str, names=None, frames: slice | None = None) -> dict[str, np.ndarray]:
         """Decoded arrays of one sequence (all, or only `names`; only `frames` along T if given:
-        chunks hold one frame, so a clip window reads only its own frames)."""
+        chunks hold one frame, so a clip window reads only its own frames). KeyError for an
+        array the sequence does not have; ShardError for one that is damaged."""
         group = self._group(seq_id)
-        names = sorted(group.keys()) if names is None else list(names)
-        missing = [n for n in names if n not in group]
+        present = self._names(seq_id, group)
+        names = present if names is None else list(names)
+        missing = [n for n in names if n not in present]
         if missing:
             raise KeyError(f"{self.path}: sequence {seq_id} has no array {missing[0]!r}")
-        try:
-            return {n: decode(n, group[n][_window(n, frames)]) for n in names}
-        except (OSError, ValueError) as err:
-            raise ShardError(f"{self.path}: sequence {seq_id} cannot be decoded: {err}") from err
+        return {n: decode(n, self._stored(seq_id, group, n, _window(n, frames))) for n in names}
 
     def read_stored(self, seq_id: str) -> dict[str, np.ndarray]:
         """Arrays exactly as stored (flows still int16): what `validate --deep` compares."""
         group = self._group(seq_id)
-        try:
-            return {n: group[n][()] for n in sorted(group.keys())}
-        except (OSError, ValueError) as err:
-            raise ShardError(f"{self.path}: sequence {seq_id} cannot be decoded: {err}") from err
+        return {n: self._stored(seq_id, group, n, ()) for n in self._names(seq_id, group)}
 
     def record(self, seq_id: str) -> dict:
-        try:
-            return json.loads(get_text(self._group(seq_id).attrs, "record"))
-        except (KeyError, OSError, ValueError) as err:
-            raise ShardError(f"{self.path}: sequence {seq_id} has no readable record") from err
+        return self._json_attr(self._group(seq_id), "record", f"sequence {seq_id}: ")
+
+    def has_checksums(self) -> bool:
+        """Whether every array of the shard carries chunk checksums, so that reading a damaged
+        one raises ShardError rather than handing damaged bytes to the decompressor."""
+        for seq_id in self.ids:
+            group = self._group(seq_id)
+            for name in self._names(seq_id, group):
+                try:
+                    dataset = group[name]
+                    if not (dataset.fletcher32 or dataset.size == 0):
+                        return False
+                except H5_ERRORS as err:
+                    raise ShardError(f"{self.path}: sequence {seq_id}: {name}: "
+                                     f"{_damage(err, False)}; {ADVICE}") from err
+        return True
+
+    def verify(self) -> None:
+        """Read every array and record of the shard (each chunk's checksum is checked on the
+        way); ShardError at the first damage."""
+        for seq_id in self.ids:
+            self.read_stored(seq_id)
+            self.record(seq_id)
 
     def _group(self, seq_id: str):
         if seq_id not in self.ids:
             raise KeyError(f"{self.path}: no sequence {seq_id!r}")
         try:
             return self._file[seq_id]
-        except (KeyError, OSError) as err:
-            raise ShardError(f"{self.path}: sequence {seq_id} is unreadable: {err}") from err
+        except H5_ERRORS as err:
+            raise ShardError(f"{self.path}: sequence {seq_id}: {_damage(err, False)}; "
+                             f"{ADVICE}") from err
+
+    def _names(self, seq_id: str, group) -> list[str]:
+        try:
+            return sorted(group.keys())
+        except H5_ERRORS as err:
+            raise ShardError(f"{self.path}: sequence {seq_id}: {_damage(err, False)}; "
+                             f"{ADVICE}") from err
+
+    def _stored(self, seq_id: str, group, name: str, selection: tuple) -> np.ndarray:
+        """One array as stored, read through its checksums (warned about once if it has none)."""
+        checked = False
+        try:
+            dataset = group[name]
+            checked = dataset.fletcher32 or dataset.size == 0
+            if not checked:
+                _warn_unprotected(self.path, name)
+            stored = dataset[selection]
+        except H5_ERRORS as err:
+            raise ShardError(f"{self.path}: sequence {seq_id}: {name}: "
+                             f"{_damage(err, checked)}; {ADVICE}") from err
+        if name == "order" and not is_ranks(stored):
+            raise ShardError(f"{self.path}: sequence {seq_id}: order: damaged chunk (holds "
+                             f"{stored.tolist()}, not the ranks 0..K-1); {ADVICE}")
+        return stored
+
+    def _json_attr(self, obj, key: str, where: str = "") -> dict:
+        """A JSON-object text attribute (`settings` of the file, `record` of a sequence)."""
+        try:
+            value = json.loads(get_text(obj.attrs, key) or "null")
+        except H5_ERRORS as err:
+            raise ShardError(f"{self.path}: {where}attribute {key}: damaged ({_reason(err)}); "
+                             f"{ADVICE}") from err
+        if not isinstance(value, dict):
+            problem = "missing" if value is None else "not a JSON object"
+            raise ShardError(f"{self.path}: {where}attribute {key}: {problem}; {ADVICE}")
+        return value
 
     def close(self) -> None:
         self._file.close()

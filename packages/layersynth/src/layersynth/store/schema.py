@@ -19,6 +19,14 @@ most 1/128 px (< 0.01 px) for |flow| up to 511.98 px, and it compresses 5x bette
 (measured, docs/shards.md). `decode` turns it back into float32 pixels; `encode` is the inverse.
 Every array is chunked one frame (or one layer-frame) per chunk and compressed with Blosc zstd
 level 1 + bit shuffle (hdf5plugin), so a reader must `import hdf5plugin`.
+
+Checksums inside the file, so damage is found before it is decoded: every chunk carries a
+Fletcher-32 checksum of its compressed bytes (HDF5's `fletcher32` filter, after compression in the
+pipeline, so it is checked first on read), `order` included (one chunk, uncompressed); the file is
+written in HDF5's 1.10 format (`FILE_FORMAT`), whose superblock, object headers (attributes
+included) and chunk indexes carry checksums too. Neither changes a stored value, and any HDF5 1.10
+or newer reads both old and new files, so the schema version stays 1: shards written before
+(chunks without checksums, recognised by their filter list) still read, with a warning.
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ SHARD_FORMAT = "layersynth-shard"
 FLOW_SCALE = 1.0 / 64.0  # px per stored unit: error <= 1/128 px
 FLOW_LIMIT = 32767 * FLOW_SCALE  # largest |flow| (px) that fits; beyond is clipped and counted
 ESTIMATED_FLOW_PREFIX = "flow_"
+# HDF5 file-format bounds (h5py `libver`) of written shards: the 1.10 format checksums all
+# metadata (the default, "earliest", checksums none); pinned above too, so a newer HDF5 writes
+# the same bytes and any HDF5 >= 1.10 reads them.
+FILE_FORMAT = ("v110", "v110")
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,16 @@ def check_sequence(arrays: Mapping[str, np.ndarray]) -> None:
         if is_flow(name) and arr.shape != arrays["flow_gt"].shape:
             ref = arrays["flow_gt"].shape
             raise ValueError(f"{name}: shape {arr.shape} differs from flow_gt {ref}")
+    if not is_ranks(arrays["order"]):
+        raise ValueError(f"order: {arrays['order'].tolist()} is not a ranking 0..K-1")
+
+
+def is_ranks(order: np.ndarray) -> bool:
+    """Whether `order` (K,) holds each depth rank 0..K-1 once. The reader checks it too: `order`
+    is one chunk of a few bytes, and a flip that inverts all of them and their checksum together
+    is the one change Fletcher-32 cannot see (it sums in ones' complement); it makes the ranks
+    negative."""
+    return np.array_equal(np.sort(order), np.arange(len(order)))
 
 
 def contents(shard_file) -> tuple[list[str], list[str]]:

@@ -9,6 +9,7 @@ is `layersynth.store.reader` (`layersynth.open_dataset`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ import numpy as np
 from layersynth.store import manifest
 from layersynth.store.reader import Shard
 from layersynth.store.schema import (
+    FILE_FORMAT,
     SCHEMA_VERSION,
     SHARD_FORMAT,
     check_sequence,
@@ -34,12 +36,19 @@ def _compression() -> dict:
     return dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
 
 
-def _chunks(name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
-    """One frame per chunk (one layer-frame for amodal): a clip window reads only its frames."""
-    if len(shape) < 2 or 0 in shape:
-        return None
+def _storage(name: str, shape: tuple[int, ...]) -> dict:
+    """create_dataset options of an array: one frame per chunk (one layer-frame for amodal: a
+    clip window reads only its frames), Blosc, and a Fletcher-32 checksum per chunk. h5py puts
+    `fletcher32` after the compressor in the pipeline, so the checksum covers the compressed bytes
+    and HDF5 checks it on read before Blosc decodes them. A 1-D array (`order`, K values) is one
+    uncompressed chunk (Blosc would store a few bytes as they are): chunked only so that it
+    carries a checksum too."""
+    if 0 in shape or not shape:
+        return {}  # nothing to protect; HDF5 refuses chunks of size 0
+    if len(shape) == 1:
+        return {"chunks": shape, "fletcher32": True}
     lead = 2 if name == "amodal" else 1
-    return (1,) * lead + tuple(shape[lead:])
+    return {"chunks": (1,) * lead + tuple(shape[lead:]), "fletcher32": True, **_compression()}
 
 
 def tmp_name(path: Path) -> Path:
@@ -74,10 +83,9 @@ def write_sequence(group, arrays: Mapping[str, np.ndarray], record: dict) -> Non
 
 
 def write_array(group, name: str, stored: np.ndarray) -> None:
-    """One already-encoded array, with the schema's chunking and compression."""
-    chunks = _chunks(name, stored.shape)
-    extra = _compression() if chunks else {}
-    dataset = group.create_dataset(name, data=stored, chunks=chunks, track_times=False, **extra)
+    """One already-encoded array, with the schema's chunking, compression and checksums."""
+    dataset = group.create_dataset(name, data=stored, track_times=False,
+                                   **_storage(name, stored.shape))
     # Chunks get their file offsets when the chunk cache is flushed, which h5py otherwise does
     # when the dataset object is released; a Dask worker thread may release it late, giving the
     # same arrays at other offsets (other shard bytes). Flushing here fixes the layout.
@@ -103,7 +111,7 @@ class ShardWriter:
         self._arrays: dict[str, set[str]] = {}
         self._closed = False
         self._entry: dict | None = None
-        self._file = h5py.File(self.tmp, "w")
+        self._file = h5py.File(self.tmp, "w", libver=FILE_FORMAT)
         attrs = self._file.attrs
         set_text(attrs, "format", SHARD_FORMAT)
         attrs["schema_version"] = SCHEMA_VERSION
@@ -118,8 +126,12 @@ class ShardWriter:
         self._arrays[seq_id] = set(arrays)
 
     def close(self) -> Path:
-        self._file.close()
-        _fsync_replace(self.tmp, self.path)
+        try:
+            self._file.close()
+            _fsync_replace(self.tmp, self.path)
+        except BaseException:  # e.g. a full disk while the last chunks are flushed
+            self.tmp.unlink(missing_ok=True)
+            raise
         self._closed = True
         return self.path
 
@@ -132,7 +144,10 @@ class ShardWriter:
         return self._entry
 
     def abort(self) -> None:
-        self._file.close()
+        """Drop the temporary file. Closing it may fail as well (a full disk fails the flush of
+        the chunks still cached): the error that led here is the one to report."""
+        with contextlib.suppress(Exception):
+            self._file.close()
         self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ShardWriter:
@@ -190,7 +205,7 @@ def _rewrite(shard: Shard, tmp: Path, new: Mapping[str, Mapping[str, np.ndarray]
     import h5py  # heavy: only when a shard is written
 
     src = shard._file
-    with h5py.File(tmp, "w") as dst:
+    with h5py.File(tmp, "w", libver=FILE_FORMAT) as dst:
         for key in src.attrs:
             dst.attrs.create(key, src.attrs[key])
         for seq_id in shard.ids:
@@ -204,4 +219,13 @@ def _rewrite(shard: Shard, tmp: Path, new: Mapping[str, Mapping[str, np.ndarray]
                         raise ValueError(f"{name}: shape {added[name].shape} != flow_gt {ref}")
                     write_array(group, name, encode(name, added[name])[0])
                 else:
-                    src.copy(src[seq_id][name], group, name=name)
+                    _copy(src[seq_id][name], group, name)
+
+
+def _copy(source, group, name: str) -> None:
+    """Copy an array as stored; one without chunk checksums (an older shard) is written afresh
+    with them, same values, so a rewritten shard is checked everywhere."""
+    if source.fletcher32 or source.size == 0:
+        source.parent.copy(source, group, name=name)
+    else:
+        write_array(group, name, source[()])
