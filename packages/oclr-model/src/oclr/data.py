@@ -77,9 +77,7 @@ class ShardClips(torch.utils.data.Dataset):
         self._reader, self._pid = None, None
         reader = self.reader()
         self.seq_ids = list(reader.ids)
-        if not self.seq_ids:
-            raise ClipError(f"{self.root}: the dataset holds no sequences")
-        self._check_flow(flow, reader)
+        check_dataset(self.root, reader, flow)
         self.clips = [(sid, s) for sid in self.seq_ids for s in self._starts(reader, sid)]
         self._reader = None  # the parent drops its handles so forked workers start clean
 
@@ -112,16 +110,22 @@ class ShardClips(torch.utils.data.Dataset):
             )
         return clip_item(arrays, self.flow_key, self.shape)
 
-    def _check_flow(self, flow: str, reader) -> None:
-        keys = available_flows(reader, self.seq_ids[0])
-        if self.flow_key not in keys:
-            have = sorted(name for name, key in FLOW_KEYS.items() if key in keys)
-            hint = f"; add it with `layersynth flow {self.root} --method {flow}`"
-            raise ClipError(f"{self.root}: no '{flow}' flow in this dataset (it has: "
-                             f"{', '.join(have) or 'none'})" + (hint if flow != "gt" else ""))
-
     def _starts(self, reader, sid: str) -> list[int]:
         return window_starts(sequence_length(reader, sid), self.shape.frames)
+
+
+def check_dataset(root: Path, reader, flow: str) -> None:
+    """ClipError naming `root` when its dataset (opened as `reader`) holds no sequence or lacks
+    the `flow` ("gt", "raft", "dis") asked for."""
+    ids = list(reader.ids)
+    if not ids:
+        raise ClipError(f"{root}: the dataset holds no sequences")
+    keys = available_flows(reader, ids[0])
+    if FLOW_KEYS[flow] not in keys:
+        have = sorted(name for name, key in FLOW_KEYS.items() if key in keys)
+        hint = f"; add it with `layersynth flow {root} --method {flow}`"
+        raise ClipError(f"{root}: no '{flow}' flow in this dataset (it has: "
+                        f"{', '.join(have) or 'none'})" + (hint if flow != "gt" else ""))
 
 
 def read_arrays(reader, seq_id: str, names: tuple[str, ...],

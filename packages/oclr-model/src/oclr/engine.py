@@ -37,9 +37,12 @@ def train(cfg: TrainConfig) -> dict:
     try:
         trainer = build_trainer(cfg, info, device)
         log = RunLog(cfg.out, enabled=info.is_main, resume_step=trainer.step)
-        if info.is_main:
-            write_config(cfg, trainer, info)
-        return run_loop(trainer, log)
+        try:
+            if info.is_main:
+                write_config(cfg, trainer, info)
+            return run_loop(trainer, log)
+        finally:
+            log.close()  # also after a failure: TensorBoard's writer thread stops with the run
     finally:
         D.cleanup()
 

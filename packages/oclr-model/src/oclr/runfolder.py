@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,10 @@ from layersynth.store import folder_lock
 
 from oclr.checkpoint import read_checkpoint
 from oclr.config import DEFAULT_LOSS, ModelConfig, TrainConfig
+from oclr.data import check_dataset, open_reader
 from oclr.distributed import check_device, from_env
 from oclr.losses import LossConfig
+from oclr.outputs import os_problem
 
 RUN_FILES = ("config.json", "last.pt", "metrics.jsonl")
 CONTENT = ("shards", "preset", "model", "loss", "flow", "batch", "lr", "seed", "warmup",
@@ -86,6 +89,8 @@ def train_config(request: RunRequest) -> TrainConfig:
     """The TrainConfig of the run `request` asks for (fresh, or resumed from RUN/last.pt), with its
     datasets checked; InputError naming the option or file when it cannot be made."""
     out = run_folder(request)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: a file, not a folder")
     check_device(request.device)
     cfg = _resumed(request, out) if request.resume else _fresh(request, out)
     check_datasets(cfg)
@@ -96,14 +101,36 @@ def train_config(request: RunRequest) -> TrainConfig:
 def hold_run(cfg: TrainConfig) -> Iterator[None]:
     """Hold the run folder exclusively for the whole run (rank 0 only under torchrun): a second
     `oclr-train` on the same folder fails at once with FolderInUse naming this one's pid. A
-    fresh run checks again, under the lock, that no run appeared there meanwhile."""
+    fresh run checks again, under the lock, that no run appeared there meanwhile, and if it fails
+    before its first checkpoint its files are removed (`discard_unsaved_run`)."""
     if not from_env().is_main:
         yield
         return
-    with folder_lock.hold(cfg.out, "oclr-train"):
+    out = Path(cfg.out)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(folder_lock.hold(out, "oclr-train"))
+        except OSError as err:  # FolderInUse is an InputError, not an OSError
+            raise InputError(f"--out {out}: cannot write there: {os_problem(err)}") from None
         if not cfg.resume:
-            refuse_existing_run(Path(cfg.out))
-        yield
+            refuse_existing_run(out)
+        try:
+            yield
+        except BaseException:
+            if not cfg.resume:
+                discard_unsaved_run(out)
+            raise
+
+
+def discard_unsaved_run(out: Path) -> None:
+    """After a fresh run failed before its first checkpoint: remove what it wrote (config.json,
+    metrics.jsonl, tb/), which would otherwise mark the folder as holding a run that cannot be
+    resumed. The lock file stays (deleting one races with the next holder)."""
+    if any(out.glob("*.pt")):
+        return
+    for name in ("config.json", "metrics.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "tb", ignore_errors=True)
 
 
 def refuse_existing_run(out: Path) -> None:
@@ -203,8 +230,12 @@ def _is_number(value) -> bool:
 
 
 def check_datasets(cfg: TrainConfig) -> None:
-    """InputError naming a training or validation folder that is not a layersynth dataset."""
+    """InputError naming a training or validation folder that is not a layersynth dataset, holds
+    no sequence or lacks the run's flow: before the run folder is touched."""
     for name in ("shards", "val_shards"):
         path = getattr(cfg, name)
-        if path is not None and not (Path(path) / "manifest.json").is_file():
+        if path is None:
+            continue
+        if not (Path(path) / "manifest.json").is_file():
             raise InputError(f"{path}: not a layersynth dataset folder (no manifest.json)")
+        check_dataset(Path(path), open_reader(path), cfg.flow)

@@ -6,12 +6,20 @@ import json
 import time
 from pathlib import Path
 
-from layersynth.report import progress
+from layersynth.report import progress, warn
 
 try:  # tensorboard is an optional extra: without it the run logs to metrics.jsonl only
     from torch.utils.tensorboard import SummaryWriter
 except ImportError:
     SummaryWriter = None
+
+
+def _entry(line: str) -> dict | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 class RunLog:
@@ -33,8 +41,14 @@ class RunLog:
     def _truncate(self, step: int) -> None:
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        lines = [line for line in self.path.read_text(errors="replace").splitlines()
+                 if line.strip()]
+        entries = [_entry(line) for line in lines]
+        bad = sum(entry is None for entry in entries)
+        if bad:  # e.g. a line cut short when a run was killed while appending it
+            warn(f"{self.path}: {bad} unreadable line(s) dropped")
+        keep = [line for line, entry in zip(lines, entries, strict=True)
+                if entry is not None and entry.get("step", 0) <= step]
         tmp = self.path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(line + "\n" for line in keep))
         tmp.replace(self.path)
@@ -56,5 +70,6 @@ class RunLog:
         return progress(steps, total=len(steps), desc=f"train (from step {start} to {total})")
 
     def close(self) -> None:
+        """Flush and close the TensorBoard writer (a second call does nothing)."""
         if self.tb is not None:
             self.tb.close()
