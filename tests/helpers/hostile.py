@@ -80,3 +80,19 @@ def unwritable_folder(tmp_path: Path) -> Path:
         return folder
     folder.rmdir()
     pytest.skip("no unwritable folder on this machine")
+
+
+def refused(code: int, out: str, err: str, prog: str) -> str:
+    """The one stderr line of a refused run: exit 2, `PROG: error: ...`, no traceback anywhere
+    (stdout included), nothing else on stderr. Returns the line."""
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, (code, err)
+    assert "Traceback" not in out + err and lines[0].startswith(f"{prog}: error: ")
+    return lines[0]
+
+
+def folder_digests(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under `folder` but the lock file (which a refused
+    run may create or rewrite): that a refused run left earlier data as it was."""
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".lock"}

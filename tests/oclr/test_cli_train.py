@@ -139,7 +139,7 @@ def test_resume_into_the_default_folder_with_no_run_there_names_its_checkpoint(
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--model", "frames=abc", 'frames="abc": expected a number'),
+    ("--model", "frames=abc", 'frames="abc": expected a finite number'),
     ("--model", "frames=0", "frames must be a positive integer, got 0"),
     ("--model", "wings=2", "unknown ModelConfig field(s) ['wings']"),
     ("--loss", "dice_weight=-1", "dice_weight=-1: loss weights must be >= 0"),

@@ -37,9 +37,9 @@ def test_a_dataset_folder_without_a_manifest_is_named(shards, tmp_path):
 
 
 @pytest.mark.parametrize("model, loss, message", [
-    ({"frames": "x"}, None, '--model frames="x": expected a number'),
+    ({"frames": "x"}, None, '--model frames="x": expected a finite number'),
     ({"heads": 3}, None, r"--model heads=3: d_model \(128\) must be divisible by heads"),
-    ({"dropout": True}, None, "--model dropout=true: expected a number"),
+    ({"dropout": True}, None, "--model dropout=true: expected a finite number"),
     (None, {"order_tau": 0}, "--loss order_tau=0: "),
     (None, {"weight": 1}, r"--loss: unknown LossConfig field\(s\) \['weight'\]"),
 ])
