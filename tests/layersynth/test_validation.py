@@ -6,8 +6,15 @@ import shutil
 import h5py
 import pytest
 from clirun import tiny_dataset
-from layersynth.pipeline.validation import check_all, check_shard, completeness, deep_checker
+from layersynth.pipeline.validation import (
+    check_all,
+    check_shard,
+    completeness,
+    damage_found,
+    deep_checker,
+)
 from layersynth.store import manifest
+from shard_damage import flip_in_chunk, without_checksums
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +62,24 @@ def test_completeness_says_how_many_sequences_are_still_to_make(dataset):
     more = dict(data, n=data["n"] + 2)
     (line,) = completeness(more)
     assert line.startswith(f"manifest.json: 2 of {data['n'] + 2} sequences not generated yet")
+
+
+def test_a_shard_whose_checksum_differs_is_also_searched_for_the_damaged_array(dataset, tmp_path):
+    root = tmp_path / "d"
+    shutil.copytree(dataset, root)
+    entry = manifest.load(root)["shards"][1]
+    seq_id = entry["ids"][0]
+    flip_in_chunk(root / entry["file"], seq_id, "occluder")
+    assert check_shard(root, entry) == [
+        f"{entry['file']}: checksum differs from manifest.json (modified or corrupt)",
+        f"{entry['file']}: sequence {seq_id}: occluder: damaged chunk (checksum mismatch)"]
+
+
+def test_a_shard_without_chunk_checksums_is_checked_by_its_sha256_alone(dataset, tmp_path):
+    root = tmp_path / "d"
+    shutil.copytree(dataset, root)
+    entry = manifest.load(root)["shards"][0]
+    without_checksums(root / entry["file"])  # and its damaged bytes are never decoded:
+    assert damage_found(root / entry["file"]) == []
+    assert check_shard(root, entry) == [
+        f"{entry['file']}: checksum differs from manifest.json (modified or corrupt)"]

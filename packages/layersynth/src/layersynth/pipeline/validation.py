@@ -21,7 +21,7 @@ from layersynth.pipeline.generation import Settings, code_fingerprint, load_asse
 from layersynth.report import warn
 from layersynth.scene.config import SceneConfig
 from layersynth.store import manifest
-from layersynth.store.reader import Shard
+from layersynth.store.reader import ADVICE, Shard
 from layersynth.store.schema import ShardError, check_sequence, encode
 
 
@@ -31,11 +31,12 @@ def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
     if not path.exists():
         return [f"{entry['file']}: missing"]
     if manifest.sha256_file(path) != entry["sha256"]:
-        return [f"{entry['file']}: checksum differs from manifest.json (modified or corrupt)"]
+        return [f"{entry['file']}: checksum differs from manifest.json (modified or corrupt)",
+                *(_line(p, root) for p in damage_found(path))]
     try:
         shard = Shard(path)
     except ShardError as err:
-        return [str(err).replace(str(root) + "/", "")]
+        return [_line(str(err), root)]
     problems = []
     with shard:
         if shard.ids != entry["ids"]:
@@ -48,9 +49,38 @@ def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
                 if deep_check:
                     found = deep_check(shard, seq_id)
                     problems += [f"{entry['file']}: {seq_id}: {p}" for p in found]
-            except (ShardError, KeyError, ValueError) as err:
-                problems.append(f"{entry['file']}: {seq_id}: {err}".replace(str(root) + "/", ""))
+            except ShardError as err:  # names the file and the sequence already
+                problems.append(_line(str(err), root))
+            except (KeyError, ValueError) as err:
+                problems.append(_line(f"{entry['file']}: {seq_id}: {err}", root))
     return problems
+
+
+def _line(problem: str, root: Path) -> str:
+    """A problem as validate prints it: paths relative to the dataset, no advice to validate."""
+    return problem.replace(str(root) + "/", "").removesuffix(f"; {ADVICE}")
+
+
+def damage_found(path: Path) -> list[str]:
+    """Where a shard whose checksum differs is damaged: the ShardError of its header, or of each
+    sequence with a damaged array or record. Shards without chunk checksums are not read (the
+    decompressor could crash on their damaged bytes); [] if nothing is found."""
+    try:
+        with Shard(path) as shard:
+            if not shard.has_checksums():
+                return []
+            return [p for p in map(lambda i: _sequence_damage(shard, i), shard.ids) if p]
+    except ShardError as err:
+        return [str(err)]
+
+
+def _sequence_damage(shard: Shard, seq_id: str) -> str | None:
+    try:
+        shard.read_stored(seq_id)
+        shard.record(seq_id)
+    except ShardError as err:
+        return str(err)
+    return None
 
 
 def shard_task(root: str, entry: dict, settings_json: str | None) -> list[str]:
