@@ -22,8 +22,10 @@ from layersynth.pipeline.generation import (
     seed_sequence,
 )
 from layersynth.store import manifest
+from layersynth.store.folder_lock import FolderInUse, hold
 from layersynth.store.oclr_export import export_oclr
 from PIL import Image
+from shard_damage import flip_in_chunk
 
 SMALL = dict(preset="tiny", seed=7, shard_size=2, frames=4, height=32, width=48)
 
@@ -209,3 +211,26 @@ def test_estimated_flow_asked_at_generation_is_stored_beside_the_exact_flow(tmp_
     seq = ds[ds.ids[2]]
     assert seq["flow_dis"].shape == seq["flow_gt"].shape and seq["flow_dis"].dtype == np.float32
     assert np.abs(seq["flow_dis"] - seq["flow_gt"]).mean() < 2.0  # an estimate, not noise
+
+
+def test_a_kept_shard_whose_bytes_changed_is_made_again_with_a_warning(tmp_path, capsys):
+    make(tmp_path / "clean", 4)
+    make(tmp_path / "flipped", 4)
+    flip_in_chunk(tmp_path / "flipped" / "shard-00001.h5", "000003", "flow_gt")  # same size
+    capsys.readouterr()
+    summary = make(tmp_path / "flipped", 4)
+    assert (summary["made"], summary["kept"]) == (2, 2)
+    err = capsys.readouterr().err
+    assert "shard-00001.h5: sha256 differs from manifest.json" in err and "making it again" in err
+    assert "shard-00000.h5" not in err
+    assert_same_datasets(tmp_path / "flipped", tmp_path / "clean")
+
+
+def test_a_run_on_a_folder_another_run_holds_is_refused_and_changes_nothing(tmp_path):
+    holder = f"in use by layersynth generate \\(pid {os.getpid()}\\)"
+    with hold(tmp_path / "d", "layersynth generate"):
+        with pytest.raises(FolderInUse, match=holder):
+            make(tmp_path / "d", 2)
+    assert [p.name for p in (tmp_path / "d").iterdir()] == [".lock"]
+    make(tmp_path / "d", 2)  # the lock file alone does not make the folder foreign
+    assert len(open_dataset(tmp_path / "d")) == 2

@@ -8,12 +8,17 @@
   under a temporary name, rename it. The same task runs in-process (1 worker), in a local process
   pool, or on a Dask cluster (`--scheduler`).
 - The main process alone writes manifest.json, after each finished shard: a re-run keeps the shards
-  it lists (with the ids they should hold) and redoes the rest, so a run killed at any moment and
+  it lists (with the ids they should hold, and files whose sha256 is the listed one) and redoes the
+  rest, saying on stderr which listed shard it found damaged, so a run killed at any moment and
   re-run ends with the same dataset as one uninterrupted run.
+- A run holds its output folder exclusively (`folder_lock.hold`) from start to end: a second run
+  on the same folder stops at once (FolderInUse, naming the first one's pid) instead of deleting
+  the first one's temporary shards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,10 +39,11 @@ from layersynth.errors import UsageError
 from layersynth.estimators import build_estimator as build_flow_estimator
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render
-from layersynth.report import progress
+from layersynth.report import progress, warn
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.sampling import sample_scene
 from layersynth.store import card, manifest
+from layersynth.store.folder_lock import LOCK_NAME, hold
 from layersynth.store.writer import ShardWriter
 
 NAMESPACES = {"oclr": 0, "tiny": 0, "syn-val": 1}  # seed namespaces: training 0, Syn-val 1
@@ -254,19 +260,16 @@ def plan(out: Path, settings: Settings, n: int, device: str = "cpu") -> tuple[li
 
     Refuses (UsageError) a non-empty folder that is not a dataset, a dataset made with other
     settings, or an --n smaller than the dataset already holds. Writes the manifest first, so an
-    interrupted run is recognised by the next one.
+    interrupted run is recognised by the next one. The caller holds the folder (`generate`).
     """
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"{out}: cannot create the output folder ({err.strerror})") from err
+    make_folder(out)
     if (out / manifest.MANIFEST).exists():
         data = manifest.load(out)
         refuse_other_settings(out, data["settings"], settings.to_dict())
         if n < data["n"]:
             raise UsageError(f"{out}: holds a dataset of {data['n']} sequences; --n {n} would "
                              "drop some (use --n >= that, or a new folder)")
-    elif any(out.iterdir()):
+    elif any(p.name != LOCK_NAME for p in out.iterdir()):
         raise UsageError(f"{out}: folder is not empty and has no manifest.json; choose an empty "
                          "or new folder")
     else:
@@ -275,16 +278,36 @@ def plan(out: Path, settings: Settings, n: int, device: str = "cpu") -> tuple[li
     manifest.save(out, dict(data, n=n))
     for stale in out.glob("*.tmp-*"):  # partial files of an interrupted run
         stale.unlink(missing_ok=True)
-    done = {e["index"] for e in data["shards"] if _finished(out, e, settings.shard_size, n)}
+    done = {e["index"] for e in data["shards"] if _keep(out, e, settings.shard_size, n)}
     todo = [j for j in range(manifest.n_shards(n, settings.shard_size)) if j not in done]
     jobs = [_job(out, j, settings, n, device) for j in todo]
     return jobs, n - sum(len(job["ids"]) for job in jobs)
 
 
-def _finished(out: Path, entry: dict, shard_size: int, n: int) -> bool:
+def make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{out}: cannot create the output folder ({err.strerror})") from err
+
+
+def _keep(out: Path, entry: dict, shard_size: int, n: int) -> bool:
+    """Whether a listed shard is kept: it holds the ids it should and its file is the one listed
+    (size, then sha256: a flipped byte keeps the size). A damaged or missing file is said on
+    stderr and made again; a shard that only grows with a larger --n is remade silently."""
+    if entry["ids"] != manifest.expected_ids(entry["index"], shard_size, n):
+        return False
     path = out / entry["file"]
-    wanted = manifest.expected_ids(entry["index"], shard_size, n)
-    return entry["ids"] == wanted and path.exists() and path.stat().st_size == entry["bytes"]
+    if not path.exists():
+        problem = "missing"
+    elif path.stat().st_size != entry["bytes"]:
+        problem = f"{path.stat().st_size} bytes where manifest.json lists {entry['bytes']}"
+    elif manifest.sha256_file(path) != entry["sha256"]:
+        problem = "sha256 differs from manifest.json"
+    else:
+        return True
+    warn(f"{path}: {problem} (damaged or changed since it was made); making it again")
+    return False
 
 
 def _job(out: Path, index: int, settings: Settings, n: int, device: str) -> dict:
@@ -313,16 +336,19 @@ def _differences(old, new, prefix: str = "") -> Iterable[tuple[str, object, obje
 
 def generate(settings: Settings, *, n: int, out, workers: int, scheduler: str | None,
              device: str = "cpu") -> dict:
-    """Make (or resume, or extend) the dataset in `out`; return a summary dict."""
+    """Make (or resume, or extend) the dataset in `out`, holding the folder throughout; return a
+    summary dict. FolderInUse (a UsageError) if another run holds it."""
 
     out = Path(out)
     start = time.monotonic()
-    jobs, kept = plan(out, settings, n, device)
-    entries = run_jobs(jobs, workers=workers, scheduler=scheduler)
-    for entry in progress(entries, total=len(jobs), desc="shards"):
-        manifest.put_entry(out, entry)
-    data = manifest.load(out)
-    card.write_card(out, data)
+    make_folder(out)
+    with _holding(out, "layersynth generate"):
+        jobs, kept = plan(out, settings, n, device)
+        entries = run_jobs(jobs, workers=workers, scheduler=scheduler)
+        for entry in progress(entries, total=len(jobs), desc="shards"):
+            manifest.put_entry(out, entry)
+        data = manifest.load(out)
+        card.write_card(out, data)
     seconds = time.monotonic() - start
     made = n - kept
     frames = made * settings.scene["frames"]
@@ -331,3 +357,14 @@ def generate(settings: Settings, *, n: int, out, workers: int, scheduler: str | 
             "shards": len(data["shards"]), "bytes": total, "bytes_per_sequence": total / n,
             "seconds": seconds, "frames_per_second": frames / seconds if seconds else None,
             "workers": None if scheduler else workers, "scheduler": scheduler}
+
+
+@contextlib.contextmanager
+def _holding(out: Path, command: str):
+    """`folder_lock.hold`, with a folder it cannot write to (the lock file) said in one line."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(hold(out, command))
+        except OSError as err:
+            raise UsageError(f"{out}: cannot lock the output folder ({err.strerror})") from err
+        yield
