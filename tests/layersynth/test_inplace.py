@@ -1,13 +1,19 @@
 """Estimated flow added to a dataset in place: every shard once, resumable, split by part."""
 
+import os
+
 import h5py
 import numpy as np
+import pytest
 from fakeshards import write_dataset
 from layersynth import open_dataset
 from layersynth.estimators.base import FlowEstimator
-from layersynth.estimators.inplace import _groups, add_estimated_flow
+from layersynth.estimators.inplace import _groups, _sharing, add_estimated_flow
 from layersynth.store import manifest
-from layersynth.store.schema import encode
+from layersynth.store.folder_lock import FolderInUse, hold
+from layersynth.store.schema import ShardError, encode
+from layersynth.store.writer import add_arrays
+from shard_damage import flip_in_chunk
 
 
 class HalfPixel(FlowEstimator):
@@ -72,3 +78,42 @@ def test_sequences_go_to_the_estimator_in_runs_of_one_size_and_at_most_max_pairs
              "d": np.zeros((5, 6, 4, 3)), "e": np.zeros((9, 6, 4, 3))}
     assert list(_groups(clips, max_pairs=8)) == [["a", "b"], ["c"], ["d"], ["e"]]
     assert list(_groups(clips, max_pairs=100)) == [["a", "b", "c"], ["d", "e"]]
+
+
+def files_of(root):
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir()) if not p.name.startswith(".")}
+
+
+def test_a_shard_whose_sha256_differs_stops_the_pass_before_any_shard_changes(tmp_path):
+    write_dataset(tmp_path, [2, 2])
+    flip_in_chunk(tmp_path / "shard-00001.h5", "000003", "flow_gt")
+    before = files_of(tmp_path)
+    est = HalfPixel()
+    with pytest.raises(ShardError, match="shard-00001.h5: sha256 differs from manifest.json"):
+        add_estimated_flow(tmp_path, est)
+    assert files_of(tmp_path) == before and est.pairs == 0
+
+
+def test_a_file_ahead_of_its_entry_with_a_damaged_chunk_is_not_relisted(tmp_path):
+    written = write_dataset(tmp_path, [2])
+    path = tmp_path / "shard-00000.h5"
+    dis = {sid: {"flow_half": a["flow_gt"]} for sid, a in written.items()}
+    add_arrays(tmp_path, path.name, dis)  # then "killed" before the manifest update:
+    manifest.put_entry(tmp_path, manifest.load(tmp_path)["shards"][0] | {"sha256": "0" * 64,
+                                                                         "arrays": ["rgb"]})
+    flip_in_chunk(path, "000001", "rgb")
+    with pytest.raises(ShardError, match="sequence 000001: rgb: damaged chunk"):
+        add_estimated_flow(tmp_path, HalfPixel())
+    assert manifest.load(tmp_path)["shards"][0]["sha256"] == "0" * 64
+
+
+def test_a_pass_shares_the_folder_with_other_passes_but_not_with_generate(tmp_path):
+    write_dataset(tmp_path, [1])
+    with hold(tmp_path, "layersynth generate"):
+        with pytest.raises(FolderInUse, match=f"layersynth generate \\(pid {os.getpid()}\\)"):
+            add_estimated_flow(tmp_path, HalfPixel())
+    with _sharing(tmp_path, "layersynth flow"):  # another pass, running
+        assert add_estimated_flow(tmp_path, HalfPixel()).written == 1
+        with pytest.raises(FolderInUse, match="in use by layersynth flow"):
+            with hold(tmp_path, "layersynth generate"):
+                pass

@@ -12,12 +12,22 @@
   rewrite happens under an exclusive lock of that shard (a byte of `DIR/.flow.lock`) and reads
   the shard afresh, so no run drops another's arrays.
 - Overlapped: shard j is written by a background thread while shard j + 1 is estimated.
+- Never launders damage: a shard is rewritten only if its file's sha256 is the one manifest.json
+  lists (checked under the shard's lock, before any shard of the pass is estimated and again just
+  before its rewrite), since the rewrite records a fresh checksum. The one file allowed to differ
+  is one a killed pass renamed before its manifest update: it already holds the flow everywhere,
+  and every chunk of it is read through its checksum before it is re-listed. A damaged shard
+  stops the pass with a ShardError naming it.
+- Exclusive of `generate`: the pass holds the folder's lock (`folder_lock`, `DIR/.lock`) shared
+  for its whole length, so flow passes run together while a `generate` on the folder (which holds
+  it exclusively) and a flow pass refuse each other, naming the holder's pid.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,9 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from layersynth.errors import InputError
 from layersynth.estimators.base import FlowEstimator
 from layersynth.store import manifest
+from layersynth.store.folder_lock import LOCK_NAME, FolderInUse
 from layersynth.store.reader import Shard
+from layersynth.store.schema import ShardError
 from layersynth.store.writer import add_arrays, relist
 
 LOCK_FILE = ".flow.lock"
@@ -70,11 +83,24 @@ def add_estimated_flow(
     """
     root = Path(root)
     name = f"flow_{estimator.name}"
-    entries = [e for e in manifest.load(root)["shards"] if e["index"] % part[1] == part[0]]
-    report = FlowPassReport(estimator.name, name, shards=len(entries))
-    start = time.perf_counter()
-    locks = ShardLocks(root)
-    with contextlib.closing(locks), ThreadPoolExecutor(max_workers=1) as writer:
+    manifest.load(root)  # a folder that is no dataset is named before any lock file is made
+    with _sharing(root, "layersynth flow"):
+        entries = [e for e in manifest.load(root)["shards"] if e["index"] % part[1] == part[0]]
+        report = FlowPassReport(estimator.name, name, shards=len(entries))
+        start = time.perf_counter()
+        locks = ShardLocks(root)
+        with contextlib.closing(locks):
+            for entry in entries:  # refuse a damaged dataset before any shard changes
+                with locks.hold(entry["index"]):
+                    _check_file(root, entry["file"], name)
+            _run_pass(root, entries, name, estimator, max_pairs, locks, report, progress)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _run_pass(root: Path, entries: list[dict], name: str, estimator: FlowEstimator,
+              max_pairs: int, locks: ShardLocks, report: FlowPassReport, progress) -> None:
+    with ThreadPoolExecutor(max_workers=1) as writer:
         pending: Future | None = None
         for entry in progress(entries, len(entries)):
             if _complete(root, entry, name, locks):
@@ -84,8 +110,6 @@ def add_estimated_flow(
             _collect(pending, report)
             pending = writer.submit(_write_shard, root, entry, name, flows, locks)
         _collect(pending, report)
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def _collect(pending: Future | None, report: FlowPassReport) -> None:
@@ -108,6 +132,7 @@ def _write_shard(
     with locks.hold(entry["index"]):
         if _complete(root, entry, name, None):
             return None
+        _check_file(root, entry["file"], name)
         # Under the shard's lock no run is writing it: a temporary copy left here is from a
         # killed run (an interrupted one removes its own).
         for stale in root.glob(f"{entry['file']}.tmp-*"):
@@ -125,8 +150,26 @@ def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> b
         done = all(name in shard.arrays(i) for i in shard.ids)
     if done:
         with locks.hold(entry["index"]) if locks else contextlib.nullcontext():
+            _check_file(root, entry["file"], name)
             relist(root, entry["file"])
     return done
+
+
+def _check_file(root: Path, file: str, name: str) -> None:
+    """Refuse (ShardError) a shard whose file is not the one manifest.json lists, unless it is a
+    complete rewrite a killed pass left unlisted: it holds `name` for every sequence and every
+    chunk reads through its checksum. The caller holds the shard's lock."""
+    entry = manifest.listed(root, file)  # afresh: another pass may have rewritten it meanwhile
+    path = root / file
+    if name in entry["arrays"] or manifest.sha256_file(path) == entry["sha256"]:
+        return
+    with Shard(path) as shard:
+        if all(name in shard.arrays(i) for i in shard.ids):
+            shard.verify()
+            return
+    raise ShardError(f"{path}: sha256 differs from manifest.json (damaged, or changed outside "
+                     f"layersynth); not adding {name}, which would record a fresh checksum of it; "
+                     f"run layersynth validate {root}")
 
 
 def _estimate_shard(path: Path, estimator: FlowEstimator, max_pairs: int) -> dict[str, np.ndarray]:
@@ -173,3 +216,28 @@ class ShardLocks:
 
     def close(self) -> None:
         self._fh.close()
+
+
+@contextlib.contextmanager
+def _sharing(root: Path, command: str) -> Iterator[None]:
+    """`folder_lock.hold`'s lock on DIR/.lock, taken shared: several flow passes (parts, methods)
+    hold it together, `generate` (exclusive) excludes them all. Raises FolderInUse naming the
+    holder, or InputError if the folder cannot be locked."""
+    try:  # not O_APPEND ("a+"), under which Linux's pwrite ignores the offset
+        fh = os.fdopen(os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644), "r+")
+    except OSError as err:
+        raise InputError(f"{root}: cannot lock the dataset folder ({err.strerror})") from err
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise FolderInUse(f"{root}: in use by {holder}; wait for it to finish") from None
+        line = f"{command} (pid {os.getpid()})\n"  # the latest of the flow passes holding it
+        os.pwrite(fh.fileno(), line.encode(), 0)
+        os.ftruncate(fh.fileno(), len(line.encode()))
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
