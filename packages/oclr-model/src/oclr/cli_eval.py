@@ -216,11 +216,12 @@ def parse_sequences(value: str | None) -> tuple[str, ...] | None:
 def run_folders(options: dict) -> int:
     """The --pred/--gt mode: score, print the table, then the JSON object last on stdout."""
     # oclr.evaluate imports cv2: only once this mode runs, never for --help
-    from oclr.evaluate import EvalConfig, evaluate_folders, format_table
+    from oclr.evaluate import EvalConfig, evaluate_folders, format_table, select_sequences
 
     config = EvalConfig(merge_objects=options["merge_objects"],
                         sequences=parse_sequences(options["sequences"]),
                         workers=options["workers"])
+    select_sequences(options["pred"], options["gt"], config)  # a refusal comes before warnings
     _warn_extra_predictions(options["pred"], options["gt"], config.sequences)
     result = evaluate_folders(options["pred"], options["gt"], config,
                               progress=lambda items, n: progress(items, n, "sequences"))
