@@ -10,6 +10,7 @@ import hashlib
 import os
 import pickle
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,13 @@ def folder_digests(folder: Path) -> dict[str, str]:
     run may create or rewrite): that a refused run left earlier data as it was."""
     return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name != ".lock"}
+
+
+def failed_midway(code: int, out: str, err: str, prog: str) -> str:
+    """The error line of a run that failed after its work began: exit 2, no traceback, the error
+    last on stderr after nothing but progress lines ("windows: 3/3 done, 0.6 s"). Returns it."""
+    lines = err.strip().splitlines()
+    assert code == 2 and lines and "Traceback" not in out + err, (code, err)
+    assert all(re.search(r": \d+/\d+ done", line) for line in lines[:-1]), err
+    assert lines[-1].startswith(f"{prog}: error: ")
+    return lines[-1]
