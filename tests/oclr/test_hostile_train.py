@@ -194,6 +194,21 @@ def test_an_input_error_in_a_dataloader_worker_is_its_own_one_line(shards, tmp_p
     assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]
 
 
+def test_a_really_damaged_shard_read_by_workers_is_one_line_naming_it(shards, tmp_path, capsys):
+    copy = shutil.copytree(shards, tmp_path / "shards")
+    shard = copy / "shard-00000.h5"
+    data = bytearray(shard.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 20_000):
+        data[i] ^= 0x55
+    shard.write_bytes(bytes(data))
+    code, out, err = run(capsys, [*args(copy, tmp_path / "run", "--steps", "3"),
+                                  "--workers", "2"])
+    line = refused(code, out, err, PROG)
+    assert str(shard) in line and "Original" not in line and "worker" not in line
+    run_dir = tmp_path / "run"
+    assert not run_dir.exists() or [p.name for p in run_dir.iterdir()] == [".lock"]
+
+
 def test_a_full_disk_at_the_first_checkpoint_is_one_line_and_leaves_no_run_behind(
         shards, tmp_path, capsys, monkeypatch):
     def full(*a, **k):
