@@ -132,6 +132,22 @@ def test_a_bad_input_is_one_line_naming_it_and_writes_no_output(inputs, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no staging folder
 
 
+@pytest.mark.parametrize("kind, needle", [
+    ("truncated", "truncated: a torch checkpoint cut short"),
+    ("payload", "holds pickled Python objects"),
+])
+def test_damaged_or_crafted_raft_weights_are_named_in_words_before_any_work(
+        inputs, tmp_path, capsys, kind, needle):
+    weights = tmp_path / "raft.ckpt"
+    if kind == "payload":
+        plant_payload(weights, tmp_path / "ran")
+    else:
+        weights.write_bytes(inputs[1].read_bytes()[:1000])
+    argv = [*base(inputs, tmp_path / "out"), "--flow", "raft", "--raft-weights", weights]
+    assert f"--raft-weights {weights}: {needle}" in refused(*run(capsys, argv), PROG)
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "out").exists()
+
+
 def test_a_bad_video_file_is_named(inputs, tmp_path, capsys):
     (tmp_path / "clip.mp4").write_bytes(b"not a video")
     argv = ["--checkpoint", inputs[1], "--video", tmp_path / "clip.mp4", "--out", tmp_path / "out"]

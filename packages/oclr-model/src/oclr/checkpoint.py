@@ -138,6 +138,21 @@ def file_damage(path: Path) -> str | None:
     return "not a torch checkpoint file (neither the zip archive torch.save writes nor a pickle)"
 
 
+def torch_file_problem(path: str | os.PathLike) -> str | None:
+    """What would stop `path` (any torch.save file, e.g. RAFT weights) from loading with
+    weights_only=True, found without unpickling anything: damage, or pickled objects beyond
+    tensors and plain data. None when nothing is seen."""
+    path = Path(path)
+    damage = file_damage(path)
+    if damage or not zipfile.is_zipfile(path):
+        return damage  # a legacy file: torch.load itself decides
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a layout torch can list: leave the verdict to torch.load
+        return None
+    return refusal(path) if unsafe else None
+
+
 def refusal(path: Path) -> str:
     """Why a file that weights_only refused is not unpickled: the objects it names are listed by
     reading its pickle's opcodes, nothing in it runs."""

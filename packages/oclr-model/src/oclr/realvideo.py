@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from layersynth.errors import InputError
 
-from oclr.checkpoint import load_model
+from oclr.checkpoint import load_model, torch_file_problem
 from oclr.config import ModelConfig
 from oclr.distributed import check_device
 from oclr.flowcache import FlowSpec, default_cache_dir
@@ -51,6 +51,9 @@ class FlowSettings:
         """The FlowSpec giving flow at the input size of a model of config `model_cfg`."""
         if self.raft_weights and not Path(self.raft_weights).is_file():
             raise InputError(f"--raft-weights {self.raft_weights}: no such file")
+        problem = self.raft_weights and torch_file_problem(self.raft_weights)
+        if problem:  # said here in words; torch would give its internal error
+            raise InputError(f"--raft-weights {self.raft_weights}: {problem}")
         try:  # FlowSpec checks the values; only the flow width can be out of range here
             return FlowSpec(method=self.method, height=model_cfg.height, width=model_cfg.width,
                             raft_weights=self.raft_weights, device=device,
