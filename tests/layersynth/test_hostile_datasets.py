@@ -80,14 +80,7 @@ def test_a_bad_request_is_refused_in_one_line_and_nothing_is_written(case, copy,
     assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
 
 
-LOCK_BUG = pytest.mark.xfail(
-    reason="assets/lockfile.py: a `files` value that is not a list of objects raises "
-           "AttributeError, which load_lock does not catch (another engineer's file; reported)",
-    raises=AttributeError, strict=False)
-
-
-@pytest.mark.parametrize("damage", [_not_json, _no_videos,
-                                    pytest.param(_files_text, marks=LOCK_BUG)])
+@pytest.mark.parametrize("damage", [_not_json, _no_videos, _files_text])
 @pytest.mark.parametrize("action", ["verify", "lock"])
 def test_a_damaged_lock_file_is_named_in_one_line(action, damage, copy, capsys):
     root, lock = copy

@@ -93,7 +93,7 @@ def load_lock(path: str | os.PathLike | None = None) -> dict[str, DatasetSpec]:
         raise LockError(f"{path}: no 'datasets' object")
     try:
         return {name: _spec(name, d) for name, d in obj["datasets"].items()}
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:  # e.g. a file as text
         raise LockError(f"{path}: malformed entry: {err}") from err
 
 
