@@ -20,7 +20,7 @@ from hostile import (
 )
 from layersynth.store import folder_lock
 from layersynth.store.schema import ShardError
-from oclr import build_model, checkpoint, cli_train, data
+from oclr import build_model, checkpoint, cli_train, data, engine
 from oclr.checkpoint import read_checkpoint, save_checkpoint
 from oclr.runfolder import RunRequest, hold_run, refuse_existing_run, train_config
 from oclrrun import script
@@ -220,6 +220,20 @@ def test_a_full_disk_at_the_first_checkpoint_is_one_line_and_leaves_no_run_behin
     assert line.endswith(f"{out / 'last.pt'}: cannot write the checkpoint: No space left on "
                          "device (errno 28)")
     assert [p.name for p in out.iterdir()] == [".lock"]  # a fresh start stays possible
+
+
+def test_a_failed_write_of_the_run_settings_names_the_file(shards, tmp_path, capsys,
+                                                          monkeypatch):
+    out = tmp_path / "run"
+
+    def full(cfg, trainer, info):
+        (out / "config.json").write_text("{")
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "config.json"))
+
+    monkeypatch.setattr(engine, "write_config", full)
+    line = refused(*run(capsys, args(shards, out, "--steps", "2")), PROG)
+    assert line.endswith(f"{out / 'config.json'}: No space left on device (errno 28)")
+    assert [p.name for p in out.iterdir()] == [".lock"]
 
 
 def test_a_full_disk_during_a_resume_keeps_the_last_checkpoint(shards, run_copy, capsys,
