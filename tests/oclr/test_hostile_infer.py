@@ -259,3 +259,4 @@ def test_the_console_script_names_a_bad_option_in_one_line(inputs, tmp_path, ext
     ran = script(PROG, *base(inputs, tmp_path / "out"), *extra)
     assert needle in ran.error_line(PROG) and "Traceback" not in ran.out
     assert not (tmp_path / "out").exists()
+

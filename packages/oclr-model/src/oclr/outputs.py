@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,8 +68,10 @@ def staged_folder(out: str | os.PathLike, option: str = "--out") -> Iterator[Pat
     if out.exists() and not out.is_dir():
         raise InputError(f"{option} {out}: a file, not a folder")
     base = _nearest_folder(Path(os.path.abspath(out)).parent)
+    # os.mkdir, not tempfile.mkdtemp: the folder becomes `out`, with the umask's mode, not 0700
+    stage = base / f".{out.name or 'out'}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name or 'out'}.tmp-", dir=base))
+        stage.mkdir()
     except OSError as err:
         raise InputError(f"{option} {out}: cannot write there: {os_problem(err)}") from None
     try:
