@@ -4,6 +4,7 @@ import random
 import re
 
 import numpy as np
+import oclr
 import pytest
 import torch
 from hostile import damaged_files, format_1_checkpoint, plant_payload
@@ -37,6 +38,11 @@ def test_a_saved_model_loads_back_with_the_same_outputs(model, tmp_path):
     x = torch.randn(1, 2, 4, 16, 16)
     assert not loaded.training
     assert all(torch.equal(a, b) for a, b in zip(model(x), loaded(x), strict=True))
+
+
+def test_the_package_entry_point_loads_a_checkpoint_in_eval_mode(model, tmp_path):
+    loaded = oclr.load_model(saved(model, tmp_path / "m.pt"))
+    assert not loaded.training and loaded.cfg == model.cfg
 
 
 def test_a_checkpoint_with_every_random_state_reads_back_with_weights_only(model, tmp_path):

@@ -19,4 +19,13 @@ def build_model(preset: str = "oclr", **overrides):
     return _build(preset, **overrides)
 
 
-__all__ = ["__version__", "build_model"]
+def load_model(path, device="cpu"):
+    """The network stored in a checkpoint file, in eval mode on `device`. Read with
+    weights_only=True (tensors and plain data only); a file that cannot be used raises
+    `oclr.checkpoint.CheckpointError` naming it."""
+    from oclr.checkpoint import load_model as _load
+
+    return _load(path, device)
+
+
+__all__ = ["__version__", "build_model", "load_model"]
