@@ -51,3 +51,20 @@ def test_the_lock_is_released_when_the_block_ends_even_by_an_exception(tmp_path)
     with hold(tmp_path, "again"):
         pass
     assert time.monotonic() - start < 1.0
+
+
+def test_shared_holders_run_together_and_an_exclusive_one_excludes_them(tmp_path):
+    with hold(tmp_path, "layersynth flow", shared=True):
+        proc = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom layersynth.store.folder_lock import hold\n"
+             "with hold(sys.argv[1], 'layersynth flow', shared=True): print('both')",
+             str(tmp_path)], capture_output=True, text=True)
+        assert proc.stdout.strip() == "both"
+    proc = start_holder(tmp_path)  # exclusive
+    try:
+        with pytest.raises(FolderInUse, match="in use by layersynth generate"):
+            with hold(tmp_path, "layersynth flow", shared=True):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()

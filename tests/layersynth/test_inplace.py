@@ -8,7 +8,7 @@ import pytest
 from fakeshards import write_dataset
 from layersynth import open_dataset
 from layersynth.estimators.base import FlowEstimator
-from layersynth.estimators.inplace import _groups, _sharing, add_estimated_flow
+from layersynth.estimators.inplace import _groups, add_estimated_flow
 from layersynth.store import manifest
 from layersynth.store.folder_lock import FolderInUse, hold
 from layersynth.store.schema import ShardError, encode
@@ -112,7 +112,7 @@ def test_a_pass_shares_the_folder_with_other_passes_but_not_with_generate(tmp_pa
     with hold(tmp_path, "layersynth generate"):
         with pytest.raises(FolderInUse, match=f"layersynth generate \\(pid {os.getpid()}\\)"):
             add_estimated_flow(tmp_path, HalfPixel())
-    with _sharing(tmp_path, "layersynth flow"):  # another pass, running
+    with hold(tmp_path, "layersynth flow", shared=True):  # another pass, running
         assert add_estimated_flow(tmp_path, HalfPixel()).written == 1
         with pytest.raises(FolderInUse, match="in use by layersynth flow"):
             with hold(tmp_path, "layersynth generate"):

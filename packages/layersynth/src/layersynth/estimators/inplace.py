@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,10 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from layersynth.errors import InputError
 from layersynth.estimators.base import FlowEstimator
-from layersynth.store import manifest
-from layersynth.store.folder_lock import LOCK_NAME, FolderInUse
+from layersynth.store import folder_lock, manifest
 from layersynth.store.reader import Shard
 from layersynth.store.schema import ShardError
 from layersynth.store.writer import add_arrays, relist
@@ -84,7 +81,7 @@ def add_estimated_flow(
     root = Path(root)
     name = f"flow_{estimator.name}"
     manifest.load(root)  # a folder that is no dataset is named before any lock file is made
-    with _sharing(root, "layersynth flow"):
+    with folder_lock.hold(root, "layersynth flow", shared=True):
         entries = [e for e in manifest.load(root)["shards"] if e["index"] % part[1] == part[0]]
         report = FlowPassReport(estimator.name, name, shards=len(entries))
         start = time.perf_counter()
@@ -216,28 +213,3 @@ class ShardLocks:
 
     def close(self) -> None:
         self._fh.close()
-
-
-@contextlib.contextmanager
-def _sharing(root: Path, command: str) -> Iterator[None]:
-    """`folder_lock.hold`'s lock on DIR/.lock, taken shared: several flow passes (parts, methods)
-    hold it together, `generate` (exclusive) excludes them all. Raises FolderInUse naming the
-    holder, or InputError if the folder cannot be locked."""
-    try:  # not O_APPEND ("a+"), under which Linux's pwrite ignores the offset
-        fh = os.fdopen(os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644), "r+")
-    except OSError as err:
-        raise InputError(f"{root}: cannot lock the dataset folder ({err.strerror})") from err
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise FolderInUse(f"{root}: in use by {holder}; wait for it to finish") from None
-        line = f"{command} (pid {os.getpid()})\n"  # the latest of the flow passes holding it
-        os.pwrite(fh.fileno(), line.encode(), 0)
-        os.ftruncate(fh.fileno(), len(line.encode()))
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -26,25 +26,31 @@ class FolderInUse(InputError):
 
 
 @contextlib.contextmanager
-def hold(folder: str | os.PathLike, command: str) -> Iterator[Path]:
-    """Hold `folder` (created if missing) exclusively while the block runs; yields the lock path.
+def hold(folder: str | os.PathLike, command: str, *, shared: bool = False) -> Iterator[Path]:
+    """Hold `folder` (created if missing) while the block runs; yields the lock path.
 
-    Raises FolderInUse at once, naming the holder's command and pid, if another process holds it.
+    Exclusive by default. `shared=True` lets several holders of the same kind run together (e.g.
+    flow passes over different parts) while an exclusive holder excludes them all. Raises
+    FolderInUse at once, naming the holder's command and pid, if the folder is held the other way;
+    InputError if the folder cannot be locked at all.
     """
     path = Path(folder) / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
+    path.parent.mkdir(parents=True, exist_ok=True)  # an OSError here names the folder itself
+    try:  # not O_APPEND ("a+"), under which Linux's pwrite ignores the offset
+        fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
+    except OSError as err:
+        raise InputError(f"{folder}: cannot lock the folder ({err.strerror})") from err
+    with fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             raise FolderInUse(f"{folder}: in use by {holder}; wait for it to finish or choose "
                               f"another folder") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{command} (pid {os.getpid()})\n")
-        fh.flush()
+        line = f"{command} (pid {os.getpid()})\n".encode()  # shared: the latest holder's
+        os.pwrite(fh.fileno(), line, 0)
+        os.ftruncate(fh.fileno(), len(line))
         try:
             yield path
         finally:
