@@ -59,7 +59,8 @@ class ImportConfig:
 
 
 def scan(cfg: ImportConfig) -> tuple[list[SourceSequence], list[str]]:
-    """(sound sequences in sorted order, one problem line per skipped sequence)."""
+    """(sound sequences in sorted order, one problem line per skipped sequence), each skipped
+    one warned about; SourceError (one line, no warnings) if none is sound."""
     sound, skipped = [], []
     for name in oclr_import.sequence_names(cfg.src):
         try:
@@ -67,12 +68,13 @@ def scan(cfg: ImportConfig) -> tuple[list[SourceSequence], list[str]]:
         except SourceError as err:
             if cfg.strict:
                 raise
-            warn(f"{err}; sequence {name} skipped")
-            skipped.append(str(err))
+            skipped.append((name, str(err)))
     if not sound:
-        why = f" ({len(skipped)} skipped, first: {skipped[0]})" if skipped else ""
+        why = f" ({len(skipped)} skipped, first: {skipped[0][1]})" if skipped else ""
         raise SourceError(f"{cfg.src}: no sound sequence to import{why}")
-    return sound, skipped
+    for name, problem in skipped:
+        warn(f"{problem}; sequence {name} skipped")
+    return sound, [problem for _, problem in skipped]
 
 
 @lru_cache(maxsize=1)

@@ -86,6 +86,8 @@ def scan_sequence(src: Path, name: str) -> SourceSequence:
     frames = tuple(sorted(p.stem for p in folder.glob("*.jpg")))
     if not frames:
         raise SourceError(f"{folder}: no .jpg frames")
+    for f in frames:  # before any header: a truncated file may not have a whole one
+        check_jpeg_end(folder / f"{f}.jpg")
     height, width = image_size(folder / f"{frames[0]}.jpg")
     for f in frames:
         check_jpeg(folder / f"{f}.jpg", (height, width))
@@ -111,6 +113,9 @@ def check_jpeg(path: Path, size: tuple[int, int]) -> None:
     found = image_size(path)
     if found != size:
         raise SourceError(f"{path}: {found[0]}x{found[1]}, other frames are {size[0]}x{size[1]}")
+
+
+def check_jpeg_end(path: Path) -> None:
     with open(path, "rb") as fh:
         fh.seek(max(0, path.stat().st_size - 64))
         if JPEG_END not in fh.read():
