@@ -17,7 +17,7 @@ import numpy as np
 
 SAMPLE = 1024  # background pixels per fit: plenty for 8 parameters, and ~1 ms per frame
 MIN_POINTS = 16  # fewer background pixels than this: no fit (the frame is almost all object)
-RANSAC_PX = 0.5  # inlier distance: above flow quantisation (1/128 px), below a parallax step
+RANSAC_PX = 0.1  # inlier distance: 13x the flow quantisation (1/128 px), a third of PARALLAX_PX
 
 
 def pixel_grid(h: int, w: int) -> np.ndarray:

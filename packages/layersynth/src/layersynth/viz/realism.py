@@ -156,7 +156,7 @@ def realism_stats(ds) -> dict:
     flow_name = f"flow_{method}" if method else None
     names = ["amodal", "modal", "occluder", *([flow_name] if flow_name else [])]
     figures, per_sequence = [], {}
-    for seq_id in progress(ds.ids, total=len(ds), desc="realism statistics"):
+    for seq_id in progress(ds.ids, total=len(ds.ids), desc="realism statistics"):
         arrays = ds.read(seq_id, names)
         kinds = sprite_kinds(ds.record(seq_id), len(arrays["amodal"]))
         seq = sequence_figures(arrays, flow_name, kinds)
