@@ -108,7 +108,7 @@ def test_each_object_frame_figure_equals_the_plain_recomputation(ds):
             assert got.area_share[k, t] == pytest.approx(r["area_share"])
             for name in ("out", "fully_occluded", "border"):
                 assert bool(getattr(got, name)[k, t]) == r[name], (i, name, k, t)
-            for name, tol in (("object_flow", 1e-9), ("relative", 0.02), ("solidity", 1e-9)):
+            for name, tol in (("object_flow", 1e-5), ("relative", 0.02), ("solidity", 1e-9)):
                 assert getattr(got, name)[k, t] == pytest.approx(r[name], abs=tol, nan_ok=True)
         assert got.background_residual == pytest.approx(residual, abs=0.01)
 

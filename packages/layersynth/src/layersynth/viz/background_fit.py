@@ -12,6 +12,8 @@ Coordinates: pixel (row y, column x) has centre (x, y); flow (u, v) moves it to 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -20,10 +22,15 @@ MIN_POINTS = 16  # fewer background pixels than this: no fit (the frame is almos
 RANSAC_PX = 0.1  # inlier distance: 13x the flow quantisation (1/128 px), a third of PARALLAX_PX
 
 
-def pixel_grid(h: int, w: int) -> np.ndarray:
-    """(H, W, 2) float64 pixel centres (x, y)."""
-    ys, xs = np.mgrid[0:h, 0:w]
-    return np.stack([xs, ys], axis=-1).astype(np.float64)
+@dataclass(frozen=True)
+class BackgroundFit:
+    """The fit of each frame. predicted (T, H, W, 2) float32: the background flow the frame's
+    homography predicts at every pixel; error (T, H, W) float32: |flow - predicted| px;
+    residual (T,) float64: mean error over the frame's background pixels, NaN without a fit."""
+
+    predicted: np.ndarray
+    error: np.ndarray
+    residual: np.ndarray
 
 
 def fit_homography(flow: np.ndarray, background: np.ndarray) -> np.ndarray | None:
@@ -41,31 +48,34 @@ def fit_homography(flow: np.ndarray, background: np.ndarray) -> np.ndarray | Non
     return None if h is None or not np.all(np.isfinite(h)) else h
 
 
-def homography_flow(h: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """(H, W, 2) flow of homography `h` (3, 3) at the pixel centres `grid` (H, W, 2)."""
-    mapped = grid @ h[:, :2].T + h[:, 2]  # (H, W, 3) homogeneous images of the pixel centres
+def homography_flow(h: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, 2) float32 flow of homography `h` (3, 3) at the pixel centres (x, y)."""
+    xs = np.arange(width, dtype=np.float64)[None, :]
+    ys = np.arange(height, dtype=np.float64)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return mapped[..., :2] / mapped[..., 2:] - grid
+        den = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
+        u = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / den - xs
+        v = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / den - ys
+    return np.stack([u, v], axis=-1).astype(np.float32)
 
 
-def fit_background(flow: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame: the background flow one homography predicts, and its mean |residual|.
-
-    flow (T, H, W, 2) float px; background (T, H, W) bool (modal 0 and no occluder).
-    Returns predicted (T, H, W, 2) float64 and residual (T,) float64 px: the mean over the
-    frame's background pixels of |flow - predicted|, NaN for a frame with no fit. Where no fit
-    exists the prediction is the median background flow (zero without background pixels)."""
+def fit_background(flow: np.ndarray, background: np.ndarray) -> BackgroundFit:
+    """One homography per frame fitted to flow (T, H, W, 2) float px on background (T, H, W)
+    bool (modal 0 and no occluder). Where no fit exists the prediction is the frame's median
+    background flow (zero without background pixels) and the residual NaN."""
     t, h, w, _ = flow.shape
-    grid = pixel_grid(h, w)
-    predicted = np.zeros((t, h, w, 2))
-    residual = np.full(t, np.nan)
+    predicted = np.zeros((t, h, w, 2), np.float32)
+    fitted = np.zeros(t, bool)
     for i in range(t):
         hom = fit_homography(flow[i], background[i])
-        if hom is None:
-            if background[i].any():
-                predicted[i] = np.median(flow[i][background[i]], axis=0)
-            continue
-        predicted[i] = homography_flow(hom, grid)
-        error = np.linalg.norm(flow[i][background[i]] - predicted[i][background[i]], axis=-1)
-        residual[i] = float(error.mean())
-    return predicted, residual
+        fitted[i] = hom is not None
+        if fitted[i]:
+            predicted[i] = homography_flow(hom, h, w)
+        elif background[i].any():
+            predicted[i] = np.median(flow[i][background[i]], axis=0)
+    diff = flow - predicted
+    error = np.hypot(diff[..., 0], diff[..., 1])
+    with np.errstate(invalid="ignore"):
+        residual = (np.where(background, error, 0).sum(axis=(1, 2), dtype=np.float64)
+                    / background.sum(axis=(1, 2)))
+    return BackgroundFit(predicted, error, np.where(fitted, residual, np.nan))

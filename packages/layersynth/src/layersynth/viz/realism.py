@@ -106,14 +106,14 @@ def flow_figures(flow: np.ndarray | None, modal: np.ndarray, occluder: np.ndarra
         nan = np.full((k, t), np.nan)
         return {"object_flow": nan, "relative": nan, "background_flow": np.full(t, np.nan),
                 "residual": np.full(t, np.nan)}
-    forward = flow[:, 0].astype(np.float64)  # (T, H, W, 2)
+    forward = np.ascontiguousarray(flow[:, 0], dtype=np.float32)  # (T, H, W, 2)
     labels = modal.astype(np.int64)
     labels[occluder & (modal == 0)] = k + 1  # occluders: neither background nor object
-    predicted, residual = fit_background(forward, labels == 0)
-    speed = label_means(np.linalg.norm(forward, axis=-1), labels, k + 2)
-    relative = label_means(np.linalg.norm(forward - predicted, axis=-1), labels, k + 2)
+    fit = fit_background(forward, labels == 0)
+    speed = label_means(np.hypot(forward[..., 0], forward[..., 1]), labels, k + 2)
+    relative = label_means(fit.error, labels, k + 2)
     return {"object_flow": speed[:, 1:k + 1].T, "relative": relative[:, 1:k + 1].T,
-            "background_flow": speed[:, 0], "residual": residual}
+            "background_flow": speed[:, 0], "residual": fit.residual}
 
 
 def sequence_figures(arrays: dict, flow_name: str | None, kinds: tuple[str, ...]
