@@ -2,6 +2,7 @@
 (layersynth.pipeline.importing), on tiny folders fabricated in tmp_path."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -132,3 +133,61 @@ def test_a_summary_counts_sequences_frames_and_sizes(imported):
     assert (summary["sequences"], summary["made"], summary["skipped"]) == (3, 3, 0)
     assert summary["frames"] == 12 and summary["shards"] == 2
     assert summary["bytes"] > 0 and summary["source_bytes"] > 0
+
+
+# --- the schema without ground truth (store.schema, store.writer) --------------------------------
+
+def imported_arrays(rng):
+    from fakeshards import fake_arrays
+
+    arrays = fake_arrays(rng)
+    arrays["flow_raft"] = arrays.pop("flow_gt")
+    return arrays
+
+
+def test_a_sequence_without_ground_truth_is_refused_unless_the_writer_is_told():
+    from layersynth.store.schema import check_sequence
+
+    arrays = imported_arrays(np.random.default_rng(0))
+    check_sequence(arrays, ground_truth=False)
+    with pytest.raises(ValueError, match="missing arrays: flow_gt"):
+        check_sequence(arrays)
+    with pytest.raises(ValueError, match="no flow_gt"):
+        check_sequence(dict(arrays, flow_gt=arrays["flow_raft"]), ground_truth=False)
+    with pytest.raises(ValueError, match="flows none"):
+        check_sequence({n: a for n, a in arrays.items() if n != "flow_raft"}, ground_truth=False)
+
+
+def test_an_estimated_flow_of_another_shape_is_refused_without_ground_truth_too():
+    from layersynth.store.schema import check_sequence
+
+    arrays = imported_arrays(np.random.default_rng(0))
+    arrays["flow_dis"] = arrays["flow_raft"][:, :, :4]
+    with pytest.raises(ValueError, match="flow_dis: shape"):
+        check_sequence(arrays, ground_truth=False)
+
+
+def test_a_flow_added_to_an_imported_shard_must_match_its_imported_flow(imported, tmp_path):
+    from layersynth.store.writer import add_arrays
+
+    copy = tmp_path / "ds"
+    shutil.copytree(imported[0], copy)
+    with open_dataset(copy) as ds:
+        shape = ds["000000"]["flow_raft"].shape
+    with pytest.raises(ValueError, match="flow_raft"):
+        add_arrays(copy, "shard-00000.h5", {"000000": {"flow_dis": np.zeros((1, 2, 4, 4, 2))}})
+    add_arrays(copy, "shard-00000.h5", {"000000": {"flow_dis": np.ones(shape, np.float32)}})
+    with open_dataset(copy) as ds:
+        assert np.array_equal(ds.read("000000", ["flow_dis"])["flow_dis"], np.ones(shape))
+
+
+def test_a_generated_dataset_still_answers_flow_gt_and_plain_key_errors(tmp_path):
+    from fakeshards import write_dataset
+
+    write_dataset(tmp_path, [2])
+    with open_dataset(tmp_path) as ds:
+        assert ds.imported_from is None
+        seq = ds[ds.ids[0]]
+        assert seq["flow_gt"].dtype == np.float32
+        with pytest.raises(KeyError):
+            seq["flow_nothing"]

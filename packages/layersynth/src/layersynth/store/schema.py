@@ -163,17 +163,20 @@ def check_sequence(arrays: Mapping[str, np.ndarray], *, ground_truth: bool = Tru
     if missing:
         raise ValueError(f"missing arrays: {', '.join(missing)}")
     flows = sorted(n for n in arrays if is_flow(n))
+    ref = GROUND_TRUTH_FLOW
     if not ground_truth:
         if GROUND_TRUTH_FLOW in arrays or not flows:
             raise ValueError("an imported sequence holds estimated flow and no flow_gt; "
                              f"got flows {flows or 'none'}")
-        arrays = dict(arrays, **{GROUND_TRUTH_FLOW: arrays[flows[0]]})
-    check_arrays(dict(arrays))
+        ref = "flow_raft" if "flow_raft" in flows else flows[0]
+    try:
+        check_arrays(dict(arrays, **{GROUND_TRUTH_FLOW: arrays[ref]}))
+    except ValueError as err:  # name the array checked in flow_gt's place
+        raise ValueError(str(err).replace(f"{GROUND_TRUTH_FLOW}:", f"{ref}:", 1)) from None
     for name, arr in arrays.items():
         field_of(name)
-        if is_flow(name) and arr.shape != arrays[GROUND_TRUTH_FLOW].shape:
-            ref = arrays[GROUND_TRUTH_FLOW].shape
-            raise ValueError(f"{name}: shape {arr.shape} differs from flow_gt {ref}")
+        if is_flow(name) and arr.shape != arrays[ref].shape:
+            raise ValueError(f"{name}: shape {arr.shape} differs from {ref} {arrays[ref].shape}")
     if not is_ranks(arrays["order"]):
         raise ValueError(f"order: {arrays['order'].tolist()} is not a ranking 0..K-1")
 
