@@ -1,0 +1,38 @@
+"""bench/gpu.sh --cpu-smoke: every measurement of the GPU check (training step in three modes with
+the batch search, RAFT through layersynth's estimator, oclr-infer with RAFT and DIS) runs, tiny,
+on the CPU, and reports numbers in its table and JSON."""
+
+import json
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_cpu_smoke_runs_every_section_and_reports_a_table_then_the_json(tmp_path):
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([str(ROOT / "bench/gpu.sh"), "--cpu-smoke", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result == json.loads(out.read_text())
+    rows = result["rows"]
+    assert not any("skipped" in r for r in rows)
+    train = [r for r in rows if r["section"] == "train"]
+    assert [r["mode"] for r in train] == ["fp32", "bf16", "bf16+compile"]
+    assert all(r["fits"] and r["clips_per_s"] > 0 and r["peak_mib"] > 0 for r in train)
+    raft = [r for r in rows if r["section"] == "raft"]
+    assert [r["batch"] for r in raft] == [2, 4] and all(r["pairs_per_s"] > 0 for r in raft)
+    infer = [r for r in rows if r["section"] == "infer"]
+    assert [r["flow"] for r in infer] == ["raft", "dis"]
+    assert all(r["frames"] == 2 and r["frames_per_s"] > 0 for r in infer)
+    table = "\n".join(lines[:-1])
+    assert "bf16+compile" in table and "pairs/s" in table and "frames/s" in table
+
+
+def test_the_gpu_mode_refuses_in_one_line_where_there_is_no_gpu():
+    proc = subprocess.run([str(ROOT / "bench/gpu.sh"), "--device", "cuda"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "no CUDA GPU here" in proc.stderr
+    assert "Traceback" not in proc.stderr
