@@ -17,7 +17,7 @@ REALISM_ROWS = (
     ("object-frames", "object_frames", "{:d}"),
     ("area share, median", "area_share_median", "{:.3f}"),
     ("object flow px, median", "object_flow_px_median", "{:.2f}"),
-    ("relative motion px, med.", "relative_motion_px_median", "{:.2f}"),
+    ("relative motion px, median", "relative_motion_px_median", "{:.2f}"),
     ("near-static (< 0.3 px)", "near_static_share", "{:.1%}"),
     ("fully occluded", "fully_occluded_share", "{:.1%}"),
     ("touching the border", "touching_border_share", "{:.1%}"),
