@@ -148,7 +148,12 @@ def time_steps(step, device: torch.device, steps: int) -> tuple[float, float | N
 
 
 def is_out_of_memory(err: BaseException) -> bool:
-    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err)
+    """True for CUDA (or CPU allocator) out-of-memory, also when another error wraps it."""
+    while err is not None:
+        if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower():
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def measure_train(s: BenchSettings, mode: str, batch: int) -> dict:
@@ -163,7 +168,7 @@ def measure_train(s: BenchSettings, mode: str, batch: int) -> dict:
     try:
         sec, peak = time_steps(training_step(model, compiled, batch, device, mode != "fp32"),
                                device, s.steps)
-    except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
+    except Exception as err:  # OOM arrives as OutOfMemoryError, or wrapped by torch.compile
         if not is_out_of_memory(err):
             raise
         return {"section": "train", "mode": mode, "batch": batch, "fits": False}
