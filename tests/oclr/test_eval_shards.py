@@ -161,6 +161,9 @@ def test_the_command_prints_a_table_then_the_json_last(val_shards, tmp_path, cap
     assert last == json.loads((tmp_path / "r.json").read_text())
     assert {"modal_j", "amodal_j", "order_acc", "by_objects", "sequences", "paper"} <= set(last)
     assert last["paper"]["frames"] == 4 * 4 and 0 <= last["paper"]["modal_j"] <= 1
+    assert "per frame" in last["paper"]["averaging"]  # said once, at the top
+    assert all(set(c["paper"]) == {"modal_j", "amodal_j", "frames"}
+               for c in last["sequences"].values())
     assert "per frame, pooled (paper)" in out[1]
 
 

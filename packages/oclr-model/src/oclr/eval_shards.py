@@ -130,6 +130,7 @@ class ScoreBoard:
 
     def summary(self) -> dict:
         out = _clip_summary(self.clips)
+        out["paper"]["averaging"] = PAPER_AVERAGING  # said once, not per group and clip
         groups = defaultdict(list)
         for c in self.clips:
             groups[c.n_objects].append(c)
@@ -161,8 +162,7 @@ def _paper_figures(clips: list[ClipScore]) -> dict:
     of all clips, modal and amodal each under its own matching."""
     modal = [v for c in clips for v in c.paper_modal]
     amodal = [v for c in clips for v in c.paper_amodal]
-    return {"modal_j": mean_or_nan(modal), "amodal_j": mean_or_nan(amodal), "frames": len(amodal),
-            "averaging": PAPER_AVERAGING}
+    return {"modal_j": mean_or_nan(modal), "amodal_j": mean_or_nan(amodal), "frames": len(amodal)}
 
 
 PAPER_AVERAGING = ("per frame: mean IoU over the clip's objects; pooled over all frames of all "
