@@ -80,3 +80,16 @@ def test_stats_on_a_file_that_is_no_dataset_is_named_in_one_line(tmp_path):
 
 def test_stats_takes_no_value():
     assert "--stats" in invoke("inspect", "--stats=yes", "d").error_line()
+
+
+def test_an_imported_dataset_is_inspected_with_its_raft_flow_and_unknown_sprite_kinds(dataset,
+                                                                                     tmp_path):
+    assert invoke("export", dataset, "--format", "oclr", "--out", tmp_path / "oclr").code == 0
+    ran = invoke("import", tmp_path / "oclr", "--format", "oclr", "--out", tmp_path / "imp")
+    assert ran.code == 0, ran.err
+    ran = invoke("inspect", tmp_path / "imp", "--stats")
+    assert ran.code == 0, ran.err
+    realism = ran.last_json()["realism"]
+    assert realism["flow"] == "raft" and realism["flow_exact"] is False
+    assert list(realism["sprite_kinds"]) == ["unknown"] and ran.last_json()["epe"] == {}
+    assert "motion from flow_raft (estimated), gap +1" in ran.out
