@@ -63,11 +63,14 @@ def checkpoint(tmp_path_factory):
 
 
 def write_seq(root, images, annotations, seq, seed=0, gt_every=1, binary=False, suffix=".jpg",
-              only=None):
-    """A scene's frames and GT; `only` keeps that one GT object (the other moves unannotated)."""
+              only=None, swap=False):
+    """A scene's frames and GT; `only` keeps that one GT object (the other moves unannotated);
+    `swap` gives the left-moving object id 1."""
     frames, labels = scene(seed=seed)
     if only is not None:
         labels = np.where(labels == only, labels, 0).astype(np.uint8)
+    if swap:
+        labels = np.choose(labels, [0, 2, 1]).astype(np.uint8)
     (root / images / seq).mkdir(parents=True)
     if annotations:
         (root / annotations / seq).mkdir(parents=True)
@@ -146,6 +149,19 @@ def test_davis2017_motion_scores_each_object_and_both_protocols(tmp_path, capsys
     assert result["J&F"] > 0.5 and result["protocols"]["reference"]["J&F"] > 0.5
     masks = read_label_png(tmp_path / "out/reference/dogs/00005.png")
     assert set(np.unique(masks)) <= {0, 1, 2, 3} and masks.shape == (H, W)
+
+
+def test_the_reference_protocol_writes_each_windows_channels_under_their_matched_gt_ids(
+        tmp_path, capsys, oracle):
+    root = tmp_path / "davis"
+    labels = write_seq(root, "JPEGImages/480p", "Annotations/480p", "dogs", swap=True)
+    result, _ = run_ok(capsys, "--checkpoint", "any.pt", "--davis", root, "--set", "2017-motion",
+                       "--out", tmp_path / "out", "--no-flow-cache", "--protocol", "reference")
+    masks = read_label_png(tmp_path / "out/reference/dogs/00005.png")
+    # channel 1 (moving left) matched GT object 1: written as id 1 where that object is
+    inside = masks[labels[5] == 1]
+    assert np.mean(inside == 1) > 0.8 and np.mean(masks[labels[5] == 2] == 2) > 0.8
+    assert result["protocol"] == "reference" and result["J&F"] > 0.5
 
 
 def test_fbms_scores_only_the_frames_that_have_ground_truth(tmp_path, capsys, oracle):
