@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from oclr import cli_train
 from oclr.checkpoint import read_checkpoint
 from oclrrun import imports_torch, invoke, script
@@ -190,3 +191,152 @@ def test_the_console_script_without_shards_names_the_option(tmp_path):
 
 def test_help_does_not_load_torch():
     assert not imports_torch("oclr.cli_train", "--help")
+
+
+# --- the flow a run trains on when --flow is not given, and --init -------------------------------
+
+
+def with_flows(src: Path, dst: Path, methods: tuple[str, ...]) -> Path:
+    """A copy of the dataset `src` with flow_<method> arrays added beside flow_gt (the ground
+    truth stands in for the estimates: these tests are about which array is read)."""
+    import shutil
+
+    import layersynth
+    from layersynth.store import manifest
+    from layersynth.store.writer import add_arrays
+
+    shutil.copytree(src, dst)
+    ds = layersynth.open_dataset(dst)
+    for entry in manifest.load(dst)["shards"]:
+        new = {sid: {f"flow_{m}": ds[sid]["flow_gt"] for m in methods} for sid in entry["ids"]}
+        add_arrays(dst, entry["file"], new)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def flow_sets(shards, tmp_path_factory):
+    root = tmp_path_factory.mktemp("flows")
+    return {"raft+dis": with_flows(shards, root / "raft-dis", ("raft", "dis")),
+            "dis": with_flows(shards, root / "dis", ("dis",))}
+
+
+def trained_flow(run: Path) -> str:
+    return read_checkpoint(run / "last.pt")["train_config"]["flow"]
+
+
+@pytest.mark.parametrize("held, chosen", [("raft+dis", "raft"), ("dis", "dis")])
+def test_without_flow_the_run_takes_the_best_estimated_flow_and_says_which(
+        flow_sets, tmp_path, capsys, held, chosen):
+    run = tmp_path / "run"
+    assert cli_train.main(args(flow_sets[held], run, "--steps", "1")) == 0
+    err = capsys.readouterr().err
+    assert f"oclr-train: training on the '{chosen}' flow, the best estimated flow" in err
+    assert "warning" not in err and trained_flow(run) == chosen
+
+
+def test_on_ground_truth_only_shards_the_run_trains_on_it_with_a_warning_naming_dis(
+        shards, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli_train.main(args(shards, run, "--steps", "1")) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "real video only ever gives estimated flow" in warnings[0]
+    assert f"layersynth flow {shards} --method dis" in warnings[0]
+    assert trained_flow(run) == "gt"
+
+
+def test_flow_gt_asked_for_trains_on_ground_truth_without_a_warning(flow_sets, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli_train.main(args(flow_sets["raft+dis"], run, "--steps", "1", "--flow", "gt")) == 0
+    assert "warning" not in capsys.readouterr().err and trained_flow(run) == "gt"
+
+
+def test_the_default_flow_is_one_the_validation_set_holds_too(flow_sets, tmp_path, capsys):
+    run = tmp_path / "run"
+    code = cli_train.main(args(flow_sets["raft+dis"], run, "--steps", "1", "--val-shards",
+                               str(flow_sets["dis"])))
+    assert code == 0 and trained_flow(run) == "dis"
+
+
+def test_an_asked_for_flow_the_shards_lack_is_refused_saying_how_to_add_it(
+        flow_sets, tmp_path, capsys):
+    line = one_error_line(capsys, cli_train.main(args(flow_sets["dis"], tmp_path / "r", "--flow",
+                                                      "raft")))
+    assert f"{flow_sets['dis']}: no 'raft' flow in this dataset (it has: dis, gt)" in line
+    assert "--method raft" in line and not (tmp_path / "r").exists()
+
+
+def test_a_resumed_run_keeps_its_flow_when_flow_is_not_given(flow_sets, shards, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli_train.main(args(flow_sets["raft+dis"], run, "--steps", "1", "--flow", "gt")) == 0
+    assert cli_train.main(args(flow_sets["raft+dis"], run, "--steps", "2", "--resume")) == 0
+    assert trained_flow(run) == "gt" and "training on" not in capsys.readouterr().err
+
+
+def _weights(path: Path) -> dict:
+    return read_checkpoint(path)["model"]
+
+
+def test_init_from_an_oclr_checkpoint_starts_a_fresh_run_from_its_weights(
+        shards, tmp_path, capsys):
+    first = tmp_path / "first"
+    assert cli_train.main(args(shards, first, "--steps", "2", "--seed", "1")) == 0
+    second = tmp_path / "second"
+    code = cli_train.main(args(shards, second, "--steps", "1", "--seed", "2", "--lr", "1e-12",
+                               "--init", str(first / "last.pt")))
+    assert code == 0
+    assert f"starting from the weights of {first / 'last.pt'} (an oclr checkpoint)" in \
+        capsys.readouterr().err
+    state = read_checkpoint(second / "last.pt")
+    assert state["step"] == 1 and state["train_config"]["init"] == str(first / "last.pt")
+    start, now = _weights(first / "last.pt"), state["model"]
+    assert all(torch.allclose(now[k], v, atol=1e-6) for k, v in start.items())
+    fresh = tmp_path / "fresh"  # the same seed without --init: other weights
+    assert cli_train.main(args(shards, fresh, "--steps", "1", "--seed", "2", "--lr", "1e-12")) == 0
+    assert not torch.allclose(_weights(fresh / "last.pt")["queries"], start["queries"])
+
+
+def small_reference_checkpoint(path: Path, seed: int) -> Path:
+    """A reference-format checkpoint of a network with the SMALL sizes."""
+    from oclr.model import build_model
+    from oclr.reference_weights import to_reference
+    from refckpt import write_reference_checkpoint
+
+    torch.manual_seed(seed)
+    sizes = dict(cli_train.field_value(m) for m in SMALL)
+    model = build_model("tiny", **sizes, norm="reference", map_scale=1.0)
+    return write_reference_checkpoint(path, to_reference(model))
+
+
+def test_init_from_a_reference_checkpoint_trains_its_network_with_the_reference_settings(
+        shards, tmp_path, capsys):
+    ref = small_reference_checkpoint(tmp_path / "ref.pth", seed=4)
+    run = tmp_path / "run"
+    code = cli_train.main(args(shards, run, "--steps", "1", "--lr", "1e-12", "--init", str(ref)))
+    assert code == 0
+    assert "(the reference code's checkpoint)" in capsys.readouterr().err
+    state = read_checkpoint(run / "last.pt")
+    assert state["model_config"]["norm"] == "reference"
+    assert state["model_config"]["map_scale"] == 1.0
+    assert state["model_config"]["frames"] == 4  # --model frames=4 over the reference's 30
+    stored = torch.load(ref, weights_only=True)["model_state_dict"]
+    assert torch.allclose(state["model"]["queries"], stored["transformer_dec.motion_embed.weight"],
+                          atol=1e-6)
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["init"] == str(ref) and config["model"]["norm"] == "reference"
+
+
+@pytest.mark.parametrize("make, extra, needle", [
+    (lambda p: torch.save({"state_dict": {}}, p), [], "not an oclr checkpoint"),
+    (lambda p: p.write_bytes(b"junk"), [], "not a torch checkpoint file"),
+    (lambda p: small_reference_checkpoint(p, 0), ["--model", "d_model=16"],
+     "its weights do not fit the network --model asks for: "),
+    (lambda p: small_reference_checkpoint(p, 0), ["--resume"], "a resumed run continues"),
+])
+def test_init_with_a_file_that_cannot_start_the_run_is_one_line_and_writes_nothing(
+        shards, tmp_path, capsys, make, extra, needle):
+    bad = tmp_path / "bad.pt"
+    make(bad)
+    line = one_error_line(capsys, cli_train.main(args(shards, tmp_path / "r", "--init", str(bad),
+                                                      *extra)))
+    assert f"--init {bad}" in line or f"{bad}:" in line
+    assert needle in line and not (tmp_path / "r").exists()

@@ -7,6 +7,7 @@ a resumed run keeps the settings that change what is learnt), and calls `oclr.en
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -55,18 +56,25 @@ class FieldValue(click.ParamType):
 def train(**options) -> int:
     """The command's body: the options as click parsed them."""
     # oclr.runfolder and oclr.engine import torch: only once the command runs, never for --help
+    from oclr.data import best_flow
     from oclr.distributed import from_env
     from oclr.engine import train as run_training
     from oclr.outputs import check_output_file, reported_os_errors
     from oclr.runfolder import RunRequest, hold_run, train_config
 
-    json_path = options.pop("json")
+    json_path, init = options.pop("json"), options.pop("init")
     check_output_file(json_path, "--json")
     options["workers"] = capped_workers(options["workers"])
+    init_kind = None
+    if init is not None:
+        options["model"], init_kind = init_fields(init, options)
+    flow_defaulted = options["flow"] is None and not options["resume"]
+    if flow_defaulted:
+        options["flow"] = best_flow(options["shards"], options["val_shards"])
     cfg = train_config(RunRequest(**request_fields(options)))
-    if options["out"] is None and from_env().is_main:
-        verb = "continuing the run in" if cfg.resume else "writing the run to"
-        print(f"{PROG}: {verb} {cfg.out}", file=sys.stderr, flush=True)
+    cfg = dataclasses.replace(cfg, init=init) if init is not None else cfg
+    if from_env().is_main:
+        say_inputs(cfg, options["out"] is None, flow_defaulted, init_kind)
     with reported_os_errors(cfg.out), hold_run(cfg):
         try:
             summary = run_training(cfg)
@@ -78,6 +86,42 @@ def train(**options) -> int:
         with reported_os_errors(json_path or "stdout"):
             emit_json(summary, json_path)
     return 0
+
+
+def init_fields(init: str, options: dict) -> tuple[tuple, str]:
+    """--init PATH: (the --model pairs that make PATH's network, the user's own pairs last;
+    PATH's format, "oclr" or "reference")."""
+    from oclr.trainer import init_model_fields
+
+    if options["resume"]:
+        raise UsageError(f"--init {init}: a resumed run continues from RUN/last.pt; --init starts "
+                         "a fresh run from a checkpoint's weights: give one of them")
+    fields, kind = init_model_fields(init, options["preset"] or "oclr", dict(options["model"]))
+    return tuple(fields.items()), kind
+
+
+def say_inputs(cfg, out_defaulted: bool, flow_defaulted: bool, init_kind: str | None) -> None:
+    """What the run starts from and trains on, on stderr (rank 0): the run folder when it was not
+    given, the checkpoint of --init, and the flow when --flow was not given."""
+    if out_defaulted:
+        verb = "continuing the run in" if cfg.resume else "writing the run to"
+        print(f"{PROG}: {verb} {cfg.out}", file=sys.stderr, flush=True)
+    if cfg.init is not None:
+        kind = "the reference code's" if init_kind == "reference" else "an oclr"
+        print(f"{PROG}: starting from the weights of {cfg.init} ({kind} checkpoint)",
+              file=sys.stderr, flush=True)
+    if not flow_defaulted:
+        return
+    if cfg.flow == "gt":
+        where = " and ".join(str(p) for p in (cfg.shards, cfg.val_shards) if p is not None)
+        warn(f"--flow: no estimated flow (raft, dis) in {where}, so the run trains on the "
+             "ground-truth flow; real video only ever gives estimated flow, and a model trained "
+             f"on exact flow scores far lower on it: add DIS with `layersynth flow {cfg.shards} "
+             "--method dis` (the same for --val-shards), or pass --flow gt to train on ground "
+             "truth without this warning")
+    else:
+        print(f"{PROG}: training on the '{cfg.flow}' flow, the best estimated flow the shards "
+              "hold (--flow gt for the ground truth)", file=sys.stderr, flush=True)
 
 
 def capped_workers(workers: int) -> int:
@@ -135,7 +179,11 @@ command = OneLineCommand(
                 help="steps between halvings of the rate (default: 80k x steps / 600k)"),
         _option("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)"),
         _option("--flow", "{gt,raft,dis}", type=click.Choice(("gt", "raft", "dis")),
-                help="input flow (default gt)"),
+                help="input flow (default: the best estimated flow the shards hold, raft, else "
+                "dis, else gt with a warning)"),
+        _option("--init", metavar="CKPT",
+                help="start a fresh run from this checkpoint's weights (an oclr-train checkpoint "
+                "or the reference code's released one)"),
         _option("--workers", type=AtLeast(0), default=2,
                 help=f"DataLoader workers per process (at most {MAX_WORKERS_PER_CORE} per core)"),
         _option("--threads", type=AtLeast(1), help="torch CPU threads per process"),

@@ -168,6 +168,10 @@ class TrainConfig:
     bf16: bool | None = None
     val_limit: int | None = None  # validate on the first clips only
     resume: bool = False
+    # Weights a fresh run starts from (an oclr or a reference-code checkpoint, weights only: the
+    # optimiser, schedule and data order start afresh); None = random initialisation. `model`
+    # then holds what makes the checkpoint's network (oclr.trainer.init_model_fields).
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.workers < 0 or self.log_every < 1:

@@ -31,6 +31,9 @@ from layersynth.errors import InputError
 from oclr.windows import window_starts
 
 FLOW_KEYS = {"gt": "flow_gt", "raft": "flow_raft", "dis": "flow_dis"}
+# oclr-train's choice when --flow is not given: estimated flow first, the best first, because real
+# video only ever gives estimated flow (the paper trains on RAFT); ground truth last.
+FLOW_PREFERENCE = ("raft", "dis", "gt")
 
 
 class ClipError(InputError, ValueError):
@@ -140,6 +143,23 @@ def read_arrays(reader, seq_id: str, names: tuple[str, ...],
     t_axis = {"amodal": 1, "order": None}
     return {n: a if t_axis.get(n, 0) is None else
             (a[:, frames] if t_axis.get(n, 0) == 1 else a[frames]) for n, a in arrays.items()}
+
+
+def best_flow(*roots: str | os.PathLike | None) -> str | None:
+    """The first flow of FLOW_PREFERENCE that every given dataset folder holds; None when a folder
+    cannot be read or they share none (the run's own checks then name the problem)."""
+    shared = set(FLOW_KEYS)
+    for root in (r for r in roots if r is not None):
+        try:
+            reader = open_reader(root)
+            ids = list(reader.ids)
+        except (OSError, InputError, ValueError, KeyError):
+            return None
+        if not ids:
+            return None
+        held = available_flows(reader, ids[0])
+        shared &= {name for name, key in FLOW_KEYS.items() if key in held}
+    return next((name for name in FLOW_PREFERENCE if name in shared), None)
 
 
 def available_flows(reader, seq_id: str) -> set[str]:

@@ -4,11 +4,14 @@
 optimiser and its warm-up/halving schedule, the loss with its matcher, the training clips and the
 stream sampler that orders them, and restores all of it from RUN/last.pt when cfg.resume is set.
 `Trainer.state_dict()` is exactly what a checkpoint holds (`oclr.checkpoint`); the loop that drives
-the steps, logs and saves is `oclr.engine`.
+the steps, logs and saves is `oclr.engine`. A fresh run with cfg.init starts from that checkpoint's
+weights (ours or the reference code's) and nothing else of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,9 @@ import torch
 from oclr import distributed as D
 from oclr.checkpoint import (
     CheckpointError,
+    load_weights,
     read_checkpoint,
+    read_weights,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -35,6 +40,7 @@ from oclr.eval_shards import score_loader
 from oclr.losses import OCLRLoss
 from oclr.matching import HungarianMatcher
 from oclr.model import OCLR
+from oclr.reference_weights import first_misfit
 from oclr.schedule import Schedule, build_scheduler
 
 
@@ -118,11 +124,41 @@ class Trainer:
 
 
 def build_trainer(cfg: TrainConfig, info: D.DistInfo, device: torch.device) -> Trainer:
-    """A Trainer for the resolved `cfg`, restored from RUN/last.pt when cfg.resume is set."""
+    """A Trainer for the resolved `cfg`, restored from RUN/last.pt when cfg.resume is set, else
+    starting from the weights of cfg.init when that is set."""
     trainer = Trainer(cfg, info, device)
     if cfg.resume:
         resume(trainer, Path(cfg.out) / "last.pt")
+    elif cfg.init:
+        _, weights, _ = read_weights(cfg.init, map_location=device)
+        load_weights(trainer.model, weights, cfg.init)
     return trainer
+
+
+def init_model_fields(path: str | os.PathLike, preset: str,
+                      model: dict | None = None) -> tuple[dict, str]:
+    """(ModelConfig fields that turn `preset` into the network stored at `path`, with `model`'s
+    fields applied over them; the checkpoint's format, "oclr" or "reference"): what
+    TrainConfig.model holds for a run started with --init. CheckpointError naming the file when it
+    is no checkpoint, or when `model` changes the shape of one of its weights."""
+    stored, weights, kind = read_weights(path)
+    base = ModelConfig.preset(preset)
+    fields = {f.name: getattr(stored, f.name) for f in dataclasses.fields(ModelConfig)
+              if getattr(stored, f.name) != getattr(base, f.name)}
+    if "cnn_channels" in fields:
+        fields["cnn_channels"] = list(fields["cnn_channels"])
+    fields.update(model or {})
+    try:
+        with torch.device("meta"):
+            network = OCLR(ModelConfig.preset(preset, **fields))
+    except (TypeError, ValueError):
+        return fields, kind  # a bad --model field: the run's own checks name it
+    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
+    problem = first_misfit(expected, weights)
+    if problem:
+        raise CheckpointError(f"{path}: its weights do not fit the network --model asks for: "
+                              f"{problem}")
+    return fields, kind
 
 
 TRAINING_STATE = ("model", "optimizer", "scheduler", "step", "rng", "sampler")
