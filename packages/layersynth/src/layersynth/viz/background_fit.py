@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 SAMPLE = 1024  # background pixels per fit: plenty for 8 parameters, and ~1 ms per frame
@@ -38,6 +37,8 @@ def fit_homography(flow: np.ndarray, background: np.ndarray) -> np.ndarray | Non
 
     flow (H, W, 2) float (u, v) px; background (H, W) bool. None when fewer than MIN_POINTS
     background pixels exist or OpenCV finds no model (degenerate point sets)."""
+    import cv2  # heavy (~0.3 s): only when --stats fits; `inspect --help` stays light
+
     ys, xs = np.nonzero(background)
     if len(ys) < MIN_POINTS:
         return None
