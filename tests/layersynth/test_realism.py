@@ -258,6 +258,17 @@ def test_without_flow_the_motion_figures_are_none_and_the_mask_figures_remain():
     assert s["overall"]["solidity_median"] == 1.0 and s["overall"]["out_of_frame_share"] == 0.0
 
 
+def test_a_sequence_without_objects_has_background_figures_only():
+    amodal, modal, occluder = frame_set(k=0, t=2)
+    flow = np.full((2, 2, 20, 30, 2), 0.5, np.float32)
+    seq = sequence_figures({"amodal": amodal, "modal": modal, "occluder": occluder, "f": flow},
+                           "f", ())
+    s = summarise([seq], "f")
+    assert s["object_frames"] == 0 and s["objects"] == 0 and s["overall"]["solidity_median"] is None
+    assert s["background_flow_px"]["median"] == pytest.approx(np.hypot(0.5, 0.5))
+    assert s["background_residual_px"]["median"] < 1e-6
+
+
 def test_label_means_equal_a_loop_over_labels():
     rng = np.random.default_rng(0)
     values, labels = rng.random((3, 5, 7)), rng.integers(0, 3, (3, 5, 7))

@@ -86,7 +86,8 @@ def object_masks(amodal: np.ndarray, modal: np.ndarray) -> dict[str, np.ndarray]
     """The (K, T) figures of amodal (K, T, H, W) bool and modal (T, H, W) labels alone."""
     k = amodal.shape[0]
     area = amodal.sum(axis=(2, 3))
-    visible = np.stack([(modal == i + 1).sum(axis=(1, 2)) for i in range(k)]).reshape(area.shape)
+    visible = np.asarray([(modal == i + 1).sum(axis=(1, 2)) for i in range(k)],
+                         np.int64).reshape(area.shape)
     edges = (amodal[:, :, 0, :].any(-1) | amodal[:, :, -1, :].any(-1)
              | amodal[:, :, :, 0].any(-1) | amodal[:, :, :, -1].any(-1))
     solid = np.full(area.shape, np.nan)
