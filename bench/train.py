@@ -1,6 +1,7 @@
 """Training-step cost of the OCLR network: `python bench/train.py [--preset oclr] [--frames 8,30]`.
 
-One step = forward, OCLRLoss (with its Hungarian matching) and backward on random flow and random
+One step = forward, OCLRLoss (the preset's training loss, oclr.config.DEFAULT_LOSS, with its
+Hungarian matching; --loss FIELD=VALUE changes it) and backward on random flow and random
 targets (the cost does not depend on the values), no optimiser update. Reports, per clip length T:
 seconds per step (median and minimum of --repeat steps after --warmup; on a shared machine the
 minimum is the better estimate of the uncontended cost) and per clip, clips/s, and peak memory:
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import torch
 from layersynth.report import emit_json
-from oclr.losses import OCLRLoss
+from oclr.cli_train import field_value
+from oclr.config import DEFAULT_LOSS
+from oclr.losses import LossConfig, OCLRLoss
 from oclr.model import build_model, count_parameters
 
 
@@ -34,6 +37,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="bf16 = autocast")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
+    ap.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE",
+                    type=field_value, help="LossConfig field over the preset's training loss "
+                    "(oclr.config.DEFAULT_LOSS), repeatable, e.g. modal_weight=0")
     ap.add_argument("--json", default=None, help="also write the JSON result to this file")
     return ap.parse_args()
 
@@ -88,7 +94,8 @@ def sync(device: torch.device) -> None:
 
 def measure(model, args: argparse.Namespace, frames: int, device: torch.device) -> dict:
     """Median step time and peak memory for clips of `frames` frames."""
-    step = make_step(model, OCLRLoss(), args.batch, frames, device, args.dtype)
+    loss = OCLRLoss(LossConfig(**{**DEFAULT_LOSS[args.preset], **dict(args.loss)}))
+    step = make_step(model, loss, args.batch, frames, device, args.dtype)
     for _ in range(args.warmup):
         step()
     sync(device)

@@ -8,7 +8,8 @@ the background.
 of the K layers, layer k is seen where it is present and no layer in front of it is:
 p_k * prod over j in front of k of (1 - p_j). The result is the average of that over all K! orders,
 each weighted by how far the order scores agree with it (`order_weights`), so the masks' gradient
-reaches the order head. `modal_targets` makes the same composite of the ground truth.
+reaches the order head; it is computed per set of layers in front, not per order.
+`modal_targets` makes the same composite of the ground truth.
 """
 
 from __future__ import annotations
@@ -66,21 +67,47 @@ def order_weights(scores: torch.Tensor, orders: torch.Tensor, tau: float) -> tor
     return (F.logsigmoid(gaps) * later).sum((2, 3)).softmax(dim=1)
 
 
+def front_sets(orders: torch.Tensor) -> torch.Tensor:
+    """(P, K) int64: for each order (row of `orders` (P, K)) and layer k, the set of layers in
+    front of k as a bit mask (bit j set = layer j is nearer)."""
+    p, k = orders.shape
+    out = torch.zeros(p, k, dtype=torch.long)
+    for i, order in enumerate(orders.tolist()):
+        mask = 0
+        for layer in order:
+            out[i, layer] = mask
+            mask |= 1 << layer
+    return out
+
+
+def subset_products(clear: torch.Tensor) -> torch.Tensor:
+    """(B, T, 2^K, H, W): entry s is the product of clear[:, :, j] over the bits j of s (1 for
+    s = 0). clear (B, T, K, H, W)."""
+    prods = [torch.ones_like(clear[:, :, 0])]
+    for s in range(1, 2 ** clear.shape[2]):
+        j = (s & -s).bit_length() - 1  # the lowest bit: s = (s without j) + j
+        prods.append(prods[s & (s - 1)] * clear[:, :, j])
+    return torch.stack(prods, dim=2)
+
+
 def soft_modal(prob: torch.Tensor, scores: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """(B, T, K, H, W) soft modal masks: the expected visible part of each layer over the K! depth
     orders weighted by `order_weights`. prob (B, T, K, H, W) amodal probabilities, scores (B, K)
-    order scores (lower = nearer). Memory: one (B, T, K, H, W) tensor per order (6 at K = 3)."""
-    orders = depth_orders(prob.shape[2]).to(prob.device)
+    order scores (lower = nearer).
+
+    Layer k is seen at p_k times the product of (1 - p_j) over the set S of layers in front of
+    it, so the expectation is p_k * sum over S of P(S in front of k) * prod_S (1 - p_j): the
+    probabilities of the 2^(K-1) sets are small (B, K, 2^K) coefficients and the pixel work is
+    the 2^K products and one batched matrix product, not one composite per order.
+    """
+    b, t, k, h, w = prob.shape
+    orders = depth_orders(k).to(prob.device)
     weights = order_weights(scores, orders, tau)  # (B, P)
-    out = torch.zeros_like(prob)
-    for i, order in enumerate(orders):
-        seq = prob[:, :, order]  # (B, T, K, H, W) nearest first
-        clear = torch.cumprod(1 - seq, dim=2)  # nothing covers the pixel up to and including k
-        ahead = torch.cat([torch.ones_like(clear[:, :, :1]), clear[:, :, :-1]], dim=2)
-        seen = torch.empty_like(seq)
-        seen[:, :, order] = seq * ahead  # back to channel order
-        out = out + weights[:, i, None, None, None, None] * seen
-    return out
+    onehot = F.one_hot(front_sets(orders).to(prob.device), 2 ** k).to(weights.dtype)
+    coef = torch.einsum("bp,pks->bks", weights, onehot)  # (B, K, 2^K) P(set s in front of k)
+    prods = subset_products(1 - prob).flatten(3).transpose(1, 2).flatten(2)  # (B, 2^K, T*H*W)
+    seen = torch.bmm(coef.to(prods.dtype), prods)  # (B, K, T*H*W)
+    return prob * seen.unflatten(2, (t, h * w)).transpose(1, 2).unflatten(3, (h, w))
 
 
 def modal_targets(target: torch.Tensor, gt_rank: torch.Tensor, valid: torch.Tensor
