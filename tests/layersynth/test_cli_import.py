@@ -161,3 +161,10 @@ def test_oclr_trains_and_scores_on_an_import_with_its_raft_flow(imported, tmp_pa
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= result["amodal_j"] <= 1
     assert {clip.split("@")[0] for clip in result["sequences"]} == {"000000", "000001", "000002"}
+
+
+def test_plain_inspect_reports_an_import_from_its_records(imported, capsys):
+    ran = run(capsys, "inspect", imported)
+    assert ran.code == 0, ran.err
+    assert "flows          raft" in ran.out and "objects        1: 1, 2: 1, 3: 1" in ran.out
+    assert json.loads(ran.out.strip().splitlines()[-1])["sequences"] == 3
