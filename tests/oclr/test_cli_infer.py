@@ -191,3 +191,29 @@ def test_the_console_script_names_a_missing_required_option(tmp_path):
 
 def test_help_does_not_load_torch():
     assert not imports_torch("oclr.cli_infer", "--help")
+
+
+def test_a_reference_code_checkpoint_gives_the_masks_of_the_same_weights_in_our_format(
+        setup, capsys, tmp_path):
+    import torch
+    from oclr.checkpoint import read_weights, save_checkpoint
+    from oclr.model import build_model
+    from oclr.reference_weights import to_reference
+    from refckpt import write_reference_checkpoint
+
+    root, shape = setup
+    torch.manual_seed(5)
+    model = build_model("tiny", norm="reference", map_scale=1.0)
+    ref = write_reference_checkpoint(tmp_path / "ref.pth", to_reference(model))
+    config, weights, kind = read_weights(ref)
+    assert kind == "reference"
+    own = save_checkpoint({"model": weights, "model_config": config.to_dict()}, tmp_path / "own.pt")
+    masks = {}
+    for name, ckpt in (("ref", ref), ("own", own)):
+        code, out, err = run(capsys, "--checkpoint", str(ckpt), "--frames", str(root / "frames"),
+                             "--out", str(tmp_path / name), "--no-flow-cache", "--no-overlay")
+        assert code == 0, err
+        masks[name] = [p.read_bytes() for p in sorted((tmp_path / name).glob("*/*.png"))]
+    assert len(masks["ref"]) == 4 * shape[0] and masks["ref"] == masks["own"]  # modal + 3 amodal
+    amodal = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "ref" / "amodal").glob("*"))]
+    assert 0 < np.mean([(a > 0).mean() for a in amodal]) < 1  # masks that hold something

@@ -20,9 +20,12 @@ def build_model(preset: str = "oclr", **overrides):
 
 
 def load_model(path, device="cpu"):
-    """The network stored in a checkpoint file, in eval mode on `device`. Read with
-    weights_only=True (tensors and plain data only); a file that cannot be used raises
-    `oclr.checkpoint.CheckpointError` naming it."""
+    """The network stored in a checkpoint file, in eval mode on `device`: one that oclr-train
+    wrote, or the reference code's released checkpoint (a dict with `model_state_dict`), told
+    apart by content. A reference checkpoint gives a network with the reference's normalisation
+    and raw attention maps, whose order scores (B, K) equal the reference's (B, T, K) at any t.
+    Read with weights_only=True (tensors and plain data only); a file that cannot be used raises
+    `oclr.checkpoint.CheckpointError` naming it and, for misfitting weights, the first tensor."""
     from oclr.checkpoint import load_model as _load
 
     return _load(path, device)
