@@ -207,3 +207,14 @@ def test_real_generated_shards_become_model_clips_with_scaled_flow(tmp_path):
     assert windows.clip_ids[:2] == [f"{raw.ids[0]}@0", f"{raw.ids[0]}@1"]
     want = raw[raw.ids[0]]["modal"][1:4]
     assert np.array_equal(windows[1]["modal"].numpy(), want)
+
+
+def test_best_flow_prefers_estimated_flow_and_gives_none_for_an_unreadable_folder(shards,
+                                                                                   tmp_path):
+    from oclr.data import FLOW_PREFERENCE, best_flow
+
+    assert FLOW_PREFERENCE == ("raft", "dis", "gt")
+    assert best_flow(shards) == "gt"  # the tiny test shards hold ground truth only
+    assert best_flow(shards, None) == "gt"
+    assert best_flow(tmp_path / "nowhere") is None
+    assert best_flow(shards, tmp_path / "nowhere") is None

@@ -3,6 +3,8 @@ the reference code's format, fabricated from its published key list, loads into 
 outputs equal those of the same weights in our own format; the layer mapping agrees with torch's
 own packed-attention layers; a file that fits neither format is one line naming the misfit."""
 
+import json
+
 import oclr
 import pytest
 import torch
@@ -160,3 +162,21 @@ def test_reference_config_reads_the_sizes_from_the_shapes_alone():
     state = to_reference(build_model("oclr", num_objects=4, norm="reference", map_scale=1.0))
     cfg = reference_config(state)
     assert (cfg.num_objects, cfg.heads, cfg.d_model) == (4, 8, 512)
+
+
+def test_oclr_eval_scores_a_reference_checkpoint_as_the_same_weights_in_our_format(
+        val_shards, tmp_path, capsys):
+    from oclr.cli_eval import main as eval_main
+
+    torch.manual_seed(6)
+    model = build_model("tiny", norm="reference", map_scale=1.0)
+    ref = tmp_path / "ref.pth"
+    torch.save({"iteration": 1, "model_state_dict": to_reference(model)}, ref)
+    config, weights, _ = read_weights(ref)
+    own = save_checkpoint({"model": weights, "model_config": config.to_dict()}, tmp_path / "o.pt")
+    scores = []
+    for ckpt in (ref, own):
+        assert eval_main(["--checkpoint", str(ckpt), "--shards", str(val_shards)]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        scores.append({k: result[k] for k in ("modal_j", "amodal_j", "order_acc", "clips")})
+    assert scores[0] == scores[1] and scores[0]["clips"] > 0
