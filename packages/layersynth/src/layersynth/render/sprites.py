@@ -55,8 +55,10 @@ def sample_polygon(rng: np.random.Generator, sides: tuple[int, int], radius: flo
     """(n, 2) float64 vertices of a simple polygon with lo <= n <= hi, centred near 0.
 
     Vertices are star-shaped around the origin (angularly sorted); convex ones lie on the circle
-    of `radius`, non-convex ones at radii in [0.4, 1] * radius, have n >= 4 and are redrawn until
-    shapely finds them simple with solidity (area / hull area) <= NONCONVEX_SOLIDITY. Every pair of
+    of `radius`; non-convex ones have n >= 4, one to n // 2 of them dented in to [0.15, 0.45] x
+    radius, the rest at [0.75, 1] x radius (radii drawn from [0.4, 1] alone leave most pentagons
+    and hexagons convex), redrawn until shapely finds the outline simple with solidity (area / hull
+    area) <= NONCONVEX_SOLIDITY. Every pair of
     vertices is at least `min_gap * radius` apart (the paper's minimum vertex distance D_i).
     """
     lo = sides[0] if convex else max(sides[0], 4)
@@ -67,13 +69,20 @@ def sample_polygon(rng: np.random.Generator, sides: tuple[int, int], radius: flo
     for _ in range(1000):
         angles = rng.uniform(0, 2 * np.pi) + step * (np.arange(n) + rng.uniform(
             -_ANGLE_JITTER, _ANGLE_JITTER, n))
-        radii = np.full(n, radius) if convex else radius * rng.uniform(0.4, 1.0, n)
+        radii = np.full(n, radius) if convex else _dented_radii(rng, n, radius)
         vertices = np.stack([radii * detmath.cos(angles), radii * detmath.sin(angles)], axis=1)
         if nearest_distance(vertices).min() < min_gap * radius:
             continue
         if convex or (is_simple(vertices) and solidity(vertices) <= NONCONVEX_SOLIDITY):
             return vertices
     raise RuntimeError(f"no {n}-gon with vertex gap {min_gap} found; lower min_vertex_gap")
+
+
+def _dented_radii(rng: np.random.Generator, n: int, radius: float) -> np.ndarray:
+    dents = rng.permutation(n)[: int(rng.integers(1, n // 2 + 1))]
+    radii = rng.uniform(0.75, 1.0, n)
+    radii[dents] = rng.uniform(0.15, 0.45, len(dents))
+    return radius * radii
 
 
 def is_simple(vertices: np.ndarray) -> bool:
