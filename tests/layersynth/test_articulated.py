@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from scipy import ndimage
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography
 from layersynth.render import articulated, exact_flow
@@ -16,6 +15,7 @@ from layersynth.render.renderer import render, render_masks
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import SceneParams
 from layersynth.scene.sampling import sample_scene
+from scipy import ndimage
 
 SMOOTH = Assets.builtin(smooth=True)
 CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5,

@@ -1,4 +1,4 @@
-"""The built-in silhouette bank: 320 procedural shapes with limbs, holes, thin parts and concavities.
+"""The built-in silhouette bank: 320 procedural shapes with limbs, holes, thin parts, concavities.
 
 Eight families, drawn in turn: four-legged animals, people, branching plants, rings (with spokes or
 a handle), letter-like strokes, many-legged creatures, perforated blobs and winged bodies. Each
