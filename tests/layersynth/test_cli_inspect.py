@@ -1,9 +1,15 @@
-"""`layersynth inspect DIR`: counts, objects, occlusion, sizes, settings as a table, then JSON."""
+"""`layersynth inspect DIR [--stats]`: counts, objects, occlusion, sizes, settings as a table,
+then JSON; `--stats` adds the realism statistics read from the arrays."""
 
 import json
+import re
+import shutil
 
 import pytest
 from clirun import invoke, script, tiny_dataset
+from layersynth import open_dataset
+from layersynth.viz.realism import realism_stats
+from shard_damage import flip_in_chunk
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +39,44 @@ def test_a_negative_epe_sequence_count_is_refused_naming_the_option(dataset):
 
 def test_a_missing_dir_argument_is_named_in_one_line():
     assert "Missing argument 'DIR'" in invoke("inspect").error_line()
+
+
+def test_stats_adds_the_realism_table_and_the_same_figures_as_the_library(dataset):
+    ran = invoke("inspect", dataset, "--stats")
+    assert ran.code == 0, ran.err
+    with open_dataset(dataset) as ds:
+        want = realism_stats(ds)
+    got = ran.last_json()["realism"]
+    assert got == json.loads(json.dumps(want))
+    assert "motion from flow_gt (exact), gap +1" in ran.out
+    for label in ("near-static (< 0.3 px)", "fully occluded", "out of frame", "solidity",
+                  "background residual px", "sprite kinds"):
+        assert label in ran.out
+    n = got["overall"]["object_frames"]
+    assert re.search(rf"^  object-frames +{n} ", ran.out, re.MULTILINE)
+
+
+def test_without_stats_no_array_is_read_and_no_realism_is_reported(dataset, tmp_path):
+    copy = tmp_path / "d"
+    shutil.copytree(dataset, copy)
+    flip_in_chunk(copy / "shard-00000.h5", "000000", "flow_gt")
+    plain = invoke("inspect", copy)
+    assert plain.code == 0 and "realism" not in plain.last_json()
+    line = invoke("inspect", copy, "--stats").error_line()
+    assert "shard-00000.h5" in line and "000000" in line and "flow_gt" in line
+
+
+def test_stats_json_file_holds_the_realism_figures(dataset, tmp_path):
+    ran = script("inspect", "--stats", dataset, "--json", tmp_path / "s.json")
+    assert ran.code == 0, ran.err
+    written = json.loads((tmp_path / "s.json").read_text())
+    assert written == ran.last_json() and written["realism"]["sequences"] == 3
+
+
+def test_stats_on_a_file_that_is_no_dataset_is_named_in_one_line(tmp_path):
+    (tmp_path / "x").write_text("x")
+    assert str(tmp_path / "x") in invoke("inspect", tmp_path / "x", "--stats").error_line()
+
+
+def test_stats_takes_no_value():
+    assert "--stats" in invoke("inspect", "--stats=yes", "d").error_line()

@@ -1,7 +1,7 @@
 """Tests of oclr.attention: the encoder's frame mask, seen through the attention itself."""
 
 import torch
-from oclr.attention import MultiHeadAttention, other_frame_mask
+from oclr.attention import MultiHeadAttention, ReferenceNorm, make_norm, other_frame_mask
 from oclr.model import build_model
 
 
@@ -58,3 +58,35 @@ def test_frame_mask_marks_exactly_the_pairs_in_different_frames():
     mask = other_frame_mask(2, 3, torch.device("cpu"))
     expected = torch.tensor([[0, 0, 0, 1, 1, 1]] * 3 + [[1, 1, 1, 0, 0, 0]] * 3, dtype=torch.bool)
     assert torch.equal(mask, expected)
+
+
+def test_reference_norm_is_the_unbiased_std_plus_eps_formula_computed_by_hand():
+    torch.manual_seed(0)
+    norm = make_norm("reference", 6)
+    with torch.no_grad():
+        norm.weight.copy_(torch.arange(1.0, 7.0))
+        norm.bias.fill_(0.5)
+    x = torch.tensor([[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]])
+    mean = sum(x[0].tolist()) / 6
+    std = (sum((v - mean) ** 2 for v in x[0].tolist()) / 5) ** 0.5  # n - 1
+    expected = torch.tensor([[(i + 1) * (v - mean) / (std + 1e-5) + 0.5
+                              for i, v in enumerate(x[0].tolist())]])
+    torch.testing.assert_close(norm(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_reference_norm_differs_from_layernorm_by_the_n_over_n_minus_1_factor():
+    torch.manual_seed(0)
+    x = torch.randn(4, 512)
+    ours, theirs = make_norm("layernorm", 512), make_norm("reference", 512)
+    ratio = theirs(x) / ours(x)  # same zero weights-bias: pure formula difference
+    torch.testing.assert_close(ratio, torch.full_like(ratio, (511 / 512) ** 0.5), rtol=1e-4,
+                               atol=1e-4)
+    assert set(dict(ours.named_parameters())) == set(dict(theirs.named_parameters()))
+
+
+def test_model_config_norm_choice_reaches_every_transformer_layer():
+    model = build_model("tiny", norm="reference")
+    norms = [m for m in model.modules() if isinstance(m, (ReferenceNorm, torch.nn.LayerNorm))]
+    assert len(norms) == 2 * 2 + 2 * 3
+    assert all(isinstance(m, ReferenceNorm) for m in norms)
+    assert not any(isinstance(m, ReferenceNorm) for m in build_model("tiny").modules())

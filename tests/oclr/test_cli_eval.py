@@ -145,7 +145,7 @@ def test_the_pred_gt_path_never_imports_torch(davis):
      ["--flow {gt,raft,dis} input flow stored in the shards (default gt)", "--limit LIMIT",
       "--batch BATCH clips per forward pass"], ["--merge-objects", "--protocol"]),
     (["--checkpoint", "c.pt"],
-     ["--set {2016-val,2017-motion}", "--protocol {both,linked,reference}",
+     ["--set {2016-val,2017-motion}", "--protocol {all,both,linked,reference,single-channel}",
       "--flow {dis,raft} flow estimator", "--batch BATCH windows per forward pass"],
      ["--merge-objects", "--limit"]),
 ])

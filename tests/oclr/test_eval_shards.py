@@ -45,15 +45,17 @@ def test_channels_are_matched_to_objects_by_the_largest_total_j_not_greedily():
     mean_j = np.array([[0.9, 0.8], [0.85, 0.0], [0.1, 0.1]])  # greedy would give object 0 chan 0
     assert match_channels_by_j(mean_j).tolist() == [1, 0]
 
-def test_the_table_has_one_row_overall_then_one_per_object_count():
+def test_the_table_has_one_row_overall_then_one_per_object_count_with_both_averagings():
     one = {"clips": 3, "modal_j": 0.5, "amodal_j": 0.99951, "order_acc": float("nan"),
-           "order_pairs": 0}
-    two = {"clips": 1, "modal_j": 0.25, "amodal_j": 0.5, "order_acc": 1.0, "order_pairs": 2}
+           "order_pairs": 0, "paper": {"frames": 90, "modal_j": 0.5, "amodal_j": 0.99951}}
+    two = {"clips": 1, "modal_j": 0.25, "amodal_j": 0.5, "order_acc": 1.0, "order_pairs": 2,
+           "paper": {"frames": 30, "modal_j": 0.125, "amodal_j": float("nan")}}
     assert format_table({**one, "by_objects": {"1": one, "2": two}}).splitlines() == [
-        " objects  clips  modal J  amodal J  order acc  pairs",
-        "     all      3     50.0     100.0          -      0",
-        "       1      3     50.0     100.0          -      0",
-        "       2      1     25.0      50.0      100.0      2",
+        "                          per object (this project) |  per frame, pooled (paper)",
+        " objects  clips  modal J  amodal J  order acc  pairs |  frames  modal J  amodal J",
+        "     all      3     50.0     100.0          -      0 |      90     50.0     100.0",
+        "       1      3     50.0     100.0          -      0 |      90     50.0     100.0",
+        "       2      1     25.0      50.0      100.0      2 |      30     12.5         -",
     ]
 
 def test_a_perfect_prediction_in_shuffled_channels_scores_one_everywhere():
@@ -93,6 +95,41 @@ def test_the_summary_pools_objects_and_splits_them_by_object_count():
     assert s["amodal_j"] == pytest.approx(2 / 3) and s["objects"] == 3 and s["clips"] == 2
     assert s["by_objects"]["1"]["amodal_j"] == 0.0 and s["by_objects"]["2"]["amodal_j"] == 1.0
     assert s["sequences"]["b"]["amodal_j"] == [0.0]
+    # the paper's averaging: 3 frames of 1.0 (clip a) and 3 frames of 0.0 (clip b), pooled
+    assert s["paper"]["amodal_j"] == 0.5 and s["paper"]["modal_j"] == 0.5
+    assert s["paper"]["frames"] == 6 and s["by_objects"]["1"]["paper"]["amodal_j"] == 0.0
+
+
+def test_each_frame_of_the_papers_figure_is_the_mean_over_the_clips_objects():
+    amodal, modal, rank = two_objects()
+    prob = amodal.clone()
+    prob[1:, 1] = 0  # object 1 found in frame 0 only
+    clip = score_clip("c", prob, torch.tensor([0.0, 1.0, 2.0]), amodal, modal, 2, rank)
+    assert clip.amodal_j == [1.0, pytest.approx(1 / 3)]  # per object: mean over frames
+    assert clip.paper_amodal == [1.0, 0.5, 0.5]  # per frame: mean over objects
+    board = ScoreBoard()
+    board.add(clip)
+    assert board.summary()["amodal_j"] == pytest.approx(2 / 3)
+    assert board.summary()["paper"]["amodal_j"] == pytest.approx(2 / 3)  # 1 clip: same mean
+    assert board.summary()["sequences"]["c"]["paper"]["amodal_j"] == pytest.approx(2 / 3)
+
+
+def test_the_papers_modal_figure_matches_modal_masks_on_their_own():
+    """One 6 x 6 object. Channel 0 is its exact amodal mask but lies behind channel 1, which
+    covers its left 6 x 4: amodal matching takes channel 0 (IoU 1 vs 24/36), whose visible part
+    is 12 of 36 pixels; matched on modal masks, channel 1 (24/36) wins."""
+    t, h, w = 2, 12, 12
+    amodal = torch.zeros(t, 3, h, w)
+    amodal[:, 0, 2:8, 2:8] = 1
+    modal = (amodal[:, 0] > 0).long()
+    prob = torch.zeros(t, 3, h, w)
+    prob[:, 0, 2:8, 2:8] = 1
+    prob[:, 1, 2:8, 2:6] = 1
+    clip = score_clip("c", prob, torch.tensor([1.0, 0.0, 2.0]), amodal, modal, 1,
+                      torch.tensor([0, 1, 2]))
+    assert clip.amodal_j == [1.0] and clip.paper_amodal == [1.0, 1.0]
+    assert clip.modal_j == [pytest.approx(1 / 3)]
+    assert clip.paper_modal == [pytest.approx(2 / 3)] * 2
 
 
 def checkpoint(tmp_path):
@@ -122,7 +159,9 @@ def test_the_command_prints_a_table_then_the_json_last(val_shards, tmp_path, cap
     assert any(line.split()[:1] == ["all"] for line in out) and "amodal J" in "\n".join(out)
     last = json.loads(out[-1])
     assert last == json.loads((tmp_path / "r.json").read_text())
-    assert {"modal_j", "amodal_j", "order_acc", "by_objects", "sequences"} <= set(last)
+    assert {"modal_j", "amodal_j", "order_acc", "by_objects", "sequences", "paper"} <= set(last)
+    assert last["paper"]["frames"] == 4 * 4 and 0 <= last["paper"]["modal_j"] <= 1
+    assert "per frame, pooled (paper)" in out[1]
 
 
 def test_bad_inputs_are_one_line_errors_naming_the_file(val_shards, tmp_path, capsys):

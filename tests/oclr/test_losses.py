@@ -11,6 +11,7 @@ from oclr.losses import (
     OCLRLoss,
     boundary_band,
     dice_loss,
+    modal_loss,
     order_loss,
     overlapping_pairs,
 )
@@ -68,7 +69,8 @@ def test_order_loss_counts_only_pairs_whose_masks_overlap_in_some_frame():
     assert overlapping_pairs(target, valid)[0].nonzero().tolist() == [[0, 1], [1, 0]]
     wrong = torch.tensor([[2.0, 0.0, 0.0]])  # layer 0 placed behind layer 1
     loss = order_loss(wrong, target, rank, valid, tau=1.0)
-    assert loss.item() == pytest.approx(F.softplus(torch.tensor(2.0)).item() / 6)
+    # one wrong pair, divided by the K(K-1)/2 = 3 unordered pairs (the reference's normaliser)
+    assert loss.item() == pytest.approx(F.softplus(torch.tensor(2.0)).item() / 3)
     # only the scores of the overlapping pair matter; c's score can be anything
     assert order_loss(torch.tensor([[2.0, 0.0, -50.0]]), target, rank, valid, 1.0) == loss
     assert order_loss(torch.tensor([[0.0, 9.0, 0.0]]), target, rank, valid, 1.0) < 1e-3
@@ -81,7 +83,7 @@ def test_order_loss_skips_padded_layers_and_follows_a_given_depth_rank():
     rank = torch.arange(3)[None]
     two = torch.tensor([[True, True, False]])
     assert order_loss(scores, target, rank, two, 1.0).item() == pytest.approx(
-        F.softplus(torch.tensor(-1.0)).item() / 6)
+        F.softplus(torch.tensor(-1.0)).item() / 3)
     backwards = torch.tensor([[2, 1, 0]])
     right = order_loss(scores, target, rank, two, 1.0)
     assert order_loss(scores, target, backwards, two, 1.0) > right
@@ -118,7 +120,8 @@ def test_the_dice_term_enters_the_total_with_its_weight():
 
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]),
-       cfg=st.sampled_from([LossConfig(), LossConfig(dice_weight=1.0)]))
+       cfg=st.sampled_from([LossConfig(), LossConfig(dice_weight=1.0),
+                            LossConfig(modal_weight=0.1, dice_weight=1.0)]))
 def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg):
     g = torch.Generator().manual_seed(seed)
     target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 4, 5, 8), torch.zeros(2, 16, 16)],
@@ -212,3 +215,81 @@ def test_tiny_model_loss_decreases_on_a_batch_mixing_one_two_and_three_objects(o
         opt.step()
         history.append(terms["total"])
     assert history[-1] < 0.8 * history[0] and min(history[:3]) > max(history[-3:]), history
+
+
+def test_order_loss_of_a_batch_is_the_mean_over_clips_of_the_sum_over_three_pairs():
+    a = _square(1, 8, 0, 0, 5)
+    target = torch.stack([a, a, a], dim=1).expand(2, 1, 3, 8, 8)  # every pair overlaps
+    rank, valid = torch.arange(3).expand(2, 3), torch.ones(2, 3, dtype=torch.bool)
+    scores = torch.tensor([[0.0, 1.0, 3.0], [3.0, 1.0, 0.0]])  # clip 0 right, clip 1 reversed
+    sp = lambda x: float(F.softplus(torch.tensor(-x)))  # noqa: E731  -log sigmoid(x)
+    clip0 = sp(1.0) + sp(3.0) + sp(2.0)  # pairs (1 behind 0), (2 behind 0), (2 behind 1)
+    clip1 = sp(-2.0) + sp(-3.0) + sp(-1.0)
+    assert order_loss(scores, target, rank, valid, 1.0).item() == pytest.approx(
+        (clip0 + clip1) / 2 / 3, rel=1e-6)
+    # tau divides the score gaps
+    assert order_loss(scores * 2, target, rank, valid, 2.0).item() == pytest.approx(
+        (clip0 + clip1) / 6, rel=1e-6)
+
+
+def _bce(p: float, y: float) -> float:
+    p = min(max(p, 1e-5), 1 - 1e-5)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def test_modal_loss_on_one_pixel_equals_the_hand_computed_soft_composite():
+    # two layers on one pixel, both present with p = 0.8 / 0.6; GT: layer 0 in front, so the modal
+    # truth is (1, 0). With scores (0, 0) both orders weigh 1/2:
+    # soft modal = (0.8 * (1/2 + 1/2 * 0.4), 0.6 * (1/2 * 0.2 + 1/2)) = (0.56, 0.36)
+    logits = torch.logit(torch.tensor([0.8, 0.6])).reshape(1, 1, 2, 1, 1)
+    target = torch.ones(1, 1, 2, 1, 1)
+    rank, valid = torch.tensor([[0, 1]]), torch.ones(1, 2, dtype=torch.bool)
+    got = modal_loss(logits, torch.zeros(1, 2), target, rank, valid, 1.0).item()
+    assert got == pytest.approx((_bce(0.56, 1) + _bce(0.36, 0)) / 2, rel=1e-5)
+    # scores (-inf-ish, +): layer 0 surely in front: soft modal (0.8, 0.6 * 0.2 = 0.12)
+    sure = modal_loss(logits, torch.tensor([[-30.0, 30.0]]), target, rank, valid, 1.0).item()
+    assert sure == pytest.approx((_bce(0.8, 1) + _bce(0.12, 0)) / 2, rel=1e-4)
+    assert sure < got
+
+
+def test_modal_loss_trains_the_order_head_towards_the_true_depth_order():
+    logits = torch.logit(torch.tensor([0.9, 0.9])).reshape(1, 1, 2, 1, 1)
+    target = torch.ones(1, 1, 2, 1, 1)
+    scores = torch.zeros(1, 2, requires_grad=True)
+    rank, valid = torch.tensor([[1, 0]]), torch.ones(1, 2, dtype=torch.bool)  # layer 1 in front
+    modal_loss(logits, scores, target, rank, valid, 1.0).backward()
+    # descending the gradient moves layer 1 nearer (lower score) and layer 0 farther
+    assert scores.grad[0, 1] > 0 > scores.grad[0, 0]
+
+
+def test_the_modal_term_charges_an_unmatched_query_that_copies_the_object_in_front_of_it():
+    # a 1-object clip: channel 0 holds the object, channel 1 a copy, channel 2 stays empty
+    obj = _square(2, 16, 2, 2, 8)
+    target = torch.stack([obj, torch.zeros_like(obj), torch.zeros_like(obj)], dim=1)[None]
+    # the copy is a little less sure than the original, so the matching gives channel 0 the object
+    logits = torch.stack([obj * 12 - 6, obj * 11 - 5.5, torch.zeros_like(obj) - 6], dim=1)[None]
+    loss = OCLRLoss(LossConfig(modal_weight=0.1))
+    valid = torch.tensor([1])
+    _, copy_in_front = loss(logits, torch.tensor([[1.0, -1.0, 0.0]]), target, valid=valid)
+    _, copy_behind = loss(logits, torch.tensor([[-1.0, 1.0, 0.0]]), target, valid=valid)
+    # the order term never sees padded layers; only the modal term tells the two apart
+    assert copy_in_front["order"] == copy_behind["order"] == 0
+    assert copy_in_front["amodal"] == pytest.approx(copy_behind["amodal"])
+    assert copy_in_front["modal"] > 2 * copy_behind["modal"]
+    # and without any copy the modal term is lower still than with the copy behind
+    clean = logits.clone()
+    clean[:, :, 1] = -5.5
+    _, none = loss(clean, torch.tensor([[-1.0, 1.0, 0.0]]), target, valid=valid)
+    assert none["modal"] < copy_behind["modal"]
+
+
+def test_the_modal_term_enters_the_total_with_its_weight():
+    g = torch.Generator().manual_seed(3)
+    target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 4, 5, 8),
+                          torch.zeros(2, 16, 16)], dim=1)[None]
+    logits, order = torch.randn(1, 2, 3, 16, 16, generator=g), torch.randn(1, 3, generator=g)
+    _, base = OCLRLoss()(logits, order, target, valid=torch.tensor([2]))
+    _, terms = OCLRLoss(LossConfig(modal_weight=0.1))(logits, order, target,
+                                                       valid=torch.tensor([2]))
+    assert "modal" not in base and terms["modal"] > 0
+    assert terms["total"] == pytest.approx(base["total"] + 0.1 * terms["modal"], rel=1e-6)

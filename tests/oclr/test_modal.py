@@ -1,4 +1,6 @@
-"""Tests of oclr.modal.compose_modal: front-to-back composition, paper eq. (2)."""
+"""Tests of oclr.modal: front-to-back composition, paper eq. (2), hard and soft."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -6,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from oclr.modal import compose_modal
+from oclr.modal import compose_modal, depth_orders, modal_targets, order_weights, soft_modal
 
 
 def _eq2_reference(amodal: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -62,3 +64,58 @@ def test_an_order_that_does_not_fit_is_refused():
         compose_modal(torch.zeros(2, 5, 3, 4, 4), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="does not fit"):
         compose_modal(torch.zeros(3, 4, 4), torch.zeros(2))
+
+
+def _soft_modal_brute(prob: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """prob (K, N), scores (K,): the average over all K! orders, each weighted by the normalised
+    product over its pairs (a in front of b) of sigmoid(r_b - r_a), of the visible part."""
+    k = len(scores)
+    out, total = np.zeros_like(prob), 0.0
+    for order in itertools.permutations(range(k)):
+        w = np.prod([1 / (1 + np.exp(-(scores[b] - scores[a])))
+                     for i, a in enumerate(order) for b in order[i + 1:]])
+        clear = np.ones(prob.shape[1])
+        for layer in order:
+            out[layer] += w * prob[layer] * clear
+            clear = clear * (1 - prob[layer])
+        total += w
+    return out / total
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 4))
+def test_soft_modal_equals_the_weighted_average_over_every_depth_order(seed, k):
+    rng = np.random.default_rng(seed)
+    prob, scores = rng.random((k, 5)), rng.normal(size=k) * 2
+    got = soft_modal(torch.tensor(prob).reshape(1, 1, k, 1, 5), torch.tensor(scores)[None])
+    np.testing.assert_allclose(got.reshape(k, 5).numpy(), _soft_modal_brute(prob, scores),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_order_weights_sum_to_one_and_favour_the_order_the_scores_give():
+    w = order_weights(torch.tensor([[2.0, -3.0, 0.5]]), depth_orders(3), 1.0)
+    assert w.sum().item() == pytest.approx(1.0)
+    assert depth_orders(3)[w.argmax()].tolist() == [1, 2, 0]  # lowest score nearest
+
+
+def test_soft_modal_of_binary_masks_with_sure_scores_is_the_hard_composite():
+    rng = np.random.default_rng(0)
+    amodal = (rng.random((2, 3, 6, 7)) > 0.5).astype(np.float64)  # (T, K, H, W)
+    scores = np.array([5.0, -40.0, 40.0])
+    soft = soft_modal(torch.tensor(amodal)[None], torch.tensor(scores)[None])[0]
+    labels = compose_modal(amodal, scores)
+    hard = np.stack([labels == k + 1 for k in range(3)], axis=1)
+    np.testing.assert_allclose(soft.numpy(), hard, atol=1e-6)
+
+
+def test_modal_targets_are_the_composite_of_the_ground_truth_and_skip_padding():
+    rng = np.random.default_rng(1)
+    amodal = torch.tensor(rng.random((1, 2, 3, 6, 7)) > 0.4)
+    rank = torch.tensor([[2, 0, 1]])
+    valid = torch.tensor([[True, True, False]])
+    got = modal_targets(amodal.float(), rank, valid)[0]
+    masked = amodal[0].clone()
+    masked[:, 2] = False
+    labels = compose_modal(masked.float().numpy(), rank[0].float().numpy())
+    want = np.stack([labels == k + 1 for k in range(3)], axis=1)
+    np.testing.assert_array_equal(got.numpy(), want)

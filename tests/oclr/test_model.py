@@ -83,3 +83,38 @@ def test_package_level_build_model_takes_config_overrides():
 def test_build_model_refuses_an_unknown_override():
     with pytest.raises(TypeError, match="unknown ModelConfig field"):
         build_model("tiny", n_queries=3)
+
+
+def test_raw_attention_maps_with_the_linear_scaled_down_give_the_default_models_outputs():
+    torch.manual_seed(0)
+    scaled = build_model("tiny", frames=4).eval()
+    raw = build_model("tiny", frames=4, map_scale=1.0).eval()
+    state = scaled.state_dict()
+    head_width = scaled.cfg.d_model // scaled.cfg.heads
+    state["map_proj.weight"] = state["map_proj.weight"] * head_width ** -0.5
+    raw.load_state_dict(state)
+    flow = torch.randn(1, 4, 4, 64, 112)
+    with torch.no_grad():
+        (a, oa), (b, ob) = scaled(flow), raw(flow)
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ob, oa)
+    assert scaled.cfg.attention_map_scale == pytest.approx(head_width ** -0.5)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"norm": "batchnorm"}, "norm must be one of"),
+    ({"map_scale": 0.0}, "map_scale must be a positive number"),
+    ({"map_scale": float("nan")}, "map_scale must be a positive number"),
+])
+def test_model_config_refuses_a_bad_norm_or_map_scale(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        build_model("tiny", **overrides)
+
+
+def test_model_config_with_reference_settings_round_trips_through_its_dict():
+    from oclr.config import ModelConfig
+
+    cfg = ModelConfig.preset("oclr", norm="reference", map_scale=1.0)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("norm", "map_scale")}
+    assert ModelConfig.from_dict(old) == ModelConfig()  # a config.json from before these fields

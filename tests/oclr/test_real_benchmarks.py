@@ -62,8 +62,12 @@ def checkpoint(tmp_path_factory):
     return path
 
 
-def write_seq(root, images, annotations, seq, seed=0, gt_every=1, binary=False, suffix=".jpg"):
+def write_seq(root, images, annotations, seq, seed=0, gt_every=1, binary=False, suffix=".jpg",
+              only=None):
+    """A scene's frames and GT; `only` keeps that one GT object (the other moves unannotated)."""
     frames, labels = scene(seed=seed)
+    if only is not None:
+        labels = np.where(labels == only, labels, 0).astype(np.uint8)
     (root / images / seq).mkdir(parents=True)
     if annotations:
         (root / annotations / seq).mkdir(parents=True)
@@ -101,10 +105,36 @@ def test_davis_2016_val_uses_the_imageset_list_and_scores_a_good_prediction_high
                          "--out", tmp_path / "out", "--flow-cache", tmp_path / "cache")
     assert set(result["sequences"]) == {"bear", "camel"}
     assert result["sequence_list"].endswith("ImageSets/2016/val.txt")
-    assert result["protocol"] == "linked" and set(result["protocols"]) == {"linked", "reference"}
+    assert result["protocol"] == "linked"
+    assert set(result["protocols"]) == {"linked", "reference", "single-channel"}
     assert result["J"] > 0.6 and result["protocols"]["reference"]["J"] > 0.6
     assert len(list((tmp_path / "out/linked/bear").glob("*.png"))) == N
-    assert "protocol: reference" in out
+    assert "protocol: reference" in out and "protocol: single-channel" in out
+
+
+def test_davis_2016_single_channel_keeps_the_one_channel_the_ground_truth_picks(
+        tmp_path, capsys, oracle):
+    """GT = the left-moving object only: the merged protocols also paint the other moving object,
+    the single-channel one keeps channel 1 alone."""
+    root = tmp_path / "davis"
+    write_seq(root, "JPEGImages/480p", "Annotations/480p", "bear", binary=True, only=2)
+    result, _ = run_ok(capsys, "--checkpoint", "any.pt", "--davis", root, "--set", "2016-val",
+                       "--out", tmp_path / "out", "--no-flow-cache")
+    single = result["protocols"]["single-channel"]
+    assert single["J"] > 0.6 and single["J"] > result["J"] + 0.2
+    assert single["J"] > result["protocols"]["reference"]["J"] + 0.2
+    masks = read_label_png(tmp_path / "out/single-channel/bear/00005.png")
+    assert set(np.unique(masks)) == {0, 1} and not masks[6:22].any()  # object 1's rows: empty
+
+
+def test_single_channel_is_refused_where_the_reference_merges_objects(tmp_path, capsys, oracle):
+    root = tmp_path / "fbms"
+    write_seq(root, "JPEGImages", "Annotations", "cars1")
+    code, out, err = evaluate(capsys, "--checkpoint", "any.pt", "--fbms", root, "--out",
+                              tmp_path / "out", "--protocol", "single-channel")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--protocol single-channel" in err and "DAVIS 2016 and MoCA" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_davis2017_motion_scores_each_object_and_both_protocols(tmp_path, capsys, oracle):
@@ -154,7 +184,11 @@ def test_moca_scores_box_success_rates_from_the_csv(tmp_path, capsys, oracle):
     # DIS smears motion a few pixels past the object: boxes are found, a little too large
     assert result["n_frames"] == 3 and result["success"]["0.5"] == 1.0 and result["SR"] > 0
     assert result["sequence_list"] == "the sequences of the box CSV"
-    assert "success rate" in out
+    assert "success rate" in out and "protocol: single-channel" in out
+    single = result["protocols"]["single-channel"]  # the box picks channel 0, object 1
+    assert single["n_frames"] == 3 and single["success"]["0.5"] == 1.0
+    masks = read_label_png(tmp_path / "out/single-channel/flounder/00004.png")
+    assert set(np.unique(masks)) == {0, 1} and not masks[30:42].any()  # object 2's rows: empty
 
 
 @pytest.mark.parametrize("make, argv, named", [
@@ -223,7 +257,8 @@ def test_the_runner_takes_a_frozen_config_and_reports_progress_per_sequence(tmp_
 @pytest.mark.parametrize("settings, message", [
     ({"benchmark": "davis"}, "benchmark must be one of"),
     ({"benchmark": "moca"}, "needs moca_csv"),
-    ({"protocol": "all"}, "protocol must be one of"),
+    ({"protocol": "every"}, "protocol must be one of"),
+    ({"protocol": "single-channel"}, "DAVIS 2016 and MoCA only"),
 ])
 def test_a_config_that_names_no_runnable_benchmark_is_refused(settings, message):
     with pytest.raises(ValueError, match=message):

@@ -1,5 +1,6 @@
 """Transformer pieces of OCLR: multi-head attention on scaled_dot_product_attention, post-norm
-layers, and the frame mask that keeps encoder tokens from attending to their own frame.
+layers (with nn.LayerNorm or the reference code's normalisation), and the frame mask that keeps
+encoder tokens from attending to their own frame.
 
 Shapes: B batch, N query tokens, M key tokens, D = d_model, G heads.
 """
@@ -41,6 +42,36 @@ class MultiHeadAttention(nn.Module):
         return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
 
 
+class ReferenceNorm(nn.Module):
+    """The reference code's layer normalisation: weight * (x - mean) / (std + eps) + bias over the
+    last axis, std the unbiased (n - 1) standard deviation and eps outside the square root.
+
+    Same parameters (`weight`, `bias`, shape (D,)) as nn.LayerNorm, so their weights swap freely;
+    the two differ by about 1 / (2n) relative (REFERENCE.md section 10).
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., D) -> (..., D)."""
+        mean = x.mean(dim=-1, keepdim=True)
+        std = x.std(dim=-1, keepdim=True)  # unbiased
+        return self.weight * (x - mean) / (std + self.eps) + self.bias
+
+
+def make_norm(kind: str, d_model: int) -> nn.Module:
+    """The normalisation a ModelConfig's `norm` names: "layernorm" or "reference"."""
+    if kind == "layernorm":
+        return nn.LayerNorm(d_model)
+    if kind == "reference":
+        return ReferenceNorm(d_model)
+    raise ValueError(f"unknown norm {kind!r}; choose 'layernorm' or 'reference'")
+
+
 class FeedForward(nn.Sequential):
     """Linear(D -> F) -> ReLU -> dropout -> Linear(F -> D)."""
 
@@ -52,11 +83,12 @@ class FeedForward(nn.Sequential):
 class EncoderLayer(nn.Module):
     """Post-norm: x = norm(x + drop(self_attn(x))); x = norm(x + drop(ffn(x)))."""
 
-    def __init__(self, d_model: int, heads: int, ffn_dim: int, dropout: float) -> None:
+    def __init__(self, d_model: int, heads: int, ffn_dim: int, dropout: float,
+                 norm: str = "layernorm") -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, dropout)
         self.ffn = FeedForward(d_model, ffn_dim, dropout)
-        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.norm1, self.norm2 = make_norm(norm, d_model), make_norm(norm, d_model)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
@@ -68,12 +100,13 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     """Post-norm: self-attention over the queries, cross-attention to the memory, feed-forward."""
 
-    def __init__(self, d_model: int, heads: int, ffn_dim: int, dropout: float) -> None:
+    def __init__(self, d_model: int, heads: int, ffn_dim: int, dropout: float,
+                 norm: str = "layernorm") -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, dropout)
         self.cross_attn = MultiHeadAttention(d_model, heads, dropout)
         self.ffn = FeedForward(d_model, ffn_dim, dropout)
-        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
+        self.norm1, self.norm2, self.norm3 = (make_norm(norm, d_model) for _ in range(3))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:

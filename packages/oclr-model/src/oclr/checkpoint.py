@@ -15,6 +15,9 @@ run code when it is opened:
 - "sampler": the data order's state (`oclr.data.StreamSampler.state_dict()`)
 - "train_config": the training options (a plain dict)
 
+`read_weights` / `load_model` also take the reference code's checkpoints (a dict with
+"model_state_dict"), told apart by content (`oclr.reference_weights`).
+
 `read_checkpoint` raises `CheckpointError` (an InputError: one line, exit status 2 on a command
 line) naming the file and saying in words what is wrong: missing, empty, truncated, not a torch
 file, written by an older oclr, or holding pickled objects that would have to run to be read.
@@ -37,6 +40,13 @@ from layersynth.errors import InputError
 from oclr.config import ModelConfig
 from oclr.model import OCLR
 from oclr.outputs import os_problem
+from oclr.reference_weights import (
+    REFERENCE_KEY,
+    ReferenceFormatError,
+    first_misfit,
+    from_reference,
+    is_reference_checkpoint,
+)
 
 CHECKPOINT_FORMAT = 2
 # What format 1 pickled beyond weights_only's plain data: numpy's random state, an ndarray.
@@ -85,15 +95,11 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         what = "a folder, not a checkpoint file" if path.is_dir() else "no such checkpoint"
         raise CheckpointError(f"{path}: {what}")
     state = _load(path, map_location)
-    if isinstance(state, dict) and "model_state_dict" in state:
-        raise CheckpointError(f"{path}: the reference code's checkpoint format (model_state_dict); "
-                              "this oclr cannot convert its weights yet")
-    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
-        raise CheckpointError(f"{path}: not an oclr checkpoint (no 'model'/'model_config')")
-    found = state.get("format", 1)
-    if not isinstance(found, int) or found > CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {found!r}, newer than this oclr's "
-                              f"{CHECKPOINT_FORMAT}; update oclr to read it")
+    if is_reference_checkpoint(state):
+        raise CheckpointError(f"{path}: the reference code's checkpoint format ({REFERENCE_KEY}): "
+                              "weights only, not an oclr training run; `oclr-train --init` "
+                              "starts a run from it and `oclr.load_model` reads it")
+    _check_own(path, state)
     return state
 
 
@@ -202,25 +208,84 @@ def _np_reconstruct():
 
 def model_from_state(state: dict, device: str | torch.device = "cpu",
                      source: str | os.PathLike = "checkpoint") -> torch.nn.Module:
-    """Rebuild the network from a checkpoint dict and load its weights (eval mode); a config or
-    weights that do not make the network -> CheckpointError naming `source`."""
+    """Rebuild the network from an oclr checkpoint dict and load its weights (eval mode); a config
+    or weights that do not make the network -> CheckpointError naming `source`."""
+    config, weights = _own_weights(state, source)
+    return build_with_weights(config, weights, source).to(device).eval()
+
+
+def _own_weights(state: dict, source) -> tuple[ModelConfig, dict]:
     try:
         config = ModelConfig.from_dict(dict(state["model_config"]))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{source}: model_config: {err}") from None
+    if not isinstance(state["model"], dict):
+        raise CheckpointError(f"{source}: 'model' is a {type(state['model']).__name__}, not a "
+                              "state dict of tensors")
+    return config, state["model"]
+
+
+def build_with_weights(config: ModelConfig, weights: dict, source) -> OCLR:
+    """OCLR(config) holding `weights` (our names); CheckpointError naming `source` and the first
+    tensor that is missing, of another shape, or unexpected."""
     model = OCLR(config)
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, AttributeError) as err:
-        detail = " ".join(str(err).split())[:300]
+    load_weights(model, weights, source)
+    return model
+
+
+def load_weights(model: OCLR, weights: dict, source) -> None:
+    """Copy `weights` (our names) into `model`, or CheckpointError naming `source` and the first
+    tensor that does not fit, with its shape."""
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    problem = first_misfit(expected, weights)
+    if problem:
         raise CheckpointError(f"{source}: the weights do not fit the network its model_config "
-                              f"describes: {detail}") from None
-    return model.to(device).eval()
+                              f"describes: {problem}")
+    model.load_state_dict(weights)
+
+
+def read_weights(path: str | os.PathLike,
+                 map_location: str | torch.device = "cpu") -> tuple[ModelConfig, dict, str]:
+    """(config, state dict in our names, format) of any checkpoint the tools accept, detected from
+    its content: "oclr" (what oclr-train writes) or "reference" (the reference code's dict with
+    `model_state_dict`, `oclr.reference_weights`). Anything else -> CheckpointError naming the
+    file and the first thing that does not fit."""
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder, not a checkpoint file" if path.is_dir() else "no such checkpoint"
+        raise CheckpointError(f"{path}: {what}")
+    state = _load(path, map_location)
+    if is_reference_checkpoint(state):
+        try:
+            config, weights = from_reference(state[REFERENCE_KEY])
+        except ReferenceFormatError as err:
+            raise CheckpointError(f"{path}: the reference code's checkpoint format "
+                                  f"({REFERENCE_KEY}), but its weights do not make the OCLR "
+                                  f"network: {err}") from None
+        return config, weights, "reference"
+    _check_own(path, state)
+    config, weights = _own_weights(state, path)
+    return config, weights, "oclr"
+
+
+def _check_own(path: Path, state: object) -> None:
+    """CheckpointError unless `state` is an oclr checkpoint dict of a format this oclr reads."""
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        held = (f"its keys: {', '.join(map(str, list(state)[:4]))}"
+                if isinstance(state, dict) else f"it holds a {type(state).__name__}")
+        raise CheckpointError(f"{path}: not an oclr checkpoint (no 'model'/'model_config') nor "
+                              f"the reference code's (no '{REFERENCE_KEY}'); {held}")
+    found = state.get("format", 1)
+    if not isinstance(found, int) or found > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {found!r}, newer than this oclr's "
+                              f"{CHECKPOINT_FORMAT}; update oclr to read it")
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The trained network stored at `path`, on `device`, in eval mode."""
-    return model_from_state(read_checkpoint(path), device, source=path)
+    """The trained network stored at `path` (an oclr or a reference-code checkpoint, told apart
+    by content), on `device`, in eval mode."""
+    config, weights, _ = read_weights(path)
+    return build_with_weights(config, weights, path).to(device).eval()
 
 
 def rng_state() -> dict[str, Any]:

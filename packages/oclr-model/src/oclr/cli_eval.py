@@ -106,9 +106,13 @@ MODE_OPTIONS = {
         _option("--moca-csv", metavar="FILE", help="MoCA box annotations CSV"),
         _option("--out", metavar="DIR", help="masks go to DIR/<protocol>/<seq>/"),
         # the choices of oclr.real_benchmarks.PROTOCOL_CHOICES (not imported: it loads torch)
-        _option("--protocol", type=click.Choice(("both", "linked", "reference")),
-                default="both", metavar="{both,linked,reference}",
-                help="window linking: without GT (linked), GT-matched reference, or both"),
+        _option("--protocol",
+                type=click.Choice(("all", "both", "linked", "reference", "single-channel")),
+                default="all", metavar="{all,both,linked,reference,single-channel}",
+                help="identities across windows: linked without GT, reference (each window "
+                "matched to the GT), single-channel (one GT-picked channel per window: the "
+                "reference's DAVIS 2016 and MoCA protocol); both = linked and reference; all "
+                "(default) = every protocol the benchmark has"),
         _option("--sequences", metavar="LIST",
                 help="only these sequences (comma-separated), e.g. for a quick check"),
         _option("--overlap", type=AtLeast(0), metavar="N",
@@ -281,13 +285,16 @@ def benchmark_config(module, options: dict):
         raise UsageError("--moca needs --moca-csv FILE (the box annotations)")
     if options["out"] is None:
         raise UsageError("--out DIR is needed: the predicted masks are written there")
-    return module.BenchmarkConfig(
-        checkpoint=options["checkpoint"], benchmark=options["set"] if kind == "davis" else kind,
-        root=root, out=options["out"], moca_csv=options["moca_csv"] if kind == "moca" else None,
-        protocol=options["protocol"], sequences=_comma_list(options["sequences"]),
-        overlap=options["overlap"], batch=options["batch"], device=options["device"],
-        flow=flow_settings(options),
-    )  # fmt: skip
+    try:
+        return module.BenchmarkConfig(
+            checkpoint=options["checkpoint"], benchmark=options["set"] if kind == "davis" else kind,
+            root=root, out=options["out"], moca_csv=options["moca_csv"] if kind == "moca" else None,
+            protocol=options["protocol"], sequences=_comma_list(options["sequences"]),
+            overlap=options["overlap"], batch=options["batch"], device=options["device"],
+            flow=flow_settings(options),
+        )  # fmt: skip
+    except ValueError as err:  # e.g. a protocol this benchmark does not have
+        raise UsageError(f"--protocol {options['protocol']}: {err}") from None
 
 
 def _comma_list(value: str | None) -> tuple[str, ...] | None:

@@ -17,6 +17,8 @@ from oclr.distributed import parse_device
 from oclr.losses import LossConfig
 from oclr.schedule import paper_schedule
 
+NORMS = ("layernorm", "reference")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -39,6 +41,14 @@ class ModelConfig:
     encoder_layers: int = 3
     decoder_layers: int = 3
     dropout: float = 0.1
+    # Transformer normalisation: "layernorm" is nn.LayerNorm, (x - mean) / sqrt(biased var + eps);
+    # "reference" is the reference code's (x - mean) / (unbiased std + eps), eps = 1e-5, which its
+    # released weights were trained with (REFERENCE.md section 10: 6e-4 apart in logits otherwise).
+    norm: str = "layernorm"
+    # Factor on the attention maps (the per-head dot products). None: 1 / sqrt(D / G), like
+    # attention logits, so the maps' scale does not grow with the head width; the reference code
+    # uses raw dot products, 1.0 (8x stronger at the start of training for D = 512, G = 8).
+    map_scale: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -52,9 +62,20 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.negative_slope < 0:
             raise ValueError(f"negative_slope must be >= 0, got {self.negative_slope}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {list(NORMS)}, got {self.norm!r}")
+        if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):
+            raise ValueError(f"map_scale must be a positive number or None, got {self.map_scale!r}")
         if self.height % self.stride or self.width % self.stride:
             raise ValueError(f"height x width {self.height} x {self.width} must be divisible by "
                              f"the CNN stride {self.stride}")
+
+    @property
+    def attention_map_scale(self) -> float:
+        """The factor on the attention maps: map_scale, or 1 / sqrt(D / G) when it is None."""
+        if self.map_scale is not None:
+            return float(self.map_scale)
+        return (self.d_model // self.heads) ** -0.5
 
     @property
     def stride(self) -> int:

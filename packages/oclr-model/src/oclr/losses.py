@@ -1,7 +1,11 @@
 """OCLR training losses (paper section 2.3, weights of REFERENCE.md section 3), after matching.
 
     total = 1.0 * amodal BCE + 0.2 * boundary BCE + 0.05 * order ranking loss
+            [+ modal_weight * soft-composite modal BCE: the reference code's optional term]
             [+ dice_weight * soft Dice per real object: not in the paper, off by default]
+
+The order term is divided by the K(K-1)/2 unordered pairs, as the reference code does (the paper's
+text divides by K(K-1), which halves it; REFERENCE.md section 10).
 
 Ground-truth convention (the shards'): channel k of the target is layer k, with a depth rank per
 channel, 0 = front-most. By default the rank is the channel index (layer 0 in front); a per-clip
@@ -17,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from oclr.matching import HungarianMatcher, apply_permutation, soft_dice
+from oclr.modal import modal_targets, soft_modal
 
 # (logits, target) both (B, T, K, H, W) -> (B, K) int64: prediction channel perm[b, j] is matched
 # to target j; e.g. `oclr.matching.HungarianMatcher`.
@@ -36,9 +41,15 @@ class LossConfig:
     # matching cost when > 0. Mean BCE over all pixels barely notices one query holding two small
     # objects; Dice weighs each object equally, which short CPU runs need (docs/training.md).
     dice_weight: float = 0.0
+    # The reference code's optional modal term (its weight 0.1; not in the paper): BCE between the
+    # soft composite of the amodal masks, averaged over the K! depth orders weighted by the order
+    # scores, and the modal masks. The only term through which the masks train the order head, and
+    # the one that charges a query copying a visible object in front of it. 0 = off.
+    modal_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight) < 0:
+        if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight,
+               self.modal_weight) < 0:
             raise ValueError("loss weights must be >= 0")
         if self.boundary_radius < 1 or self.order_tau <= 0:
             raise ValueError("boundary_radius must be >= 1 and order_tau > 0")
@@ -75,16 +86,33 @@ def overlapping_pairs(target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor
 def order_loss(scores: torch.Tensor, target: torch.Tensor, gt_rank: torch.Tensor,
                valid: torch.Tensor, tau: float) -> torch.Tensor:
     """Pairwise ranking loss, paper eq. (4): mean over clips of
-    sum over overlapping pairs (i behind j) of -log sigmoid((r_i - r_j) / tau), divided by K(K-1).
+    sum over overlapping pairs (i behind j) of -log sigmoid((r_i - r_j) / tau), divided by the
+    K(K-1)/2 unordered pairs (the reference code's normaliser; the paper's text has K(K-1)).
 
     scores (B, K) matched to the target channels, target (B, T, K, H, W), gt_rank (B, K) (0 =
-    front-most), valid (B, K) bool. K(K-1) = K! ordered pairs at K = 3, the paper's normaliser.
+    front-most), valid (B, K) bool. Pairs that never overlap count in the normaliser, not the sum.
+    The reference clamps the sigmoid to [1e-5, 1 - 1e-5]; softplus needs no clamp, and the two
+    differ only past |r_i - r_j| = 11.5 tau, where the clamp stops the gradient.
     """
     k = scores.shape[1]
     behind = (gt_rank[:, :, None] > gt_rank[:, None, :]) & overlapping_pairs(target, valid)
     diff = (scores[:, :, None] - scores[:, None, :]) / tau  # (B, K, K) r_i - r_j
     per_pair = F.softplus(-diff) * behind  # -log sigmoid(x) = softplus(-x)
-    return per_pair.sum((1, 2)).mean() / max(k * (k - 1), 1)
+    return per_pair.sum((1, 2)).mean() / max(k * (k - 1) // 2, 1)
+
+
+def modal_loss(logits: torch.Tensor, scores: torch.Tensor, target: torch.Tensor,
+               gt_rank: torch.Tensor, valid: torch.Tensor, tau: float) -> torch.Tensor:
+    """Mean BCE over all pixels, frames and layers between the soft modal masks
+    (`oclr.modal.soft_modal` of sigmoid(logits) and scores) and the ground truth's modal
+    masks (`modal_targets`: each valid layer minus the layers in front of it).
+
+    logits (B, T, K, H, W), scores (B, K) matched to the target channels; target, gt_rank, valid
+    as in `OCLRLoss`. Probabilities are clamped to [1e-5, 1 - 1e-5] before the log, as in the
+    reference code: a confident wrong pixel costs at most 11.5.
+    """
+    pred = soft_modal(torch.sigmoid(logits), scores, tau).clamp(1e-5, 1 - 1e-5)
+    return F.binary_cross_entropy(pred, modal_targets(target, gt_rank, valid))
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -104,7 +132,8 @@ class OCLRLoss(torch.nn.Module):
     masks, channel k = GT layer k; valid: (B,) object counts or (B, K) bool (default: all layers);
     gt_rank (B, K) depth rank, 0 = front-most (default: the channel index). Predictions are matched
     to targets per clip by `matcher` (no gradient) before any term. `terms` holds floats: "amodal",
-    "boundary", "order", "total", and "dice" when cfg.dice_weight > 0.
+    "boundary", "order", "total", "modal" when cfg.modal_weight > 0 and "dice" when
+    cfg.dice_weight > 0.
 
     cfg None is LossConfig(); matcher None is HungarianMatcher(dice=cfg.dice_weight): the Dice
     term, when on, also enters the matching cost, as in training (which passes that matcher in).
@@ -134,6 +163,9 @@ class OCLRLoss(torch.nn.Module):
         }
         total = (cfg.amodal_weight * terms["amodal"] + cfg.boundary_weight * terms["boundary"]
                  + cfg.order_weight * terms["order"])
+        if cfg.modal_weight > 0:
+            terms["modal"] = modal_loss(logits, order, target, gt_rank, valid, cfg.order_tau)
+            total = total + cfg.modal_weight * terms["modal"]
         if cfg.dice_weight > 0:
             terms["dice"] = dice_loss(logits, target, valid)
             total = total + cfg.dice_weight * terms["dice"]

@@ -1,13 +1,23 @@
-"""Modal masks from amodal layers and their depth order (paper eq. (2)).
+"""Modal masks from amodal layers and their depth order (paper eq. (2)), hard and soft.
 
-Each layer is thresholded and the layers are composited front (lowest order score) to back: a pixel
-belongs to the front-most layer whose amodal mask covers it, else to the background.
+`compose_modal` (inference): each layer is thresholded and the layers are composited front (lowest
+order score) to back: a pixel belongs to the front-most layer whose amodal mask covers it, else to
+the background.
+
+`soft_modal` (the loss's modal term): a differentiable composite. For one front-to-back order pi
+of the K layers, layer k is seen where it is present and no layer in front of it is:
+p_k * prod over j in front of k of (1 - p_j). The result is the average of that over all K! orders,
+each weighted by how far the order scores agree with it (`order_weights`), so the masks' gradient
+reaches the order head. `modal_targets` makes the same composite of the ground truth.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def compose_modal(amodal_prob: torch.Tensor | np.ndarray, order: torch.Tensor | np.ndarray,
@@ -38,3 +48,47 @@ def _broadcast_order(order: torch.Tensor, prob_shape: torch.Size) -> torch.Tenso
                          f"need (..., K) with leading axes a prefix of {tuple(lead)}")
     extra = len(lead) - (order.ndim - 1)
     return order.reshape(*order.shape[:-1], *([1] * extra), order.shape[-1], 1, 1)
+
+
+def depth_orders(k: int) -> torch.Tensor:
+    """(K!, K) int64: every front-to-back order of K layers, row i = layer indices nearest first."""
+    return torch.tensor(list(itertools.permutations(range(k))), dtype=torch.long)
+
+
+def order_weights(scores: torch.Tensor, orders: torch.Tensor, tau: float) -> torch.Tensor:
+    """(B, P) weights summing to 1 over the P orders (P, K): softmax over orders of the sum, over
+    the pairs a in front of b in the order, of log sigmoid((r_b - r_a) / tau). scores (B, K),
+    lower = nearer; the weight of an order is the product of its pairs' sigmoids, normalised."""
+    ranked = scores[:, orders] / tau  # (B, P, K): scores in each order's front-to-back sequence
+    gaps = ranked[:, :, None, :] - ranked[:, :, :, None]  # (B, P, K, K) [a, b] = r_b - r_a
+    later = torch.ones(orders.shape[1], orders.shape[1], dtype=torch.bool,
+                       device=scores.device).triu(1)  # a before b
+    return (F.logsigmoid(gaps) * later).sum((2, 3)).softmax(dim=1)
+
+
+def soft_modal(prob: torch.Tensor, scores: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """(B, T, K, H, W) soft modal masks: the expected visible part of each layer over the K! depth
+    orders weighted by `order_weights`. prob (B, T, K, H, W) amodal probabilities, scores (B, K)
+    order scores (lower = nearer). Memory: one (B, T, K, H, W) tensor per order (6 at K = 3)."""
+    orders = depth_orders(prob.shape[2]).to(prob.device)
+    weights = order_weights(scores, orders, tau)  # (B, P)
+    out = torch.zeros_like(prob)
+    for i, order in enumerate(orders):
+        seq = prob[:, :, order]  # (B, T, K, H, W) nearest first
+        clear = torch.cumprod(1 - seq, dim=2)  # nothing covers the pixel up to and including k
+        ahead = torch.cat([torch.ones_like(clear[:, :, :1]), clear[:, :, :-1]], dim=2)
+        seen = torch.empty_like(seq)
+        seen[:, :, order] = seq * ahead  # back to channel order
+        out = out + weights[:, i, None, None, None, None] * seen
+    return out
+
+
+def modal_targets(target: torch.Tensor, gt_rank: torch.Tensor, valid: torch.Tensor
+                  ) -> torch.Tensor:
+    """(B, T, K, H, W) float modal masks of the ground truth: valid layer k where no valid layer
+    of lower rank (nearer) covers the pixel; padded layers are empty. target (B, T, K, H, W)
+    binary amodal masks, gt_rank (B, K) 0 = front-most, valid (B, K) bool."""
+    on = (target > 0.5) & valid[:, None, :, None, None]
+    nearer = (gt_rank[:, None, :] < gt_rank[:, :, None]) & valid[:, None, :]  # (B, K, J) j nearer
+    covered = torch.einsum("bkj,btjhw->btkhw", nearer.float(), on.float()) > 0
+    return (on & ~covered).float()

@@ -86,11 +86,11 @@ class OCLR(nn.Module):
         self.encoder_cnn = CNNEncoder(cfg)
         self.input_proj = nn.Identity() if c == d else nn.Linear(c, d)
         self.pos_embed = nn.Linear(3, d)  # normalised (t, y, x) -> D, added once
-        self.encoder = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout)
+        self.encoder = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.norm)
                                      for _ in range(cfg.encoder_layers))
         self.queries = nn.Parameter(torch.randn(cfg.num_objects, d))
         self.time_embed = nn.Linear(1, d)  # normalised t -> D, added to every query
-        self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout)
+        self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.norm)
                                      for _ in range(cfg.decoder_layers))
         self.order_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
@@ -103,7 +103,8 @@ class OCLR(nn.Module):
         h, w = bottleneck.shape[-2:]
         memory = self.encode(bottleneck.unflatten(0, (b, t)))  # (B, T*h*w, D)
         queries = self.decode(memory, t)  # (B, K, T, D)
-        maps = attention_maps(queries, memory.unflatten(1, (t, h * w)), self.cfg.heads)
+        maps = attention_maps(queries, memory.unflatten(1, (t, h * w)), self.cfg.heads,
+                              self.cfg.attention_map_scale)
         maps = maps.unflatten(-1, (h, w)).flatten(0, 1)  # (B*T, K*G, h, w)
         x = torch.relu(self.map_proj(maps.movedim(1, -1))).movedim(-1, 1)  # (B*T, C, h, w)
         logits = self.decoder_cnn(x, skips).unflatten(0, (b, t))  # (B, T, K, H, W)
@@ -157,16 +158,17 @@ class OCLR(nn.Module):
         return b, t, cfg.in_channels, h, w
 
 
-def attention_maps(queries: torch.Tensor, memory: torch.Tensor, heads: int) -> torch.Tensor:
+def attention_maps(queries: torch.Tensor, memory: torch.Tensor, heads: int,
+                   scale: float) -> torch.Tensor:
     """Per head, the dot product between each decoder output and the encoder outputs of its frame.
 
-    queries (B, K, T, D), memory (B, T, P, D) -> (B, T, K*G, P), channel k*G + g, scaled by
-    1/sqrt(D/G) like attention logits (a constant the next Linear could absorb; it keeps the maps'
-    scale independent of the head width).
+    queries (B, K, T, D), memory (B, T, P, D) -> (B, T, K*G, P), channel k*G + g, times `scale`
+    (ModelConfig.attention_map_scale: 1/sqrt(D/G) like attention logits by default, 1.0 in the
+    reference code; a constant the next Linear could absorb, but it sets the start of training).
     """
     q = queries.unflatten(-1, (heads, -1))  # (B, K, T, G, D/G)
     m = memory.unflatten(-1, (heads, -1))  # (B, T, P, G, D/G)
-    maps = torch.einsum("bktgc,btpgc->btkgp", q, m) * q.shape[-1] ** -0.5
+    maps = torch.einsum("bktgc,btpgc->btkgp", q, m) * scale
     return maps.flatten(2, 3)
 
 

@@ -15,10 +15,17 @@ The sequence list comes from the ImageSets file where the benchmark has one and 
 it, else from the annotated folders (MoCA: the CSV); the result says which. Masks are written as
 DAVIS palette PNGs to OUT/<protocol>/<seq>/<frame>.png for every frame, then scored by
 `oclr.evaluate` / `oclr.moca` exactly as `oclr-eval --pred OUT/<protocol> --gt ...` would.
-Both protocols of `oclr.infer` are run by default: "linked" (identities linked across windows
-without ground truth: the top-level figures) and "reference" (non-overlapping windows, each
-matched to the ground truth as the paper's code does); single-object sets merge all objects, so
-there the two differ only in how windows are cut.
+Every protocol the benchmark has is run by default (`protocol="all"`; docs/evaluation.md):
+
+- "linked" (`oclr.infer`): identities linked across overlapping windows without ground truth; the
+  top-level figures.
+- "reference" (`oclr.gt_protocols`): the paper's code's windows (non-overlapping, the end-aligned
+  last one keeping its frames), each matched to the ground truth on composed modal masks by
+  frame-mean IoU. Single-object sets merge all objects, so there it differs from "linked" only in
+  how windows are cut.
+- "single-channel" (DAVIS 2016 and MoCA only, `oclr.gt_protocols`): the same windows, one channel
+  per window picked with the ground truth and only it written: how the paper's DAVIS 2016 and MoCA
+  figures were made.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from PIL import Image
 from oclr.davis_io import read_label_png, write_label_png
 from oclr.evaluate import EvalConfig, evaluate_folders, format_table
 from oclr.flowcache import FlowSpec, flow_input_for
+from oclr.gt_protocols import GT_PROTOCOLS, boxes_at_model_size, infer_gt_assisted
 from oclr.infer import InferConfig, infer_flow
 from oclr.linking import object_masks
 from oclr.moca import evaluate_moca, parse_annotations
@@ -59,34 +67,37 @@ class Benchmark:
     annotations: str | None  # None: boxes in a CSV (MoCA)
     image_set: str | None
     merge_objects: bool
+    single_channel: bool = False  # the reference scores one GT-picked channel per window here
 
 
 BENCHMARKS = {
     "2016-val": Benchmark("DAVIS 2016 val", "JPEGImages/480p", "Annotations/480p",
-                          "ImageSets/2016/val.txt", True),
+                          "ImageSets/2016/val.txt", True, single_channel=True),
     "2017-motion": Benchmark("DAVIS2017-motion", "JPEGImages/480p", "Annotations/480p",
                              "ImageSets/2017/val.txt", False),
     "segtrack": Benchmark("SegTrackv2", "JPEGImages", "Annotations", None, True),
     "fbms": Benchmark("FBMS-59", "JPEGImages", "Annotations", None, True),
-    "moca": Benchmark("MoCA", "JPEGImages", None, None, True),
+    "moca": Benchmark("MoCA", "JPEGImages", None, None, True, single_channel=True),
 }
-PROTOCOL_CHOICES = ("both", "linked", "reference")
+# "all": every protocol the benchmark has; "both": linked and reference
+PROTOCOL_CHOICES = ("all", "both", "linked", "reference", "single-channel")
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """One benchmark run: `benchmark` a key of BENCHMARKS, `root` its folder (MoCA: with the box
-    CSV `moca_csv`), masks written under `out`/<protocol>/; `protocol` "linked", "reference" or
-    "both"; `sequences` only these (None: the benchmark's list); `overlap` frames shared by
-    windows under "linked" (None: a third of a window), `batch` windows per forward pass,
-    `device` for the model and RAFT, `flow` how flow is made and cached."""
+    CSV `moca_csv`), masks written under `out`/<protocol>/; `protocol` one of PROTOCOL_CHOICES
+    ("single-channel" only where the benchmark has it); `sequences` only these (None: the
+    benchmark's list); `overlap` frames shared by windows under "linked" (None: a third of a
+    window), `batch` windows per forward pass, `device` for the model and RAFT, `flow` how flow
+    is made and cached."""
 
     checkpoint: str
     benchmark: str
     root: str
     out: str
     moca_csv: str | None = None
-    protocol: str = "both"
+    protocol: str = "all"
     sequences: tuple[str, ...] | None = None
     overlap: int | None = None
     batch: int = 1
@@ -101,9 +112,15 @@ class BenchmarkConfig:
             raise ValueError(f"protocol must be one of {PROTOCOL_CHOICES}, got {self.protocol!r}")
         if self.benchmark == "moca" and self.moca_csv is None:
             raise ValueError("the MoCA benchmark needs moca_csv, its box annotations")
+        if self.protocol == "single-channel" and not BENCHMARKS[self.benchmark].single_channel:
+            raise ValueError(f"protocol single-channel is the reference's for DAVIS 2016 and MoCA "
+                             f"only; {BENCHMARKS[self.benchmark].name} has linked and reference")
 
     @property
     def protocols(self) -> list[str]:
+        if self.protocol == "all":
+            extra = ["single-channel"] if BENCHMARKS[self.benchmark].single_channel else []
+            return ["linked", "reference", *extra]
         return ["linked", "reference"] if self.protocol == "both" else [self.protocol]
 
 
@@ -163,7 +180,8 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: Progress | None = None) -> 
     sequences = {seq: check_sequence(root, bench, seq) for seq in names}
     model = load_model_or_input_error(cfg.checkpoint, cfg.device)
     check_windows(model, cfg.batch, cfg.overlap)
-    runner = SequenceRunner(model, cfg.flow.spec(model.cfg, cfg.device), cfg, bench)
+    runner = SequenceRunner(model, cfg.flow.spec(model.cfg, cfg.device), cfg, bench,
+                            annotations)
     items = sequences.items()
     if progress is not None:
         items = progress(items, len(sequences), "sequences")
@@ -185,13 +203,14 @@ def _restrict(names: list[str], wanted: tuple[str, ...] | None) -> list[str]:
 
 
 class SequenceRunner:
-    """Flow (cached), inference under each protocol and mask writing, one sequence at a time."""
+    """Flow (cached), inference under each protocol and mask writing, one sequence at a time;
+    `boxes` the MoCA annotations ({seq: {frame: BoxAnnotation}}, None elsewhere)."""
 
-    def __init__(self, model, spec: FlowSpec, cfg: BenchmarkConfig, bench: Benchmark) -> None:
-        self.model, self.spec, self.bench = model, spec, bench
+    def __init__(self, model, spec: FlowSpec, cfg: BenchmarkConfig, bench: Benchmark,
+                 boxes: dict | None = None) -> None:
+        self.model, self.spec, self.bench, self.boxes = model, spec, bench, boxes
         self.cache_dir, self.protocols = cfg.flow.cache_dir(), cfg.protocols
-        self.configs = {p: InferConfig(protocol=p, overlap=cfg.overlap, batch=cfg.batch,
-                                       device=cfg.device) for p in self.protocols}
+        self.infer = InferConfig(overlap=cfg.overlap, batch=cfg.batch, device=cfg.device)
         self.frames = 0
 
     def run(self, seq: str, frame_dir: Path, gt: dict[str, Path], out: Path) -> None:
@@ -202,23 +221,34 @@ class SequenceRunner:
             raise LayoutError(str(err)) from None
         _check_gt_frames(source, gt)
         self.frames += len(source)
-        gt_masks, has_gt = self._gt_at_model_size(source, gt)
+        preds = {}
+        if "linked" in self.protocols:
+            preds["linked"] = infer_flow(self.model, flow, self.infer)
+        assisted = [p for p in self.protocols if p in GT_PROTOCOLS]
+        if assisted:
+            targets, has_gt = self._gt_at_model_size(seq, source, gt)
+            preds.update(infer_gt_assisted(self.model, flow, self.infer,
+                                           {p: targets.get(p) for p in assisted}, has_gt))
         for protocol in self.protocols:
-            pred = infer_flow(self.model, flow, self.configs[protocol], gt_masks, has_gt)
-            _write_masks(source, pred, gt, out / protocol / seq)
+            _write_masks(source, preds[protocol], gt, out / protocol / seq)
 
-    def _gt_at_model_size(self, source: FrameSource, gt: dict[str, Path]):
-        """(G, T, h, w) bool GT objects and (T,) has-GT flags, for the reference matching of
-        multi-object sets (None, None for merged sets, where matching changes nothing)."""
-        if self.bench.merge_objects or not gt:
-            return None, None
+    def _gt_at_model_size(self, seq: str, source: FrameSource, gt: dict[str, Path]):
+        """({protocol: (G, T, h, w) bool GT at the model size}, has_gt (T,) bool): the objects
+        for "reference" on multi-object sets, the one foreground (MoCA: box) for
+        "single-channel"; merged sets give "reference" nothing to match."""
         h, w = self.spec.height, self.spec.width
+        if self.boxes is not None:
+            masks, has_gt = boxes_at_model_size(self.boxes.get(seq, {}), source.names,
+                                                (source.height, source.width), (h, w))
+            return {"single-channel": masks}, has_gt
         labels = np.zeros((len(source), h, w), np.uint8)
         has_gt = np.array([name in gt for name in source.names])
         for t, name in enumerate(source.names):
             if name in gt:
                 labels[t] = _resize_nearest(read_label_png(gt[name]), h, w)
-        return object_masks(labels), has_gt
+        if self.bench.merge_objects:
+            return {"single-channel": ((labels > 0) & (labels != 255))[None]}, has_gt
+        return {"reference": object_masks(labels)}, has_gt
 
 
 def _check_gt_frames(source, gt: dict[str, Path]) -> None:
@@ -257,7 +287,7 @@ def _combine(cfg: BenchmarkConfig, scores: dict, listed_from: str, seconds: floa
     """The primary protocol's result at the top level (linked where run); every protocol's
     figures under `protocols` (per-sequence values there only for the non-primary one: the
     primary's are the top-level `sequences`)."""
-    primary = "linked" if "linked" in scores else "reference"
+    primary = next(p for p in ("linked", "reference", "single-channel") if p in scores)
     result = dict(scores[primary])
     per_protocol = {p: {k: v for k, v in s.items() if p != primary or k != "sequences"}
                     for p, s in scores.items()}
@@ -285,7 +315,10 @@ def format_result(result: dict) -> str:
 
 PROTOCOL_TEXT = {
     "linked": "overlapping windows, identities linked without ground truth",
-    "reference": "non-overlapping windows, each matched to the ground truth",
+    "reference": "the reference's non-overlapping windows, each matched to the ground truth on "
+                 "modal masks",
+    "single-channel": "the reference's windows, one channel per window picked with the ground "
+                      "truth (its DAVIS 2016 / MoCA figures)",
 }
 
 

@@ -34,6 +34,11 @@ from layersynth.scene.config import SceneConfig
 from layersynth.store.manifest import sha256_file
 
 HELP = "render N sequences into HDF5 shards with manifest.json and DATASET.md (resumable)"
+# Flows stored when --flow is not given. oclr: DIS beside the exact flow, so a model trains on
+# estimated flow as real video gives it (oclr-train takes the best estimated flow a folder holds);
+# syn-val the same, so that model is scored on the same kind of input. tiny: exact flow only, so
+# the CPU demo and the tests stay fast. Measured cost: README.md and docs/flow.md.
+DEFAULT_FLOW = {"oclr": ("gt", "dis"), "syn-val": ("gt", "dis"), "tiny": ("gt",)}
 ASSET_KINDS = ("textures", "silhouettes", "backgrounds")
 
 
@@ -169,14 +174,17 @@ def quiet_client_destructors() -> None:
     sys.unraisablehook = hook
 
 
-def check_flow_sizes(flow: tuple[str, ...], scene: dict) -> None:
-    """Refuse estimated flows the clips cannot have (T < 2; DIS below its smallest frame)."""
+def check_flow_sizes(flow: tuple[str, ...], scene: dict, *, defaulted: bool = False) -> None:
+    """Refuse estimated flows the clips cannot have (T < 2; DIS below its smallest frame);
+    `defaulted`: the flows are the preset's default, which the message then says."""
     for method in flow[1:]:
         try:
             check_clip_size(method, scene["frames"], scene["height"], scene["width"])
         except UsageError as err:
-            raise UsageError(f"--flow {','.join(flow)} with --frames {scene['frames']} --size "
-                             f"{scene['height']}x{scene['width']}: {err}") from None
+            hint = " (the preset's default flows; --flow gt stores ground truth only)"
+            raise UsageError(f"--flow {','.join(flow)}{hint if defaulted else ''} with --frames "
+                             f"{scene['frames']} --size {scene['height']}x{scene['width']}: "
+                             f"{err}") from None
 
 
 def raft_checkpoint(path: Path | None, flow: tuple[str, ...]) -> dict | None:
@@ -238,8 +246,9 @@ def asset_options(command):
               help="object counts drawn in equal parts, e.g. 1,2,3")
 @click.option("--occlusion", type=SceneOption(parse_occlusion, "occlusion"), metavar="OCCLUSION",
               help="hidden fraction of object area LO:HI, e.g. 0.2:0.5")
-@click.option("--flow", type=Parsed(parse_flow), default="gt", metavar="FLOW",
-              help="flows to store: gt (always), dis, raft")
+@click.option("--flow", type=Parsed(parse_flow), default=None, metavar="FLOW",
+              help="flows to store: gt (always), dis, raft (default: gt,dis for the oclr and "
+                   "syn-val presets, gt for tiny)")
 @click.option("--raft-weights", type=ExistingPath("file"), metavar="RAFT_WEIGHTS",
               help="local RAFT checkpoint for --flow raft")
 @click.option("--device", default="cpu", type=Parsed(parse_device), metavar="DEVICE",
@@ -252,19 +261,21 @@ def asset_options(command):
               help="also write the summary JSON here")
 def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
             scheduler: str | None, frames: Override | None, size: Override | None,
-            objects: Override | None, occlusion: Override | None, flow: tuple[str, ...],
+            objects: Override | None, occlusion: Override | None, flow: tuple[str, ...] | None,
             raft_weights: Path | None, device: str, shard_size: int | None,
             textures: Path | None, silhouettes: Path | None, backgrounds: Path | None,
             json_file: str | None) -> int:
     # The renderer loads scipy and numba (~0.8 s): paid by generate, not by --help.
     from layersynth.pipeline import generation
 
+    defaulted = flow is None
+    flow = DEFAULT_FLOW[preset] if defaulted else flow
     settings = generation.make_settings(
         preset=preset, seed=seed, shard_size=shard_size, flow=flow,
         raft_weights=raft_checkpoint(raft_weights, flow),
         asset_dirs=asset_dirs(textures=textures, silhouettes=silhouettes, backgrounds=backgrounds),
         **scene_overrides(preset, frames, size, objects, occlusion))
-    check_flow_sizes(flow, settings.scene)
+    check_flow_sizes(flow, settings.scene, defaulted=defaulted)
     for method in flow[1:]:  # fail now, not in a worker: a missing module or checkpoint
         generation.build_estimator(method, settings, device)
     if scheduler:

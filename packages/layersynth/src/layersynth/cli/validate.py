@@ -5,7 +5,8 @@ and the sequence. A missing or unreadable manifest is a usage error (exit 2).
 
 --deep re-draws each sequence from its stored seed and compares its scene parameters and every
 array `render` makes (stored encoding, bit for bit). Estimated flows (`flow_dis`, `flow_raft`) are
-not re-estimated: RAFT on a GPU is not bit-reproducible.
+not re-estimated: RAFT on a GPU is not bit-reproducible. An imported dataset (`layersynth
+import`) has no flow_gt and no seeds: --deep reads its source files again and compares instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, OutputF
 from layersynth.report import progress
 from layersynth.scene.config import SceneConfig
 from layersynth.store import manifest
-from layersynth.store.schema import ShardError
+from layersynth.store.schema import ShardError, imported_from
 
 HELP = "check shards against the schema and checksums; --deep regenerates every sequence"
 
@@ -38,11 +39,13 @@ def command(*, root: str, deep: bool, workers: int, json_file: str | None) -> in
     from layersynth.pipeline.validation import check_all, completeness, warn_other_code
 
     data = manifest.load(root)
+    source = imported_from(data["settings"])
     settings_json = deep_settings(root, data["settings"]) if deep else None
-    if deep:
+    if deep and not source:
         warn_other_code(data["settings"])
     problems = completeness(data)
-    results = check_all(Path(root), data["shards"], settings_json, workers)
+    results = check_all(Path(root), data["shards"], settings_json, workers,
+                        ground_truth=source is None)
     for entry, found in progress(results, total=len(data["shards"]), desc="shards"):
         problems += found
         print(f"{entry['file']:18s} {len(entry['ids']):4d} sequences  "
@@ -62,6 +65,12 @@ def deep_settings(root: str, settings: dict) -> str:
     them: refused (ShardError naming manifest.json) if generate could not have written them."""
     from layersynth.pipeline.generation import Settings  # loads the renderer, as --deep does
 
+    source = imported_from(settings)
+    if source:  # --deep reads the source again: it must still be there
+        if not Path(source).is_dir():
+            raise ShardError(f"{Path(root) / manifest.MANIFEST}: imported from {source}, which is "
+                             "no longer a folder; --deep compares against the source files")
+        return json.dumps(settings, sort_keys=True)
     try:
         SceneConfig.from_dict(Settings.from_dict(settings).scene)
     except KeyError as err:

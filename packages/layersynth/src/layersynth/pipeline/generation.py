@@ -55,7 +55,8 @@ CONNECT_TIMEOUT = "10s"  # to reach a --scheduler before giving up
 # subpackage): editing them keeps a dataset resumable.
 OUTPUT_SIDE = ("cli/", "viz/", "errors.py", "report.py", "store/reader.py", "store/card.py",
                "store/oclr_export.py", "store/middlebury_flo.py", "assets/lockfile.py",
-               "assets/fetch.py", "estimators/epe.py", "estimators/inplace.py")
+               "assets/fetch.py", "estimators/epe.py", "estimators/inplace.py",
+               "store/oclr_import.py", "pipeline/importing.py")
 
 
 class GenerationError(UsageError):
@@ -199,14 +200,16 @@ def make_shard(job: dict) -> dict:
     return writer.entry
 
 
-def run_jobs(jobs: list[dict], *, workers: int, scheduler: str | None) -> Iterator[dict]:
-    """Run per-shard tasks; yield their manifest entries in the order they finish."""
+def run_jobs(jobs: list[dict], *, workers: int, scheduler: str | None,
+             task=make_shard) -> Iterator[dict]:
+    """Run per-shard tasks (`task(job)` -> manifest entry: `make_shard`, or the importer's);
+    yield their entries in the order they finish."""
     if scheduler:
-        yield from _run_dask(jobs, scheduler)
+        yield from _run_dask(jobs, scheduler, task)
     elif workers == 1:
-        yield from map(make_shard, jobs)
+        yield from map(task, jobs)
     else:
-        yield from _run_pool(jobs, workers)
+        yield from _run_pool(jobs, workers, task)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -221,11 +224,11 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _run_pool(jobs: list[dict], workers: int) -> Iterator[dict]:
+def _run_pool(jobs: list[dict], workers: int, task) -> Iterator[dict]:
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent,
                                initargs=(os.getpid(),))
     try:
-        futures = [pool.submit(make_shard, job) for job in jobs]
+        futures = [pool.submit(task, job) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
     finally:
@@ -243,12 +246,12 @@ def connect(scheduler: str):
             from err
 
 
-def _run_dask(jobs: list[dict], scheduler: str) -> Iterator[dict]:
+def _run_dask(jobs: list[dict], scheduler: str, task) -> Iterator[dict]:
     from distributed import as_completed as dask_completed  # ~0.5 s: only with --scheduler
 
     client = connect(scheduler)
     try:
-        futures = [client.submit(make_shard, job, pure=False) for job in jobs]
+        futures = [client.submit(task, job, pure=False) for job in jobs]
         for future in dask_completed(futures, loop=client.loop):
             yield future.result()
     finally:
@@ -259,13 +262,29 @@ def plan(out: Path, settings: Settings, n: int, device: str = "cpu") -> tuple[li
     """Prepare `out` for n sequences: (jobs still to run, sequences already done).
 
     Refuses (UsageError) a non-empty folder that is not a dataset, a dataset made with other
-    settings, or an --n smaller than the dataset already holds. Writes the manifest first, so an
-    interrupted run is recognised by the next one. The caller holds the folder (`generate`).
+    settings, or an --n smaller than the dataset already holds (`prepare`). The caller holds the
+    folder (`generate`).
+    """
+    done = prepare(out, settings.to_dict(), shard_size=settings.shard_size, n=n,
+                   generator_version=settings.generator_version)
+    todo = [j for j in range(manifest.n_shards(n, settings.shard_size)) if j not in done]
+    jobs = [_job(out, j, settings, n, device) for j in todo]
+    return jobs, n - sum(len(job["ids"]) for job in jobs)
+
+
+def prepare(out: Path, settings: dict, *, shard_size: int, n: int,
+            generator_version: str) -> set[int]:
+    """Make or reopen the dataset folder `out` for n sequences made with `settings`; return the
+    indices of the listed shards that are kept (`_keep`). Shared by `generate` and `import`.
+
+    Refuses (UsageError) a non-empty folder that is not a dataset, a dataset made with other
+    settings, or an n smaller than the dataset already holds. Writes the manifest first, so an
+    interrupted run is recognised by the next one, and removes partial files of earlier runs.
     """
     make_folder(out)
     if (out / manifest.MANIFEST).exists():
         data = manifest.load(out)
-        refuse_other_settings(out, data["settings"], settings.to_dict())
+        refuse_other_settings(out, data["settings"], settings)
         if n < data["n"]:
             raise UsageError(f"{out}: holds a dataset of {data['n']} sequences; --n {n} would "
                              "drop some (use --n >= that, or a new folder)")
@@ -273,15 +292,12 @@ def plan(out: Path, settings: Settings, n: int, device: str = "cpu") -> tuple[li
         raise UsageError(f"{out}: folder is not empty and has no manifest.json; choose an empty "
                          "or new folder")
     else:
-        data = manifest.new(settings.to_dict(), shard_size=settings.shard_size, n=n,
-                            generator_version=settings.generator_version)
+        data = manifest.new(settings, shard_size=shard_size, n=n,
+                            generator_version=generator_version)
     manifest.save(out, dict(data, n=n))
     for stale in out.glob("*.tmp-*"):  # partial files of an interrupted run
         stale.unlink(missing_ok=True)
-    done = {e["index"] for e in data["shards"] if _keep(out, e, settings.shard_size, n)}
-    todo = [j for j in range(manifest.n_shards(n, settings.shard_size)) if j not in done]
-    jobs = [_job(out, j, settings, n, device) for j in todo]
-    return jobs, n - sum(len(job["ids"]) for job in jobs)
+    return {e["index"] for e in data["shards"] if _keep(out, e, shard_size, n)}
 
 
 def make_folder(out: Path) -> None:
@@ -342,13 +358,9 @@ def generate(settings: Settings, *, n: int, out, workers: int, scheduler: str | 
     out = Path(out)
     start = time.monotonic()
     make_folder(out)
-    with _holding(out, "layersynth generate"):
+    with holding(out, "layersynth generate"):
         jobs, kept = plan(out, settings, n, device)
-        entries = run_jobs(jobs, workers=workers, scheduler=scheduler)
-        for entry in progress(entries, total=len(jobs), desc="shards"):
-            manifest.put_entry(out, entry)
-        data = manifest.load(out)
-        card.write_card(out, data)
+        data = write_shards(out, jobs, workers=workers, scheduler=scheduler)
     seconds = time.monotonic() - start
     made = n - kept
     frames = made * settings.scene["frames"]
@@ -359,8 +371,20 @@ def generate(settings: Settings, *, n: int, out, workers: int, scheduler: str | 
             "workers": None if scheduler else workers, "scheduler": scheduler}
 
 
+def write_shards(out: Path, jobs: list[dict], *, workers: int, scheduler: str | None,
+                 task=make_shard) -> dict:
+    """Run the shard tasks, listing each finished shard in the manifest as it comes, then write
+    the dataset card; return the final manifest. The caller holds `out` (`holding`)."""
+    entries = run_jobs(jobs, workers=workers, scheduler=scheduler, task=task)
+    for entry in progress(entries, total=len(jobs), desc="shards"):
+        manifest.put_entry(out, entry)
+    data = manifest.load(out)
+    card.write_card(out, data)
+    return data
+
+
 @contextlib.contextmanager
-def _holding(out: Path, command: str):
+def holding(out: Path, command: str):
     """`folder_lock.hold`, with a folder it cannot write to (the lock file) said in one line."""
     with contextlib.ExitStack() as stack:
         try:

@@ -4,7 +4,8 @@
 problem is one line naming the shard file and the sequence. The deep check re-draws each sequence
 from its stored seed and compares its scene parameters and every array `render` makes (stored
 encoding, bit for bit). Estimated flows (`flow_dis`, `flow_raft`) are not re-estimated: RAFT on a
-GPU is not bit-reproducible.
+GPU is not bit-reproducible. An imported dataset (no flow_gt) is checked against its schema
+without ground truth, and deep means reading its source files again (`importing.source_checker`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from layersynth.pipeline.generation import Settings, code_fingerprint, load_assets, render_sequence
+from layersynth.pipeline.importing import source_checker
 from layersynth.report import warn
 from layersynth.scene.config import SceneConfig
 from layersynth.store import manifest
 from layersynth.store.reader import ADVICE, Shard
-from layersynth.store.schema import ShardError, check_sequence, encode
+from layersynth.store.schema import ShardError, check_sequence, encode, imported_from
 
 
-def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
-    """Problems of one shard (empty if sound): checksum, header, ids, every sequence decoded."""
+def check_shard(root: Path, entry: dict, deep_check=None, ground_truth: bool = True) -> list[str]:
+    """Problems of one shard (empty if sound): checksum, header, ids, every sequence decoded
+    (`ground_truth=False`: an imported dataset, without flow_gt)."""
     path = root / entry["file"]
     if not path.exists():
         return [f"{entry['file']}: missing"]
@@ -44,7 +47,7 @@ def check_shard(root: Path, entry: dict, deep_check=None) -> list[str]:
         for seq_id in shard.ids:
             try:
                 arrays = shard.read(seq_id)
-                check_sequence(arrays)
+                check_sequence(arrays, ground_truth=ground_truth)
                 shard.record(seq_id)
                 if deep_check:
                     found = deep_check(shard, seq_id)
@@ -83,15 +86,19 @@ def _sequence_damage(shard: Shard, seq_id: str) -> str | None:
     return None
 
 
-def shard_task(root: str, entry: dict, settings_json: str | None) -> list[str]:
+def shard_task(root: str, entry: dict, settings_json: str | None,
+               ground_truth: bool = True) -> list[str]:
     """`check_shard` as a picklable task (deep when `settings_json` is given)."""
     deep = deep_checker(settings_json) if settings_json else None
-    return check_shard(Path(root), entry, deep)
+    return check_shard(Path(root), entry, deep, ground_truth)
 
 
 @lru_cache(maxsize=1)
 def deep_checker(settings_json: str):
-    """A function (shard, seq_id) -> problems that regenerates the sequence and compares it."""
+    """A function (shard, seq_id) -> problems that regenerates the sequence (or, imported, reads
+    its source again) and compares it."""
+    if imported_from(json.loads(settings_json)):
+        return source_checker(settings_json)
     settings = Settings.from_dict(json.loads(settings_json))
     cfg, assets = SceneConfig.from_dict(settings.scene), load_assets(settings.asset_dirs)
 
@@ -115,8 +122,9 @@ def completeness(data: dict) -> list[str]:
     missing = [manifest.seq_id(i) for i in range(data["n"]) if manifest.seq_id(i) not in listed]
     if not missing:
         return []
+    command = "import" if imported_from(data["settings"]) else "generate"
     return [f"manifest.json: {len(missing)} of {data['n']} sequences not generated yet "
-            f"(first {missing[0]}); re-run the same generate command to finish"]
+            f"(first {missing[0]}); re-run the same {command} command to finish"]
 
 
 def warn_other_code(settings: dict) -> None:
@@ -127,13 +135,13 @@ def warn_other_code(settings: dict) -> None:
              f"{code_fingerprint()}: differences may come from the code, not the data")
 
 
-def check_all(root: Path, entries: list[dict], deep: str | None,
-              workers: int) -> Iterator[tuple[dict, list[str]]]:
+def check_all(root: Path, entries: list[dict], deep: str | None, workers: int,
+              ground_truth: bool = True) -> Iterator[tuple[dict, list[str]]]:
     """Yield (entry, problems) per shard, in manifest order, on `workers` processes."""
     if workers == 1:
         for entry in entries:
-            yield entry, shard_task(str(root), entry, deep)
+            yield entry, shard_task(str(root), entry, deep, ground_truth)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        args = [(str(root), e, deep) for e in entries]
+        args = [(str(root), e, deep, ground_truth) for e in entries]
         yield from zip(entries, pool.map(shard_task, *zip(*args, strict=True)), strict=True)

@@ -20,7 +20,9 @@ def field_table() -> str:
 
 
 def render_card(data: dict) -> str:
-    """The text of DATASET.md for a manifest dict."""
+    """The text of DATASET.md for a manifest dict (generated or imported)."""
+    if data["settings"].get("kind") == schema.IMPORTED:
+        return render_import_card(data)
     s = data["settings"]
     scene = s["scene"]
     n_ids = sum(len(e["ids"]) for e in data["shards"])
@@ -82,6 +84,45 @@ def _sprite_lines(scene: dict) -> list[str]:
             f"up to {scene['articulated_swing']} rad at {scene['articulated_speed']} rad/frame); "
             f"of the rest {scene['polygon_prob']:.3g} polygons ({scene['polygon_nonconvex']:.3g} "
             f"of them non-convex), the others silhouettes"]
+
+
+def _reading(flows: str) -> list[str]:
+    return [
+        "## Reading", "", "```python", "import layersynth",
+        "ds = layersynth.open_dataset('.')      # ds.ids, len(ds)",
+        "seq = ds[ds.ids[0]]                    # dict of numpy arrays (table below)", "```", "",
+        "Without layersynth: h5py + `import hdf5plugin` (Blosc/zstd); group `/<id>/` per sequence;",
+        f"{flows} int16, multiply by {schema.FLOW_SCALE} to get pixels (float32).", "",
+    ]
+
+
+def render_import_card(data: dict) -> str:
+    """DATASET.md of an imported dataset: the source folder, what was read and skipped."""
+    s, scene, src = data["settings"], data["settings"]["scene"], data["settings"]["source"]
+    n_ids = sum(len(e["ids"]) for e in data["shards"])
+    size = sum(e["bytes"] for e in data["shards"])
+    shape = (f"{scene['frames'] or 'various'} frames at "
+             f"{scene['height'] or '?'} x {scene['width'] or '?'}")
+    lines = [
+        "# layersynth dataset (imported)", "",
+        f"{n_ids} sequences of {shape} in {len(data['shards'])} HDF5 shards ({size / 1e6:,.1f} "
+        f"MB), imported by layersynth {data['generator_version']} (shard schema version "
+        f"{data['schema_version']}) from the {src['format'].upper()} layout in `{src['root']}`.",
+        "",
+        f"- read: {src['sequences']} sequence folders (JPEGImages, AmodalAnnotations, Flows_gap1,"
+        f" Flows_gap-1), sha256 of their listing {src['listing_sha256'][:16]}...",
+        f"- skipped: {len(src['skipped'])}" + "".join(f"\n  - {p}" for p in src["skipped"]),
+        "- resized to " + ("x".join(map(str, s["size"])) if s["size"] else "(not resized)")
+        + "; each record keeps the source size, sequence name and frame names",
+        "- **no ground-truth flow** (`flow_gt` absent): `flow_raft` holds the source's RAFT "
+        "flows (provenance \"imported\"); end flows the source lacks are filled with the "
+        "negated opposite gap and listed in the record (`filled_flows`)",
+        "- amodal channel 0 is the front-most object (the source's file k = 1 is the back-most); "
+        "modal labels composed front to back; occluder all False", "",
+        *_reading("flows are"), "## Arrays of each sequence", "", field_table(), "",
+        "## Settings", "", "```json", json.dumps(s, indent=1, sort_keys=True), "```", "",
+    ]
+    return "\n".join(lines)
 
 
 def write_card(root, data: dict) -> Path:

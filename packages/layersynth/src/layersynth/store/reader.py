@@ -12,6 +12,10 @@ KeyError, RuntimeError, ValueError, TypeError) becomes one ShardError naming the
 sequence and array when known: `shards/shard-00003.h5: sequence 000049: flow_gt: damaged chunk
 (checksum mismatch); run layersynth validate`. Shards written before chunk checksums existed still
 read, with one warning per process: for them the manifest's sha256 (`validate`) is the only check.
+
+An imported dataset (`layersynth import`) has no `flow_gt`: asking it for one (`ds.read(id,
+["flow_gt"])`, or `ds[id]["flow_gt"]`) raises one ShardError that says so and names the source:
+`DIR: no ground-truth flow: this dataset was imported from SRC; use flow 'raft'`.
 """
 
 from __future__ import annotations
@@ -28,14 +32,17 @@ from layersynth.report import warn
 from layersynth.store import manifest
 from layersynth.store.schema import (
     ESTIMATED_FLOW_PREFIX,
+    GROUND_TRUTH_FLOW,
     ShardError,
     check_version,
     contents,
     decode,
     field_of,
     get_text,
+    imported_from,
     is_flow,
     is_ranks,
+    no_ground_truth,
 )
 
 # What h5py raises for a file it cannot read: HDF5 errors arrive as OSError (I/O, failed filters)
@@ -220,6 +227,20 @@ class Shard:
         self.close()
 
 
+class SequenceArrays(dict):
+    """The arrays of one sequence (`Dataset[id]`): a dict whose missing `flow_gt` in an imported
+    dataset raises the ShardError that says why, instead of a bare KeyError."""
+
+    def __init__(self, arrays: dict, missing_gt: str | None):
+        super().__init__(arrays)
+        self._missing_gt = missing_gt
+
+    def __missing__(self, name: str):
+        if name == GROUND_TRUTH_FLOW and self._missing_gt:
+            raise ShardError(self._missing_gt)
+        raise KeyError(name)
+
+
 class Dataset:
     """Reader of a generated folder: `.ids`, `len()`, `ds[id]` -> dict of decoded numpy arrays.
 
@@ -228,12 +249,15 @@ class Dataset:
     frames (cheaper for a trainer);
     `ds.record(id)` returns its seed, scene parameters and statistics. Open files are cached per
     process (safe for DataLoader workers that fork), at most `max_open` at a time.
+    `ds.imported_from` is the source folder of an imported dataset (None if generated), which has
+    no flow_gt (see the module docstring).
     """
 
     def __init__(self, root, *, max_open: int = 8):
         self.root = Path(root)
         self.manifest = manifest.load(self.root)
         self.settings: dict = self.manifest["settings"]
+        self.imported_from = imported_from(self.settings)
         self._where = {i: e["file"] for e in self.manifest["shards"] for i in e["ids"]}
         self.ids: list[str] = sorted(self._where)
         self._open: OrderedDict[str, Shard] = OrderedDict()
@@ -250,10 +274,16 @@ class Dataset:
         return iter(self.ids)
 
     def __getitem__(self, seq_id: str) -> dict[str, np.ndarray]:
-        return self.read(seq_id)
+        return SequenceArrays(self.read(seq_id), self._missing_gt())
 
     def read(self, seq_id: str, names=None, frames: slice | None = None) -> dict[str, np.ndarray]:
+        if names is not None and GROUND_TRUTH_FLOW in names and self._missing_gt():
+            raise ShardError(self._missing_gt())
         return self.shard_of(seq_id).read(seq_id, names, frames)
+
+    def _missing_gt(self) -> str | None:
+        """The message for a flow_gt asked of an imported dataset (None: a generated one)."""
+        return no_ground_truth(self.root, self.imported_from) if self.imported_from else None
 
     def record(self, seq_id: str) -> dict:
         return self.shard_of(seq_id).record(seq_id)

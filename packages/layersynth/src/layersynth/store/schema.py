@@ -27,6 +27,12 @@ written in HDF5's 1.10 format (`FILE_FORMAT`), whose superblock, object headers 
 included) and chunk indexes carry checksums too. Neither changes a stored value, and any HDF5 1.10
 or newer reads both old and new files, so the schema version stays 1: shards written before
 (chunks without checksums, recognised by their filter list) still read, with a warning.
+
+Imported datasets (`layersynth import`, settings `{"kind": "imported", "source": {...}}`) hold no
+ground-truth flow: their sequences have every array of FIELDS but `flow_gt`, and at least one
+estimated flow (`flow_raft`, the source's own flow, provenance "imported" in the manifest's
+`estimated_flow`). A reader of schema version 1 reads them unchanged (it never required
+`flow_gt`); `imported_from` tells a consumer why the array is absent. The version stays 1.
 """
 
 from __future__ import annotations
@@ -74,7 +80,8 @@ FIELDS: dict[str, Field] = {
     "occluder": Field("T,H,W", "bool", "bool", "mask", "pixels covered by an artificial occluder"),
     "flow_gt": Field(
         "T,2,H,W,2", "int16", "float32", f"px (stored x {FLOW_SCALE:g})",
-        "exact flow; gap index 0 = +1 (t -> t+1), 1 = -1 (t -> t-1); last axis (u, v), u along W",
+        "exact flow; gap index 0 = +1 (t -> t+1), 1 = -1 (t -> t-1); last axis (u, v), u along W;"
+        " absent from imported datasets",
     ),
     "order": Field("K", "int16", "int16", "rank", "depth rank of each amodal channel, 0 = front"),
 }
@@ -84,8 +91,26 @@ ESTIMATED_FLOW = Field(
 )
 
 
+GROUND_TRUTH_FLOW = "flow_gt"
+IMPORTED = "imported"  # settings["kind"] of a dataset read from another layout
+
+
 class ShardError(UsageError):
     """A shard or manifest that is missing, corrupt, truncated or of an unknown schema version."""
+
+
+def imported_from(settings: Mapping) -> str | None:
+    """The source folder of an imported dataset (its settings), None for a generated one."""
+    if settings.get("kind") != IMPORTED:
+        return None
+    source = settings.get("source")
+    return str(source.get("root", "?")) if isinstance(source, Mapping) else "?"
+
+
+def no_ground_truth(root, source: str) -> str:
+    """What a consumer asking an imported dataset for ground-truth flow is told."""
+    return (f"{root}: no ground-truth flow: this dataset was imported from {source}; "
+            "use flow 'raft'")
 
 
 def field_of(name: str) -> Field:
@@ -128,16 +153,26 @@ def decode(name: str, stored: np.ndarray) -> np.ndarray:
     return stored
 
 
-def check_sequence(arrays: Mapping[str, np.ndarray]) -> None:
-    """Raise ValueError if the arrays break the conventions of sequence.py or the schema."""
-    missing = [n for n in FIELDS if n not in arrays]
+def check_sequence(arrays: Mapping[str, np.ndarray], *, ground_truth: bool = True) -> None:
+    """Raise ValueError if the arrays break the conventions of sequence.py or the schema.
+
+    `ground_truth=False` (an imported dataset): `flow_gt` must be absent and an estimated flow
+    present, whose shape and dtype are checked where flow_gt's would be."""
+    required = [n for n in FIELDS if ground_truth or n != GROUND_TRUTH_FLOW]
+    missing = [n for n in required if n not in arrays]
     if missing:
         raise ValueError(f"missing arrays: {', '.join(missing)}")
+    flows = sorted(n for n in arrays if is_flow(n))
+    if not ground_truth:
+        if GROUND_TRUTH_FLOW in arrays or not flows:
+            raise ValueError("an imported sequence holds estimated flow and no flow_gt; "
+                             f"got flows {flows or 'none'}")
+        arrays = dict(arrays, **{GROUND_TRUTH_FLOW: arrays[flows[0]]})
     check_arrays(dict(arrays))
     for name, arr in arrays.items():
         field_of(name)
-        if is_flow(name) and arr.shape != arrays["flow_gt"].shape:
-            ref = arrays["flow_gt"].shape
+        if is_flow(name) and arr.shape != arrays[GROUND_TRUTH_FLOW].shape:
+            ref = arrays[GROUND_TRUTH_FLOW].shape
             raise ValueError(f"{name}: shape {arr.shape} differs from flow_gt {ref}")
     if not is_ranks(arrays["order"]):
         raise ValueError(f"order: {arrays['order'].tolist()} is not a ranking 0..K-1")

@@ -98,15 +98,18 @@ class ShardWriter:
     Usage: `with ShardWriter(path, shard_index=j, settings=s, generator_version=v) as w:
     w.add(seq_id, arrays, record)`, then `manifest.put_entry(root, w.entry)`. Leaving the block by
     an exception removes the temporary file, so `path` exists only when every sequence was
-    written; `entry` (the shard's manifest entry) is set once it does.
+    written; `entry` (the shard's manifest entry) is set once it does. `ground_truth=False`
+    writes an imported dataset's sequences (no flow_gt, `schema.check_sequence`).
     """
 
-    def __init__(self, path, *, shard_index: int, settings: dict, generator_version: str):
+    def __init__(self, path, *, shard_index: int, settings: dict, generator_version: str,
+                 ground_truth: bool = True):
         import h5py  # heavy: only when a shard is written
 
         self.path = Path(path)
         self.tmp = tmp_name(self.path)
         self.index = shard_index
+        self.ground_truth = ground_truth
         self.ids: list[str] = []
         self._arrays: dict[str, set[str]] = {}
         self._closed = False
@@ -120,7 +123,7 @@ class ShardWriter:
         set_text(attrs, "settings", json.dumps(settings, sort_keys=True))
 
     def add(self, seq_id: str, arrays: Mapping[str, np.ndarray], record: dict) -> None:
-        check_sequence(arrays)
+        check_sequence(arrays, ground_truth=self.ground_truth)
         write_sequence(self._file.create_group(seq_id), arrays, dict(record, id=seq_id))
         self.ids.append(seq_id)
         self._arrays[seq_id] = set(arrays)
@@ -212,14 +215,23 @@ def _rewrite(shard: Shard, tmp: Path, new: Mapping[str, Mapping[str, np.ndarray]
             group = dst.create_group(seq_id)
             group.attrs.create("record", src[seq_id].attrs["record"])
             added = new.get(seq_id, {})
-            for name in sorted(set(src[seq_id].keys()) | set(added)):
+            held = sorted(src[seq_id].keys())
+            for name in sorted(set(held) | set(added)):
                 if name in added:
-                    ref = src[seq_id]["flow_gt"].shape if is_flow(name) else None
-                    if ref is not None and added[name].shape != ref:
-                        raise ValueError(f"{name}: shape {added[name].shape} != flow_gt {ref}")
+                    ref = _flow_shape(src[seq_id], held) if is_flow(name) else None
+                    if ref is not None and added[name].shape != ref[1]:
+                        raise ValueError(f"{name}: shape {added[name].shape} != {ref[0]} "
+                                         f"{ref[1]}")
                     write_array(group, name, encode(name, added[name])[0])
                 else:
                     _copy(src[seq_id][name], group, name)
+
+
+def _flow_shape(group, names: list[str]) -> tuple[str, tuple] | None:
+    """(name, shape) of the flow a new flow must match: flow_gt, or in an imported dataset (which
+    has none) its first estimated flow; None if the sequence holds no flow yet."""
+    flows = sorted((n != "flow_gt", n) for n in names if is_flow(n))
+    return (flows[0][1], group[flows[0][1]].shape) if flows else None
 
 
 def _copy(source, group, name: str) -> None:
