@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography
 from layersynth.render import articulated, exact_flow
@@ -228,3 +230,26 @@ def test_a_part_hanging_from_itself_is_refused():
     parts[q] = replace(parts[q], parent=q)
     with pytest.raises(ValueError, match="makes no tree"):
         articulated.poses(tuple(parts), p.taus)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, CFG.frames - 2))
+def test_a_visible_pixel_goes_forward_then_back_to_its_start_through_its_part(seed, t):
+    p = sample_scene(np.random.default_rng(seed), CFG, SMOOTH)
+    s = render(p, SMOOTH)
+    np.testing.assert_array_equal(s.modal, modal_from_amodal(s.amodal, s.occluder))
+    for k, layer in enumerate(p.objects):
+        ys, xs = np.nonzero(s.modal[t] == k + 1)
+        if not len(xs):
+            continue
+        x = np.array([[xs[len(xs) // 2], ys[len(xs) // 2]]], float)
+        want = s.flow_gt[t, 0][int(x[0, 1]), int(x[0, 0])]
+        plan = render_mod._plan_object(layer, p, SMOOTH, k + 1)
+        fmaps = [sub.fmap for sub in plan.parts]
+        ahead = [exact_flow.flow_at(f, t + 1, f.inverse(t + 1, x), x)[0, 0] for f in fmaps]
+        q = int(np.argmin([np.abs(a - want).max() for a in ahead]))  # the part drawn there
+        np.testing.assert_allclose(ahead[q], want, atol=2e-3)
+        x2 = x + ahead[q]
+        f = fmaps[q]
+        back = exact_flow.flow_at(f, t + 2, f.inverse(t + 2, x2), x2)[1]
+        np.testing.assert_allclose(x2 + back, x, atol=1e-6)
