@@ -40,7 +40,7 @@ class SceneConfig:
     # Share of scenes whose background is a real clip, when Assets.videos is given (the paper mixes
     # both; it gives no share). Ground-truth flow there holds only the camera part (see render).
     video_background_prob: float = 0.5
-    polygon_prob: float = 0.5  # polygons vs silhouettes: the paper uses both, no share given
+    polygon_prob: float = 0.5  # polygon share of the non-articulated objects; no share given
     polygon_sides: tuple[int, int] = (3, 10)  # inclusive; non-convex ones have 4 or more
     # Minimum vertex distance / polygon radius: keeps every D_i, hence every TPS perturbation
     # (< D_i / 2), visible, while still allowing 10 vertices on a circle.
