@@ -2,6 +2,7 @@
 
 import json
 
+from layersynth.scene.config import SceneConfig
 from layersynth.store import card, schema
 
 MANIFEST = {
@@ -38,3 +39,13 @@ def test_write_card_puts_dataset_md_beside_the_shards_and_leaves_no_temporary_fi
     assert path == tmp_path / "DATASET.md"
     assert path.read_text() == card.render_card(MANIFEST)
     assert [p.name for p in tmp_path.iterdir()] == ["DATASET.md"]
+
+
+def test_the_card_states_the_sprite_kind_shares_of_a_scene_config():
+    scene = SceneConfig.preset("tiny", articulated_prob=0.25, polygon_nonconvex=0.6).to_dict()
+    manifest = {**MANIFEST, "settings": {**MANIFEST["settings"], "scene": scene}}
+    text = card.render_card(manifest)
+    assert "- sprites: 0.25 articulated (parts on hinges, joint swing up to 0.6 rad" in text
+    assert "of the rest 0.5 polygons (0.6 of them non-convex), the others silhouettes" in text
+    assert "sprites:" not in card.render_card(MANIFEST)  # an older manifest: no such line
+    assert "`sprite.kind` is `polygon`, `silhouette` or `articulated`; an articulated" in text

@@ -44,6 +44,29 @@ def test_invalid_values_raise_value_error_naming_the_field(field, value):
         SceneConfig(**{field: value})
 
 
+@pytest.mark.parametrize("overrides,message", [
+    ({"articulated_prob": 1.2}, r"articulated_prob: must be in \[0, 1\]"),
+    ({"articulated_prob": -0.1}, r"articulated_prob: must be in \[0, 1\]"),
+    ({"articulated_prob": "0.3"}, "articulated_prob: expected a number, got str"),
+    ({"articulated_swing": 2.0}, r"articulated_swing: radians in \[0, 1.5\]"),
+    ({"articulated_swing": -0.1}, r"articulated_swing: radians in \[0, 1.5\]"),
+    ({"articulated_swing": True}, "articulated_swing: expected a number, got bool"),
+    ({"articulated_speed": (0.4, 0.1)}, r"articulated_speed: need \(lo, hi\)"),
+    ({"articulated_speed": (0.1, 2.0)}, "articulated_speed: at most 1 rad per frame"),
+    ({"articulated_speed": 0.3}, "articulated_speed: expected a list of numbers"),
+    ({"polygon_nonconvex": 1.5}, r"polygon_nonconvex: must be in \[0, 1\]"),
+    ({"polygon_nonconvex": None}, "polygon_nonconvex: expected a number, got NoneType"),
+    ({"polygon_sides": (3, 3)}, "polygon_nonconvex: 0.5 needs polygons of 4 or more sides"),
+])
+def test_the_shape_fields_of_issue_13_are_validated_with_a_clear_message(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        SceneConfig(**overrides)
+
+
+def test_triangles_only_are_fine_when_no_polygon_is_drawn_non_convex():
+    assert SceneConfig(polygon_sides=(3, 3), polygon_nonconvex=0.0).polygon_sides == (3, 3)
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_round_trips_through_json_exactly(name):
     cfg = SceneConfig.preset(name, occlusion=(0.1, 0.35))

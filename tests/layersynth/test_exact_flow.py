@@ -16,7 +16,9 @@ from layersynth.scene.config import SceneConfig
 from layersynth.scene.sampling import sample_scene
 
 SMOOTH = Assets.builtin(smooth=True)
-CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5)
+# Single-map objects (polygons, silhouettes); articulated ones: test_articulated.py.
+CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5,
+                         articulated_prob=0.0)
 
 
 def _bilinear(img, x, y):

@@ -148,17 +148,21 @@ def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
                      ASSETS)
     amodal, _ = render_masks(p, ASSETS)
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
+    assert "articulated" in {o.sprite.kind for o in p.objects}  # its parts are checked too
     for k, layer in enumerate(p.objects):
         plan = render_mod._plan_object(layer, p, ASSETS, k + 1)
-        m, fmap = plan.mask, plan.fmap
+        subs = getattr(plan, "parts", (plan,))  # an articulated object: the union of its parts
         for t in range(p.frames):
-            q = homography.apply(fmap.hom_inv[t + 1], np.stack([xx, yy], -1).reshape(-1, 2))
-            c = np.nan_to_num(tps.invert(fmap.coefs[t + 1], fmap.points, q, tol=1e-9), nan=-1e6)
-            col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(np.int64)
-            row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(np.int64)
-            ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
-            want = np.zeros(len(c), bool)
-            want[ok] = m.mask[row[ok], col[ok]]
+            want = np.zeros(p.height * p.width, bool)
+            for sub in subs:
+                m, fmap = sub.mask, sub.fmap
+                c = np.nan_to_num(fmap.inverse(t + 1, np.stack([xx, yy], -1).reshape(-1, 2),
+                                               tol=1e-9), nan=-1e6)
+                col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(np.int64)
+                row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(np.int64)
+                ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
+                ok[ok] = m.mask[row[ok], col[ok]]
+                want |= ok
             assert np.array_equal(amodal[k, t], want.reshape(p.height, p.width))
 
 

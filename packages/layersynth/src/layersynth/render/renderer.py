@@ -55,6 +55,24 @@ class _ObjectLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class _ArticulatedLayer:
+    """An articulated object: its parts' sub-layers (one label), drawn nearest part first, so a
+    pixel takes the colour and flow of the nearest part covering it (`render.articulated`)."""
+
+    parts: tuple[_ObjectLayer, ...]
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(T + 2, 4) the box holding every part's box, per extended frame."""
+        b = np.stack([p.boxes for p in self.parts])
+        return np.concatenate([b[..., 0::2].min(0), b[..., 1::2].max(0)], -1)[..., [0, 2, 1, 3]]
+
+    def draw(self, t: int, canvas: Canvas) -> None:
+        for part in self.parts:
+            part.draw(t, canvas)
+
+
+@dataclass(frozen=True, eq=False)
 class _BackgroundLayer:
     """The background: every pixel no nearer layer claimed (drawn only with colour and flow)."""
 
@@ -116,19 +134,30 @@ def _plan_occluder(params: SceneParams, assets: Assets, camera: ForwardMap):
 
 
 def _plan_object(layer: ObjectLayer, params: SceneParams, assets: Assets,
-                 label: int) -> _ObjectLayer:
+                 label: int) -> _ObjectLayer | _ArticulatedLayer:
     sprite = layer.sprite
+    tex = assets.textures.get(layer.appearance.texture)
+    shading = textures.shading(layer.appearance, tex, params.frames)
+    if sprite.kind == "articulated":
+        maps = exact_flow.part_maps(layer, params)
+        return _ArticulatedLayer(tuple(
+            _sub_layer(label, sprites.polygon_mask([np.asarray(part.vertices, np.float64)]),
+                       shading, fmap, params) for part, fmap in zip(sprite.parts, maps,
+                                                                   strict=True)))
     if sprite.kind == "polygon":
         mask = sprites.polygon_mask([np.asarray(sprite.vertices, dtype=np.float64)])
     elif sprite.kind == "silhouette":
         mask = sprites.silhouette_mask(assets.silhouettes.get(sprite.silhouette), sprite.radius)
     else:
-        raise ValueError(f"sprite kind {sprite.kind!r}: expected 'polygon' or 'silhouette'")
-    fmap = exact_flow.object_map(layer, params)
-    tex = assets.textures.get(layer.appearance.texture)
+        raise ValueError(f"sprite kind {sprite.kind!r}: expected 'polygon', 'silhouette' or "
+                         f"'articulated'")
+    return _sub_layer(label, mask, shading, exact_flow.object_map(layer, params), params)
+
+
+def _sub_layer(label: int, mask: sprites.SpriteMask, shading: textures.Shading, fmap: ForwardMap,
+               params: SceneParams) -> _ObjectLayer:
     boxes = exact_flow.sprite_boxes(fmap, mask, params.height, params.width)
-    return _ObjectLayer(label, mask, _clearance(mask),
-                        textures.shading(layer.appearance, tex, params.frames), fmap, boxes)
+    return _ObjectLayer(label, mask, _clearance(mask), shading, fmap, boxes)
 
 
 def _clearance(mask: sprites.SpriteMask) -> np.ndarray:

@@ -40,8 +40,8 @@ class SceneConfig:
     # Share of scenes whose background is a real clip, when Assets.videos is given (the paper mixes
     # both; it gives no share). Ground-truth flow there holds only the camera part (see render).
     video_background_prob: float = 0.5
-    polygon_prob: float = 0.5  # polygons vs silhouettes: the paper uses both, no share given
-    polygon_sides: tuple[int, int] = (3, 10)  # inclusive; convex and non-convex in equal parts
+    polygon_prob: float = 0.5  # polygon share of the non-articulated objects; no share given
+    polygon_sides: tuple[int, int] = (3, 10)  # inclusive; non-convex ones have 4 or more
     # Minimum vertex distance / polygon radius: keeps every D_i, hence every TPS perturbation
     # (< D_i / 2), visible, while still allowing 10 vertices on a circle.
     min_vertex_gap: float = 0.35
@@ -65,6 +65,17 @@ class SceneConfig:
     camera_zoom: float = 0.004  # |d log(scale) / d frame|
     camera_perspective: float = 0.05  # |1 - w| over the frame: a mild plane tilt
     jitter: Range = (0.04, 0.1)  # colour jitter amplitude (share of colour): objects, background
+    # --- issue 13 part (1), shapes: sprite kinds and shape geometry ---
+    # Share of objects that are articulated bodies (parts on hinges): the issue's "about a third";
+    # the other objects are polygons (polygon_prob of them) or silhouettes.
+    articulated_prob: float = 1.0 / 3.0
+    # Largest joint amplitude, rad (~34 degrees): a walking leg's swing, parts never fold back.
+    articulated_swing: float = 0.6
+    # Joint angular frequency, rad per frame: one stride in 16 to 60 frames, limb tips move a few
+    # px per frame at 128 px, like the objects' own motion.
+    articulated_speed: Range = (0.1, 0.4)
+    # Share of polygons drawn non-convex (each measurably so: area < 0.95 x its hull's).
+    polygon_nonconvex: float = 0.5
 
     def __post_init__(self) -> None:
         _normalise(self)
@@ -80,15 +91,17 @@ class SceneConfig:
         lo, hi = _range(self, "occlusion")
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"occlusion: need 0 <= lo <= hi <= 1, got {self.occlusion!r}")
-        for name in ("occluder_prob", "polygon_prob", "deform", "video_background_prob"):
+        for name in ("occluder_prob", "polygon_prob", "deform", "video_background_prob",
+                     "articulated_prob", "polygon_nonconvex"):
             _fraction(self, name)
         if self.deform > 0.5:
             raise ValueError(f"deform: at most 0.5 (the paper's d < D/2), got {self.deform}")
         lo_s, hi_s = self.polygon_sides
         if not 3 <= lo_s <= hi_s:
             raise ValueError(f"polygon_sides: need 3 <= lo <= hi, got {self.polygon_sides!r}")
-        for name in ("object_size", "object_speed", "deform_speed", "jitter"):
+        for name in ("object_size", "object_speed", "deform_speed", "jitter", "articulated_speed"):
             _range(self, name)
+        _check_shapes(self)
         if self.object_size[1] > 0.45:
             raise ValueError(f"object_size: radius at most 0.45 * height, got {self.object_size}")
         for name in ("object_perspective", "camera_perspective"):
@@ -118,6 +131,19 @@ class SceneConfig:
         if unknown:
             raise ValueError(f"SceneConfig: unknown field(s) {', '.join(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _check_shapes(cfg: SceneConfig) -> None:
+    """The issue-13 shape fields beyond their type and [0, 1] / range checks."""
+    if not 0.0 <= cfg.articulated_swing <= 1.5:
+        raise ValueError(f"articulated_swing: radians in [0, 1.5] (parts fold back beyond), got "
+                         f"{cfg.articulated_swing}")
+    if cfg.articulated_speed[1] > 1.0:
+        raise ValueError(f"articulated_speed: at most 1 rad per frame, got "
+                         f"{cfg.articulated_speed}")
+    if cfg.polygon_nonconvex > 0 and cfg.polygon_sides[1] < 4:
+        raise ValueError(f"polygon_nonconvex: {cfg.polygon_nonconvex} needs polygons of 4 or more "
+                         f"sides (triangles are convex), got polygon_sides {cfg.polygon_sides}")
 
 
 def _normalise(cfg: SceneConfig) -> None:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-PARAMS_VERSION = 1  # bump when the meaning of a field or the renderer's output changes
+PARAMS_VERSION = 2  # bump when the meaning of a field or the renderer's output changes
 
 Pair = tuple[float, float]
 Triple = tuple[float, float, float]
@@ -90,13 +90,31 @@ class Deformation(Record):
 
 
 @dataclass(frozen=True)
-class Sprite(Record):
-    """A polygon (canonical vertices) or a silhouette (index, scaled to span 2 * radius)."""
+class Part(Record):
+    """One rigid part of an articulated sprite (layersynth.render.articulated), body coordinates.
 
-    kind: str  # "polygon" or "silhouette"
+    Its joint angle is swing * sin(freq * tau + phase) radians about `hinge`, on top of its
+    parent's pose; the root (parent -1) carries the object's deformation instead of a joint.
+    """
+
+    vertices: tuple[Pair, ...]  # outline at rest pose, canonical px
+    parent: int  # index of the part it hangs from; -1 for the root (the torso)
+    hinge: Pair  # joint position at rest pose, canonical px
+    swing: float  # joint amplitude, rad
+    freq: float  # rad per frame of tau
+    phase: float
+
+
+@dataclass(frozen=True)
+class Sprite(Record):
+    """A polygon (canonical vertices), a silhouette (index, scaled to span 2 * radius) or an
+    articulated body (parts, nearest first, spanning about 2 * radius)."""
+
+    kind: str  # "polygon", "silhouette" or "articulated"
     radius: float
     vertices: tuple[Pair, ...] = ()
     silhouette: int = -1
+    parts: tuple[Part, ...] = ()
 
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from layersynth.assets.sources import Assets, TextureSource
 from layersynth.motion import detmath
-from layersynth.render import sprites
+from layersynth.render import articulated, sprites
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render_masks
 from layersynth.scene.config import SceneConfig
@@ -62,11 +62,21 @@ def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
                        video)
 
 
+# An articulated torso's TPS displacement is this share of a polygon's (d < deform * D / 4): the
+# limbs hang from the rigid body frame, so a torso bent further would pull away from them.
+_TORSO_DEFORM = 0.25
+
+
 def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> ObjectLayer:
     radius = float(rng.uniform(*cfg.object_size) * cfg.height)
-    if rng.random() < cfg.polygon_prob:
+    if rng.random() < cfg.articulated_prob:
+        parts = articulated.sample_body(rng, radius, cfg.articulated_swing, cfg.articulated_speed)
+        sprite = Sprite("articulated", radius, parts=parts)
+        points = np.asarray(parts[articulated.root(parts)].vertices)[::4]
+        gaps = sprites.nearest_distance(points) * _TORSO_DEFORM
+    elif rng.random() < cfg.polygon_prob:
         verts = sprites.sample_polygon(rng, cfg.polygon_sides, radius, cfg.min_vertex_gap,
-                                       convex=bool(rng.random() < 0.5))
+                                       convex=bool(rng.random() >= cfg.polygon_nonconvex))
         sprite = Sprite("polygon", radius, vertices=_pairs(verts))
         points, gaps = verts, sprites.nearest_distance(verts)
     else:

@@ -39,6 +39,7 @@ def render_card(data: dict) -> str:
         f"spawn_key=({s['namespace']}, i))`",
         f"- objects per sequence drawn from {scene['objects']}, hidden fraction of object area "
         f"in {scene['occlusion']}",
+        *_sprite_lines(scene),
         f"- flows stored: {', '.join('flow_' + m for m in s['flow'])}",
         f"- assets: {json.dumps(s['asset_dirs'])}",
         f"- {s['shard_size']} sequences per shard: shard j holds ids [j*{s['shard_size']}, "
@@ -60,7 +61,10 @@ def render_card(data: dict) -> str:
         field_table(),
         "",
         "Each sequence group also has a JSON attribute `record`: its seed, its scene parameters,",
-        "the generator version and statistics (objects, occlusion_fraction).",
+        "the generator version and statistics (objects, occlusion_fraction). An object's",
+        "`sprite.kind` is `polygon`, `silhouette` or `articulated`; an articulated sprite lists",
+        "its `parts` (outline at rest, parent, hinge, joint swing / freq / phase: angle = swing",
+        "* sin(freq * tau + phase) rad), nearest part first; all parts share the object's label.",
         "",
         "## Settings",
         "",
@@ -70,6 +74,16 @@ def render_card(data: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _sprite_lines(scene: dict) -> list[str]:
+    """The sprite-kind shares (issue 13's fields; absent from older manifests)."""
+    if "articulated_prob" not in scene:
+        return []
+    return [f"- sprites: {scene['articulated_prob']:.3g} articulated (parts on hinges, joint swing "
+            f"up to {scene['articulated_swing']} rad at {scene['articulated_speed']} rad/frame); "
+            f"of the rest {scene['polygon_prob']:.3g} polygons ({scene['polygon_nonconvex']:.3g} "
+            f"of them non-convex), the others silhouettes"]
 
 
 def _reading(flows: str) -> list[str]:
