@@ -4,7 +4,8 @@ Every layer has a forward map per extended frame e = 0 .. T + 1 (kept frame t is
 two extra frames give both flow gaps at the clip ends), from canonical sprite coordinates c to
 image pixels x:
 
-    objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography)
+    objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography; a
+                            static spell pauses both relative to the camera, `motion.events`)
     background, occluders:  F_e = H_e         (the camera: occluders move with the background)
 
 Rendering needs c = F_e^-1(x) at every pixel x the layer may cover: q = H_e^-1 x in closed form,
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layersynth.motion import detmath, homography, tps
+from layersynth.motion import detmath, events, homography, tps
 from layersynth.render.sprites import SpriteMask
 from layersynth.scene.params import Deformation, Motion, ObjectLayer, SceneParams
 
@@ -80,16 +81,32 @@ def camera_map(motion: Motion, params: SceneParams) -> ForwardMap:
 
 def object_map(layer: ObjectLayer, params: SceneParams) -> ForwardMap:
     """An object's map: its deformation's spline D_e after its homography trajectory H_e."""
-    points, coefs = deformation_splines(layer.deformation, params.frames + 2)
-    hom = homography.matrices(np.asarray(layer.motion.coeffs), params.taus)
+    taus = params.taus
+    hom, own = object_homographies(layer, params.camera, taus)
+    points, coefs = deformation_splines(layer.deformation, own + (params.frames + 1) / 2.0)
     return ForwardMap(hom, homography.inverse(hom), points, coefs)
 
 
-def deformation_splines(d: Deformation, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) control points and (count, n + 3, 2) coefficients of D_e, e = 0 .. count - 1:
-    the spline taking P_i to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
+def object_homographies(layer: ObjectLayer, camera: Motion, taus: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3, 3) H at trajectory times taus (N,), and (N,) the object's own time s: s = tau and
+    H = G(tau) without a static spell, else the warp and C(tau) C(s)^-1 G(s) of motion.events."""
+    coeffs = np.asarray(layer.motion.coeffs)
+    if layer.spell is None:
+        return homography.matrices(coeffs, taus), np.asarray(taus, dtype=np.float64)
+    sp = layer.spell
+    own = events.warp(taus, sp.start, sp.end, sp.ramp)
+    return events.trajectory(coeffs, np.asarray(camera.coeffs), taus, own), own
+
+
+def deformation_splines(d: Deformation, times) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) control points and (N, n + 3, 2) coefficients of D at N extended-frame times e
+    (`times` an (N,) array, continuous, or a count N for e = 0 .. N - 1): the spline taking P_i
+    to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
     points = np.asarray(d.points, dtype=np.float64)
-    e = np.arange(count, dtype=np.float64)[:, None, None]
+    if np.ndim(times) == 0:
+        times = np.arange(times, dtype=np.float64)
+    e = np.asarray(times, dtype=np.float64)[:, None, None]
     phase = np.asarray(d.freq)[None, :, None] * e + np.asarray(d.phase)[None, :, None]
     targets = points + np.asarray(d.amplitude) * detmath.sin(phase)  # (count, n, 2)
     return points, np.ascontiguousarray(tps.fit(points, targets))
