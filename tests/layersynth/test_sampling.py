@@ -84,6 +84,6 @@ def test_scenes_meet_the_occlusion_range():
 
 def test_an_unreachable_occlusion_range_raises_a_clear_error():
     cfg = SceneConfig.preset("tiny", frames=2, objects=(1,), occluder_prob=0.0,
-                             occlusion=(0.9, 1.0), occlusion_tries=5)
+                             full_occlusion_prob=0.0, occlusion=(0.9, 1.0), occlusion_tries=5)
     with pytest.raises(ValueError, match="occlusion 0.9:1.0: none of 5"):
         sample_scene(np.random.default_rng(0), cfg, ASSETS)

@@ -5,7 +5,7 @@ two extra frames give both flow gaps at the clip ends), from canonical sprite co
 image pixels x:
 
     objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography; a
-                            static spell pauses both relative to the camera, `motion.events`)
+                            static spell pauses both relative to the camera, `motion.spells`)
     background, occluders:  F_e = H_e         (the camera: occluders move with the background)
 
 Rendering needs c = F_e^-1(x) at every pixel x the layer may cover: q = H_e^-1 x in closed form,
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layersynth.motion import detmath, events, homography, tps
+from layersynth.motion import detmath, homography, spells, tps
 from layersynth.render.sprites import SpriteMask
 from layersynth.scene.params import Deformation, Motion, ObjectLayer, SceneParams
 
@@ -90,13 +90,13 @@ def object_map(layer: ObjectLayer, params: SceneParams) -> ForwardMap:
 def object_homographies(layer: ObjectLayer, camera: Motion, taus: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3, 3) H at trajectory times taus (N,), and (N,) the object's own time s: s = tau and
-    H = G(tau) without a static spell, else the warp and C(tau) C(s)^-1 G(s) of motion.events."""
+    H = G(tau) without a static spell, else the warp and C(tau) C(s)^-1 G(s) of motion.spells."""
     coeffs = np.asarray(layer.motion.coeffs)
     if layer.spell is None:
         return homography.matrices(coeffs, taus), np.asarray(taus, dtype=np.float64)
     sp = layer.spell
-    own = events.warp(taus, sp.start, sp.end, sp.ramp)
-    return events.trajectory(coeffs, np.asarray(camera.coeffs), taus, own), own
+    own = spells.warp(taus, sp.start, sp.end, sp.ramp)
+    return spells.trajectory(coeffs, np.asarray(camera.coeffs), taus, own), own
 
 
 def deformation_splines(d: Deformation, times) -> tuple[np.ndarray, np.ndarray]:

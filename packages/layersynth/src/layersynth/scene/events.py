@@ -105,29 +105,37 @@ def sprite_reach(points: np.ndarray, amplitude: np.ndarray) -> float:
 
 def plan_hiding(rng: np.random.Generator, cfg: SceneConfig, params: SceneParams,
                 assets: Assets) -> tuple[int, tuple[float, float], np.ndarray] | None:
-    """Pick an object and a time window and plan the occluder polygon that hides it there:
-    (object index, (tau0, tau1), (n, 2) polygon in the background's canonical coordinates), or
-    None when the chosen object's centre is outside the frame at the window's middle.
+    """Pick a time window and an object and plan the occluder polygon that hides it there:
+    (object index, (tau0, tau1), (n, 2) polygon in the background's canonical coordinates). The
+    object is drawn among those whose centre is inside the frame at the window's middle; None when
+    there is none.
 
     The polygon is the convex hull of the object's footprint over the window (sampled every
     HIDE_STEP frames of trajectory time) taken into the camera's coordinates, grown by
     HIDE_MARGIN: moving with the background, it covers the object at every time in the window.
     """
-    k = int(rng.integers(len(params.objects)))
     half = (cfg.frames - 1) / 2.0
-    length = min(float(rng.uniform(*cfg.full_occlusion_frames)), 2.0 * half)
+    # At most half the clip, so that the object is seen before or after it (on short clips).
+    length = min(float(rng.uniform(*cfg.full_occlusion_frames)), half)
     t0 = -half + float(rng.uniform(0.0, 1.0)) * (2.0 * half - length)
     window = (t0, t0 + length)
-    layer = params.objects[k]
-    mid = np.array([0.5 * (window[0] + window[1])])
-    centre = homography.apply(exact_flow.object_homographies(layer, params.camera, mid)[0][0],
-                              np.zeros(2))
-    if not (0.0 <= centre[0] <= cfg.width and 0.0 <= centre[1] <= cfg.height):
+    mid = np.array([t0 + 0.5 * length])
+    inside = [k for k, o in enumerate(params.objects) if _centre_inside(o, params, mid)]
+    if not inside:
         return None
+    k = inside[int(rng.integers(len(inside)))]
+    layer = params.objects[k]
     taus = np.linspace(window[0] - HIDE_STEP, window[1] + HIDE_STEP,
                        int(math.ceil((length + 2 * HIDE_STEP) / HIDE_STEP)) + 1)
     sweep = footprint(layer, params, assets, taus).reshape(-1, 2)
     return k, window, _grown_hull(sweep, HIDE_MARGIN)
+
+
+def _centre_inside(layer: ObjectLayer, params: SceneParams, tau: np.ndarray) -> bool:
+    """Whether the object's centre (its canonical origin) is inside the frame at time tau (1,)."""
+    hom = exact_flow.object_homographies(layer, params.camera, tau)[0][0]
+    x, y = homography.apply(hom, np.zeros(2))
+    return bool(0.0 <= x <= params.width and 0.0 <= y <= params.height)
 
 
 def footprint(layer: ObjectLayer, params: SceneParams, assets: Assets,

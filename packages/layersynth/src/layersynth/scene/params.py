@@ -104,7 +104,7 @@ class Sprite(Record):
 class StaticSpell(Record):
     """The object stops relative to the background over tau in [start, end] (trajectory time,
     frames from the clip centre, continuous), easing in and out over `ramp` frames on each side;
-    see layersynth.motion.events."""
+    see layersynth.motion.spells."""
 
     start: float
     end: float

@@ -1,4 +1,4 @@
-"""Motion events in continuous time: the static spell's time warp and the trajectory it gives.
+"""Static spells in continuous time: the time warp that pauses an object, and its trajectory.
 
 A static spell stops an object relative to the background over tau in [start, end] (frames from
 the clip centre, continuous: the frame grid plays no part) and lets it move on after, smoothly.
@@ -50,4 +50,5 @@ def trajectory(coeffs: np.ndarray, camera: np.ndarray, tau: np.ndarray,
     g = homography.matrices(coeffs, s)
     c_now = homography.matrices(camera, tau)
     c_then = homography.inverse(homography.matrices(camera, s))
-    return detmath.matmul(detmath.matmul(c_now, c_then), g)
+    h = detmath.matmul(detmath.matmul(c_now, c_then), g)
+    return h / h[:, 2:3, 2:3]  # the scale homography.matrices gives: H[2, 2] = 1
