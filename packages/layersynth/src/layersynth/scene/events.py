@@ -147,10 +147,13 @@ def footprint(layer: ObjectLayer, params: SceneParams, assets: Assets,
     points, coefs = exact_flow.deformation_splines(layer.deformation,
                                                    own + (params.frames + 1) / 2.0)
     camera_inv = homography.inverse(homography.matrices(np.asarray(params.camera.coeffs), taus))
+    n = len(points)
+    u = tps.kernel(((outline[:, None, :] - points) ** 2).sum(-1))  # (m, n): the same at all times
+    warped = (detmath.matmul(u, coefs[:, :n]) + coefs[:, n:n + 1]
+              + outline[:, :1] * coefs[:, n + 1:n + 2] + outline[:, 1:] * coefs[:, n + 2:n + 3])
     out = np.empty((len(taus), len(outline), 2))
-    for i in range(len(taus)):
-        image = homography.apply(hom[i], tps.evaluate(coefs[i], points, outline))
-        out[i] = homography.apply(camera_inv[i], image)
+    for i in range(len(taus)):  # (N, m, 2): D at each time, then H, then the camera's inverse
+        out[i] = homography.apply(camera_inv[i], homography.apply(hom[i], warped[i]))
     return out
 
 
@@ -162,7 +165,11 @@ def sprite_outline(sprite: Sprite, assets: Assets, spacing: float = 1.0) -> np.n
         mask = sprites.silhouette_mask(assets.silhouettes.get(sprite.silhouette), sprite.radius)
     else:
         raise ValueError(f"sprite kind {sprite.kind!r}: no outline for full occlusions")
-    rows, cols = np.nonzero(mask.mask)
+    m = mask.mask
+    inner = np.zeros_like(m)  # covered pixels whose 4 neighbours are covered: not on the hull
+    inner[1:-1, 1:-1] = (m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2]
+                         & m[1:-1, 2:])
+    rows, cols = np.nonzero(m & ~inner)
     corners = np.concatenate([np.stack([cols + dx, rows + dy], 1)
                               for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)]).astype(np.float64)
     canonical = (corners - np.asarray(mask.origin)) / mask.scale
@@ -171,7 +178,9 @@ def sprite_outline(sprite: Sprite, assets: Assets, spacing: float = 1.0) -> np.n
 
 def _hull(points: np.ndarray) -> np.ndarray:
     """(n, 2) -> (m, 2) vertices of the convex hull (shapely: exact input coordinates, no trig)."""
-    ring = shapely.MultiPoint(points).convex_hull.exterior.coords
+    # A line through the points has their hull; building it is one coordinate array (a
+    # MultiPoint makes a geometry per point, 50x slower here).
+    ring = shapely.LineString(points).convex_hull.exterior.coords
     return np.asarray(ring, dtype=np.float64)[:-1]
 
 
