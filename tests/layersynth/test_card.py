@@ -49,3 +49,13 @@ def test_the_card_states_the_sprite_kind_shares_of_a_scene_config():
     assert "of the rest 0.5 polygons (0.6 of them non-convex), the others silhouettes" in text
     assert "sprites:" not in card.render_card(MANIFEST)  # an older manifest: no such line
     assert "`sprite.kind` is `polygon`, `silhouette` or `articulated`; an articulated" in text
+def test_the_card_states_the_motion_event_rates_when_the_settings_have_them():
+    assert "motion events" not in card.render_card(MANIFEST)  # made before the events
+    scene = {**MANIFEST["settings"]["scene"], "static_spell_prob": 0.25,
+             "static_spell_frames": [6.0, 14.0], "static_ramp": 2.0, "enter_exit_prob": 0.3,
+             "full_occlusion_prob": 0.35, "full_occlusion_frames": [3.0, 8.0]}
+    data = {**MANIFEST, "settings": {**MANIFEST["settings"], "scene": scene}}
+    text = card.render_card(data)
+    assert "static spells for 0.25 of objects ([6.0, 14.0] frames, ramps 2.0)" in text
+    assert "entering or leaving the frame 0.3 of objects" in text
+    assert "wholly hidden in 0.35 of scenes ([3.0, 8.0] frames)" in text

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ def test_tiny_preset_is_small_but_keeps_the_scene_mix():
 
 
 def test_unknown_preset_lists_the_valid_names():
-    with pytest.raises(ValueError, match="oclr, syn-val, tiny"):
+    with pytest.raises(ValueError, match="oclr, syn-val, syn-val-occluded, syn-val-static, tiny"):
         SceneConfig.preset("huge")
 
 
@@ -65,6 +66,38 @@ def test_the_shape_fields_of_issue_13_are_validated_with_a_clear_message(overrid
 
 def test_triangles_only_are_fine_when_no_polygon_is_drawn_non_convex():
     assert SceneConfig(polygon_sides=(3, 3), polygon_nonconvex=0.0).polygon_sides == (3, 3)
+@pytest.mark.parametrize("field,value,words", [
+    ("static_spell_prob", 1.2, "static_spell_prob: must be in [0, 1]"),
+    ("static_spell_prob", -0.1, "static_spell_prob: must be in [0, 1]"),
+    ("enter_exit_prob", 2.0, "enter_exit_prob: must be in [0, 1]"),
+    ("full_occlusion_prob", -1.0, "full_occlusion_prob: must be in [0, 1]"),
+    ("static_spell_frames", (0.0, 4.0), "static_spell_frames: durations must be > 0"),
+    ("static_spell_frames", (8.0, 4.0), "static_spell_frames: need (lo, hi)"),
+    ("full_occlusion_frames", (0.0, 3.0), "full_occlusion_frames: durations must be > 0"),
+    ("full_occlusion_frames", (5.0,), "full_occlusion_frames: need (lo, hi)"),
+    ("static_ramp", 0.0, "static_ramp: must be in (0, 10]"),
+    ("static_ramp", 11.0, "static_ramp: must be in (0, 10]"),
+    ("static_ramp", "2", "static_ramp: expected a number, got str"),
+    ("enter_exit_prob", True, "enter_exit_prob: expected a number, got bool"),
+])
+def test_invalid_event_fields_raise_value_error_saying_what_is_allowed(field, value, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        SceneConfig(**{field: value})
+
+
+def test_a_spell_and_a_crossing_share_one_object_so_their_rates_sum_to_at_most_one():
+    SceneConfig(static_spell_prob=0.6, enter_exit_prob=0.4)
+    with pytest.raises(ValueError, match=r"static_spell_prob \+ enter_exit_prob: at most 1"):
+        SceneConfig(static_spell_prob=0.7, enter_exit_prob=0.4)
+
+
+def test_the_syn_val_splits_differ_from_oclr_only_in_their_event_rates():
+    oclr = SceneConfig.preset("oclr").to_dict()
+    for name, want in [("syn-val-static", (1.0, 0.0, 0.0)), ("syn-val-occluded", (0.0, 0.0, 1.0))]:
+        cfg = SceneConfig.preset(name)
+        assert (cfg.static_spell_prob, cfg.enter_exit_prob, cfg.full_occlusion_prob) == want
+        diff = {k for k, v in cfg.to_dict().items() if oclr[k] != v}
+        assert diff <= {"static_spell_prob", "enter_exit_prob", "full_occlusion_prob"}
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -4,9 +4,10 @@ Every layer has a forward map per extended frame e = 0 .. T + 1 (kept frame t is
 two extra frames give both flow gaps at the clip ends), from canonical sprite coordinates c to
 image pixels x:
 
-    objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography)
-    articulated part p:     F_e = H_e o J_p,e (J_p,e its rigid pose, `articulated`); the root
-                            part (torso) F_e = H_e o D_e
+    objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography; a
+                            static spell pauses both relative to the camera, `motion.spells`)
+    articulated part p:     F_e = H_e o J_p,e (J_p,e its rigid pose, `articulated`, at the
+                            object's own time); the root part (torso) F_e = H_e o D_e
     background, occluders:  F_e = H_e         (the camera: occluders move with the background)
 
 Rendering needs c = F_e^-1(x) at every pixel x the layer may cover: q = H_e^-1 x in closed form,
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layersynth.motion import detmath, homography, tps
+from layersynth.motion import detmath, homography, spells, tps
 from layersynth.render import articulated
 from layersynth.render.sprites import SpriteMask
 from layersynth.scene.params import Deformation, Motion, ObjectLayer, SceneParams
@@ -88,17 +89,19 @@ def camera_map(motion: Motion, params: SceneParams) -> ForwardMap:
 
 def object_map(layer: ObjectLayer, params: SceneParams) -> ForwardMap:
     """An object's map: its deformation's spline D_e after its homography trajectory H_e."""
-    points, coefs = deformation_splines(layer.deformation, params.frames + 2)
-    hom = homography.matrices(np.asarray(layer.motion.coeffs), params.taus)
+    taus = params.taus
+    hom, own = object_homographies(layer, params.camera, taus)
+    points, coefs = deformation_splines(layer.deformation, own + (params.frames + 1) / 2.0)
     return ForwardMap(hom, homography.inverse(hom), points, coefs)
 
 
 def part_maps(layer: ObjectLayer, params: SceneParams) -> list[ForwardMap]:
     """One map per part of an articulated object, in its parts' order: the root's is
-    `object_map` (H_e o D_e); another part's is H_e o J_p,e with an identity spline of no points."""
-    taus, count = params.taus, params.frames + 2
-    hom = homography.matrices(np.asarray(layer.motion.coeffs), taus)
-    poses = articulated.poses(layer.sprite.parts, taus)  # (P, E, 3, 3)
+    `object_map` (H_e o D_e); another part's is H_e o J_p,e with an identity spline of no points.
+    The joints run on the object's own time, so a static spell freezes the pose too."""
+    count = params.frames + 2
+    hom, own = object_homographies(layer, params.camera, params.taus)
+    poses = articulated.poses(layer.sprite.parts, own)  # (P, E, 3, 3)
     identity = np.ascontiguousarray(np.broadcast_to(np.array([[0.0, 0.0], [1.0, 0.0],
                                                               [0.0, 1.0]]), (count, 3, 2)))
     maps = []
@@ -111,11 +114,26 @@ def part_maps(layer: ObjectLayer, params: SceneParams) -> list[ForwardMap]:
     return maps
 
 
-def deformation_splines(d: Deformation, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) control points and (count, n + 3, 2) coefficients of D_e, e = 0 .. count - 1:
-    the spline taking P_i to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
+def object_homographies(layer: ObjectLayer, camera: Motion, taus: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3, 3) H at trajectory times taus (N,), and (N,) the object's own time s: s = tau and
+    H = G(tau) without a static spell, else the warp and C(tau) C(s)^-1 G(s) of motion.spells."""
+    coeffs = np.asarray(layer.motion.coeffs)
+    if layer.spell is None:
+        return homography.matrices(coeffs, taus), np.asarray(taus, dtype=np.float64)
+    sp = layer.spell
+    own = spells.warp(taus, sp.start, sp.end, sp.ramp)
+    return spells.trajectory(coeffs, np.asarray(camera.coeffs), taus, own), own
+
+
+def deformation_splines(d: Deformation, times) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) control points and (N, n + 3, 2) coefficients of D at N extended-frame times e
+    (`times` an (N,) array, continuous, or a count N for e = 0 .. N - 1): the spline taking P_i
+    to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
     points = np.asarray(d.points, dtype=np.float64)
-    e = np.arange(count, dtype=np.float64)[:, None, None]
+    if np.ndim(times) == 0:
+        times = np.arange(times, dtype=np.float64)
+    e = np.asarray(times, dtype=np.float64)[:, None, None]
     phase = np.asarray(d.freq)[None, :, None] * e + np.asarray(d.phase)[None, :, None]
     targets = points + np.asarray(d.amplitude) * detmath.sin(phase)  # (count, n, 2)
     return points, np.ascontiguousarray(tps.fit(points, targets))

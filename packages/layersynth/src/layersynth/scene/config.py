@@ -76,6 +76,23 @@ class SceneConfig:
     articulated_speed: Range = (0.1, 0.4)
     # Share of polygons drawn non-convex (each measurably so: area < 0.95 x its hull's).
     polygon_nonconvex: float = 0.5
+    # Motion events (issue 13, events part; see layersynth.scene.events). Each object gets at most
+    # one of a static spell or a frame crossing; a scene at most one full occlusion. Durations are
+    # trajectory time in frames, clipped to the clip. The paper gives no rates; these put 5-15 % of
+    # object-frames near-static and >= 3 % fully hidden (docs/generate.md, measured there).
+    # Objects pausing on a moving background: ~1 in 4 objects, a third of the clip each, so a
+    # model sees stillness often without it becoming the norm.
+    static_spell_prob: float = 0.25
+    static_spell_frames: Range = (6.0, 14.0)  # spell length: long enough to lose motion cues
+    static_ramp: float = 2.0  # frames of easing in and out: a stop, not a jump in velocity
+    # Share of objects whose path starts or ends wholly outside the frame (enter / leave, equal
+    # parts): real clips lose and gain objects at the border; together with objects near the
+    # border this puts >= 20 % of object-frames out of frame or on the border.
+    enter_exit_prob: float = 0.3
+    # Share of scenes where one object is wholly hidden behind an occluder planned on its path,
+    # for a stretch drawn from full_occlusion_frames: object permanence needs full occlusions.
+    full_occlusion_prob: float = 0.35
+    full_occlusion_frames: Range = (3.0, 8.0)
 
     def __post_init__(self) -> None:
         _normalise(self)
@@ -104,13 +121,15 @@ class SceneConfig:
         _check_shapes(self)
         if self.object_size[1] > 0.45:
             raise ValueError(f"object_size: radius at most 0.45 * height, got {self.object_size}")
+        _events(self)
         for name in ("object_perspective", "camera_perspective"):
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ValueError(f"{name}: must be in [0, 0.5), got {getattr(self, name)}")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SceneConfig:
-        """The named preset ("oclr", "syn-val", "tiny") with `overrides` applied."""
+        """The named preset (a key of PRESETS: "oclr", "syn-val" and its splits, "tiny") with
+        `overrides` applied."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
         return replace(PRESETS[name], **overrides)
@@ -144,6 +163,20 @@ def _check_shapes(cfg: SceneConfig) -> None:
     if cfg.polygon_nonconvex > 0 and cfg.polygon_sides[1] < 4:
         raise ValueError(f"polygon_nonconvex: {cfg.polygon_nonconvex} needs polygons of 4 or more "
                          f"sides (triangles are convex), got polygon_sides {cfg.polygon_sides}")
+def _events(cfg: SceneConfig) -> None:
+    """The motion-event fields: rates in [0, 1] (spell + crossing at most 1, one event per
+    object), durations (lo, hi) with 0 < lo <= hi frames, a positive ramp."""
+    for name in ("static_spell_prob", "enter_exit_prob", "full_occlusion_prob"):
+        _fraction(cfg, name)
+    if cfg.static_spell_prob + cfg.enter_exit_prob > 1.0:
+        raise ValueError(f"static_spell_prob + enter_exit_prob: at most 1 (one event per object), "
+                         f"got {cfg.static_spell_prob} + {cfg.enter_exit_prob}")
+    for name in ("static_spell_frames", "full_occlusion_frames"):
+        lo, _ = _range(cfg, name)
+        if lo <= 0.0:
+            raise ValueError(f"{name}: durations must be > 0 frames, got {getattr(cfg, name)!r}")
+    if not 0.0 < cfg.static_ramp <= 10.0:
+        raise ValueError(f"static_ramp: must be in (0, 10] frames, got {cfg.static_ramp!r}")
 
 
 def _normalise(cfg: SceneConfig) -> None:
@@ -210,6 +243,17 @@ PRESETS: dict[str, SceneConfig] = {
     # Syn-val: the paper generates it "with the same parameters" as the training set; only the
     # seed namespace differs, which the generate command owns.
     "syn-val": SceneConfig(),
+    # Syn-val splits for the hard cases (own seed namespaces): every object pauses relative to the
+    # background once; one object per scene wholly hidden. The other events are off in each, so a
+    # split measures one case.
+    "syn-val-static": SceneConfig(static_spell_prob=1.0, enter_exit_prob=0.0,
+                                  full_occlusion_prob=0.0),
+    "syn-val-occluded": SceneConfig(static_spell_prob=0.0, enter_exit_prob=0.0,
+                                    full_occlusion_prob=1.0),
+    # Every object an articulated body (parts on hinges), events off: the amodal shape prior for
+    # limbs, measured alone.
+    "syn-val-articulated": SceneConfig(articulated_prob=1.0, static_spell_prob=0.0,
+                                       enter_exit_prob=0.0, full_occlusion_prob=0.0),
     # Small and fast for tests, demos and a CPU learning check; same scene mix as "oclr".
     "tiny": SceneConfig(frames=8, height=64, width=112),
 }

@@ -119,11 +119,26 @@ class Sprite(Record):
 
 
 @dataclass(frozen=True)
+class StaticSpell(Record):
+    """The object stops relative to the background over tau in [start, end] (trajectory time,
+    frames from the clip centre, continuous), easing in and out over `ramp` frames on each side;
+    see layersynth.motion.spells."""
+
+    start: float
+    end: float
+    ramp: float
+
+
+
+@dataclass(frozen=True)
 class ObjectLayer(Record):
     sprite: Sprite
     appearance: Appearance  # texture index into assets.textures
     motion: Motion
     deformation: Deformation
+    # Motion events (issue 13, events part): at most one per object.
+    spell: StaticSpell | None = None  # a static spell, or None
+    crossing: str = ""  # "enter" / "leave": the path starts / ends outside the frame; "" neither
 
 
 
@@ -149,6 +164,10 @@ class SceneParams(Record):
     occluder: Occluder | None = None
     # The clip window (VideoSource.sample(...).to_dict()) replacing the still background, or None.
     background_video: dict | None = None
+    # The full-occlusion event: object `hidden` is wholly covered by the occluder polygon planned on
+    # its path (the last of occluder.polygons) over tau in hidden_window; -1 for none.
+    hidden: int = -1
+    hidden_window: Pair = (0.0, 0.0)
     version: int = PARAMS_VERSION
 
     def to_dict(self) -> dict:

@@ -8,6 +8,7 @@ this module depends on the renderer, the renderer only on the records in `layers
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from layersynth.motion import detmath
 from layersynth.render import articulated, sprites
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render_masks
+from layersynth.scene import events
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import (
     Appearance,
@@ -31,8 +33,9 @@ from layersynth.scene.params import (
 
 
 def sample_scene(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
-    """Draw a scene; re-draw (at most cfg.occlusion_tries times) until its hidden fraction of
-    object area lies in cfg.occlusion. Raises ValueError when no draw meets it."""
+    """Draw a scene, its motion events included (`layersynth.scene.events`); re-draw (at most
+    cfg.occlusion_tries times) until its hidden fraction of object area lies in cfg.occlusion.
+    Raises ValueError when no draw meets it."""
     if tuple(cfg.occlusion) == (0.0, 1.0):
         return _sample_once(rng, cfg, assets)
     lo, hi = cfg.occlusion
@@ -58,8 +61,26 @@ def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
     if assets.videos is not None and rng.random() < cfg.video_background_prob:
         window = assets.videos.sample(rng, cfg.frames + 2, (cfg.height, cfg.width))
         video = window.to_dict()
-    return SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
-                       video)
+    params = SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
+                         video)
+    if rng.random() < cfg.full_occlusion_prob:
+        params = _hide_one(rng, cfg, assets, params)
+    return params
+
+
+def _hide_one(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
+              params: SceneParams) -> SceneParams:
+    """The full-occlusion event: an occluder polygon planned on one object's path (appended to
+    the scene's occluder, or a new occluder with its own appearance)."""
+    plan = events.plan_hiding(rng, cfg, params, assets)
+    if plan is None:
+        return params
+    k, window, polygon = plan
+    occluder = params.occluder
+    if occluder is None:
+        occluder = Occluder((), _sample_appearance(rng, cfg, assets.textures, cfg.jitter[1]))
+    occluder = replace(occluder, polygons=(*occluder.polygons, _pairs(polygon)))
+    return replace(params, occluder=occluder, hidden=k, hidden_window=window)
 
 
 # An articulated torso's TPS displacement is this share of a polygon's (d < deform * D / 4): the
@@ -87,7 +108,16 @@ def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -
         gaps = np.full(len(points), gap)
     appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[0])
     motion = _sample_object_motion(rng, cfg, radius)
-    return ObjectLayer(sprite, appearance, motion, _sample_deformation(rng, cfg, points, gaps))
+    deformation = _sample_deformation(rng, cfg, points, gaps)
+    kind = events.draw_kind(rng, cfg)
+    spell = events.sample_spell(rng, cfg) if kind == "static" else None
+    if kind in ("enter", "leave"):
+        amplitude = np.asarray(deformation.amplitude)
+        reach = (events.body_reach(sprite.parts, points, amplitude, cfg.frames)
+                 if sprite.kind == "articulated" else events.sprite_reach(points, amplitude))
+        motion = events.crossing_motion(rng, cfg, motion, reach, kind)
+    return ObjectLayer(sprite, appearance, motion, deformation, spell=spell,
+                       crossing=kind if kind in ("enter", "leave") else "")
 
 
 def _sample_deformation(rng: np.random.Generator, cfg: SceneConfig, points: np.ndarray,

@@ -40,6 +40,7 @@ def render_card(data: dict) -> str:
         f"- objects per sequence drawn from {scene['objects']}, hidden fraction of object area "
         f"in {scene['occlusion']}",
         *_sprite_lines(scene),
+        *_events_line(scene),
         f"- flows stored: {', '.join('flow_' + m for m in s['flow'])}",
         f"- assets: {json.dumps(s['asset_dirs'])}",
         f"- {s['shard_size']} sequences per shard: shard j holds ids [j*{s['shard_size']}, "
@@ -123,6 +124,16 @@ def render_import_card(data: dict) -> str:
         "## Settings", "", "```json", json.dumps(s, indent=1, sort_keys=True), "```", "",
     ]
     return "\n".join(lines)
+def _events_line(scene: dict) -> list[str]:
+    """The motion-event rates of the scene settings (none for datasets made before them)."""
+    if "static_spell_prob" not in scene:
+        return []
+    return [f"- motion events: static spells for {scene['static_spell_prob']} of objects "
+            f"({scene['static_spell_frames']} frames, ramps {scene['static_ramp']}), entering or "
+            f"leaving the frame {scene['enter_exit_prob']} of objects, one object wholly hidden "
+            f"in {scene['full_occlusion_prob']} of scenes ({scene['full_occlusion_frames']} "
+            f"frames); per object `spell`, `crossing` and per scene `hidden`, `hidden_window` in "
+            f"each record's scene parameters"]
 
 
 def write_card(root, data: dict) -> Path:
