@@ -61,7 +61,8 @@ def test_help_lists_every_command_with_its_one_line_help(flag):
 
 @pytest.mark.parametrize("argv, message", [
     (["nonsense"], "No such command 'nonsense'"),
-    ([], "a command is required (datasets, export, flow, generate, import, inspect, preview, validate)"),
+    ([], "a command is required (datasets, export, flow, generate, import, inspect, preview, "
+         "validate)"),
     (["--frobnicate"], "No such option '--frobnicate'"),
     (["validate", "--frobnicate", "."], "No such option '--frobnicate'"),
 ])
