@@ -116,7 +116,7 @@ def test_forward_and_backward_flows_are_inverse(scene, parts):
 def test_each_visible_pixel_flows_by_the_map_of_a_part_covering_it(scene):
     """The flow at a pixel of object k is F_p,e+-1(F_p,e^-1(x)) - x for one of k's parts p."""
     p, s = scene
-    t = 3
+    t, checked = 3, 0
     for k, layer in enumerate(p.objects):
         plan = render_mod._plan_object(layer, p, SMOOTH, k + 1)
         ys, xs = np.nonzero(s.modal[t] == k + 1)
@@ -132,7 +132,9 @@ def test_each_visible_pixel_flows_by_the_map_of_a_part_covering_it(scene):
             err = np.abs(exact_flow.flow_at(sub.fmap, t + 1, c, x) - s.flow_gt[t][:, ys, xs])
             err = np.where(ok, err.max(axis=(0, 2)), np.inf)
             best = np.minimum(best, err)
-        assert len(xs) and best.max() < 2e-3
+        assert best.max(initial=0.0) < 2e-3
+        checked += len(xs)
+    assert checked > 50  # some object visible (events may hide one or move it out of the frame)
 
 
 def test_rigid_parts_move_by_the_homography_of_the_object_after_their_pose(scene):
@@ -181,12 +183,15 @@ def test_one_label_per_object_amodal_is_the_union_of_the_parts_and_modal_blends_
 
 
 def test_articulated_amodal_masks_are_one_piece_up_to_specks_at_limb_tips(scene):
-    """Parts stay joined at every angle; only sub-pixel limb tips may leave a speck or two."""
+    """Parts stay joined at every angle; only sub-pixel limb tips may leave a speck or two.
+    Frames where the body crosses the frame edge are left out: the part joining two visible
+    limbs may be outside."""
     p, s = scene
     for k in range(3):
         for t in range(p.frames):
-            labels, n = ndimage.label(s.amodal[k, t], structure=np.ones((3, 3)))
-            if n:
+            m = s.amodal[k, t]
+            labels, n = ndimage.label(m, structure=np.ones((3, 3)))
+            if n and not (m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any()):
                 sizes = np.bincount(labels.ravel())[1:]
                 assert sizes.max() >= 0.97 * sizes.sum()
 

@@ -83,7 +83,8 @@ def test_event_rate_options_set_their_fields_and_are_checked_by_scene_config(tmp
     assert "--static-spells often: expected a rate in [0, 1]" in ran.error_line()
 
 
-@pytest.mark.parametrize("preset, namespace", [("syn-val-static", 2), ("syn-val-occluded", 3)])
+@pytest.mark.parametrize("preset, namespace", [("syn-val-static", 2), ("syn-val-occluded", 3),
+                                               ("syn-val-articulated", 4)])
 def test_the_syn_val_splits_generate_through_the_cli_with_their_events(tmp_path, preset,
                                                                        namespace):
     out = tmp_path / preset
@@ -96,8 +97,10 @@ def test_the_syn_val_splits_generate_through_the_cli_with_their_events(tmp_path,
     scenes = [r["scene"] for r in records]
     if preset == "syn-val-static":
         assert all(o["spell"] is not None for sc in scenes for o in sc["objects"])
-    else:
+    elif preset == "syn-val-occluded":
         assert all(sc["hidden"] >= 0 for sc in scenes)
+    else:
+        assert all(o["sprite"]["kind"] == "articulated" for sc in scenes for o in sc["objects"])
     assert f"preset `{preset}`" in (out / "DATASET.md").read_text()
 
 

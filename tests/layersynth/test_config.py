@@ -26,7 +26,8 @@ def test_tiny_preset_is_small_but_keeps_the_scene_mix():
 
 
 def test_unknown_preset_lists_the_valid_names():
-    with pytest.raises(ValueError, match="oclr, syn-val, syn-val-occluded, syn-val-static, tiny"):
+    names = "oclr, syn-val, syn-val-articulated, syn-val-occluded, syn-val-static, tiny"
+    with pytest.raises(ValueError, match=names):
         SceneConfig.preset("huge")
 
 
@@ -98,6 +99,16 @@ def test_the_syn_val_splits_differ_from_oclr_only_in_their_event_rates():
         assert (cfg.static_spell_prob, cfg.enter_exit_prob, cfg.full_occlusion_prob) == want
         diff = {k for k, v in cfg.to_dict().items() if oclr[k] != v}
         assert diff <= {"static_spell_prob", "enter_exit_prob", "full_occlusion_prob"}
+
+
+def test_the_articulated_split_has_only_articulated_bodies_and_no_events():
+    cfg = SceneConfig.preset("syn-val-articulated")
+    assert cfg.articulated_prob == 1.0
+    assert (cfg.static_spell_prob, cfg.enter_exit_prob, cfg.full_occlusion_prob) == (0, 0, 0)
+    oclr = SceneConfig.preset("oclr").to_dict()
+    diff = {k for k, v in cfg.to_dict().items() if oclr[k] != v}
+    assert diff == {"articulated_prob", "static_spell_prob", "enter_exit_prob",
+                    "full_occlusion_prob"}
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography
-from layersynth.render import exact_flow
 from layersynth.render.composition import modal_from_amodal, occlusion_fraction
 from layersynth.render.renderer import render, render_masks
 from layersynth.scene import events
@@ -75,10 +74,13 @@ def test_entering_and_leaving_objects_start_or_end_wholly_outside_and_show_insid
     p, s = _scene(seed, CROSS)
     for k, o in enumerate(p.objects):
         assert o.crossing in ("enter", "leave")
-        fmap = exact_flow.object_map(o, p)
-        outline = events.sprite_outline(o.sprite, SMOOTH)
         e_out = 0 if o.crossing == "enter" else p.frames + 1
-        assert _outside(fmap.forward(e_out, outline), p.height, p.width)
+        tau = p.taus[e_out:e_out + 1]
+        # The outline through the object's exact map(s) (an articulated body's parts each through
+        # its own), taken back from the camera's coordinates into the image.
+        outline = events.footprint(o, p, SMOOTH, tau)[0]
+        camera = homography.matrices(np.asarray(p.camera.coeffs), tau)[0]
+        assert _outside(homography.apply(camera, outline), p.height, p.width)
         area = s.amodal[k].reshape(p.frames, -1).sum(1)
         assert area.max() > 0
         ends = (area[0], area[-1]) if o.crossing == "enter" else (area[-1], area[0])
