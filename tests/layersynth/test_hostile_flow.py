@@ -7,6 +7,8 @@ import pytest
 from hostile_cli import (
     MANIFEST_CASES,
     damaged_copy,
+    fill,
+    leftovers,
     make_read_only,
     refused,
     run,
@@ -57,6 +59,21 @@ def test_a_bad_option_is_refused_in_one_line_and_the_dataset_is_unchanged(case, 
     before = snapshot(good)
     refused(run(capsys, "flow", good, *extra), *words)
     assert snapshot(good) == before
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_full_disk_is_one_line_keeps_the_dataset_and_a_rerun_adds_the_flow(seed, tmp_path,
+                                                                            capsys):
+    with tmpfs(tmp_path / "disk") as disk:
+        ds = tiny_dataset(disk / "ds", "--seed", str(seed))
+        before = snapshot(ds)
+        fill(disk, leave=16 * 1024)  # less than a rewritten tiny shard
+        ran = run(capsys, "flow", ds, "--method", "dis")
+        line = refused(ran, "No space left on device", ds / "shard-00000.h5")
+        assert snapshot(ds) == before and leftovers(disk) == [], line
+        (disk / "filler").unlink()
+        assert run(capsys, "flow", ds, "--method", "dis").code == 0
+        assert run(capsys, "validate", ds).code == 0 and leftovers(disk) == []
 
 
 @pytest.mark.parametrize("where", ["missing-folder", "a-folder", "read-only"])

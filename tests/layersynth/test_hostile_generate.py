@@ -130,17 +130,38 @@ def test_scene_settings_of_another_type_are_refused_as_other_settings(good, tmp_
     assert snapshot(ds) == before
 
 
-def test_a_full_disk_is_one_line_leaves_no_partial_shard_and_a_rerun_finishes(tmp_path, capsys):
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])  # libhdf5 crashed on a full disk for seeds 1-3
+def test_a_full_disk_is_one_line_leaves_no_partial_shard_and_a_rerun_finishes(seed, tmp_path,
+                                                                             capsys):
+    tiny = [*TINY, "--seed", seed]
     with tmpfs(tmp_path / "disk") as disk:
         fill(disk)
-        ran = run(capsys, "generate", *TINY, "--out", disk / "ds")
+        ran = run(capsys, "generate", *tiny, "--out", disk / "ds")
         line = refused(ran, "No space left on device", disk / "ds")
         assert "shard-00000.h5" in line and leftovers(disk) == []
         (disk / "filler").unlink()
-        ran = run(capsys, "generate", *TINY, "--out", disk / "ds")
+        ran = run(capsys, "generate", *tiny, "--out", disk / "ds")
         assert ran.code == 0, ran.err
         assert run(capsys, "validate", disk / "ds").code == 0
         assert leftovers(disk) == []
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
+def test_a_disk_that_fills_inside_the_second_shard_keeps_the_first_and_a_rerun_finishes(
+    where, tmp_path, capsys
+):
+    """The disk fills `where` of the way through the second shard's bytes."""
+    sizes = [p.stat().st_size for p in sorted(tiny_dataset(tmp_path / "ref").glob("*.h5"))]
+    with tmpfs(tmp_path / "disk") as disk:
+        fill(disk, leave=16 * 1024 + sizes[0] + int(where * sizes[1]))  # 16 KiB: manifest, lock
+        ran = run(capsys, "generate", *TINY, "--out", disk / "ds")
+        line = refused(ran, "No space left on device", disk / "ds" / "shard-00001.h5")
+        assert leftovers(disk) == [] and not (disk / "ds" / "shard-00001.h5").exists(), line
+        (disk / "filler").unlink()
+        ran = run(capsys, "generate", *TINY, "--out", disk / "ds")
+        assert ran.code == 0 and "(2 made, 2 kept)" in ran.out, ran.err
+        assert run(capsys, "validate", disk / "ds").code == 0
+        assert snapshot(disk / "ds") == snapshot(tmp_path / "ref") and leftovers(disk) == []
 
 
 def test_a_read_only_folder_is_refused_before_any_work_and_its_dataset_kept(good, tmp_path,

@@ -1,5 +1,7 @@
 """ShardWriter and add_arrays: atomic files, reproducible bytes, and the entries they hand over."""
 
+import errno
+import os
 import struct
 
 import h5py
@@ -7,9 +9,16 @@ import numpy as np
 import pytest
 from fakeshards import fake_arrays, write_dataset
 from layersynth import open_dataset
-from layersynth.store import manifest
+from layersynth.store import manifest, writer
 from layersynth.store.reader import Shard
-from layersynth.store.schema import FLOW_SCALE, ShardError
+from layersynth.store.schema import (
+    FILE_FORMAT,
+    FLOW_SCALE,
+    SCHEMA_VERSION,
+    SHARD_FORMAT,
+    ShardError,
+    set_text,
+)
 from layersynth.store.writer import ShardWriter, add_arrays, relist
 from shard_damage import without_checksums
 
@@ -193,23 +202,61 @@ def test_add_arrays_gives_an_older_shards_arrays_chunk_checksums_and_keeps_their
                 np.testing.assert_array_equal(got[name], arrays[name])
 
 
-class FailingClose:
-    """An h5py file whose close fails, as on a full disk (after really closing it)."""
-
-    def __init__(self, file):
-        self.file = file
-
-    def close(self):
-        self.file.close()
-        raise OSError(28, "No space left on device")
+def full_disk(*args):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() raises it: no file name
 
 
 @pytest.mark.parametrize("error", [None, ValueError("a bad sequence")])
-def test_a_writer_whose_file_cannot_be_closed_leaves_no_temporary_file(tmp_path, error):
+def test_a_shard_whose_bytes_cannot_be_written_leaves_no_temporary_file(tmp_path, monkeypatch,
+                                                                        error):
+    monkeypatch.setattr(writer.os, "fsync", full_disk)
     w = ShardWriter(tmp_path / "shard-00000.h5", shard_index=0, settings={}, generator_version="t")
-    w._file = FailingClose(w._file)
-    with pytest.raises(type(error) if error else OSError):  # the first error is the one raised
+    with pytest.raises(type(error) if error else OSError) as raised:  # the first error is raised
         with w:
+            w.add("000000", fake_arrays(np.random.default_rng(1)), {})
             if error:
                 raise error
     assert list(tmp_path.iterdir()) == [] and w.entry is None
+    if not error:
+        assert raised.value.errno == errno.ENOSPC
+        assert raised.value.filename == str(tmp_path / "shard-00000.h5")
+
+
+def test_a_shard_is_built_in_memory_and_reaches_the_disk_only_when_it_is_complete(tmp_path):
+    """libhdf5 crashed on some failed writes (a full disk): it must never write to the disk."""
+    with ShardWriter(tmp_path / "shard-00000.h5", shard_index=0, settings={},
+                     generator_version="t") as w:
+        w.add("000000", fake_arrays(np.random.default_rng(1)), {})
+        assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["shard-00000.h5"]
+
+
+def test_add_arrays_on_a_full_disk_keeps_the_shard_and_its_entry(tmp_path, monkeypatch):
+    written = write_dataset(tmp_path, [2])
+    path = tmp_path / "shard-00000.h5"
+    before, entry = manifest.sha256_file(path), manifest.load(tmp_path)["shards"][0]
+    monkeypatch.setattr(writer.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        add_arrays(tmp_path, path.name, {i: {"flow_dis": a["flow_gt"]} for i, a in written.items()})
+    assert raised.value.filename == str(path)
+    assert manifest.sha256_file(path) == before and manifest.load(tmp_path)["shards"][0] == entry
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_a_shard_built_in_memory_has_the_bytes_h5py_writes_on_disk(tmp_path):
+    """Same libver, filters, chunks and layout as a file h5py writes itself, byte for byte."""
+    rng = np.random.default_rng(3)
+    seqs = {f"{i:06d}": fake_arrays(rng) for i in range(3)}
+    with ShardWriter(tmp_path / "shard-00000.h5", shard_index=0, settings={},
+                     generator_version="t") as w:
+        for seq_id, arrays in seqs.items():
+            w.add(seq_id, arrays, {})
+    with h5py.File(tmp_path / "disk.h5", "w", libver=FILE_FORMAT) as f:
+        set_text(f.attrs, "format", SHARD_FORMAT)
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        set_text(f.attrs, "generator_version", "t")
+        f.attrs["shard_index"] = 0
+        set_text(f.attrs, "settings", "{}")
+        for seq_id, arrays in seqs.items():
+            writer.write_sequence(f.create_group(seq_id), arrays, {"id": seq_id})
+    assert (tmp_path / "shard-00000.h5").read_bytes() == (tmp_path / "disk.h5").read_bytes()

@@ -1,7 +1,13 @@
 """HDF5 shards: the one writer of the schema in `layersynth.store.schema`.
 
 `ShardWriter` writes a new shard under a temporary name and renames it into place when complete;
-`add_arrays` adds estimated flows to an existing shard by rewriting it atomically. Both hand the
+`add_arrays` adds estimated flows to an existing shard by rewriting it atomically. Both build the
+file in memory (HDF5's core driver, no backing store) and write its bytes with plain Python I/O:
+libhdf5 is not robust to a write that fails (a full disk crashed the process inside it, for some
+data only), so it never writes to the disk here, and a full disk is an ordinary OSError naming the
+shard. The bytes are those h5py writes on disk (`test_writer`), but for space that HDF5 would free
+at close, which a rewrite can keep. The cost: the finished shard is held in memory, twice while
+its bytes are copied out (docs/shards.md, "How a shard reaches the disk"). Both hand the
 manifest what they wrote (ids, arrays, checksum, size: `manifest.shard_entry`), so nothing is read
 back to list a shard; `relist` does read one, for a file changed outside this module. The reader
 is `layersynth.store.reader` (`layersynth.open_dataset`).
@@ -56,10 +62,28 @@ def tmp_name(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp-{os.getpid()}")
 
 
-def _fsync_replace(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _in_memory(h5py, tmp: Path):
+    """A new HDF5 file that lives in memory only (`tmp` names it in HDF5's messages)."""
+    return h5py.File(tmp, "w", driver="core", backing_store=False, libver=FILE_FORMAT)
+
+
+def _save(file, tmp: Path, path: Path) -> None:
+    """Close the in-memory `file`, write its bytes to `tmp` (fsynced) and rename that to `path`.
+    A failed write (a full disk) removes `tmp` and raises an OSError naming `path`."""
+    file.flush()
+    image = file.id.get_file_image()
+    file.close()  # frees the in-memory copy before the disk is touched
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(image)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from err  # write() names no file
+        raise
 
 
 def _entry(path: Path, index: int, arrays: Mapping[str, set[str]]) -> dict:
@@ -114,7 +138,7 @@ class ShardWriter:
         self._arrays: dict[str, set[str]] = {}
         self._closed = False
         self._entry: dict | None = None
-        self._file = h5py.File(self.tmp, "w", libver=FILE_FORMAT)
+        self._file = _in_memory(h5py, self.tmp)
         attrs = self._file.attrs
         set_text(attrs, "format", SHARD_FORMAT)
         attrs["schema_version"] = SCHEMA_VERSION
@@ -130,10 +154,9 @@ class ShardWriter:
 
     def close(self) -> Path:
         try:
-            self._file.close()
-            _fsync_replace(self.tmp, self.path)
-        except BaseException:  # e.g. a full disk while the last chunks are flushed
-            self.tmp.unlink(missing_ok=True)
+            _save(self._file, self.tmp, self.path)
+        except BaseException:
+            self.abort()
             raise
         self._closed = True
         return self.path
@@ -147,8 +170,8 @@ class ShardWriter:
         return self._entry
 
     def abort(self) -> None:
-        """Drop the temporary file. Closing it may fail as well (a full disk fails the flush of
-        the chunks still cached): the error that led here is the one to report."""
+        """Drop the in-memory file and any temporary file. Closing may fail as well: the error
+        that led here is the one to report."""
         with contextlib.suppress(Exception):
             self._file.close()
         self.tmp.unlink(missing_ok=True)
@@ -179,12 +202,7 @@ def add_arrays(root, shard_file: str, new: Mapping[str, Mapping[str, np.ndarray]
         if unknown:
             raise KeyError(f"{path}: no sequences {unknown}")
         arrays = {i: set(shard.arrays(i)) | set(new.get(i, {})) for i in shard.ids}
-        try:
-            _rewrite(shard, tmp_name(path), new)
-        except BaseException:
-            tmp_name(path).unlink(missing_ok=True)
-            raise
-    _fsync_replace(tmp_name(path), path)
+        _rewrite(shard, path, new)
     fresh = _entry(path, index, arrays)
     manifest.put_entry(root, fresh)
     return fresh
@@ -204,27 +222,44 @@ def relist(root, shard_file: str) -> dict:
     return fresh
 
 
-def _rewrite(shard: Shard, tmp: Path, new: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+def _rewrite(shard: Shard, path: Path, new: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """Write `shard` with the arrays `new` added over the file `path` (through its temporary
+    name), built in memory as `ShardWriter` does; `path` is left as it was on any error."""
     import h5py  # heavy: only when a shard is written
 
+    tmp = tmp_name(path)
+    dst = _in_memory(h5py, tmp)
+    try:
+        _copy_shard(shard, dst, new)
+        _save(dst, tmp, path)
+    finally:
+        with contextlib.suppress(Exception):
+            dst.close()  # on an error before _save; a second close does nothing
+
+
+def _copy_shard(shard: Shard, dst, new: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """Copy every attribute and sequence of `shard` into the open file `dst`, with `new` added."""
     src = shard._file
-    with h5py.File(tmp, "w", libver=FILE_FORMAT) as dst:
-        for key in src.attrs:
-            dst.attrs.create(key, src.attrs[key])
-        for seq_id in shard.ids:
-            group = dst.create_group(seq_id)
-            group.attrs.create("record", src[seq_id].attrs["record"])
-            added = new.get(seq_id, {})
-            held = sorted(src[seq_id].keys())
-            for name in sorted(set(held) | set(added)):
-                if name in added:
-                    ref = _flow_shape(src[seq_id], held) if is_flow(name) else None
-                    if ref is not None and added[name].shape != ref[1]:
-                        raise ValueError(f"{name}: shape {added[name].shape} != {ref[0]} "
-                                         f"{ref[1]}")
-                    write_array(group, name, encode(name, added[name])[0])
-                else:
-                    _copy(src[seq_id][name], group, name)
+    for key in src.attrs:
+        dst.attrs.create(key, src.attrs[key])
+    for seq_id in shard.ids:
+        group = dst.create_group(seq_id)
+        group.attrs.create("record", src[seq_id].attrs["record"])
+        _copy_sequence(src[seq_id], group, new.get(seq_id, {}))
+
+
+def _copy_sequence(source, group, added: Mapping[str, np.ndarray]) -> None:
+    """The arrays of one sequence's group `source`, as stored, and `added` (decoded values) over
+    them, into `group`; in sorted order, as `write_sequence` writes them."""
+    held = sorted(source.keys())
+    for name in sorted(set(held) | set(added)):
+        if name in added:
+            ref = _flow_shape(source, held) if is_flow(name) else None
+            if ref is not None and added[name].shape != ref[1]:
+                raise ValueError(f"{name}: shape {added[name].shape} != {ref[0]} {ref[1]}")
+            write_array(group, name, encode(name, added[name])[0])
+        else:
+            _copy(source[name], group, name)
 
 
 def _flow_shape(group, names: list[str]) -> tuple[str, tuple] | None:
