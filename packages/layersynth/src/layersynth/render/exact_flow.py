@@ -5,7 +5,7 @@ two extra frames give both flow gaps at the clip ends), from canonical sprite co
 image pixels x:
 
     objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography)
-    background, occluders:  F_e = H_e         (the camera: occluders move with the background)
+    background planes, occluders:  F_e = H_e  (each plane's own trajectory, with its shake)
 
 Rendering needs c = F_e^-1(x) at every pixel x the layer may cover: q = H_e^-1 x in closed form,
 then D_e(c) = q by Newton steps with the spline's analytic Jacobian (`NEWTON_TOL`,
@@ -73,8 +73,9 @@ class ForwardMap:
 
 
 def camera_map(motion: Motion, params: SceneParams) -> ForwardMap:
-    """The background's (and the occluders') map: F_e = H_e of the camera trajectory."""
-    hom = homography.matrices(np.asarray(motion.coeffs), params.taus)
+    """A plane's map, F_e = H_e of its trajectory (shake included): the camera's (far plane), a
+    near plane's (layersynth.render.planes) or the occluders' plane."""
+    hom = homography.matrices(np.asarray(motion.coeffs), params.taus, motion.shake)
     return ForwardMap(hom, homography.inverse(hom))
 
 

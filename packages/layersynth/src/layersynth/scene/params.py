@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-PARAMS_VERSION = 1  # bump when the meaning of a field or the renderer's output changes
+PARAMS_VERSION = 2  # bump when the meaning of a field or the renderer's output changes
 
 Pair = tuple[float, float]
 Triple = tuple[float, float, float]
@@ -72,9 +72,11 @@ class Appearance(Record):
 
 @dataclass(frozen=True)
 class Motion(Record):
-    """A homography trajectory: (8, 3) coefficients, see layersynth.motion.homography."""
+    """A homography trajectory: (8, 3) coefficients and (S, 4) shake rows (component, amplitude,
+    freq, phase), see layersynth.motion.homography."""
 
     coeffs: tuple[Triple, ...]
+    shake: tuple[tuple[float, float, float, float], ...] = ()  # none: a smooth trajectory
 
 
 
@@ -111,10 +113,25 @@ class ObjectLayer(Record):
 
 @dataclass(frozen=True)
 class Occluder(Record):
-    """Polygons in the background's canonical coordinates (they move with the background)."""
+    """Polygons in the canonical coordinates of their own depth plane (`motion`, nearer than the
+    objects), or of the far background plane when `motion` is None."""
 
     polygons: tuple[tuple[Pair, ...], ...]
     appearance: Appearance  # texture index into assets.textures
+    motion: Motion | None = None
+
+
+
+@dataclass(frozen=True)
+class BackgroundPlane(Record):
+    """A near background plane (parallax, see layersynth.render.planes): polygons in its own
+    canonical coordinates under its own homography trajectory, labelled background (modal 0)."""
+
+    kind: str  # "ground" (below a horizon, canonical y >= 0) or "patch" (a planar facet)
+    polygons: tuple[tuple[Pair, ...], ...]
+    appearance: Appearance  # texture index into assets.background_source
+    motion: Motion
+    parallax: float  # its image translation / the far plane's (inverse depth ratio), > 1
 
 
 
@@ -131,6 +148,7 @@ class SceneParams(Record):
     occluder: Occluder | None = None
     # The clip window (VideoSource.sample(...).to_dict()) replacing the still background, or None.
     background_video: dict | None = None
+    planes: tuple[BackgroundPlane, ...] = ()  # near background planes, nearest first
     version: int = PARAMS_VERSION
 
     def to_dict(self) -> dict:
