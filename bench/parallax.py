@@ -61,7 +61,9 @@ def main() -> None:
     q = np.percentile(res, [10, 25, 50, 75, 90])
     share = float((res > THRESHOLD).mean())
     print(f"{len(res)} sequences: background residual after one homography (px, mean per seq)")
-    print("  p10 %.3f  p25 %.3f  median %.3f  p75 %.3f  p90 %.3f  max %.3f" % (*q, res.max()))
+    print("  " + "  ".join(f"{k} {v:.3f}" for k, v in
+                           zip(("p10", "p25", "median", "p75", "p90", "max"), (*q, res.max()),
+                               strict=True)))
     print(f"  share > {THRESHOLD} px: {share:.3f} ({int((res > THRESHOLD).sum())}/{len(res)})")
     if args.json:
         with open(args.json, "w") as f:

@@ -192,9 +192,9 @@ def _check_background_depth(cfg: SceneConfig) -> None:
         if not 1.0 <= lo_p <= hi_p <= 10.0:
             raise ValueError(f"{name}: need 1 <= lo <= hi <= 10 (nearer than the far plane, "
                              f"not at the lens), got {getattr(cfg, name)!r}")
-    lo_f, hi_f = _range(cfg, "fast_pan_speed")
-    if hi_f > 0.2:
-        raise ValueError(f"fast_pan_speed: at most 0.2 * height per frame, got {cfg.fast_pan_speed}")
+    if _range(cfg, "fast_pan_speed")[1] > 0.2:
+        raise ValueError(f"fast_pan_speed: at most 0.2 * height per frame, got "
+                         f"{cfg.fast_pan_speed}")
     _range(cfg, "shake_freq")
     if cfg.shake_freq[1] > np.pi:
         raise ValueError(f"shake_freq: at most pi rad per frame (Nyquist), got {cfg.shake_freq}")
