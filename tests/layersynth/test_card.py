@@ -1,7 +1,9 @@
 """DATASET.md: the dataset card lists every schema field and the settings that made the data."""
 
 import json
+from copy import deepcopy
 
+from layersynth.scene.config import SceneConfig
 from layersynth.store import card, schema
 
 MANIFEST = {
@@ -38,3 +40,12 @@ def test_write_card_puts_dataset_md_beside_the_shards_and_leaves_no_temporary_fi
     assert path == tmp_path / "DATASET.md"
     assert path.read_text() == card.render_card(MANIFEST)
     assert [p.name for p in tmp_path.iterdir()] == ["DATASET.md"]
+
+
+def test_the_card_describes_the_background_depth_settings_when_the_manifest_has_them():
+    manifest = deepcopy(MANIFEST)
+    manifest["settings"]["scene"] = SceneConfig.preset("tiny").to_dict()
+    text = card.render_card(manifest)
+    assert "near planes in 0.9 of still-background scenes, [1, 2] of them" in text
+    assert "fast pans in 0.15 at [0.025, 0.05] H/frame, hand-held shake in 0.3" in text
+    assert "near planes" not in card.render_card(MANIFEST)  # an older manifest: no such line
