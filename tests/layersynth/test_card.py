@@ -1,6 +1,7 @@
 """DATASET.md: the dataset card lists every schema field and the settings that made the data."""
 
 import json
+from copy import deepcopy
 
 from layersynth.scene.config import SceneConfig
 from layersynth.store import card, schema
@@ -49,6 +50,8 @@ def test_the_card_states_the_sprite_kind_shares_of_a_scene_config():
     assert "of the rest 0.5 polygons (0.6 of them non-convex), the others silhouettes" in text
     assert "sprites:" not in card.render_card(MANIFEST)  # an older manifest: no such line
     assert "`sprite.kind` is `polygon`, `silhouette` or `articulated`; an articulated" in text
+
+
 def test_the_card_states_the_motion_event_rates_when_the_settings_have_them():
     assert "motion events" not in card.render_card(MANIFEST)  # made before the events
     scene = {**MANIFEST["settings"]["scene"], "static_spell_prob": 0.25,
@@ -59,3 +62,12 @@ def test_the_card_states_the_motion_event_rates_when_the_settings_have_them():
     assert "static spells for 0.25 of objects ([6.0, 14.0] frames, ramps 2.0)" in text
     assert "entering or leaving the frame 0.3 of objects" in text
     assert "wholly hidden in 0.35 of scenes ([3.0, 8.0] frames)" in text
+
+
+def test_the_card_describes_the_background_depth_settings_when_the_manifest_has_them():
+    manifest = deepcopy(MANIFEST)
+    manifest["settings"]["scene"] = SceneConfig.preset("tiny").to_dict()
+    text = card.render_card(manifest)
+    assert "near planes in 0.9 of still-background scenes, [1, 2] of them" in text
+    assert "fast pans in 0.15 at [0.025, 0.05] H/frame, hand-held shake in 0.3" in text
+    assert "near planes" not in card.render_card(MANIFEST)  # an older manifest: no such line

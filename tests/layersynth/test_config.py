@@ -158,3 +158,35 @@ def test_from_dict_names_the_field_and_the_type_it_holds(field, value, words):
 def test_from_dict_refuses_what_is_not_an_object_of_fields():
     with pytest.raises(ValueError, match="SceneConfig: expected an object of fields, got list"):
         SceneConfig.from_dict([30, 128, 224])
+
+
+# Issue 13 part (2), background depth: every new field refused out of range or of the wrong type.
+@pytest.mark.parametrize("field, value, message", [
+    ("parallax_prob", 1.5, "parallax_prob: must be in"),
+    ("ground_prob", -0.1, "ground_prob: must be in"),
+    ("fast_pan_prob", 2.0, "fast_pan_prob: must be in"),
+    ("shake_prob", -1.0, "shake_prob: must be in"),
+    ("near_planes", (0, 2), "near_planes: need 1 <= lo <= hi <= 4"),
+    ("near_planes", (3, 2), "near_planes: need 1 <= lo <= hi <= 4"),
+    ("near_planes", (1, 5), "near_planes: need 1 <= lo <= hi <= 4"),
+    ("near_planes", (1.0, 2), "near_planes: expected an integer"),
+    ("parallax", (0.8, 2.0), "parallax: need 1 <= lo <= hi <= 10"),
+    ("parallax", (2.0, 1.5), "parallax: need"),
+    ("occluder_parallax", (1.0, 20.0), "occluder_parallax: need 1 <= lo <= hi <= 10"),
+    ("camera_accel", -0.001, "camera_accel: must be in"),
+    ("camera_accel", 0.5, "camera_accel: must be in"),
+    ("fast_pan_speed", (0.01, 0.5), "fast_pan_speed: at most 0.2"),
+    ("fast_pan_speed", (0.05, 0.01), "fast_pan_speed: need"),
+    ("shake_amplitude", 0.2, "shake_amplitude: must be in"),
+    ("shake_freq", (0.5, 4.0), "shake_freq: at most pi"),
+    ("shake_freq", "fast", "shake_freq: expected a list"),
+    ("shake_prob", "yes", "shake_prob: expected a number"),
+])
+def test_background_depth_fields_are_validated(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SceneConfig(**{field: value})
+
+
+def test_background_depth_defaults_round_trip_and_are_valid():
+    cfg = SceneConfig.preset("oclr", near_planes=[1, 3], shake_freq=[0.5, 1.0])
+    assert cfg.near_planes == (1, 3) and SceneConfig.from_dict(cfg.to_dict()) == cfg

@@ -29,7 +29,7 @@ def _scene(seed, cfg, assets=SMOOTH):
 
 
 def _camera_flow(p, t, xs, ys):
-    hom = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
+    hom = homography.matrices(np.asarray(p.camera.coeffs), p.taus, p.camera.shake)
     x = np.stack([xs, ys], 1).astype(float)
     c = homography.apply(homography.inverse(hom[t + 1]), x)
     return [homography.apply(hom[e], c) - x for e in (t + 2, t)]
@@ -79,7 +79,7 @@ def test_entering_and_leaving_objects_start_or_end_wholly_outside_and_show_insid
         # The outline through the object's exact map(s) (an articulated body's parts each through
         # its own), taken back from the camera's coordinates into the image.
         outline = events.footprint(o, p, SMOOTH, tau)[0]
-        camera = homography.matrices(np.asarray(p.camera.coeffs), tau)[0]
+        camera = homography.matrices(np.asarray(p.camera.coeffs), tau, p.camera.shake)[0]
         assert _outside(homography.apply(camera, outline), p.height, p.width)
         area = s.amodal[k].reshape(p.frames, -1).sum(1)
         assert area.max() > 0

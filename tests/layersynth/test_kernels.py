@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography, tps
-from layersynth.render import kernels, sprites, textures
+from layersynth.render import exact_flow, kernels, sprites, textures
 from layersynth.render import renderer as render_mod
 from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL
 from layersynth.render.renderer import render, render_masks
@@ -168,14 +168,14 @@ def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
 
 def test_rendered_background_colour_equals_the_reference_sampler():
     p = sample_scene(np.random.default_rng(5), SceneConfig.preset("tiny"), ASSETS)
-    p = replace(p, objects=(), occluder=None)
+    p = replace(p, objects=(), occluder=None, planes=())
     rgb = render(p, ASSETS).rgb
     a = p.background
     tex = ASSETS.background_source.get(a.texture)
     aff = textures.texture_affine(a.offset, a.scale, a.flip)
     gains = textures.frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase,
                                  np.arange(p.frames + 2))
-    hom = homography.inverse(homography.matrices(np.asarray(p.camera.coeffs), p.taus))
+    hom = homography.inverse(exact_flow.camera_map(p.camera, p).hom)
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
     for t in (0, p.frames - 1):
         c = homography.apply(hom[t + 1], np.stack([xx, yy], -1))

@@ -61,7 +61,7 @@ def test_object_centres_stay_inside_the_frame_and_things_move(seed):
             continue
         xy = homography.components(np.asarray(o.motion.coeffs), p.taus)[:, :2]
         assert np.all((xy >= 0) & (xy <= [p.width, p.height]))
-    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
+    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus, p.camera.shake)
     assert not np.allclose(cam[0], cam[-1])
 
 

@@ -45,10 +45,11 @@ def warp_rate(tau: np.ndarray, start: float, end: float, ramp: float) -> np.ndar
 
 
 def trajectory(coeffs: np.ndarray, camera: np.ndarray, tau: np.ndarray,
-               s: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) H(tau) = C(tau) @ C(s)^-1 @ G(s) for (8, 3) object and camera coefficients."""
+               s: np.ndarray, shake=()) -> np.ndarray:
+    """(N, 3, 3) H(tau) = C(tau) @ C(s)^-1 @ G(s) for (8, 3) object and camera coefficients
+    (`shake`: the camera's (S, 4) shake rows, see layersynth.motion.homography)."""
     g = homography.matrices(coeffs, s)
-    c_now = homography.matrices(camera, tau)
-    c_then = homography.inverse(homography.matrices(camera, s))
+    c_now = homography.matrices(camera, tau, shake)
+    c_then = homography.inverse(homography.matrices(camera, s, shake))
     h = detmath.matmul(detmath.matmul(c_now, c_then), g)
     return h / h[:, 2:3, 2:3]  # the scale homography.matrices gives: H[2, 2] = 1

@@ -8,7 +8,7 @@ image pixels x:
                             static spell pauses both relative to the camera, `motion.spells`)
     articulated part p:     F_e = H_e o J_p,e (J_p,e its rigid pose, `articulated`, at the
                             object's own time); the root part (torso) F_e = H_e o D_e
-    background, occluders:  F_e = H_e         (the camera: occluders move with the background)
+    background planes, occluders:  F_e = H_e  (each plane's own trajectory, with its shake)
 
 Rendering needs c = F_e^-1(x) at every pixel x the layer may cover: q = H_e^-1 x in closed form,
 then D_e(c) = q by Newton steps with the spline's analytic Jacobian (`NEWTON_TOL`,
@@ -82,8 +82,9 @@ class ForwardMap:
 
 
 def camera_map(motion: Motion, params: SceneParams) -> ForwardMap:
-    """The background's (and the occluders') map: F_e = H_e of the camera trajectory."""
-    hom = homography.matrices(np.asarray(motion.coeffs), params.taus)
+    """A plane's map, F_e = H_e of its trajectory (shake included): the camera's (far plane), a
+    near plane's (layersynth.render.planes) or the occluders' plane."""
+    hom = homography.matrices(np.asarray(motion.coeffs), params.taus, motion.shake)
     return ForwardMap(hom, homography.inverse(hom))
 
 
@@ -123,7 +124,8 @@ def object_homographies(layer: ObjectLayer, camera: Motion, taus: np.ndarray
         return homography.matrices(coeffs, taus), np.asarray(taus, dtype=np.float64)
     sp = layer.spell
     own = spells.warp(taus, sp.start, sp.end, sp.ramp)
-    return spells.trajectory(coeffs, np.asarray(camera.coeffs), taus, own), own
+    return spells.trajectory(coeffs, np.asarray(camera.coeffs), taus, own,
+                             camera.shake), own
 
 
 def deformation_splines(d: Deformation, times) -> tuple[np.ndarray, np.ndarray]:

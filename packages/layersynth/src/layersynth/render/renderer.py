@@ -3,17 +3,19 @@
 `render(params, assets)` plans every layer, then composes the frames:
 
 - each layer gets its forward map per extended frame (`exact_flow`: F_e = H_e o D_e for objects,
-  the camera's H_e for the background and the occluders), which is also how its exact flow is
-  found;
+  its plane's H_e for the background planes and the occluders), which is also how its exact flow
+  is found;
 - objects: the sprite mask (`sprites`), its shading (`textures`), the boxes their kernel scans
   and the clearance map that lets it jump over uncovered pixels; the occluders (`occluders`); the
   background: a still texture or one frame of a background video per frame;
-- `composition.compose` then draws them front to back, occluder, objects 0 .. K-1, background,
-  one numba kernel call per layer and frame (`kernels`).
+- the near background planes (`planes`, parallax), each under its own homography, labelled
+  background;
+- `composition.compose` then draws them front to back, occluder, objects 0 .. K-1, near planes
+  (nearest first), the far background, one numba kernel call per layer and frame (`kernels`).
 
 A background video (SceneParams.background_video) is one texture per frame under the camera
 homography: its own motion is unknown, so the flow there holds the camera motion only (train on
-estimated flow for such scenes).
+estimated flow for such scenes); such a scene has no near planes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from scipy.ndimage import distance_transform_edt
 
 from layersynth.assets.background_video import VideoWindow
 from layersynth.assets.sources import Assets
-from layersynth.render import exact_flow, kernels, occluders, sprites, textures
+from layersynth.render import exact_flow, kernels, occluders, planes, sprites, textures
 from layersynth.render.composition import Canvas, compose
 from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL, ForwardMap
 from layersynth.render.sequence import Sequence
@@ -111,11 +113,13 @@ def _render(params: SceneParams, assets: Assets, shade_on: bool) -> Canvas:
     objects = [_plan_object(o, params, assets, label)
                for label, o in enumerate(params.objects, start=1)]
     camera = _camera(params.camera, params)
-    background = None
-    if shade_on:  # masks only: the background would only fill colour and flow
+    background, near = None, []
+    if shade_on:  # masks only: the background planes would only fill colour and flow
         background = _BackgroundLayer(_background_shading(params, assets), camera)
+        near = [planes.plan_plane(p, assets.background_source.get(p.appearance.texture), params)
+                for p in params.planes]
     occluder = _plan_occluder(params, assets, camera)
-    layers = [occluder, *objects, background]  # nearest first (see `composition`)
+    layers = [occluder, *objects, *near, background]  # nearest first (see `composition`)
     return compose([layer for layer in layers if layer is not None], canvas)
 
 
@@ -126,10 +130,12 @@ def _camera(motion: Motion, params: SceneParams) -> ForwardMap:
 
 
 def _plan_occluder(params: SceneParams, assets: Assets, camera: ForwardMap):
-    """The occluder layer, or None for a scene without occluders."""
+    """The occluder layer on its own plane (the camera's when it has none), or None."""
     if params.occluder is None:
         return None
     texture = assets.textures.get(params.occluder.appearance.texture)
+    if params.occluder.motion is not None:
+        camera = exact_flow.camera_map(params.occluder.motion, params)
     return occluders.plan_occluder(params.occluder, texture, camera, params.frames)
 
 

@@ -93,6 +93,26 @@ class SceneConfig:
     # for a stretch drawn from full_occlusion_frames: object permanence needs full occlusions.
     full_occlusion_prob: float = 0.35
     full_occlusion_frames: Range = (3.0, 8.0)
+    # --- Issue 13 part (2), background with depth: near planes (parallax), camera acceleration,
+    # hand-held shake, fast pans (layersynth.render.planes, docs/renderer.md "Background depth").
+    # Share of still-background scenes with near planes: most real clips show parallax, some
+    # (a distant view, a wall) do not; a background video stays one far plane.
+    parallax_prob: float = 0.9
+    near_planes: tuple[int, int] = (1, 2)  # inclusive: a ground and a patch bound the cost
+    ground_prob: float = 0.6  # first near plane a ground plane below a horizon, else a patch
+    # Near plane's image translation / the far plane's (the inverse depth ratio): 1.5-3.5 gives
+    # the 0.5-3 px/frame flow differences across a depth edge that real pans show at 128 px.
+    parallax: Range = (1.5, 3.5)
+    occluder_parallax: Range = (2.0, 4.0)  # the occluder plane's: nearer than the objects
+    # |d^2 t / d tau^2| / H, per frame^2: the camera's speed changes by up to ~0.8 px/frame over
+    # half a clip at 128 px, a pan starting or stopping.
+    camera_accel: float = 0.0004
+    fast_pan_prob: float = 0.15  # scenes panning fast: real clips have some, DIS/RAFT cope
+    fast_pan_speed: Range = (0.025, 0.05)  # / H per frame: 3-6.4 px at 128, horizontal mostly
+    shake_prob: float = 0.3  # scenes filmed hand-held
+    shake_amplitude: float = 0.004  # / H per sinusoid (0.5 px at 128): tremor, not a jolt
+    # rad per frame: 2-8 Hz at 30 fps, the band of hand tremor and walking; smooth in tau.
+    shake_freq: Range = (0.4, 1.6)
 
     def __post_init__(self) -> None:
         _normalise(self)
@@ -122,6 +142,7 @@ class SceneConfig:
         if self.object_size[1] > 0.45:
             raise ValueError(f"object_size: radius at most 0.45 * height, got {self.object_size}")
         _events(self)
+        _check_background_depth(self)
         for name in ("object_perspective", "camera_perspective"):
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ValueError(f"{name}: must be in [0, 0.5), got {getattr(self, name)}")
@@ -216,6 +237,29 @@ def _number(kind: type, v):
     if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
         raise TypeError(f"expected a number, got {_shown(v)}")
     return float(v)
+
+
+def _check_background_depth(cfg: SceneConfig) -> None:
+    """Issue 13 part (2): the near planes, camera acceleration, shake and fast pans."""
+    for name in ("parallax_prob", "ground_prob", "fast_pan_prob", "shake_prob"):
+        _fraction(cfg, name)
+    lo, hi = cfg.near_planes
+    if not 1 <= lo <= hi <= 4:
+        raise ValueError(f"near_planes: need 1 <= lo <= hi <= 4, got {cfg.near_planes!r}")
+    for name in ("parallax", "occluder_parallax"):
+        lo_p, hi_p = _range(cfg, name)
+        if not 1.0 <= lo_p <= hi_p <= 10.0:
+            raise ValueError(f"{name}: need 1 <= lo <= hi <= 10 (nearer than the far plane, "
+                             f"not at the lens), got {getattr(cfg, name)!r}")
+    if _range(cfg, "fast_pan_speed")[1] > 0.2:
+        raise ValueError(f"fast_pan_speed: at most 0.2 * height per frame, got "
+                         f"{cfg.fast_pan_speed}")
+    _range(cfg, "shake_freq")
+    if cfg.shake_freq[1] > np.pi:
+        raise ValueError(f"shake_freq: at most pi rad per frame (Nyquist), got {cfg.shake_freq}")
+    for name, top in (("camera_accel", 0.01), ("shake_amplitude", 0.05)):
+        if not 0.0 <= getattr(cfg, name) <= top:
+            raise ValueError(f"{name}: must be in [0, {top}], got {getattr(cfg, name)!r}")
 
 
 def _positive(cfg: SceneConfig, *names: str) -> None:

@@ -127,7 +127,9 @@ def plan_hiding(rng: np.random.Generator, cfg: SceneConfig, params: SceneParams,
     layer = params.objects[k]
     taus = np.linspace(window[0] - HIDE_STEP, window[1] + HIDE_STEP,
                        int(math.ceil((length + 2 * HIDE_STEP) / HIDE_STEP)) + 1)
-    sweep = footprint(layer, params, assets, taus).reshape(-1, 2)
+    occluder = params.occluder
+    plane = occluder.motion if occluder is not None and occluder.motion is not None else None
+    sweep = footprint(layer, params, assets, taus, plane).reshape(-1, 2)
     return k, window, _grown_hull(sweep, HIDE_MARGIN)
 
 
@@ -139,14 +141,17 @@ def _centre_inside(layer: ObjectLayer, params: SceneParams, tau: np.ndarray) -> 
 
 
 def footprint(layer: ObjectLayer, params: SceneParams, assets: Assets,
-              taus: np.ndarray) -> np.ndarray:
-    """(N, m, 2) the object's outline at trajectory times taus (N,), in the camera's canonical
-    coordinates (background px), through the object's exact map (spell included). An articulated
-    body's outline is its parts' hulls, each through its own part map (the torso's with the TPS)."""
+              taus: np.ndarray, plane: Motion | None = None) -> np.ndarray:
+    """(N, m, 2) the object's outline at trajectory times taus (N,), in the canonical coordinates
+    of `plane` (the occluders' depth plane; None: the camera's, the far plane), through the
+    object's exact map (spell included). An articulated body's outline is its parts' hulls, each
+    through its own part map (the torso's with the TPS)."""
     hom, own = exact_flow.object_homographies(layer, params.camera, taus)
     points, coefs = exact_flow.deformation_splines(layer.deformation,
                                                    own + (params.frames + 1) / 2.0)
-    camera_inv = homography.inverse(homography.matrices(np.asarray(params.camera.coeffs), taus))
+    plane = params.camera if plane is None else plane
+    camera_inv = homography.inverse(homography.matrices(np.asarray(plane.coeffs), taus,
+                                                        plane.shake))
     if layer.sprite.kind == "articulated":
         body = _body_outline(layer.sprite.parts, points, coefs, own)
     else:

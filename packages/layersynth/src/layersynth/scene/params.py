@@ -72,9 +72,11 @@ class Appearance(Record):
 
 @dataclass(frozen=True)
 class Motion(Record):
-    """A homography trajectory: (8, 3) coefficients, see layersynth.motion.homography."""
+    """A homography trajectory: (8, 3) coefficients and (S, 4) shake rows (component, amplitude,
+    freq, phase), see layersynth.motion.homography."""
 
     coeffs: tuple[Triple, ...]
+    shake: tuple[tuple[float, float, float, float], ...] = ()  # none: a smooth trajectory
 
 
 
@@ -144,10 +146,25 @@ class ObjectLayer(Record):
 
 @dataclass(frozen=True)
 class Occluder(Record):
-    """Polygons in the background's canonical coordinates (they move with the background)."""
+    """Polygons in the canonical coordinates of their own depth plane (`motion`, nearer than the
+    objects), or of the far background plane when `motion` is None."""
 
     polygons: tuple[tuple[Pair, ...], ...]
     appearance: Appearance  # texture index into assets.textures
+    motion: Motion | None = None
+
+
+
+@dataclass(frozen=True)
+class BackgroundPlane(Record):
+    """A near background plane (parallax, see layersynth.render.planes): polygons in its own
+    canonical coordinates under its own homography trajectory, labelled background (modal 0)."""
+
+    kind: str  # "ground" (below a horizon, canonical y >= 0) or "patch" (a planar facet)
+    polygons: tuple[tuple[Pair, ...], ...]
+    appearance: Appearance  # texture index into assets.background_source
+    motion: Motion
+    parallax: float  # its image translation / the far plane's (inverse depth ratio), > 1
 
 
 
@@ -164,6 +181,7 @@ class SceneParams(Record):
     occluder: Occluder | None = None
     # The clip window (VideoSource.sample(...).to_dict()) replacing the still background, or None.
     background_video: dict | None = None
+    planes: tuple[BackgroundPlane, ...] = ()  # near background planes, nearest first
     # The full-occlusion event: object `hidden` is wholly covered by the occluder polygon planned on
     # its path (the last of occluder.polygons) over tau in hidden_window; -1 for none.
     hidden: int = -1

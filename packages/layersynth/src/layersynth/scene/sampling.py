@@ -17,10 +17,11 @@ from layersynth.motion import detmath
 from layersynth.render import articulated, sprites
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render_masks
-from layersynth.scene import events
+from layersynth.scene import depth, events
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import (
     Appearance,
+    BackgroundPlane,
     Deformation,
     Motion,
     ObjectLayer,
@@ -56,13 +57,17 @@ def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
     objects = tuple(_sample_object(rng, cfg, assets) for _ in range(k))
     background = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
     camera = _sample_camera(rng, cfg)
-    occluder = _sample_occluder(rng, cfg, assets) if rng.random() < cfg.occluder_prob else None
+    occluder = (_sample_occluder(rng, cfg, assets, camera) if rng.random() < cfg.occluder_prob
+                else None)
     video = None
     if assets.videos is not None and rng.random() < cfg.video_background_prob:
         window = assets.videos.sample(rng, cfg.frames + 2, (cfg.height, cfg.width))
         video = window.to_dict()
+    planes = ()  # a background video stays one far plane: its own depth is unknown
+    if video is None and rng.random() < cfg.parallax_prob:
+        planes = _sample_planes(rng, cfg, assets, camera)
     params = SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
-                         video)
+                         video, planes)
     if rng.random() < cfg.full_occlusion_prob:
         params = _hide_one(rng, cfg, assets, params)
     return params
@@ -179,12 +184,20 @@ def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: fl
 
 
 def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
+    """The far plane's trajectory: a pan (fast in cfg.fast_pan_prob of scenes, then mostly
+    horizontal) with acceleration, mild rotation, zoom and tilt, and shake in cfg.shake_prob."""
     h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
     velocity = rng.uniform(-1, 1, 2) * cfg.camera_speed * h
+    if rng.random() < cfg.fast_pan_prob:
+        heading = rng.uniform(-0.3, 0.3) + (np.pi if rng.random() < 0.5 else 0.0)
+        speed = rng.uniform(*cfg.fast_pan_speed) * h
+        velocity = speed * np.array([math.cos(heading), math.sin(heading)])
+    accel = rng.uniform(-1, 1, 2) * (0.5 * cfg.camera_accel * h)  # coefficient of tau**2
+    shake = depth.sample_shake(rng, cfg) if rng.random() < cfg.shake_prob else ()
     persp_lim = cfg.camera_perspective / math.sqrt(w * w + h * h)
     coeffs = [
-        (w / 2.0, velocity[0], 0.0),
-        (h / 2.0, velocity[1], 0.0),
+        (w / 2.0, velocity[0], accel[0]),
+        (h / 2.0, velocity[1], accel[1]),
         (rng.uniform(-0.1, 0.1), rng.uniform(-1, 1) * cfg.camera_rotation, 0.0),
         (rng.uniform(0.0, 0.2), rng.uniform(-1, 1) * cfg.camera_zoom, 0.0),
         (0.0, 0.0, 0.0),
@@ -192,11 +205,31 @@ def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
         _bounded_linear(rng, persp_lim, half),
         _bounded_linear(rng, persp_lim, half),
     ]
-    return Motion(tuple(_floats(c) for c in coeffs))
+    return Motion(tuple(_floats(c) for c in coeffs), shake)
 
 
-def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> Occluder:
-    """One or two bars (poles, branches) or blobs placed where the camera starts looking."""
+def _sample_planes(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
+                   camera: Motion) -> tuple[BackgroundPlane, ...]:
+    """cfg.near_planes near planes (the first a ground plane in cfg.ground_prob of scenes, the
+    rest patches), each with a texture of the background source; nearest (largest parallax)
+    first."""
+    taus = np.arange(cfg.frames + 2) - (cfg.frames + 1) / 2.0
+    count = int(rng.integers(cfg.near_planes[0], cfg.near_planes[1] + 1))
+    ground = rng.random() < cfg.ground_prob
+    planes = []
+    for i in range(count):
+        appearance = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
+        if i == 0 and ground:
+            planes.append(depth.ground_plane(rng, cfg, camera, appearance, taus))
+        else:
+            planes.append(depth.patch_plane(rng, cfg, camera, appearance))
+    return tuple(sorted(planes, key=lambda plane: -plane.parallax))
+
+
+def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
+                     camera: Motion) -> Occluder:
+    """One or two bars (poles, branches) or blobs placed where the camera looks at tau = 0, on
+    their own depth plane cfg.occluder_parallax times nearer than the far plane."""
     h, w = cfg.height, cfg.width
     polygons = []
     for _ in range(int(rng.integers(1, 3))):
@@ -213,7 +246,8 @@ def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets)
             verts = sprites.sample_polygon(rng, (4, 8), rng.uniform(0.1, 0.25) * h, 0.25, False)
         polygons.append(_pairs(verts + centre))
     appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[1])
-    return Occluder(tuple(polygons), appearance)
+    motion = depth.parallax_motion(camera, float(rng.uniform(*cfg.occluder_parallax)))
+    return Occluder(tuple(polygons), appearance, motion)
 
 
 def _bounded_linear(rng: np.random.Generator, limit: float, half: float) -> Triple:

@@ -41,6 +41,7 @@ def render_card(data: dict) -> str:
         f"in {scene['occlusion']}",
         *_sprite_lines(scene),
         *_events_line(scene),
+        *_background_depth(scene),
         f"- flows stored: {', '.join('flow_' + m for m in s['flow'])}",
         f"- assets: {json.dumps(s['asset_dirs'])}",
         f"- {s['shard_size']} sequences per shard: shard j holds ids [j*{s['shard_size']}, "
@@ -124,6 +125,8 @@ def render_import_card(data: dict) -> str:
         "## Settings", "", "```json", json.dumps(s, indent=1, sort_keys=True), "```", "",
     ]
     return "\n".join(lines)
+
+
 def _events_line(scene: dict) -> list[str]:
     """The motion-event rates of the scene settings (none for datasets made before them)."""
     if "static_spell_prob" not in scene:
@@ -134,6 +137,25 @@ def _events_line(scene: dict) -> list[str]:
             f"in {scene['full_occlusion_prob']} of scenes ({scene['full_occlusion_frames']} "
             f"frames); per object `spell`, `crossing` and per scene `hidden`, `hidden_window` in "
             f"each record's scene parameters"]
+
+
+def _background_depth(scene: dict) -> list[str]:
+    """Issue 13 part (2): the card's lines on near planes, camera acceleration, pans and shake
+    (none for a manifest made before them)."""
+    if "parallax_prob" not in scene:
+        return []
+    return [
+        f"- background depth (parallax_prob, near_planes, ground_prob, parallax, "
+        f"occluder_parallax): near planes in {scene['parallax_prob']} of still-background scenes, "
+        f"{scene['near_planes']} of them (first a ground plane in {scene['ground_prob']}), "
+        f"{scene['parallax']} times nearer than the far plane; occluders "
+        f"{scene['occluder_parallax']} times nearer; all labelled background (modal 0)",
+        f"- camera (camera_accel, fast_pan_prob, fast_pan_speed, shake_prob, shake_amplitude, "
+        f"shake_freq): acceleration up to {scene['camera_accel']} H/frame^2, fast pans in "
+        f"{scene['fast_pan_prob']} at {scene['fast_pan_speed']} H/frame, hand-held shake in "
+        f"{scene['shake_prob']} (amplitude {scene['shake_amplitude']} H, "
+        f"{scene['shake_freq']} rad/frame)",
+    ]
 
 
 def write_card(root, data: dict) -> Path:
