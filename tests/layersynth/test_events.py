@@ -54,7 +54,8 @@ def test_during_a_static_spell_the_object_flows_exactly_as_the_background_there(
 
 def test_a_static_object_moves_relative_to_the_background_outside_its_spell():
     p, s = _scene(3, SceneConfig.preset("tiny", frames=30, objects=(1,), photometric=False,
-                                        static_spell_prob=1.0, enter_exit_prob=0.0))
+                                        static_spell_prob=1.0, enter_exit_prob=0.0,
+                                        full_occlusion_prob=0.0))
     o = p.objects[0]
     t = next(t for t in range(p.frames) if p.taus[t + 2] < o.spell.start - o.spell.ramp
              or p.taus[t] > o.spell.end + o.spell.ramp)

@@ -144,7 +144,8 @@ def test_object_frame_with_shading_off_writes_the_masks_only():
 
 def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
     """Checks the kernel's warm-started Newton and its jumps over uncovered pixels."""
-    p = sample_scene(np.random.default_rng(8), SceneConfig.preset("oclr", objects=(3,), frames=4),
+    p = sample_scene(np.random.default_rng(8), SceneConfig.preset("oclr", objects=(3,), frames=4,
+                                                                  articulated_prob=0.6),
                      ASSETS)
     amodal, _ = render_masks(p, ASSETS)
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
