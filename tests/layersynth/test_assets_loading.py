@@ -75,7 +75,8 @@ def test_silhouettes_with_holes_show_up_in_the_amodal_masks(tmp_path):
     assets = load_assets(silhouettes=ring_annotations(tmp_path / "train"))
     assert assets.describe()["silhouettes"]["kind"] == "ytvos" and len(assets.silhouettes) == 6
     cfg = SceneConfig.preset("tiny", objects=(1,), polygon_prob=0.0, occluder_prob=0.0,
-                             deform=0.1, object_size=(0.35, 0.4))
+                             deform=0.1, object_size=(0.35, 0.4), articulated_prob=0.0,
+                             enter_exit_prob=0.0, full_occlusion_prob=0.0)
     rng = np.random.default_rng(0)
     for _ in range(3):
         amodal = render(sample_scene(rng, cfg, assets), assets).amodal[0]
@@ -83,12 +84,15 @@ def test_silhouettes_with_holes_show_up_in_the_amodal_masks(tmp_path):
         assert max(holes) > 20  # the ring's hole: ~ (12/26)^2 of its disc, inside the frame
 
 
-def test_builtin_silhouettes_have_no_such_holes():
+def test_builtin_silhouettes_have_holes_too():
+    """The procedural bank (issue 13) has rings and loops: their holes reach the amodal masks."""
     assets = Assets.builtin()
     cfg = SceneConfig.preset("tiny", objects=(1,), polygon_prob=0.0, occluder_prob=0.0,
-                             deform=0.1, object_size=(0.35, 0.4))
-    amodal = render(sample_scene(np.random.default_rng(0), cfg, assets), assets).amodal[0]
-    assert max((ndimage.binary_fill_holes(m) & ~m).sum() for m in amodal) <= 20
+                             deform=0.1, object_size=(0.35, 0.4), articulated_prob=0.0)
+    rng = np.random.default_rng(0)
+    holes = [max((ndimage.binary_fill_holes(m) & ~m).sum() for m in render(
+        sample_scene(rng, cfg, assets), assets).amodal[0]) for _ in range(8)]
+    assert max(holes) > 20 and min(holes) == 0  # some shapes have holes, others none
 
 
 def test_a_flat_background_video_colours_the_background(tmp_path):

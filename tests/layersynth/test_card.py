@@ -1,7 +1,9 @@
 """DATASET.md: the dataset card lists every schema field and the settings that made the data."""
 
 import json
+from copy import deepcopy
 
+from layersynth.scene.config import SceneConfig
 from layersynth.store import card, schema
 
 MANIFEST = {
@@ -38,3 +40,34 @@ def test_write_card_puts_dataset_md_beside_the_shards_and_leaves_no_temporary_fi
     assert path == tmp_path / "DATASET.md"
     assert path.read_text() == card.render_card(MANIFEST)
     assert [p.name for p in tmp_path.iterdir()] == ["DATASET.md"]
+
+
+def test_the_card_states_the_sprite_kind_shares_of_a_scene_config():
+    scene = SceneConfig.preset("tiny", articulated_prob=0.25, polygon_nonconvex=0.6).to_dict()
+    manifest = {**MANIFEST, "settings": {**MANIFEST["settings"], "scene": scene}}
+    text = card.render_card(manifest)
+    assert "- sprites: 0.25 articulated (parts on hinges, joint swing up to 0.6 rad" in text
+    assert "of the rest 0.5 polygons (0.6 of them non-convex), the others silhouettes" in text
+    assert "sprites:" not in card.render_card(MANIFEST)  # an older manifest: no such line
+    assert "`sprite.kind` is `polygon`, `silhouette` or `articulated`; an articulated" in text
+
+
+def test_the_card_states_the_motion_event_rates_when_the_settings_have_them():
+    assert "motion events" not in card.render_card(MANIFEST)  # made before the events
+    scene = {**MANIFEST["settings"]["scene"], "static_spell_prob": 0.25,
+             "static_spell_frames": [6.0, 14.0], "static_ramp": 2.0, "enter_exit_prob": 0.3,
+             "full_occlusion_prob": 0.35, "full_occlusion_frames": [3.0, 8.0]}
+    data = {**MANIFEST, "settings": {**MANIFEST["settings"], "scene": scene}}
+    text = card.render_card(data)
+    assert "static spells for 0.25 of objects ([6.0, 14.0] frames, ramps 2.0)" in text
+    assert "entering or leaving the frame 0.3 of objects" in text
+    assert "wholly hidden in 0.35 of scenes ([3.0, 8.0] frames)" in text
+
+
+def test_the_card_describes_the_background_depth_settings_when_the_manifest_has_them():
+    manifest = deepcopy(MANIFEST)
+    manifest["settings"]["scene"] = SceneConfig.preset("tiny").to_dict()
+    text = card.render_card(manifest)
+    assert "near planes in 0.9 of still-background scenes, [1, 2] of them" in text
+    assert "fast pans in 0.15 at [0.025, 0.05] H/frame, hand-held shake in 0.3" in text
+    assert "near planes" not in card.render_card(MANIFEST)  # an older manifest: no such line

@@ -2,6 +2,7 @@
 
 import pytest
 from clirun import SMALL, invoke, script
+from layersynth import open_dataset
 from layersynth.cli.generate import command, parse_flow, scene_overrides
 from layersynth.cli.main import main
 from layersynth.errors import UsageError
@@ -68,6 +69,39 @@ def test_scene_options_set_the_scene_config_fields_they_name():
                                                  "--occlusion", "0.1:0.4", "--frames", "5"))
     assert fields == {"height": 32, "width": 48, "objects": (2, 3), "occlusion": (0.1, 0.4),
                       "frames": 5}
+
+
+def test_event_rate_options_set_their_fields_and_are_checked_by_scene_config(tmp_path):
+    ctx = command.make_context("generate", ["--n", "1", "--out", "x", "--static-spells", "0.5",
+                                            "--enter-exit", "0.2", "--full-occlusions", "1"])
+    given = [ctx.params[k] for k in ("static_spells", "enter_exit", "full_occlusions")]
+    assert scene_overrides("oclr", *given) == {"static_spell_prob": 0.5, "enter_exit_prob": 0.2,
+                                               "full_occlusion_prob": 1.0}
+    ran = invoke("generate", "--n", "1", "--out", tmp_path / "d", "--full-occlusions", "1.5")
+    assert "--full-occlusions 1.5: must be in [0, 1], got 1.5" in ran.error_line()
+    ran = invoke("generate", "--n", "1", "--out", tmp_path / "d", "--static-spells", "often")
+    assert "--static-spells often: expected a rate in [0, 1]" in ran.error_line()
+
+
+@pytest.mark.parametrize("preset, namespace", [("syn-val-static", 2), ("syn-val-occluded", 3),
+                                               ("syn-val-articulated", 4)])
+def test_the_syn_val_splits_generate_through_the_cli_with_their_events(tmp_path, preset,
+                                                                       namespace):
+    out = tmp_path / preset
+    ran = invoke("generate", "--n", "2", "--out", out, "--preset", preset, "--frames", "12",
+                 "--size", "48x64", "--workers", "1", "--shard-size", "2")
+    assert ran.code == 0, ran.err
+    ds = open_dataset(out)
+    records = [ds.record(i) for i in ds.ids]
+    assert all(r["seed"]["spawn_key"][0] == namespace for r in records)
+    scenes = [r["scene"] for r in records]
+    if preset == "syn-val-static":
+        assert all(o["spell"] is not None for sc in scenes for o in sc["objects"])
+    elif preset == "syn-val-occluded":
+        assert all(sc["hidden"] >= 0 for sc in scenes)
+    else:
+        assert all(o["sprite"]["kind"] == "articulated" for sc in scenes for o in sc["objects"])
+    assert f"preset `{preset}`" in (out / "DATASET.md").read_text()
 
 
 def test_flow_lists_always_store_gt_first_then_the_estimated_flows_in_one_order():

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -25,7 +26,8 @@ def test_tiny_preset_is_small_but_keeps_the_scene_mix():
 
 
 def test_unknown_preset_lists_the_valid_names():
-    with pytest.raises(ValueError, match="oclr, syn-val, tiny"):
+    names = "oclr, syn-val, syn-val-articulated, syn-val-occluded, syn-val-static, tiny"
+    with pytest.raises(ValueError, match=names):
         SceneConfig.preset("huge")
 
 
@@ -42,6 +44,71 @@ def test_preset_overrides_replace_fields():
 def test_invalid_values_raise_value_error_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field.split("_")[0]):
         SceneConfig(**{field: value})
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"articulated_prob": 1.2}, r"articulated_prob: must be in \[0, 1\]"),
+    ({"articulated_prob": -0.1}, r"articulated_prob: must be in \[0, 1\]"),
+    ({"articulated_prob": "0.3"}, "articulated_prob: expected a number, got str"),
+    ({"articulated_swing": 2.0}, r"articulated_swing: radians in \[0, 1.5\]"),
+    ({"articulated_swing": -0.1}, r"articulated_swing: radians in \[0, 1.5\]"),
+    ({"articulated_swing": True}, "articulated_swing: expected a number, got bool"),
+    ({"articulated_speed": (0.4, 0.1)}, r"articulated_speed: need \(lo, hi\)"),
+    ({"articulated_speed": (0.1, 2.0)}, "articulated_speed: at most 1 rad per frame"),
+    ({"articulated_speed": 0.3}, "articulated_speed: expected a list of numbers"),
+    ({"polygon_nonconvex": 1.5}, r"polygon_nonconvex: must be in \[0, 1\]"),
+    ({"polygon_nonconvex": None}, "polygon_nonconvex: expected a number, got NoneType"),
+    ({"polygon_sides": (3, 3)}, "polygon_nonconvex: 0.5 needs polygons of 4 or more sides"),
+])
+def test_the_shape_fields_of_issue_13_are_validated_with_a_clear_message(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        SceneConfig(**overrides)
+
+
+def test_triangles_only_are_fine_when_no_polygon_is_drawn_non_convex():
+    assert SceneConfig(polygon_sides=(3, 3), polygon_nonconvex=0.0).polygon_sides == (3, 3)
+@pytest.mark.parametrize("field,value,words", [
+    ("static_spell_prob", 1.2, "static_spell_prob: must be in [0, 1]"),
+    ("static_spell_prob", -0.1, "static_spell_prob: must be in [0, 1]"),
+    ("enter_exit_prob", 2.0, "enter_exit_prob: must be in [0, 1]"),
+    ("full_occlusion_prob", -1.0, "full_occlusion_prob: must be in [0, 1]"),
+    ("static_spell_frames", (0.0, 4.0), "static_spell_frames: durations must be > 0"),
+    ("static_spell_frames", (8.0, 4.0), "static_spell_frames: need (lo, hi)"),
+    ("full_occlusion_frames", (0.0, 3.0), "full_occlusion_frames: durations must be > 0"),
+    ("full_occlusion_frames", (5.0,), "full_occlusion_frames: need (lo, hi)"),
+    ("static_ramp", 0.0, "static_ramp: must be in (0, 10]"),
+    ("static_ramp", 11.0, "static_ramp: must be in (0, 10]"),
+    ("static_ramp", "2", "static_ramp: expected a number, got str"),
+    ("enter_exit_prob", True, "enter_exit_prob: expected a number, got bool"),
+])
+def test_invalid_event_fields_raise_value_error_saying_what_is_allowed(field, value, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        SceneConfig(**{field: value})
+
+
+def test_a_spell_and_a_crossing_share_one_object_so_their_rates_sum_to_at_most_one():
+    SceneConfig(static_spell_prob=0.6, enter_exit_prob=0.4)
+    with pytest.raises(ValueError, match=r"static_spell_prob \+ enter_exit_prob: at most 1"):
+        SceneConfig(static_spell_prob=0.7, enter_exit_prob=0.4)
+
+
+def test_the_syn_val_splits_differ_from_oclr_only_in_their_event_rates():
+    oclr = SceneConfig.preset("oclr").to_dict()
+    for name, want in [("syn-val-static", (1.0, 0.0, 0.0)), ("syn-val-occluded", (0.0, 0.0, 1.0))]:
+        cfg = SceneConfig.preset(name)
+        assert (cfg.static_spell_prob, cfg.enter_exit_prob, cfg.full_occlusion_prob) == want
+        diff = {k for k, v in cfg.to_dict().items() if oclr[k] != v}
+        assert diff <= {"static_spell_prob", "enter_exit_prob", "full_occlusion_prob"}
+
+
+def test_the_articulated_split_has_only_articulated_bodies_and_no_events():
+    cfg = SceneConfig.preset("syn-val-articulated")
+    assert cfg.articulated_prob == 1.0
+    assert (cfg.static_spell_prob, cfg.enter_exit_prob, cfg.full_occlusion_prob) == (0, 0, 0)
+    oclr = SceneConfig.preset("oclr").to_dict()
+    diff = {k for k, v in cfg.to_dict().items() if oclr[k] != v}
+    assert diff == {"articulated_prob", "static_spell_prob", "enter_exit_prob",
+                    "full_occlusion_prob"}
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -91,3 +158,35 @@ def test_from_dict_names_the_field_and_the_type_it_holds(field, value, words):
 def test_from_dict_refuses_what_is_not_an_object_of_fields():
     with pytest.raises(ValueError, match="SceneConfig: expected an object of fields, got list"):
         SceneConfig.from_dict([30, 128, 224])
+
+
+# Issue 13 part (2), background depth: every new field refused out of range or of the wrong type.
+@pytest.mark.parametrize("field, value, message", [
+    ("parallax_prob", 1.5, "parallax_prob: must be in"),
+    ("ground_prob", -0.1, "ground_prob: must be in"),
+    ("fast_pan_prob", 2.0, "fast_pan_prob: must be in"),
+    ("shake_prob", -1.0, "shake_prob: must be in"),
+    ("near_planes", (0, 2), "near_planes: need 1 <= lo <= hi <= 4"),
+    ("near_planes", (3, 2), "near_planes: need 1 <= lo <= hi <= 4"),
+    ("near_planes", (1, 5), "near_planes: need 1 <= lo <= hi <= 4"),
+    ("near_planes", (1.0, 2), "near_planes: expected an integer"),
+    ("parallax", (0.8, 2.0), "parallax: need 1 <= lo <= hi <= 10"),
+    ("parallax", (2.0, 1.5), "parallax: need"),
+    ("occluder_parallax", (1.0, 20.0), "occluder_parallax: need 1 <= lo <= hi <= 10"),
+    ("camera_accel", -0.001, "camera_accel: must be in"),
+    ("camera_accel", 0.5, "camera_accel: must be in"),
+    ("fast_pan_speed", (0.01, 0.5), "fast_pan_speed: at most 0.2"),
+    ("fast_pan_speed", (0.05, 0.01), "fast_pan_speed: need"),
+    ("shake_amplitude", 0.2, "shake_amplitude: must be in"),
+    ("shake_freq", (0.5, 4.0), "shake_freq: at most pi"),
+    ("shake_freq", "fast", "shake_freq: expected a list"),
+    ("shake_prob", "yes", "shake_prob: expected a number"),
+])
+def test_background_depth_fields_are_validated(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SceneConfig(**{field: value})
+
+
+def test_background_depth_defaults_round_trip_and_are_valid():
+    cfg = SceneConfig.preset("oclr", near_planes=[1, 3], shake_freq=[0.5, 1.0])
+    assert cfg.near_planes == (1, 3) and SceneConfig.from_dict(cfg.to_dict()) == cfg

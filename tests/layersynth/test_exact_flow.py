@@ -16,7 +16,14 @@ from layersynth.scene.config import SceneConfig
 from layersynth.scene.sampling import sample_scene
 
 SMOOTH = Assets.builtin(smooth=True)
-CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5)
+# Single-map objects (polygons, silhouettes) on one far plane; articulated ones:
+# test_articulated.py; near planes and shake: test_planes.py.
+CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=0.5,
+                         articulated_prob=0.0, parallax_prob=0.0)
+# Every object paused or crossing the border, and one wholly hidden: the events' exact flow.
+EVENTS = SceneConfig.preset("tiny", frames=12, objects=(3,), photometric=False,
+                            static_spell_prob=0.5, enter_exit_prob=0.5, full_occlusion_prob=1.0,
+                            articulated_prob=0.0, parallax_prob=0.0)
 
 
 def _bilinear(img, x, y):
@@ -45,9 +52,11 @@ def _stays_visible(s, t):
     return keep, x2[keep].astype(np.float64), y2[keep].astype(np.float64)
 
 
-@pytest.fixture(scope="module", params=[0, 1])
+@pytest.fixture(scope="module", params=[(0, CFG), (1, CFG), (0, EVENTS), (2, EVENTS)],
+                ids=["plain-0", "plain-1", "events-0", "events-2"])
 def scene(request):
-    p = sample_scene(np.random.default_rng(request.param), CFG, SMOOTH)
+    seed, cfg = request.param
+    p = sample_scene(np.random.default_rng(seed), cfg, SMOOTH)
     return p, render(p, SMOOTH)
 
 
@@ -60,7 +69,8 @@ def test_the_scenes_move_and_deform(scene):
     background = s.modal == 0
     assert np.ptp(s.flow_gt[:, 0][background], axis=0).max() > 0.05  # the camera moves, not flat
     for k in range(3):
-        assert speed[s.modal == k + 1].mean() > 0.1
+        if p.objects[k].spell is None and (s.modal == k + 1).sum() > 50:
+            assert speed[s.modal == k + 1].mean() > 0.1
 
 
 def test_warping_the_next_frame_with_the_flow_reproduces_the_frame(scene):
@@ -101,9 +111,9 @@ def test_object_flow_equals_the_forward_map_of_the_inverted_canonical_point(scen
 
 def test_background_flow_is_the_camera_homography_flow(scene):
     p, s = scene
-    hom = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
+    hom = exact_flow.camera_map(p.camera, p).hom
     t = 2
-    ys, xs = np.nonzero(s.modal[t] == 0)
+    ys, xs = np.nonzero((s.modal[t] == 0) & ~s.occluder[t])
     x = np.stack([xs, ys], 1).astype(float)
     c = homography.apply(homography.inverse(hom[t + 1]), x)
     for gap, e in ((0, t + 2), (1, t)):
@@ -118,12 +128,13 @@ def _rigid(p):
     return replace(p, objects=tuple(still))
 
 
-def test_a_rigidly_moving_layer_flows_by_its_homography_displacement():
-    p = _rigid(sample_scene(np.random.default_rng(4), CFG, SMOOTH))
+@pytest.mark.parametrize("cfg", [CFG, EVENTS], ids=["plain", "events"])
+def test_a_rigidly_moving_layer_flows_by_its_homography_displacement(cfg):
+    p = _rigid(sample_scene(np.random.default_rng(4), cfg, SMOOTH))
     s = render(p, SMOOTH)
     t, checked = 2, 0
     for k, layer in enumerate(p.objects):
-        hom = homography.matrices(np.asarray(layer.motion.coeffs), p.taus)
+        hom = exact_flow.object_homographies(layer, p.camera, p.taus)[0]
         ys, xs = np.nonzero(s.modal[t] == k + 1)
         checked += len(xs)
         x = np.stack([xs, ys], 1).astype(float)
@@ -134,13 +145,13 @@ def test_a_rigidly_moving_layer_flows_by_its_homography_displacement():
             fmap = exact_flow.object_map(layer, p)
             np.testing.assert_allclose(exact_flow.flow_at(fmap, t + 1, c, x)[gap], want,
                                        atol=1e-9)
-    assert checked > 100
+    assert checked > 50  # visible pixels (events may hide or move objects out of the frame)
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(0, CFG.frames - 2))
-def test_forward_then_backward_flow_returns_to_the_start_on_a_visible_pixel(seed, t):
-    p = sample_scene(np.random.default_rng(seed), CFG, SMOOTH)
+@given(st.integers(0, 2**32 - 1), st.integers(0, CFG.frames - 2), st.sampled_from([CFG, EVENTS]))
+def test_forward_then_backward_flow_returns_to_the_start_on_a_visible_pixel(seed, t, cfg):
+    p = sample_scene(np.random.default_rng(seed), cfg, SMOOTH)
     s = render(p, SMOOTH)
     for k, layer in enumerate(p.objects):
         ys, xs = np.nonzero(s.modal[t] == k + 1)

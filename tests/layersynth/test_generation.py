@@ -14,6 +14,8 @@ from distributed import LocalCluster
 from layersynth import open_dataset
 from layersynth.errors import UsageError
 from layersynth.pipeline.generation import (
+    NAMESPACES,
+    SHARD_SIZES,
     GenerationError,
     _job,
     generate,
@@ -21,6 +23,7 @@ from layersynth.pipeline.generation import (
     make_shard,
     seed_sequence,
 )
+from layersynth.scene.config import PRESETS
 from layersynth.store import manifest
 from layersynth.store.folder_lock import FolderInUse, hold
 from layersynth.store.oclr_export import export_oclr
@@ -177,9 +180,17 @@ def test_syn_val_sequences_come_from_a_seed_namespace_training_never_uses():
     assert not np.allclose(a, b)
 
 
+def test_every_preset_has_its_own_seed_namespace_but_the_training_ones_share_zero():
+    assert set(NAMESPACES) == set(PRESETS) and set(SHARD_SIZES) == set(PRESETS)
+    val = [NAMESPACES[n] for n in PRESETS if n.startswith("syn-val")]
+    assert len(set(val)) == len(val) and 0 not in val
+    assert NAMESPACES["oclr"] == NAMESPACES["tiny"] == 0
+
+
 def test_an_occlusion_range_no_scene_meets_stops_with_a_one_line_error(tmp_path):
     with pytest.raises(UsageError, match="sequence 000000: occlusion 0.99:1.0"):
-        make(tmp_path, 1, occlusion=(0.99, 1.0), occlusion_tries=2, objects=(1,))
+        make(tmp_path, 1, occlusion=(0.99, 1.0), occlusion_tries=2, objects=(1,),
+             full_occlusion_prob=0.0)
 
 
 def test_the_summary_counts_frames_and_bytes(tmp_path):

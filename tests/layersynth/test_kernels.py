@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography, tps
-from layersynth.render import kernels, sprites, textures
+from layersynth.render import exact_flow, kernels, sprites, textures
 from layersynth.render import renderer as render_mod
 from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL
 from layersynth.render.renderer import render, render_masks
@@ -144,34 +144,39 @@ def test_object_frame_with_shading_off_writes_the_masks_only():
 
 def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
     """Checks the kernel's warm-started Newton and its jumps over uncovered pixels."""
-    p = sample_scene(np.random.default_rng(8), SceneConfig.preset("oclr", objects=(3,), frames=4),
+    p = sample_scene(np.random.default_rng(8), SceneConfig.preset("oclr", objects=(3,), frames=4,
+                                                                  articulated_prob=0.6),
                      ASSETS)
     amodal, _ = render_masks(p, ASSETS)
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
+    assert "articulated" in {o.sprite.kind for o in p.objects}  # its parts are checked too
     for k, layer in enumerate(p.objects):
         plan = render_mod._plan_object(layer, p, ASSETS, k + 1)
-        m, fmap = plan.mask, plan.fmap
+        subs = getattr(plan, "parts", (plan,))  # an articulated object: the union of its parts
         for t in range(p.frames):
-            q = homography.apply(fmap.hom_inv[t + 1], np.stack([xx, yy], -1).reshape(-1, 2))
-            c = np.nan_to_num(tps.invert(fmap.coefs[t + 1], fmap.points, q, tol=1e-9), nan=-1e6)
-            col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(np.int64)
-            row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(np.int64)
-            ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
-            want = np.zeros(len(c), bool)
-            want[ok] = m.mask[row[ok], col[ok]]
+            want = np.zeros(p.height * p.width, bool)
+            for sub in subs:
+                m, fmap = sub.mask, sub.fmap
+                c = np.nan_to_num(fmap.inverse(t + 1, np.stack([xx, yy], -1).reshape(-1, 2),
+                                               tol=1e-9), nan=-1e6)
+                col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(np.int64)
+                row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(np.int64)
+                ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
+                ok[ok] = m.mask[row[ok], col[ok]]
+                want |= ok
             assert np.array_equal(amodal[k, t], want.reshape(p.height, p.width))
 
 
 def test_rendered_background_colour_equals_the_reference_sampler():
     p = sample_scene(np.random.default_rng(5), SceneConfig.preset("tiny"), ASSETS)
-    p = replace(p, objects=(), occluder=None)
+    p = replace(p, objects=(), occluder=None, planes=())
     rgb = render(p, ASSETS).rgb
     a = p.background
     tex = ASSETS.background_source.get(a.texture)
     aff = textures.texture_affine(a.offset, a.scale, a.flip)
     gains = textures.frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase,
                                  np.arange(p.frames + 2))
-    hom = homography.inverse(homography.matrices(np.asarray(p.camera.coeffs), p.taus))
+    hom = homography.inverse(exact_flow.camera_map(p.camera, p).hom)
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
     for t in (0, p.frames - 1):
         c = homography.apply(hom[t + 1], np.stack([xx, yy], -1))

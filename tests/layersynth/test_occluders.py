@@ -29,11 +29,12 @@ def test_occluders_hide_objects_and_stay_in_the_occluder_mask():
     assert hidden > 0
 
 
-def test_occluders_move_exactly_with_the_background():
+def test_occluders_move_exactly_with_their_own_plane():
     cfg = SceneConfig.preset("tiny", objects=(1,), occluder_prob=1.0, photometric=False)
     p = sample_scene(np.random.default_rng(3), cfg, SMOOTH)
     s = render(p, SMOOTH)
-    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
+    cam = exact_flow.camera_map(p.occluder.motion, p).hom
+    assert p.occluder.motion != p.camera  # nearer than the far plane: its own trajectory
     for t in range(p.frames - 1):
         ys, xs = np.nonzero(s.occluder[t])
         x = np.stack([xs, ys], 1).astype(float)

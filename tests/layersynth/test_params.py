@@ -29,7 +29,8 @@ def test_records_after_a_json_round_trip_compare_and_hash_by_value():
 
 
 def test_fields_absent_from_the_dict_take_their_defaults():
-    p = sample_scene(np.random.default_rng(2), SceneConfig.preset("tiny", occluder_prob=0.0),
+    p = sample_scene(np.random.default_rng(2), SceneConfig.preset("tiny", occluder_prob=0.0,
+                                                                full_occlusion_prob=0.0),
                      ASSETS)
     d = {k: v for k, v in p.to_dict().items() if k not in ("occluder", "background_video",
                                                            "version")}

@@ -12,7 +12,7 @@ from layersynth.render import sprites
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render_masks
 from layersynth.scene.config import SceneConfig
-from layersynth.scene.sampling import sample_scene
+from layersynth.scene.sampling import _sample_object, sample_scene
 
 ASSETS = Assets.builtin()
 TINY = SceneConfig.preset("tiny")
@@ -31,11 +31,11 @@ def test_object_counts_come_in_equal_proportions():
     assert all(150 <= c <= 250 for c in counts.values())
 
 
-def test_both_sprite_kinds_and_occluders_occur():
+def test_every_sprite_kind_and_occluders_occur():
     rng = np.random.default_rng(1)
     scenes = [sample_scene(rng, TINY, ASSETS) for _ in range(60)]
     kinds = Counter(o.sprite.kind for s in scenes for o in s.objects)
-    assert kinds["polygon"] > 10 and kinds["silhouette"] > 10
+    assert kinds["polygon"] > 10 and kinds["silhouette"] > 10 and kinds["articulated"] > 10
     assert 5 < sum(s.occluder is not None for s in scenes) < 40
 
 
@@ -57,9 +57,11 @@ def test_control_point_perturbations_stay_below_half_the_nearest_distance(seed):
 def test_object_centres_stay_inside_the_frame_and_things_move(seed):
     p = sample_scene(np.random.default_rng(seed), SceneConfig.preset("oclr"), ASSETS)
     for o in p.objects:
+        if o.crossing:  # entering and leaving paths are tested in test_events
+            continue
         xy = homography.components(np.asarray(o.motion.coeffs), p.taus)[:, :2]
         assert np.all((xy >= 0) & (xy <= [p.width, p.height]))
-    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus)
+    cam = homography.matrices(np.asarray(p.camera.coeffs), p.taus, p.camera.shake)
     assert not np.allclose(cam[0], cam[-1])
 
 
@@ -82,6 +84,27 @@ def test_scenes_meet_the_occlusion_range():
 
 def test_an_unreachable_occlusion_range_raises_a_clear_error():
     cfg = SceneConfig.preset("tiny", frames=2, objects=(1,), occluder_prob=0.0,
-                             occlusion=(0.9, 1.0), occlusion_tries=5)
+                             full_occlusion_prob=0.0, occlusion=(0.9, 1.0), occlusion_tries=5)
     with pytest.raises(ValueError, match="occlusion 0.9:1.0: none of 5"):
         sample_scene(np.random.default_rng(0), cfg, ASSETS)
+
+
+@pytest.mark.parametrize("share", [0.2, 0.5, 0.8])
+def test_polygons_drawn_non_convex_are_non_convex_at_the_configured_share(share):
+    cfg = SceneConfig.preset("tiny", articulated_prob=0.0, polygon_prob=1.0,
+                             polygon_nonconvex=share)
+    rng = np.random.default_rng(2)
+    polygons = [np.asarray(_sample_object(rng, cfg, ASSETS).sprite.vertices) for _ in range(300)]
+    solidity = np.array([sprites.solidity(v) for v in polygons])
+    assert all(sprites.is_simple(v) for v in polygons)
+    assert abs((solidity < 1 - 1e-9).mean() - share) <= 0.05
+    assert ((solidity > 1 - 1e-9) | (solidity <= sprites.NONCONVEX_SOLIDITY)).all()
+
+
+def test_articulated_objects_come_at_their_configured_share():
+    cfg = SceneConfig.preset("tiny", articulated_prob=0.3)
+    rng = np.random.default_rng(3)
+    kinds = Counter(_sample_object(rng, cfg, ASSETS).sprite.kind for _ in range(400))
+    assert abs(kinds["articulated"] / 400 - 0.3) <= 0.05
+    none = SceneConfig.preset("tiny", articulated_prob=0.0)
+    assert all(_sample_object(rng, none, ASSETS).sprite.kind != "articulated" for _ in range(50))

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from layersynth.render import sprites
@@ -14,13 +15,29 @@ def _cross_signs(v):
 @given(st.integers(0, 100_000), st.booleans(), st.integers(3, 10))
 def test_polygons_have_the_asked_sides_and_minimum_vertex_distance(seed, convex, sides):
     rng = np.random.default_rng(seed)
+    if not convex and sides < 4:
+        with pytest.raises(ValueError, match="4 or more sides"):
+            sprites.sample_polygon(rng, (3, sides), 30.0, 0.25, convex)
+        return
     v = sprites.sample_polygon(rng, (3, sides), 30.0, 0.25, convex)
-    assert 3 <= len(v) <= sides
+    assert (3 if convex else 4) <= len(v) <= sides
     assert sprites.nearest_distance(v).min() >= 0.25 * 30.0
     angles = np.unwrap(np.arctan2(v[:, 1], v[:, 0]))
     assert np.all(np.diff(angles) > 0)  # star-shaped around 0, hence a simple polygon
     if convex:
         assert len(set(_cross_signs(v))) == 1
+    else:  # drawn non-convex: a reflex vertex, a visible dent, and no self-crossing
+        assert len(set(_cross_signs(v))) > 1
+        assert sprites.is_simple(v) and sprites.solidity(v) <= sprites.NONCONVEX_SOLIDITY
+
+
+def test_solidity_is_one_for_convex_outlines_and_less_with_a_dent():
+    square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)
+    dented = np.array([[0, 0], [2, 0], [1, 1], [2, 2], [0, 2]], float)
+    assert sprites.solidity(square) == pytest.approx(1.0)
+    assert sprites.solidity(dented) == pytest.approx(3.0 / 4.0)
+    assert sprites.is_simple(dented)
+    assert not sprites.is_simple(np.array([[0, 0], [2, 2], [2, 0], [0, 2]], float))  # a bow tie
 
 
 def test_non_convex_polygons_occur():
@@ -69,6 +86,6 @@ def test_silhouette_grid_is_uniform_with_spacing_d():
 
 def test_side_counts_are_not_biased_by_the_vertex_distance_rejection():
     rng = np.random.default_rng(1)
-    sides = [len(sprites.sample_polygon(rng, (3, 10), 30.0, 0.35, False)) for _ in range(800)]
-    counts = np.bincount(sides, minlength=11)[3:]
+    sides = [len(sprites.sample_polygon(rng, (3, 10), 30.0, 0.35, False)) for _ in range(700)]
+    counts = np.bincount(sides, minlength=11)[4:]  # non-convex: 4 sides or more
     assert counts.min() > 60  # 100 expected per count

@@ -1,7 +1,8 @@
 """Assets a scene draws from: textures, silhouettes, backgrounds, behind small source interfaces.
 
 `Assets.builtin()` needs no download: procedural textures plus the CC0 photographs that ship inside
-scikit-image, procedural smooth silhouettes plus scikit-image's CC0 horse. A folder of PASS images
+scikit-image, the procedural silhouette bank (`procedural_shapes`: 320 shapes with limbs, holes and
+thin parts) plus scikit-image's CC0 horse. A folder of PASS images
 or a YouTube-VOS silhouette bank plugs in by implementing `TextureSource` / `SilhouetteSource`.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 import skimage.data
 from scipy.ndimage import label
 
+from layersynth.assets.procedural_shapes import builtin_shapes, cache_key
 from layersynth.motion import detmath
 
 # Fixed seed of the procedural assets: they are part of the generator, identical on every machine.
@@ -133,7 +135,9 @@ def _builtin(smooth: bool) -> Assets:
         textures = ArraySource("builtin-smooth", [smooth_noise(rng, 256, 6.0) for _ in range(8)])
     else:
         textures = ArraySource("builtin", _skimage_textures() + procedural_textures(rng))
-    silhouettes = ArraySource("builtin", procedural_silhouettes(rng) + [_horse()])
+    # Issue 13: the procedural bank replaces the 16 smooth blobs (procedural_silhouettes) as the
+    # default pool; the name carries the bank's cache key so a new bank version shows in describe().
+    silhouettes = ArraySource(f"builtin-{cache_key()}", [*builtin_shapes(), _horse()])
     return Assets(textures=textures, silhouettes=silhouettes)
 
 

@@ -30,15 +30,15 @@ from layersynth.cli.conventions import (
 )
 from layersynth.errors import UsageError
 from layersynth.estimators import METHODS, check_clip_size, parse_device
-from layersynth.scene.config import SceneConfig
+from layersynth.scene.config import PRESETS, SceneConfig
 from layersynth.store.manifest import sha256_file
 
 HELP = "render N sequences into HDF5 shards with manifest.json and DATASET.md (resumable)"
 # Flows stored when --flow is not given. oclr: DIS beside the exact flow, so a model trains on
 # estimated flow as real video gives it (oclr-train takes the best estimated flow a folder holds);
-# syn-val the same, so that model is scored on the same kind of input. tiny: exact flow only, so
-# the CPU demo and the tests stay fast. Measured cost: README.md and docs/flow.md.
-DEFAULT_FLOW = {"oclr": ("gt", "dis"), "syn-val": ("gt", "dis"), "tiny": ("gt",)}
+# the syn-val presets the same, so that model is scored on the same kind of input. tiny: exact
+# flow only, so the CPU demo and the tests stay fast. Measured cost: README.md and docs/flow.md.
+DEFAULT_FLOW = {name: ("gt",) if name == "tiny" else ("gt", "dis") for name in PRESETS}
 ASSET_KINDS = ("textures", "silhouettes", "backgrounds")
 
 
@@ -79,6 +79,13 @@ def parse_occlusion(text: str) -> tuple[float, float]:
     except ValueError:
         raise ValueError("expected LO:HI, e.g. 0.2:0.5") from None
     return lo, hi
+
+
+def parse_rate(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("expected a rate in [0, 1], e.g. 0.25") from None
 
 
 def parse_flow(text: str) -> tuple[str, ...]:
@@ -230,8 +237,12 @@ def asset_options(command):
 @click.option("--n", type=AtLeast(1), required=True, metavar="N", help="number of sequences")
 @click.option("--out", required=True, type=OutputFolder(), metavar="OUT",
               help="output folder (re-run the same command to resume)")
-@click.option("--preset", default="oclr", type=click.Choice(["oclr", "syn-val", "tiny"]),
-              metavar="{oclr,syn-val,tiny}")
+@click.option("--preset", default="oclr", type=click.Choice(list(PRESETS)),
+              metavar="{" + ",".join(PRESETS) + "}",
+              help="scene settings: oclr (training), syn-val (its validation twin), "
+                   "syn-val-static / syn-val-occluded / syn-val-articulated (every object "
+                   "pauses once / one object per scene wholly hidden / every object "
+                   "articulated), tiny (CPU tests)")
 @click.option("--seed", type=AtLeast(0), default=0, metavar="SEED",
               help="dataset seed (default 0)")
 @click.option("--workers", type=AtLeast(1), default=None, metavar="WORKERS",
@@ -246,6 +257,12 @@ def asset_options(command):
               help="object counts drawn in equal parts, e.g. 1,2,3")
 @click.option("--occlusion", type=SceneOption(parse_occlusion, "occlusion"), metavar="OCCLUSION",
               help="hidden fraction of object area LO:HI, e.g. 0.2:0.5")
+@click.option("--static-spells", type=SceneOption(parse_rate, "static_spell_prob"),
+              metavar="RATE", help="share of objects that pause relative to the background once")
+@click.option("--enter-exit", type=SceneOption(parse_rate, "enter_exit_prob"), metavar="RATE",
+              help="share of objects whose path enters or leaves the frame")
+@click.option("--full-occlusions", type=SceneOption(parse_rate, "full_occlusion_prob"),
+              metavar="RATE", help="share of scenes with one object wholly hidden for a while")
 @click.option("--flow", type=Parsed(parse_flow), default=None, metavar="FLOW",
               help="flows to store: gt (always), dis, raft (default: gt,dis for the oclr and "
                    "syn-val presets, gt for tiny)")
@@ -261,7 +278,9 @@ def asset_options(command):
               help="also write the summary JSON here")
 def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
             scheduler: str | None, frames: Override | None, size: Override | None,
-            objects: Override | None, occlusion: Override | None, flow: tuple[str, ...] | None,
+            objects: Override | None, occlusion: Override | None,
+            static_spells: Override | None, enter_exit: Override | None,
+            full_occlusions: Override | None, flow: tuple[str, ...] | None,
             raft_weights: Path | None, device: str, shard_size: int | None,
             textures: Path | None, silhouettes: Path | None, backgrounds: Path | None,
             json_file: str | None) -> int:
@@ -274,7 +293,8 @@ def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
         preset=preset, seed=seed, shard_size=shard_size, flow=flow,
         raft_weights=raft_checkpoint(raft_weights, flow),
         asset_dirs=asset_dirs(textures=textures, silhouettes=silhouettes, backgrounds=backgrounds),
-        **scene_overrides(preset, frames, size, objects, occlusion))
+        **scene_overrides(preset, frames, size, objects, occlusion, static_spells, enter_exit,
+                          full_occlusions))
     check_flow_sizes(flow, settings.scene, defaulted=defaulted)
     for method in flow[1:]:  # fail now, not in a worker: a missing module or checkpoint
         generation.build_estimator(method, settings, device)

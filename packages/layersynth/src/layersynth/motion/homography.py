@@ -9,6 +9,10 @@ px, py (per canonical pixel). The matrix maps canonical (x, y, 1) to the image:
     H = Translate(tx, ty) @ Rotate(rot) @ Shear(shear) @ Scale(s sqrt(a), s / sqrt(a)) @ Persp(p)
 
 with Persp = [[1, 0, 0], [0, 1, 0], [px, py, 1]], so the projective divisor w = 1 + px x + py y.
+
+A trajectory may add shake terms (a camera held by hand): an (S, 4) array of rows
+(component, amplitude, freq, phase) adding `amplitude * sin(freq * tau + phase)` to that component
+(freq in radians per frame). Smooth in continuous tau, so any time step samples the same motion.
 """
 
 from __future__ import annotations
@@ -20,16 +24,20 @@ from layersynth.motion import detmath
 COMPONENTS = ("tx", "ty", "rotation", "log_scale", "log_aspect", "shear", "px", "py")
 
 
-def components(coeffs: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """(8, 3) coefficients, (N,) times -> (N, 8) component values."""
+def components(coeffs: np.ndarray, tau: np.ndarray, shake=()) -> np.ndarray:
+    """(8, 3) coefficients, (N,) times, (S, 4) shake rows -> (N, 8) component values."""
     tau = np.asarray(tau, dtype=np.float64)[:, None]
     c = np.asarray(coeffs, dtype=np.float64)
-    return c[:, 0] + c[:, 1] * tau + c[:, 2] * (tau * tau)
+    values = c[:, 0] + c[:, 1] * tau + c[:, 2] * (tau * tau)
+    for component, amplitude, freq, phase in np.asarray(shake, dtype=np.float64).reshape(-1, 4):
+        values[:, int(component)] += amplitude * detmath.sin(freq * tau[:, 0] + phase)
+    return values
 
 
-def matrices(coeffs: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """(8, 3) coefficients, (N,) times -> (N, 3, 3) float64 homographies (canonical -> image)."""
-    tx, ty, rot, log_s, log_a, shear, px, py = components(coeffs, tau).T
+def matrices(coeffs: np.ndarray, tau: np.ndarray, shake=()) -> np.ndarray:
+    """(8, 3) coefficients, (N,) times, (S, 4) shake rows -> (N, 3, 3) float64 homographies
+    (canonical -> image)."""
+    tx, ty, rot, log_s, log_a, shear, px, py = components(coeffs, tau, shake).T
     n = len(tx)
     sx, sy = detmath.exp(log_s + 0.5 * log_a), detmath.exp(log_s - 0.5 * log_a)
     cos, sin = detmath.cos(rot), detmath.sin(rot)

@@ -1,9 +1,10 @@
 """Dataset generation: seeds, shard assignment, the per-shard task, the runners, resume.
 
 - Sequence i is drawn from `SeedSequence(entropy=seed, spawn_key=(namespace, i))`: the training
-  presets use namespace 0 and "syn-val" namespace 1, so Syn-val never repeats a training scene
-  whatever the seeds. Its id is `manifest.seq_id(i)` and it lands in shard i // S (S, the shard
-  size, is part of the settings), so the dataset does not depend on the number of workers.
+  presets use namespace 0, "syn-val" namespace 1 and its splits 2 ("syn-val-static") and 3
+  ("syn-val-occluded"), so Syn-val never repeats a training scene whatever the seeds. Its id is
+  `manifest.seq_id(i)` and it lands in shard i // S (S, the shard size, is part of the
+  settings), so the dataset does not depend on the number of workers.
 - One task makes one whole shard (`make_shard`): render its sequences, estimate flows, write it
   under a temporary name, rename it. The same task runs in-process (1 worker), in a local process
   pool, or on a Dask cluster (`--scheduler`).
@@ -46,8 +47,12 @@ from layersynth.store import card, manifest
 from layersynth.store.folder_lock import LOCK_NAME, hold
 from layersynth.store.writer import ShardWriter
 
-NAMESPACES = {"oclr": 0, "tiny": 0, "syn-val": 1}  # seed namespaces: training 0, Syn-val 1
-SHARD_SIZES = {"oclr": 16, "syn-val": 16, "tiny": 4}  # ~70 MB shards at the oclr size
+# Seed namespaces: training 0, Syn-val 1, each Syn-val split its own (no scene repeats another
+# set's, whatever the seeds).
+NAMESPACES = {"oclr": 0, "tiny": 0, "syn-val": 1, "syn-val-static": 2, "syn-val-occluded": 3,
+              "syn-val-articulated": 4}
+SHARD_SIZES = {"oclr": 16, "syn-val": 16, "syn-val-static": 16, "syn-val-occluded": 16,
+               "syn-val-articulated": 16, "tiny": 4}  # ~70 MB shards at the oclr size
 FLOW_METHODS = ("gt", "dis", "raft")
 ASSET_KINDS = ("textures", "silhouettes", "backgrounds")
 CONNECT_TIMEOUT = "10s"  # to reach a --scheduler before giving up

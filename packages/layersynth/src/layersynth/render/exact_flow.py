@@ -4,8 +4,11 @@ Every layer has a forward map per extended frame e = 0 .. T + 1 (kept frame t is
 two extra frames give both flow gaps at the clip ends), from canonical sprite coordinates c to
 image pixels x:
 
-    objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography)
-    background, occluders:  F_e = H_e         (the camera: occluders move with the background)
+    objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography; a
+                            static spell pauses both relative to the camera, `motion.spells`)
+    articulated part p:     F_e = H_e o J_p,e (J_p,e its rigid pose, `articulated`, at the
+                            object's own time); the root part (torso) F_e = H_e o D_e
+    background planes, occluders:  F_e = H_e  (each plane's own trajectory, with its shake)
 
 Rendering needs c = F_e^-1(x) at every pixel x the layer may cover: q = H_e^-1 x in closed form,
 then D_e(c) = q by Newton steps with the spline's analytic Jacobian (`NEWTON_TOL`,
@@ -29,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layersynth.motion import detmath, homography, tps
+from layersynth.motion import detmath, homography, spells, tps
+from layersynth.render import articulated
 from layersynth.render.sprites import SpriteMask
 from layersynth.scene.params import Deformation, Motion, ObjectLayer, SceneParams
 
@@ -44,7 +48,8 @@ class ForwardMap:
     """F_e = H_e o D_e of one layer over the T + 2 extended frames (E = T + 2).
 
     hom, hom_inv: (E, 3, 3) float64, H_e and its inverse. points (n, 2) and coefs (E, n + 3, 2):
-    the spline D_e (layersynth.motion.tps); both None for a layer with F_e = H_e.
+    the spline D_e (layersynth.motion.tps); both None for a layer with F_e = H_e, or n = 0 and
+    coefs the identity for a rigid articulated part (what the object kernel reads).
     """
 
     hom: np.ndarray
@@ -62,34 +67,75 @@ class ForwardMap:
 
     def forward(self, e: int, c: np.ndarray) -> np.ndarray:
         """(..., 2) canonical points -> (..., 2) image points F_e(c)."""
-        warped = c if self.coefs is None else tps.evaluate(self.coefs[e], self.points, c)
+        warped = c if self._rigid else tps.evaluate(self.coefs[e], self.points, c)
         return homography.apply(self.hom[e], warped)
 
     def inverse(self, e: int, x: np.ndarray, tol: float = 1e-10) -> np.ndarray:
         """(m, 2) image points -> (m, 2) canonical points c with F_e(c) = x (NaN where Newton
         fails)."""
         q = homography.apply(self.hom_inv[e], np.asarray(x, dtype=np.float64).reshape(-1, 2))
-        return q if self.coefs is None else tps.invert(self.coefs[e], self.points, q, tol=tol)
+        return q if self._rigid else tps.invert(self.coefs[e], self.points, q, tol=tol)
+
+    @property
+    def _rigid(self) -> bool:
+        return self.coefs is None or len(self.points) == 0
 
 
 def camera_map(motion: Motion, params: SceneParams) -> ForwardMap:
-    """The background's (and the occluders') map: F_e = H_e of the camera trajectory."""
-    hom = homography.matrices(np.asarray(motion.coeffs), params.taus)
+    """A plane's map, F_e = H_e of its trajectory (shake included): the camera's (far plane), a
+    near plane's (layersynth.render.planes) or the occluders' plane."""
+    hom = homography.matrices(np.asarray(motion.coeffs), params.taus, motion.shake)
     return ForwardMap(hom, homography.inverse(hom))
 
 
 def object_map(layer: ObjectLayer, params: SceneParams) -> ForwardMap:
     """An object's map: its deformation's spline D_e after its homography trajectory H_e."""
-    points, coefs = deformation_splines(layer.deformation, params.frames + 2)
-    hom = homography.matrices(np.asarray(layer.motion.coeffs), params.taus)
+    taus = params.taus
+    hom, own = object_homographies(layer, params.camera, taus)
+    points, coefs = deformation_splines(layer.deformation, own + (params.frames + 1) / 2.0)
     return ForwardMap(hom, homography.inverse(hom), points, coefs)
 
 
-def deformation_splines(d: Deformation, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) control points and (count, n + 3, 2) coefficients of D_e, e = 0 .. count - 1:
-    the spline taking P_i to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
+def part_maps(layer: ObjectLayer, params: SceneParams) -> list[ForwardMap]:
+    """One map per part of an articulated object, in its parts' order: the root's is
+    `object_map` (H_e o D_e); another part's is H_e o J_p,e with an identity spline of no points.
+    The joints run on the object's own time, so a static spell freezes the pose too."""
+    count = params.frames + 2
+    hom, own = object_homographies(layer, params.camera, params.taus)
+    poses = articulated.poses(layer.sprite.parts, own)  # (P, E, 3, 3)
+    identity = np.ascontiguousarray(np.broadcast_to(np.array([[0.0, 0.0], [1.0, 0.0],
+                                                              [0.0, 1.0]]), (count, 3, 2)))
+    maps = []
+    for p, part in enumerate(layer.sprite.parts):
+        if part.parent < 0:
+            maps.append(object_map(layer, params))
+            continue
+        hp = detmath.matmul(hom, poses[p])
+        maps.append(ForwardMap(hp, homography.inverse(hp), np.zeros((0, 2)), identity))
+    return maps
+
+
+def object_homographies(layer: ObjectLayer, camera: Motion, taus: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3, 3) H at trajectory times taus (N,), and (N,) the object's own time s: s = tau and
+    H = G(tau) without a static spell, else the warp and C(tau) C(s)^-1 G(s) of motion.spells."""
+    coeffs = np.asarray(layer.motion.coeffs)
+    if layer.spell is None:
+        return homography.matrices(coeffs, taus), np.asarray(taus, dtype=np.float64)
+    sp = layer.spell
+    own = spells.warp(taus, sp.start, sp.end, sp.ramp)
+    return spells.trajectory(coeffs, np.asarray(camera.coeffs), taus, own,
+                             camera.shake), own
+
+
+def deformation_splines(d: Deformation, times) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) control points and (N, n + 3, 2) coefficients of D at N extended-frame times e
+    (`times` an (N,) array, continuous, or a count N for e = 0 .. N - 1): the spline taking P_i
+    to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
     points = np.asarray(d.points, dtype=np.float64)
-    e = np.arange(count, dtype=np.float64)[:, None, None]
+    if np.ndim(times) == 0:
+        times = np.arange(times, dtype=np.float64)
+    e = np.asarray(times, dtype=np.float64)[:, None, None]
     phase = np.asarray(d.freq)[None, :, None] * e + np.asarray(d.phase)[None, :, None]
     targets = points + np.asarray(d.amplitude) * detmath.sin(phase)  # (count, n, 2)
     return points, np.ascontiguousarray(tps.fit(points, targets))
@@ -108,7 +154,8 @@ def sprite_boxes(fmap: ForwardMap, mask: SpriteMask, height: int, width: int) ->
     points, coefs, hom = fmap.points, fmap.coefs, fmap.hom
     n = len(points)
     u = tps.kernel(((edge[:, None, :] - points) ** 2).sum(-1))  # (m, n), the same every frame
-    warped = (detmath.matmul(u, coefs[:, :n]) + coefs[:, n:n + 1]
+    bent = detmath.matmul(u, coefs[:, :n]) if n else 0.0  # a rigid part has no kernel terms
+    warped = (bent + coefs[:, n:n + 1]
               + edge[:, :1] * coefs[:, n + 1:n + 2] + edge[:, 1:] * coefs[:, n + 2:n + 3])
     wgt = warped[..., 0] * hom[:, 2:3, 0] + warped[..., 1] * hom[:, 2:3, 1] + hom[:, 2:3, 2]
     px = (warped[..., 0] * hom[:, 0:1, 0] + warped[..., 1] * hom[:, 0:1, 1] + hom[:, 0:1, 2]) / wgt

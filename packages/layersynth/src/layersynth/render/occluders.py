@@ -1,10 +1,11 @@
-"""Static occluders: background-fixed polygons drawn in front of every object.
+"""Occluders: polygons on their own depth plane, drawn in front of every object.
 
 A scene may hold one `Occluder` record (`SceneParams.occluder`, drawn by `scene.sampling`): a few
-polygons in the background's canonical coordinates and an appearance. Planning (`plan_occluder`)
-rasterises them once, at one mask pixel per canonical pixel, and gives them the camera's forward
-map F_e = H_e (`exact_flow.camera_map`): they move exactly with the background, and their flow is
-the camera's.
+polygons in the canonical coordinates of their plane, an appearance and the plane's trajectory
+(`Occluder.motion`, nearer than the far background: `scene.depth.parallax_motion`; None: the
+camera's own). Planning (`plan_occluder`) rasterises them once, at one mask pixel per canonical
+pixel, and gives them that plane's forward map F_e = H_e (`exact_flow.camera_map`): they move
+exactly with their plane, and their flow is the plane's.
 
 Drawing (`OccluderLayer.draw`) is the first layer of every frame (`composition`):
 `kernels.flat_frame` with is_occluder=True maps each unclaimed pixel x to c = H_e^-1 x and, where
@@ -31,14 +32,15 @@ MASK_SCALE = 1.0  # mask pixels per canonical pixel (the background's canonical 
 
 @dataclass(frozen=True, eq=False)
 class OccluderLayer:
-    """The polygons' mask, their shading and the camera map they move with."""
+    """The polygons' mask, their shading and the map of the plane they move with."""
 
     mask: sprites.SpriteMask
     shading: textures.Shading
     camera: ForwardMap
 
     def draw(self, t: int, canvas: Canvas) -> None:
-        """Kept frame t: claim, mark, colour and give camera flow to the pixels the mask covers."""
+        """Kept frame t: claim, mark, colour and give the plane's flow to the pixels the mask
+        covers."""
         e = t + 1
         m = self.mask
         kernels.flat_frame(*self.camera.homographies(e), m.mask, m.scale, *m.origin, True,
@@ -48,7 +50,8 @@ class OccluderLayer:
 
 def plan_occluder(occluder: Occluder, texture: np.ndarray, camera: ForwardMap,
                   frames: int) -> OccluderLayer:
-    """The layer of `occluder` over `texture` (h, w, 3) uint8 for a clip of T = `frames`."""
+    """The layer of `occluder` over `texture` (h, w, 3) uint8 for a clip of T = `frames`;
+    `camera` is the map of the occluder's plane."""
     polygons = [np.asarray(p, dtype=np.float64) for p in occluder.polygons]
     mask = sprites.polygon_mask(polygons, scale=MASK_SCALE)
     return OccluderLayer(mask, textures.shading(occluder.appearance, texture, frames), camera)

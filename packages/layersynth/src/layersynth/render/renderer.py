@@ -3,17 +3,19 @@
 `render(params, assets)` plans every layer, then composes the frames:
 
 - each layer gets its forward map per extended frame (`exact_flow`: F_e = H_e o D_e for objects,
-  the camera's H_e for the background and the occluders), which is also how its exact flow is
-  found;
+  its plane's H_e for the background planes and the occluders), which is also how its exact flow
+  is found;
 - objects: the sprite mask (`sprites`), its shading (`textures`), the boxes their kernel scans
   and the clearance map that lets it jump over uncovered pixels; the occluders (`occluders`); the
   background: a still texture or one frame of a background video per frame;
-- `composition.compose` then draws them front to back, occluder, objects 0 .. K-1, background,
-  one numba kernel call per layer and frame (`kernels`).
+- the near background planes (`planes`, parallax), each under its own homography, labelled
+  background;
+- `composition.compose` then draws them front to back, occluder, objects 0 .. K-1, near planes
+  (nearest first), the far background, one numba kernel call per layer and frame (`kernels`).
 
 A background video (SceneParams.background_video) is one texture per frame under the camera
 homography: its own motion is unknown, so the flow there holds the camera motion only (train on
-estimated flow for such scenes).
+estimated flow for such scenes); such a scene has no near planes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from scipy.ndimage import distance_transform_edt
 
 from layersynth.assets.background_video import VideoWindow
 from layersynth.assets.sources import Assets
-from layersynth.render import exact_flow, kernels, occluders, sprites, textures
+from layersynth.render import exact_flow, kernels, occluders, planes, sprites, textures
 from layersynth.render.composition import Canvas, compose
 from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL, ForwardMap
 from layersynth.render.sequence import Sequence
@@ -52,6 +54,24 @@ class _ObjectLayer:
             m.mask, self.dist, m.scale, m.origin[0], m.origin[1], *self.shading.at(e),
             self.label, canvas.shade_on, canvas.claimed, canvas.amodal[self.label - 1, t],
             canvas.modal[t], *canvas.colour_and_flow(t), NEWTON_TOL, NEWTON_MAX_ITER)
+
+
+@dataclass(frozen=True, eq=False)
+class _ArticulatedLayer:
+    """An articulated object: its parts' sub-layers (one label), drawn nearest part first, so a
+    pixel takes the colour and flow of the nearest part covering it (`render.articulated`)."""
+
+    parts: tuple[_ObjectLayer, ...]
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(T + 2, 4) the box holding every part's box, per extended frame."""
+        b = np.stack([p.boxes for p in self.parts])
+        return np.concatenate([b[..., 0::2].min(0), b[..., 1::2].max(0)], -1)[..., [0, 2, 1, 3]]
+
+    def draw(self, t: int, canvas: Canvas) -> None:
+        for part in self.parts:
+            part.draw(t, canvas)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,11 +113,13 @@ def _render(params: SceneParams, assets: Assets, shade_on: bool) -> Canvas:
     objects = [_plan_object(o, params, assets, label)
                for label, o in enumerate(params.objects, start=1)]
     camera = _camera(params.camera, params)
-    background = None
-    if shade_on:  # masks only: the background would only fill colour and flow
+    background, near = None, []
+    if shade_on:  # masks only: the background planes would only fill colour and flow
         background = _BackgroundLayer(_background_shading(params, assets), camera)
+        near = [planes.plan_plane(p, assets.background_source.get(p.appearance.texture), params)
+                for p in params.planes]
     occluder = _plan_occluder(params, assets, camera)
-    layers = [occluder, *objects, background]  # nearest first (see `composition`)
+    layers = [occluder, *objects, *near, background]  # nearest first (see `composition`)
     return compose([layer for layer in layers if layer is not None], canvas)
 
 
@@ -108,27 +130,40 @@ def _camera(motion: Motion, params: SceneParams) -> ForwardMap:
 
 
 def _plan_occluder(params: SceneParams, assets: Assets, camera: ForwardMap):
-    """The occluder layer, or None for a scene without occluders."""
+    """The occluder layer on its own plane (the camera's when it has none), or None."""
     if params.occluder is None:
         return None
     texture = assets.textures.get(params.occluder.appearance.texture)
+    if params.occluder.motion is not None:
+        camera = exact_flow.camera_map(params.occluder.motion, params)
     return occluders.plan_occluder(params.occluder, texture, camera, params.frames)
 
 
 def _plan_object(layer: ObjectLayer, params: SceneParams, assets: Assets,
-                 label: int) -> _ObjectLayer:
+                 label: int) -> _ObjectLayer | _ArticulatedLayer:
     sprite = layer.sprite
+    tex = assets.textures.get(layer.appearance.texture)
+    shading = textures.shading(layer.appearance, tex, params.frames)
+    if sprite.kind == "articulated":
+        maps = exact_flow.part_maps(layer, params)
+        return _ArticulatedLayer(tuple(
+            _sub_layer(label, sprites.polygon_mask([np.asarray(part.vertices, np.float64)]),
+                       shading, fmap, params) for part, fmap in zip(sprite.parts, maps,
+                                                                   strict=True)))
     if sprite.kind == "polygon":
         mask = sprites.polygon_mask([np.asarray(sprite.vertices, dtype=np.float64)])
     elif sprite.kind == "silhouette":
         mask = sprites.silhouette_mask(assets.silhouettes.get(sprite.silhouette), sprite.radius)
     else:
-        raise ValueError(f"sprite kind {sprite.kind!r}: expected 'polygon' or 'silhouette'")
-    fmap = exact_flow.object_map(layer, params)
-    tex = assets.textures.get(layer.appearance.texture)
+        raise ValueError(f"sprite kind {sprite.kind!r}: expected 'polygon', 'silhouette' or "
+                         f"'articulated'")
+    return _sub_layer(label, mask, shading, exact_flow.object_map(layer, params), params)
+
+
+def _sub_layer(label: int, mask: sprites.SpriteMask, shading: textures.Shading, fmap: ForwardMap,
+               params: SceneParams) -> _ObjectLayer:
     boxes = exact_flow.sprite_boxes(fmap, mask, params.height, params.width)
-    return _ObjectLayer(label, mask, _clearance(mask),
-                        textures.shading(layer.appearance, tex, params.frames), fmap, boxes)
+    return _ObjectLayer(label, mask, _clearance(mask), shading, fmap, boxes)
 
 
 def _clearance(mask: sprites.SpriteMask) -> np.ndarray:

@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from layersynth.motion import detmath
 
 POLYGON_MASK_SCALE = 2.0  # polygons are rasterised at 2 mask pixels per canonical pixel
 _ANGLE_JITTER = 0.25  # vertex angles jitter by this fraction of the even spacing 2 pi / n
+# A non-convex polygon covers at most this share of its convex hull: a visible concavity, not a
+# vertex a hair inside the hull.
+NONCONVEX_SOLIDITY = 0.95
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,20 +54,46 @@ def sample_polygon(rng: np.random.Generator, sides: tuple[int, int], radius: flo
                    min_gap: float, convex: bool) -> np.ndarray:
     """(n, 2) float64 vertices of a simple polygon with lo <= n <= hi, centred near 0.
 
-    Vertices are star-shaped around the origin (angularly sorted, hence simple); convex ones lie on
-    the circle of `radius`, non-convex ones at radii in [0.4, 1] * radius. Every pair of vertices
-    is at least `min_gap * radius` apart (the paper's minimum vertex distance).
+    Vertices are star-shaped around the origin (angularly sorted); convex ones lie on the circle
+    of `radius`; non-convex ones have n >= 4, one to n // 2 of them dented in to [0.15, 0.45] x
+    radius, the rest at [0.75, 1] x radius (radii drawn from [0.4, 1] alone leave most pentagons
+    and hexagons convex), redrawn until shapely finds the outline simple with solidity (area / hull
+    area) <= NONCONVEX_SOLIDITY. Every pair of
+    vertices is at least `min_gap * radius` apart (the paper's minimum vertex distance D_i).
     """
-    n = int(rng.integers(sides[0], sides[1] + 1))  # drawn once: rejection must not bias n
+    lo = sides[0] if convex else max(sides[0], 4)
+    if lo > sides[1]:
+        raise ValueError(f"non-convex polygons need 4 or more sides, got sides {sides}")
+    n = int(rng.integers(lo, sides[1] + 1))  # drawn once: rejection must not bias n
     step = 2 * np.pi / n
     for _ in range(1000):
         angles = rng.uniform(0, 2 * np.pi) + step * (np.arange(n) + rng.uniform(
             -_ANGLE_JITTER, _ANGLE_JITTER, n))
-        radii = np.full(n, radius) if convex else radius * rng.uniform(0.4, 1.0, n)
+        radii = np.full(n, radius) if convex else _dented_radii(rng, n, radius)
         vertices = np.stack([radii * detmath.cos(angles), radii * detmath.sin(angles)], axis=1)
-        if nearest_distance(vertices).min() >= min_gap * radius:
+        if nearest_distance(vertices).min() < min_gap * radius:
+            continue
+        if convex or (is_simple(vertices) and solidity(vertices) <= NONCONVEX_SOLIDITY):
             return vertices
     raise RuntimeError(f"no {n}-gon with vertex gap {min_gap} found; lower min_vertex_gap")
+
+
+def _dented_radii(rng: np.random.Generator, n: int, radius: float) -> np.ndarray:
+    dents = rng.permutation(n)[: int(rng.integers(1, n // 2 + 1))]
+    radii = rng.uniform(0.75, 1.0, n)
+    radii[dents] = rng.uniform(0.15, 0.45, len(dents))
+    return radius * radii
+
+
+def is_simple(vertices: np.ndarray) -> bool:
+    """True when the (n, 2) outline does not cross itself (shapely's validity)."""
+    return bool(shapely.Polygon(vertices).is_valid)
+
+
+def solidity(vertices: np.ndarray) -> float:
+    """Area of the (n, 2) polygon over its convex hull's: 1 for convex, less with concavities."""
+    poly = shapely.Polygon(vertices)
+    return float(poly.area / poly.convex_hull.area)
 
 
 def nearest_distance(points: np.ndarray) -> np.ndarray:

@@ -40,8 +40,8 @@ class SceneConfig:
     # Share of scenes whose background is a real clip, when Assets.videos is given (the paper mixes
     # both; it gives no share). Ground-truth flow there holds only the camera part (see render).
     video_background_prob: float = 0.5
-    polygon_prob: float = 0.5  # polygons vs silhouettes: the paper uses both, no share given
-    polygon_sides: tuple[int, int] = (3, 10)  # inclusive; convex and non-convex in equal parts
+    polygon_prob: float = 0.5  # polygon share of the non-articulated objects; no share given
+    polygon_sides: tuple[int, int] = (3, 10)  # inclusive; non-convex ones have 4 or more
     # Minimum vertex distance / polygon radius: keeps every D_i, hence every TPS perturbation
     # (< D_i / 2), visible, while still allowing 10 vertices on a circle.
     min_vertex_gap: float = 0.35
@@ -65,6 +65,54 @@ class SceneConfig:
     camera_zoom: float = 0.004  # |d log(scale) / d frame|
     camera_perspective: float = 0.05  # |1 - w| over the frame: a mild plane tilt
     jitter: Range = (0.04, 0.1)  # colour jitter amplitude (share of colour): objects, background
+    # --- issue 13 part (1), shapes: sprite kinds and shape geometry ---
+    # Share of objects that are articulated bodies (parts on hinges): the issue's "about a third";
+    # the other objects are polygons (polygon_prob of them) or silhouettes.
+    articulated_prob: float = 1.0 / 3.0
+    # Largest joint amplitude, rad (~34 degrees): a walking leg's swing, parts never fold back.
+    articulated_swing: float = 0.6
+    # Joint angular frequency, rad per frame: one stride in 16 to 60 frames, limb tips move a few
+    # px per frame at 128 px, like the objects' own motion.
+    articulated_speed: Range = (0.1, 0.4)
+    # Share of polygons drawn non-convex (each measurably so: area < 0.95 x its hull's).
+    polygon_nonconvex: float = 0.5
+    # Motion events (issue 13, events part; see layersynth.scene.events). Each object gets at most
+    # one of a static spell or a frame crossing; a scene at most one full occlusion. Durations are
+    # trajectory time in frames, clipped to the clip. The paper gives no rates; these put 5-15 % of
+    # object-frames near-static and >= 3 % fully hidden (docs/generate.md, measured there).
+    # Objects pausing on a moving background: ~1 in 4 objects, a third of the clip each, so a
+    # model sees stillness often without it becoming the norm.
+    static_spell_prob: float = 0.25
+    static_spell_frames: Range = (6.0, 14.0)  # spell length: long enough to lose motion cues
+    static_ramp: float = 2.0  # frames of easing in and out: a stop, not a jump in velocity
+    # Share of objects whose path starts or ends wholly outside the frame (enter / leave, equal
+    # parts): real clips lose and gain objects at the border; together with objects near the
+    # border this puts >= 20 % of object-frames out of frame or on the border.
+    enter_exit_prob: float = 0.3
+    # Share of scenes where one object is wholly hidden behind an occluder planned on its path,
+    # for a stretch drawn from full_occlusion_frames: object permanence needs full occlusions.
+    full_occlusion_prob: float = 0.35
+    full_occlusion_frames: Range = (3.0, 8.0)
+    # --- Issue 13 part (2), background with depth: near planes (parallax), camera acceleration,
+    # hand-held shake, fast pans (layersynth.render.planes, docs/renderer.md "Background depth").
+    # Share of still-background scenes with near planes: most real clips show parallax, some
+    # (a distant view, a wall) do not; a background video stays one far plane.
+    parallax_prob: float = 0.9
+    near_planes: tuple[int, int] = (1, 2)  # inclusive: a ground and a patch bound the cost
+    ground_prob: float = 0.6  # first near plane a ground plane below a horizon, else a patch
+    # Near plane's image translation / the far plane's (the inverse depth ratio): 1.5-3.5 gives
+    # the 0.5-3 px/frame flow differences across a depth edge that real pans show at 128 px.
+    parallax: Range = (1.5, 3.5)
+    occluder_parallax: Range = (2.0, 4.0)  # the occluder plane's: nearer than the objects
+    # |d^2 t / d tau^2| / H, per frame^2: the camera's speed changes by up to ~0.8 px/frame over
+    # half a clip at 128 px, a pan starting or stopping.
+    camera_accel: float = 0.0004
+    fast_pan_prob: float = 0.15  # scenes panning fast: real clips have some, DIS/RAFT cope
+    fast_pan_speed: Range = (0.025, 0.05)  # / H per frame: 3-6.4 px at 128, horizontal mostly
+    shake_prob: float = 0.3  # scenes filmed hand-held
+    shake_amplitude: float = 0.004  # / H per sinusoid (0.5 px at 128): tremor, not a jolt
+    # rad per frame: 2-8 Hz at 30 fps, the band of hand tremor and walking; smooth in tau.
+    shake_freq: Range = (0.4, 1.6)
 
     def __post_init__(self) -> None:
         _normalise(self)
@@ -80,24 +128,29 @@ class SceneConfig:
         lo, hi = _range(self, "occlusion")
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"occlusion: need 0 <= lo <= hi <= 1, got {self.occlusion!r}")
-        for name in ("occluder_prob", "polygon_prob", "deform", "video_background_prob"):
+        for name in ("occluder_prob", "polygon_prob", "deform", "video_background_prob",
+                     "articulated_prob", "polygon_nonconvex"):
             _fraction(self, name)
         if self.deform > 0.5:
             raise ValueError(f"deform: at most 0.5 (the paper's d < D/2), got {self.deform}")
         lo_s, hi_s = self.polygon_sides
         if not 3 <= lo_s <= hi_s:
             raise ValueError(f"polygon_sides: need 3 <= lo <= hi, got {self.polygon_sides!r}")
-        for name in ("object_size", "object_speed", "deform_speed", "jitter"):
+        for name in ("object_size", "object_speed", "deform_speed", "jitter", "articulated_speed"):
             _range(self, name)
+        _check_shapes(self)
         if self.object_size[1] > 0.45:
             raise ValueError(f"object_size: radius at most 0.45 * height, got {self.object_size}")
+        _events(self)
+        _check_background_depth(self)
         for name in ("object_perspective", "camera_perspective"):
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ValueError(f"{name}: must be in [0, 0.5), got {getattr(self, name)}")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SceneConfig:
-        """The named preset ("oclr", "syn-val", "tiny") with `overrides` applied."""
+        """The named preset (a key of PRESETS: "oclr", "syn-val" and its splits, "tiny") with
+        `overrides` applied."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
         return replace(PRESETS[name], **overrides)
@@ -118,6 +171,33 @@ class SceneConfig:
         if unknown:
             raise ValueError(f"SceneConfig: unknown field(s) {', '.join(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _check_shapes(cfg: SceneConfig) -> None:
+    """The issue-13 shape fields beyond their type and [0, 1] / range checks."""
+    if not 0.0 <= cfg.articulated_swing <= 1.5:
+        raise ValueError(f"articulated_swing: radians in [0, 1.5] (parts fold back beyond), got "
+                         f"{cfg.articulated_swing}")
+    if cfg.articulated_speed[1] > 1.0:
+        raise ValueError(f"articulated_speed: at most 1 rad per frame, got "
+                         f"{cfg.articulated_speed}")
+    if cfg.polygon_nonconvex > 0 and cfg.polygon_sides[1] < 4:
+        raise ValueError(f"polygon_nonconvex: {cfg.polygon_nonconvex} needs polygons of 4 or more "
+                         f"sides (triangles are convex), got polygon_sides {cfg.polygon_sides}")
+def _events(cfg: SceneConfig) -> None:
+    """The motion-event fields: rates in [0, 1] (spell + crossing at most 1, one event per
+    object), durations (lo, hi) with 0 < lo <= hi frames, a positive ramp."""
+    for name in ("static_spell_prob", "enter_exit_prob", "full_occlusion_prob"):
+        _fraction(cfg, name)
+    if cfg.static_spell_prob + cfg.enter_exit_prob > 1.0:
+        raise ValueError(f"static_spell_prob + enter_exit_prob: at most 1 (one event per object), "
+                         f"got {cfg.static_spell_prob} + {cfg.enter_exit_prob}")
+    for name in ("static_spell_frames", "full_occlusion_frames"):
+        lo, _ = _range(cfg, name)
+        if lo <= 0.0:
+            raise ValueError(f"{name}: durations must be > 0 frames, got {getattr(cfg, name)!r}")
+    if not 0.0 < cfg.static_ramp <= 10.0:
+        raise ValueError(f"static_ramp: must be in (0, 10] frames, got {cfg.static_ramp!r}")
 
 
 def _normalise(cfg: SceneConfig) -> None:
@@ -159,6 +239,29 @@ def _number(kind: type, v):
     return float(v)
 
 
+def _check_background_depth(cfg: SceneConfig) -> None:
+    """Issue 13 part (2): the near planes, camera acceleration, shake and fast pans."""
+    for name in ("parallax_prob", "ground_prob", "fast_pan_prob", "shake_prob"):
+        _fraction(cfg, name)
+    lo, hi = cfg.near_planes
+    if not 1 <= lo <= hi <= 4:
+        raise ValueError(f"near_planes: need 1 <= lo <= hi <= 4, got {cfg.near_planes!r}")
+    for name in ("parallax", "occluder_parallax"):
+        lo_p, hi_p = _range(cfg, name)
+        if not 1.0 <= lo_p <= hi_p <= 10.0:
+            raise ValueError(f"{name}: need 1 <= lo <= hi <= 10 (nearer than the far plane, "
+                             f"not at the lens), got {getattr(cfg, name)!r}")
+    if _range(cfg, "fast_pan_speed")[1] > 0.2:
+        raise ValueError(f"fast_pan_speed: at most 0.2 * height per frame, got "
+                         f"{cfg.fast_pan_speed}")
+    _range(cfg, "shake_freq")
+    if cfg.shake_freq[1] > np.pi:
+        raise ValueError(f"shake_freq: at most pi rad per frame (Nyquist), got {cfg.shake_freq}")
+    for name, top in (("camera_accel", 0.01), ("shake_amplitude", 0.05)):
+        if not 0.0 <= getattr(cfg, name) <= top:
+            raise ValueError(f"{name}: must be in [0, {top}], got {getattr(cfg, name)!r}")
+
+
 def _positive(cfg: SceneConfig, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
@@ -184,6 +287,17 @@ PRESETS: dict[str, SceneConfig] = {
     # Syn-val: the paper generates it "with the same parameters" as the training set; only the
     # seed namespace differs, which the generate command owns.
     "syn-val": SceneConfig(),
+    # Syn-val splits for the hard cases (own seed namespaces): every object pauses relative to the
+    # background once; one object per scene wholly hidden. The other events are off in each, so a
+    # split measures one case.
+    "syn-val-static": SceneConfig(static_spell_prob=1.0, enter_exit_prob=0.0,
+                                  full_occlusion_prob=0.0),
+    "syn-val-occluded": SceneConfig(static_spell_prob=0.0, enter_exit_prob=0.0,
+                                    full_occlusion_prob=1.0),
+    # Every object an articulated body (parts on hinges), events off: the amodal shape prior for
+    # limbs, measured alone.
+    "syn-val-articulated": SceneConfig(articulated_prob=1.0, static_spell_prob=0.0,
+                                       enter_exit_prob=0.0, full_occlusion_prob=0.0),
     # Small and fast for tests, demos and a CPU learning check; same scene mix as "oclr".
     "tiny": SceneConfig(frames=8, height=64, width=112),
 }

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-PARAMS_VERSION = 1  # bump when the meaning of a field or the renderer's output changes
+PARAMS_VERSION = 2  # bump when the meaning of a field or the renderer's output changes
 
 Pair = tuple[float, float]
 Triple = tuple[float, float, float]
@@ -72,9 +72,11 @@ class Appearance(Record):
 
 @dataclass(frozen=True)
 class Motion(Record):
-    """A homography trajectory: (8, 3) coefficients, see layersynth.motion.homography."""
+    """A homography trajectory: (8, 3) coefficients and (S, 4) shake rows (component, amplitude,
+    freq, phase), see layersynth.motion.homography."""
 
     coeffs: tuple[Triple, ...]
+    shake: tuple[tuple[float, float, float, float], ...] = ()  # none: a smooth trajectory
 
 
 
@@ -90,13 +92,43 @@ class Deformation(Record):
 
 
 @dataclass(frozen=True)
-class Sprite(Record):
-    """A polygon (canonical vertices) or a silhouette (index, scaled to span 2 * radius)."""
+class Part(Record):
+    """One rigid part of an articulated sprite (layersynth.render.articulated), body coordinates.
 
-    kind: str  # "polygon" or "silhouette"
+    Its joint angle is swing * sin(freq * tau + phase) radians about `hinge`, on top of its
+    parent's pose; the root (parent -1) carries the object's deformation instead of a joint.
+    """
+
+    vertices: tuple[Pair, ...]  # outline at rest pose, canonical px
+    parent: int  # index of the part it hangs from; -1 for the root (the torso)
+    hinge: Pair  # joint position at rest pose, canonical px
+    swing: float  # joint amplitude, rad
+    freq: float  # rad per frame of tau
+    phase: float
+
+
+@dataclass(frozen=True)
+class Sprite(Record):
+    """A polygon (canonical vertices), a silhouette (index, scaled to span 2 * radius) or an
+    articulated body (parts, nearest first, spanning about 2 * radius)."""
+
+    kind: str  # "polygon", "silhouette" or "articulated"
     radius: float
     vertices: tuple[Pair, ...] = ()
     silhouette: int = -1
+    parts: tuple[Part, ...] = ()
+
+
+
+@dataclass(frozen=True)
+class StaticSpell(Record):
+    """The object stops relative to the background over tau in [start, end] (trajectory time,
+    frames from the clip centre, continuous), easing in and out over `ramp` frames on each side;
+    see layersynth.motion.spells."""
+
+    start: float
+    end: float
+    ramp: float
 
 
 
@@ -106,15 +138,33 @@ class ObjectLayer(Record):
     appearance: Appearance  # texture index into assets.textures
     motion: Motion
     deformation: Deformation
+    # Motion events (issue 13, events part): at most one per object.
+    spell: StaticSpell | None = None  # a static spell, or None
+    crossing: str = ""  # "enter" / "leave": the path starts / ends outside the frame; "" neither
 
 
 
 @dataclass(frozen=True)
 class Occluder(Record):
-    """Polygons in the background's canonical coordinates (they move with the background)."""
+    """Polygons in the canonical coordinates of their own depth plane (`motion`, nearer than the
+    objects), or of the far background plane when `motion` is None."""
 
     polygons: tuple[tuple[Pair, ...], ...]
     appearance: Appearance  # texture index into assets.textures
+    motion: Motion | None = None
+
+
+
+@dataclass(frozen=True)
+class BackgroundPlane(Record):
+    """A near background plane (parallax, see layersynth.render.planes): polygons in its own
+    canonical coordinates under its own homography trajectory, labelled background (modal 0)."""
+
+    kind: str  # "ground" (below a horizon, canonical y >= 0) or "patch" (a planar facet)
+    polygons: tuple[tuple[Pair, ...], ...]
+    appearance: Appearance  # texture index into assets.background_source
+    motion: Motion
+    parallax: float  # its image translation / the far plane's (inverse depth ratio), > 1
 
 
 
@@ -131,6 +181,11 @@ class SceneParams(Record):
     occluder: Occluder | None = None
     # The clip window (VideoSource.sample(...).to_dict()) replacing the still background, or None.
     background_video: dict | None = None
+    planes: tuple[BackgroundPlane, ...] = ()  # near background planes, nearest first
+    # The full-occlusion event: object `hidden` is wholly covered by the occluder polygon planned on
+    # its path (the last of occluder.polygons) over tau in hidden_window; -1 for none.
+    hidden: int = -1
+    hidden_window: Pair = (0.0, 0.0)
     version: int = PARAMS_VERSION
 
     def to_dict(self) -> dict:

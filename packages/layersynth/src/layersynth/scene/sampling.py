@@ -8,17 +8,20 @@ this module depends on the renderer, the renderer only on the records in `layers
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from layersynth.assets.sources import Assets, TextureSource
 from layersynth.motion import detmath
-from layersynth.render import sprites
+from layersynth.render import articulated, sprites
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render_masks
+from layersynth.scene import depth, events
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import (
     Appearance,
+    BackgroundPlane,
     Deformation,
     Motion,
     ObjectLayer,
@@ -31,8 +34,9 @@ from layersynth.scene.params import (
 
 
 def sample_scene(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
-    """Draw a scene; re-draw (at most cfg.occlusion_tries times) until its hidden fraction of
-    object area lies in cfg.occlusion. Raises ValueError when no draw meets it."""
+    """Draw a scene, its motion events included (`layersynth.scene.events`); re-draw (at most
+    cfg.occlusion_tries times) until its hidden fraction of object area lies in cfg.occlusion.
+    Raises ValueError when no draw meets it."""
     if tuple(cfg.occlusion) == (0.0, 1.0):
         return _sample_once(rng, cfg, assets)
     lo, hi = cfg.occlusion
@@ -53,20 +57,52 @@ def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
     objects = tuple(_sample_object(rng, cfg, assets) for _ in range(k))
     background = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
     camera = _sample_camera(rng, cfg)
-    occluder = _sample_occluder(rng, cfg, assets) if rng.random() < cfg.occluder_prob else None
+    occluder = (_sample_occluder(rng, cfg, assets, camera) if rng.random() < cfg.occluder_prob
+                else None)
     video = None
     if assets.videos is not None and rng.random() < cfg.video_background_prob:
         window = assets.videos.sample(rng, cfg.frames + 2, (cfg.height, cfg.width))
         video = window.to_dict()
-    return SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
-                       video)
+    planes = ()  # a background video stays one far plane: its own depth is unknown
+    if video is None and rng.random() < cfg.parallax_prob:
+        planes = _sample_planes(rng, cfg, assets, camera)
+    params = SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
+                         video, planes)
+    if rng.random() < cfg.full_occlusion_prob:
+        params = _hide_one(rng, cfg, assets, params)
+    return params
+
+
+def _hide_one(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
+              params: SceneParams) -> SceneParams:
+    """The full-occlusion event: an occluder polygon planned on one object's path (appended to
+    the scene's occluder, or a new occluder with its own appearance)."""
+    plan = events.plan_hiding(rng, cfg, params, assets)
+    if plan is None:
+        return params
+    k, window, polygon = plan
+    occluder = params.occluder
+    if occluder is None:
+        occluder = Occluder((), _sample_appearance(rng, cfg, assets.textures, cfg.jitter[1]))
+    occluder = replace(occluder, polygons=(*occluder.polygons, _pairs(polygon)))
+    return replace(params, occluder=occluder, hidden=k, hidden_window=window)
+
+
+# An articulated torso's TPS displacement is this share of a polygon's (d < deform * D / 4): the
+# limbs hang from the rigid body frame, so a torso bent further would pull away from them.
+_TORSO_DEFORM = 0.25
 
 
 def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> ObjectLayer:
     radius = float(rng.uniform(*cfg.object_size) * cfg.height)
-    if rng.random() < cfg.polygon_prob:
+    if rng.random() < cfg.articulated_prob:
+        parts = articulated.sample_body(rng, radius, cfg.articulated_swing, cfg.articulated_speed)
+        sprite = Sprite("articulated", radius, parts=parts)
+        points = np.asarray(parts[articulated.root(parts)].vertices)[::4]
+        gaps = sprites.nearest_distance(points) * _TORSO_DEFORM
+    elif rng.random() < cfg.polygon_prob:
         verts = sprites.sample_polygon(rng, cfg.polygon_sides, radius, cfg.min_vertex_gap,
-                                       convex=bool(rng.random() < 0.5))
+                                       convex=bool(rng.random() >= cfg.polygon_nonconvex))
         sprite = Sprite("polygon", radius, vertices=_pairs(verts))
         points, gaps = verts, sprites.nearest_distance(verts)
     else:
@@ -77,7 +113,16 @@ def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -
         gaps = np.full(len(points), gap)
     appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[0])
     motion = _sample_object_motion(rng, cfg, radius)
-    return ObjectLayer(sprite, appearance, motion, _sample_deformation(rng, cfg, points, gaps))
+    deformation = _sample_deformation(rng, cfg, points, gaps)
+    kind = events.draw_kind(rng, cfg)
+    spell = events.sample_spell(rng, cfg) if kind == "static" else None
+    if kind in ("enter", "leave"):
+        amplitude = np.asarray(deformation.amplitude)
+        reach = (events.body_reach(sprite.parts, points, amplitude, cfg.frames)
+                 if sprite.kind == "articulated" else events.sprite_reach(points, amplitude))
+        motion = events.crossing_motion(rng, cfg, motion, reach, kind)
+    return ObjectLayer(sprite, appearance, motion, deformation, spell=spell,
+                       crossing=kind if kind in ("enter", "leave") else "")
 
 
 def _sample_deformation(rng: np.random.Generator, cfg: SceneConfig, points: np.ndarray,
@@ -139,12 +184,20 @@ def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: fl
 
 
 def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
+    """The far plane's trajectory: a pan (fast in cfg.fast_pan_prob of scenes, then mostly
+    horizontal) with acceleration, mild rotation, zoom and tilt, and shake in cfg.shake_prob."""
     h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
     velocity = rng.uniform(-1, 1, 2) * cfg.camera_speed * h
+    if rng.random() < cfg.fast_pan_prob:
+        heading = rng.uniform(-0.3, 0.3) + (np.pi if rng.random() < 0.5 else 0.0)
+        speed = rng.uniform(*cfg.fast_pan_speed) * h
+        velocity = speed * np.array([math.cos(heading), math.sin(heading)])
+    accel = rng.uniform(-1, 1, 2) * (0.5 * cfg.camera_accel * h)  # coefficient of tau**2
+    shake = depth.sample_shake(rng, cfg) if rng.random() < cfg.shake_prob else ()
     persp_lim = cfg.camera_perspective / math.sqrt(w * w + h * h)
     coeffs = [
-        (w / 2.0, velocity[0], 0.0),
-        (h / 2.0, velocity[1], 0.0),
+        (w / 2.0, velocity[0], accel[0]),
+        (h / 2.0, velocity[1], accel[1]),
         (rng.uniform(-0.1, 0.1), rng.uniform(-1, 1) * cfg.camera_rotation, 0.0),
         (rng.uniform(0.0, 0.2), rng.uniform(-1, 1) * cfg.camera_zoom, 0.0),
         (0.0, 0.0, 0.0),
@@ -152,11 +205,31 @@ def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
         _bounded_linear(rng, persp_lim, half),
         _bounded_linear(rng, persp_lim, half),
     ]
-    return Motion(tuple(_floats(c) for c in coeffs))
+    return Motion(tuple(_floats(c) for c in coeffs), shake)
 
 
-def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> Occluder:
-    """One or two bars (poles, branches) or blobs placed where the camera starts looking."""
+def _sample_planes(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
+                   camera: Motion) -> tuple[BackgroundPlane, ...]:
+    """cfg.near_planes near planes (the first a ground plane in cfg.ground_prob of scenes, the
+    rest patches), each with a texture of the background source; nearest (largest parallax)
+    first."""
+    taus = np.arange(cfg.frames + 2) - (cfg.frames + 1) / 2.0
+    count = int(rng.integers(cfg.near_planes[0], cfg.near_planes[1] + 1))
+    ground = rng.random() < cfg.ground_prob
+    planes = []
+    for i in range(count):
+        appearance = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
+        if i == 0 and ground:
+            planes.append(depth.ground_plane(rng, cfg, camera, appearance, taus))
+        else:
+            planes.append(depth.patch_plane(rng, cfg, camera, appearance))
+    return tuple(sorted(planes, key=lambda plane: -plane.parallax))
+
+
+def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
+                     camera: Motion) -> Occluder:
+    """One or two bars (poles, branches) or blobs placed where the camera looks at tau = 0, on
+    their own depth plane cfg.occluder_parallax times nearer than the far plane."""
     h, w = cfg.height, cfg.width
     polygons = []
     for _ in range(int(rng.integers(1, 3))):
@@ -173,7 +246,8 @@ def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets)
             verts = sprites.sample_polygon(rng, (4, 8), rng.uniform(0.1, 0.25) * h, 0.25, False)
         polygons.append(_pairs(verts + centre))
     appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[1])
-    return Occluder(tuple(polygons), appearance)
+    motion = depth.parallax_motion(camera, float(rng.uniform(*cfg.occluder_parallax)))
+    return Occluder(tuple(polygons), appearance, motion)
 
 
 def _bounded_linear(rng: np.random.Generator, limit: float, half: float) -> Triple:

@@ -39,6 +39,9 @@ def render_card(data: dict) -> str:
         f"spawn_key=({s['namespace']}, i))`",
         f"- objects per sequence drawn from {scene['objects']}, hidden fraction of object area "
         f"in {scene['occlusion']}",
+        *_sprite_lines(scene),
+        *_events_line(scene),
+        *_background_depth(scene),
         f"- flows stored: {', '.join('flow_' + m for m in s['flow'])}",
         f"- assets: {json.dumps(s['asset_dirs'])}",
         f"- {s['shard_size']} sequences per shard: shard j holds ids [j*{s['shard_size']}, "
@@ -60,7 +63,10 @@ def render_card(data: dict) -> str:
         field_table(),
         "",
         "Each sequence group also has a JSON attribute `record`: its seed, its scene parameters,",
-        "the generator version and statistics (objects, occlusion_fraction).",
+        "the generator version and statistics (objects, occlusion_fraction). An object's",
+        "`sprite.kind` is `polygon`, `silhouette` or `articulated`; an articulated sprite lists",
+        "its `parts` (outline at rest, parent, hinge, joint swing / freq / phase: angle = swing",
+        "* sin(freq * tau + phase) rad), nearest part first; all parts share the object's label.",
         "",
         "## Settings",
         "",
@@ -70,6 +76,16 @@ def render_card(data: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _sprite_lines(scene: dict) -> list[str]:
+    """The sprite-kind shares (issue 13's fields; absent from older manifests)."""
+    if "articulated_prob" not in scene:
+        return []
+    return [f"- sprites: {scene['articulated_prob']:.3g} articulated (parts on hinges, joint swing "
+            f"up to {scene['articulated_swing']} rad at {scene['articulated_speed']} rad/frame); "
+            f"of the rest {scene['polygon_prob']:.3g} polygons ({scene['polygon_nonconvex']:.3g} "
+            f"of them non-convex), the others silhouettes"]
 
 
 def _reading(flows: str) -> list[str]:
@@ -109,6 +125,37 @@ def render_import_card(data: dict) -> str:
         "## Settings", "", "```json", json.dumps(s, indent=1, sort_keys=True), "```", "",
     ]
     return "\n".join(lines)
+
+
+def _events_line(scene: dict) -> list[str]:
+    """The motion-event rates of the scene settings (none for datasets made before them)."""
+    if "static_spell_prob" not in scene:
+        return []
+    return [f"- motion events: static spells for {scene['static_spell_prob']} of objects "
+            f"({scene['static_spell_frames']} frames, ramps {scene['static_ramp']}), entering or "
+            f"leaving the frame {scene['enter_exit_prob']} of objects, one object wholly hidden "
+            f"in {scene['full_occlusion_prob']} of scenes ({scene['full_occlusion_frames']} "
+            f"frames); per object `spell`, `crossing` and per scene `hidden`, `hidden_window` in "
+            f"each record's scene parameters"]
+
+
+def _background_depth(scene: dict) -> list[str]:
+    """Issue 13 part (2): the card's lines on near planes, camera acceleration, pans and shake
+    (none for a manifest made before them)."""
+    if "parallax_prob" not in scene:
+        return []
+    return [
+        f"- background depth (parallax_prob, near_planes, ground_prob, parallax, "
+        f"occluder_parallax): near planes in {scene['parallax_prob']} of still-background scenes, "
+        f"{scene['near_planes']} of them (first a ground plane in {scene['ground_prob']}), "
+        f"{scene['parallax']} times nearer than the far plane; occluders "
+        f"{scene['occluder_parallax']} times nearer; all labelled background (modal 0)",
+        f"- camera (camera_accel, fast_pan_prob, fast_pan_speed, shake_prob, shake_amplitude, "
+        f"shake_freq): acceleration up to {scene['camera_accel']} H/frame^2, fast pans in "
+        f"{scene['fast_pan_prob']} at {scene['fast_pan_speed']} H/frame, hand-held shake in "
+        f"{scene['shake_prob']} (amplitude {scene['shake_amplitude']} H, "
+        f"{scene['shake_freq']} rad/frame)",
+    ]
 
 
 def write_card(root, data: dict) -> Path:
