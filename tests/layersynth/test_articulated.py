@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from flowwarp import bilinear, stays_on_layer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from layersynth.assets.sources import Assets
@@ -25,15 +26,6 @@ CFG = SceneConfig.preset("tiny", objects=(3,), photometric=False, occluder_prob=
                          articulated_prob=1.0, parallax_prob=0.0)
 
 
-def _bilinear(img, x, y):
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    fx, fy = x - x0, y - y0
-    if img.ndim == 3:
-        fx, fy = fx[:, None], fy[:, None]
-    top = img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx
-    bot = img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx
-    return top * (1 - fy) + bot * fy
-
 
 def _part_ids(p):
     """(T, H, W) int32: 1 + the running index of the visible part (0 background), from the
@@ -49,17 +41,7 @@ def _part_ids(p):
 def _stays_visible(s, t, parts):
     """Pixels of frame t whose +1 flow lands where all four neighbours at t + 1 show the same
     part (an articulated object hides its own parts behind others: same label, other flow)."""
-    h, w = s.modal.shape[1:]
-    ids = parts + 1000 * s.occluder
-    yy, xx = np.mgrid[0:h, 0:w]
-    x2, y2 = xx + s.flow_gt[t, 0, ..., 0], yy + s.flow_gt[t, 0, ..., 1]
-    keep = (x2 >= 0) & (y2 >= 0) & (x2 < w - 1) & (y2 < h - 1)
-    x0 = np.clip(np.floor(x2).astype(int), 0, w - 2)
-    y0 = np.clip(np.floor(y2).astype(int), 0, h - 2)
-    for dy in (0, 1):
-        for dx in (0, 1):
-            keep &= ids[t + 1][y0 + dy, x0 + dx] == ids[t]
-    return keep, x2[keep].astype(np.float64), y2[keep].astype(np.float64)
+    return stays_on_layer(s.flow_gt, parts + 1000 * s.occluder, t)
 
 
 @pytest.fixture(scope="module", params=[0, 1])
@@ -97,7 +79,7 @@ def test_warping_the_next_frame_with_the_flow_reproduces_the_frame(scene, parts)
     errors = []
     for t in range(s.rgb.shape[0] - 1):
         keep, x2, y2 = _stays_visible(s, t, parts)
-        warped = _bilinear(s.rgb[t + 1].astype(np.float64), x2, y2)
+        warped = bilinear(s.rgb[t + 1].astype(np.float64), x2, y2)
         errors.append(np.abs(warped - s.rgb[t][keep]).ravel())
     errors = np.concatenate(errors)
     assert errors.size > 0.8 * 3 * s.rgb[:-1, ..., 0].size
@@ -109,7 +91,7 @@ def test_forward_and_backward_flows_are_inverse(scene, parts):
     worst = 0.0
     for t in range(s.rgb.shape[0] - 1):
         keep, x2, y2 = _stays_visible(s, t, parts)
-        back = _bilinear(s.flow_gt[t + 1, 1].astype(np.float64), x2, y2)
+        back = bilinear(s.flow_gt[t + 1, 1].astype(np.float64), x2, y2)
         worst = max(worst, float(np.hypot(*(s.flow_gt[t, 0][keep] + back).T).max()))
     assert worst < 0.05
 

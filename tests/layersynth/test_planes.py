@@ -4,6 +4,7 @@ homography. Smooth textures, no colour jitter; camera shake and acceleration on.
 
 import numpy as np
 import pytest
+from flowwarp import bilinear, stays_on_layer
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography
 from layersynth.render import exact_flow, planes
@@ -76,16 +77,7 @@ def test_each_background_pixel_flows_with_the_plane_visible_at_its_centre(scene)
 def _stays_visible(s, ids, t):
     """Pixels of frame t whose +1 flow lands where all four neighbours at t + 1 show the same
     layer (ids (T, H, W): object, occluder or background plane); returns them and the target."""
-    h, w = s.modal.shape[1:]
-    yy, xx = np.mgrid[0:h, 0:w]
-    x2, y2 = xx + s.flow_gt[t, 0, ..., 0], yy + s.flow_gt[t, 0, ..., 1]
-    keep = (x2 >= 0) & (y2 >= 0) & (x2 < w - 1) & (y2 < h - 1)
-    x0 = np.clip(np.floor(x2).astype(int), 0, w - 2)
-    y0 = np.clip(np.floor(y2).astype(int), 0, h - 2)
-    for dy in (0, 1):
-        for dx in (0, 1):
-            keep &= ids[t + 1][y0 + dy, x0 + dx] == ids[t]
-    return keep, x2[keep].astype(np.float64), y2[keep].astype(np.float64)
+    return stays_on_layer(s.flow_gt, ids, t)
 
 
 def _ids(p, s):
@@ -94,15 +86,6 @@ def _ids(p, s):
     return s.modal.astype(np.int32) + 1000 * s.occluder + background * 100 * (plane + 2)
 
 
-def _bilinear(img, x, y):
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    fx, fy = x - x0, y - y0
-    if img.ndim == 3:
-        fx, fy = fx[:, None], fy[:, None]
-    top = img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx
-    bot = img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx
-    return top * (1 - fy) + bot * fy
-
 
 def test_warping_the_next_frame_with_the_flow_reproduces_the_frame(scene):
     p, s = scene
@@ -110,7 +93,7 @@ def test_warping_the_next_frame_with_the_flow_reproduces_the_frame(scene):
     errors = []
     for t in range(p.frames - 1):
         keep, x2, y2 = _stays_visible(s, ids, t)
-        warped = _bilinear(s.rgb[t + 1].astype(np.float64), x2, y2)
+        warped = bilinear(s.rgb[t + 1].astype(np.float64), x2, y2)
         errors.append(np.abs(warped - s.rgb[t][keep]).ravel())
     errors = np.concatenate(errors)
     assert errors.size > 0.6 * 3 * s.rgb[:-1, ..., 0].size
@@ -123,7 +106,7 @@ def test_forward_and_backward_flows_are_inverse_across_the_planes(scene):
     worst = 0.0
     for t in range(p.frames - 1):
         keep, x2, y2 = _stays_visible(s, ids, t)
-        back = _bilinear(s.flow_gt[t + 1, 1].astype(np.float64), x2, y2)
+        back = bilinear(s.flow_gt[t + 1, 1].astype(np.float64), x2, y2)
         worst = max(worst, float(np.hypot(*(s.flow_gt[t, 0][keep] + back).T).max()))
     assert worst < 0.05
 
