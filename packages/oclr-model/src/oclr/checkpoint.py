@@ -91,16 +91,21 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     is damaged, not a torch file, not one of ours, or holds objects that only a full unpickle (which
     can run code) would rebuild."""
     path = Path(path)
-    if not path.is_file():
-        what = "a folder, not a checkpoint file" if path.is_dir() else "no such checkpoint"
-        raise CheckpointError(f"{path}: {what}")
-    state = _load(path, map_location)
+    state = _load_file(path, map_location)
     if is_reference_checkpoint(state):
         raise CheckpointError(f"{path}: the reference code's checkpoint format ({REFERENCE_KEY}): "
                               "weights only, not an oclr training run; `oclr-train --init` "
                               "starts a run from it and `oclr.load_model` reads it")
     _check_own(path, state)
     return state
+
+
+def _load_file(path: Path, map_location) -> Any:
+    """`_load` of a path that must be a file; CheckpointError for a folder or a missing file."""
+    if not path.is_file():
+        what = "a folder, not a checkpoint file" if path.is_dir() else "no such checkpoint"
+        raise CheckpointError(f"{path}: {what}")
+    return _load(path, map_location)
 
 
 def _load(path: Path, map_location) -> Any:
@@ -251,10 +256,7 @@ def read_weights(path: str | os.PathLike,
     `model_state_dict`, `oclr.reference_weights`). Anything else -> CheckpointError naming the
     file and the first thing that does not fit."""
     path = Path(path)
-    if not path.is_file():
-        what = "a folder, not a checkpoint file" if path.is_dir() else "no such checkpoint"
-        raise CheckpointError(f"{path}: {what}")
-    state = _load(path, map_location)
+    state = _load_file(path, map_location)
     if is_reference_checkpoint(state):
         try:
             config, weights = from_reference(state[REFERENCE_KEY])
