@@ -10,6 +10,7 @@ from hostile_cli import refused, run, tiny_dataset
 from layersynth import open_dataset
 from layersynth.store.middlebury_flo import read_flo
 from layersynth.store.schema import FLOW_SCALE
+from layersynth.viz import preview
 from PIL import Image
 from released_layout import write_released
 
@@ -136,12 +137,24 @@ def test_a_flow_pass_adds_dis_flow_to_an_import(src, tmp_path, capsys):
     assert run(capsys, "validate", tmp_path / "ds").code == 0
 
 
-def test_export_and_preview_of_gt_flow_say_the_import_has_none(imported, tmp_path, capsys):
+def test_export_of_gt_flow_says_the_import_has_none(imported, tmp_path, capsys):
     refused(run(capsys, "export", imported, "--format", "oclr", "--out", tmp_path / "x"),
             "--flow gt", "raft")
-    refused(run(capsys, "preview", imported, "--seq", "000000", "--out", tmp_path / "p.png"),
-            "no ground-truth flow", "imported from", "use flow 'raft'")
-    assert not (tmp_path / "x").exists() and not (tmp_path / "p.png").exists()
+    assert not (tmp_path / "x").exists()
+
+
+def test_preview_of_an_import_draws_its_raft_flow_and_says_so(imported, tmp_path, capsys):
+    ran = run(capsys, "preview", imported, "--seq", "000000", "--out", tmp_path / "p.png")
+    assert ran.code == 0, ran.err
+    arrays = open_dataset(imported)["000000"]
+    assert preview.shown_flow(arrays) == "flow_raft"
+    assert preview.column_titles(2, "flow_raft")[1] == "flow +1 (raft)"
+    sheet = np.asarray(Image.open(tmp_path / "p.png"))
+    rows = preview.frames(arrays)
+    h, w = arrays["rgb"].shape[1:3]
+    # The flow tile of the first row is the colour-wheel picture of the imported flow.
+    tile = sheet[preview.HEADER:preview.HEADER + h, w:2 * w]
+    assert np.array_equal(tile, rows[0][:, w:2 * w]) and tile.std() > 0
 
 
 OCLR_SMALL = ["frames=4", "height=32", "width=48", "cnn_channels=[8,16,32]", "d_model=32",

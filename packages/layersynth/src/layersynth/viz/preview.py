@@ -34,15 +34,25 @@ def palette(n: int = 256) -> np.ndarray:
     return out
 
 
-def column_titles(k: int) -> list[str]:
-    return ["rgb", "flow +1", "modal"] + [f"amodal {c}" for c in range(k)]
+def column_titles(k: int, flow: str = "flow_gt") -> list[str]:
+    label = "flow +1" if flow == "flow_gt" else f"flow +1 ({flow.removeprefix('flow_')})"
+    return ["rgb", label, "modal"] + [f"amodal {c}" for c in range(k)]
+
+
+def shown_flow(arrays: dict) -> str:
+    """The flow drawn: the exact flow_gt, else (an imported dataset has none) the first estimated
+    flow the sequence holds (flow_raft, then flow_dis)."""
+    for name in ("flow_gt", "flow_raft", "flow_dis"):
+        if name in arrays:
+            return name
+    raise ValueError("the sequence holds no flow (flow_gt, flow_raft or flow_dis)")
 
 
 def frame_row(arrays: dict, t: int, max_mag: float) -> np.ndarray:
     """(H, W * (3 + K), 3) uint8 tiles of frame t."""
     modal = palette()[arrays["modal"][t]]
     modal[arrays["occluder"][t] & (arrays["modal"][t] == 0)] = 96
-    tiles = [arrays["rgb"][t], flow_to_rgb(arrays["flow_gt"][t, 0], max_mag), modal]
+    tiles = [arrays["rgb"][t], flow_to_rgb(arrays[shown_flow(arrays)][t, 0], max_mag), modal]
     tiles += [np.repeat(m[t, :, :, None].astype(np.uint8) * 255, 3, axis=2)
               for m in arrays["amodal"]]
     return np.concatenate(tiles, axis=1)
@@ -50,7 +60,8 @@ def frame_row(arrays: dict, t: int, max_mag: float) -> np.ndarray:
 
 def frames(arrays: dict) -> list[np.ndarray]:
     """One tile row per frame, flow coloured on one scale (the sequence's largest +1 flow)."""
-    max_mag = float(np.hypot(*np.moveaxis(arrays["flow_gt"][:, 0], -1, 0)).max(initial=0.0))
+    flow = arrays[shown_flow(arrays)][:, 0]
+    max_mag = float(np.hypot(*np.moveaxis(flow, -1, 0)).max(initial=0.0))
     return [frame_row(arrays, t, max_mag) for t in range(len(arrays["rgb"]))]
 
 
@@ -64,7 +75,7 @@ def contact_sheet(arrays: dict, max_rows: int = 8) -> np.ndarray:
     sheet = Image.new("RGB", (body.shape[1], body.shape[0] + HEADER), (255, 255, 255))
     sheet.paste(Image.fromarray(body), (0, HEADER))
     draw, w = ImageDraw.Draw(sheet), arrays["rgb"].shape[2]
-    for c, title in enumerate(column_titles(len(arrays["amodal"]))):
+    for c, title in enumerate(column_titles(len(arrays["amodal"]), shown_flow(arrays))):
         draw.text((c * w + 3, 1), title, fill=(0, 0, 0))
     return np.asarray(sheet)
 
