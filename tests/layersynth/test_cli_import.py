@@ -181,3 +181,11 @@ def test_plain_inspect_reports_an_import_from_its_records(imported, capsys):
     assert ran.code == 0, ran.err
     assert "flows          raft" in ran.out and "objects        1: 1, 2: 1, 3: 1" in ran.out
     assert json.loads(ran.out.strip().splitlines()[-1])["sequences"] == 3
+
+
+def test_flow_raft_on_an_import_is_refused_so_the_sources_flow_keeps_its_provenance(imported,
+                                                                                    capsys):
+    before = (imported / "manifest.json").read_bytes()
+    refused(run(capsys, "flow", imported, "--method", "raft"), "--method raft", "imported from",
+            "--method dis")
+    assert (imported / "manifest.json").read_bytes() == before

@@ -51,7 +51,15 @@ def clip_size(root: str) -> tuple[int, int, int] | None:
 
 
 def check_dataset(root: str, method: str) -> None:
-    """Refuse a dataset whose clips `method` cannot estimate flow on, naming it and the size."""
+    """Refuse a dataset whose clips `method` cannot estimate flow on, naming it and the size, and
+    RAFT on an imported dataset, whose flow_raft is the source's own (its provenance would be
+    lost)."""
+    with open_dataset(root) as ds:
+        source = ds.imported_from
+    if source is not None and method == "raft":
+        raise UsageError(f"{root}: --method raft: this dataset was imported from {source}, its "
+                         "flow_raft is the source's own flow and stays as it is; add another "
+                         "estimate with --method dis")
     size = clip_size(root)
     if size is not None:
         try:
