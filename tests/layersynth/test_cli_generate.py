@@ -83,6 +83,22 @@ def test_event_rate_options_set_their_fields_and_are_checked_by_scene_config(tmp
     assert "--static-spells often: expected a rate in [0, 1]" in ran.error_line()
 
 
+def _rates(*argv: str) -> list:
+    ctx = command.make_context("generate", ["--n", "1", "--out", "x", *argv])
+    return [ctx.params[k] for k in ("static_spells", "enter_exit", "full_occlusions")]
+
+
+def test_event_rates_are_checked_together_so_a_valid_combination_passes():
+    # 0.8 alone is too much beside the preset's enter_exit_prob 0.3, but not beside 0.1.
+    assert scene_overrides("oclr", *_rates("--static-spells", "0.8", "--enter-exit", "0.1")) == {
+        "static_spell_prob": 0.8, "enter_exit_prob": 0.1}
+    with pytest.raises(UsageError, match=r"^--static-spells 0\.8 --enter-exit 0\.5: "
+                       r"static_spell_prob \+ enter_exit_prob: at most 1 .* got 0\.8 \+ 0\.5$"):
+        scene_overrides("oclr", *_rates("--static-spells", "0.8", "--enter-exit", "0.5"))
+    with pytest.raises(UsageError, match=r"^--static-spells 0\.8: .* got 0\.8 \+ 0\.3$"):
+        scene_overrides("oclr", *_rates("--static-spells", "0.8"))
+
+
 @pytest.mark.parametrize("preset, namespace", [("syn-val-static", 2), ("syn-val-occluded", 3),
                                                ("syn-val-articulated", 4)])
 def test_the_syn_val_splits_generate_through_the_cli_with_their_events(tmp_path, preset,

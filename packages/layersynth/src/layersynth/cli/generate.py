@@ -116,18 +116,26 @@ class SceneOption(Parsed):
 
 
 def scene_overrides(preset: str, *given: Override | None) -> dict:
-    """The SceneConfig fields the options set, each checked by SceneConfig on the preset; its
-    ValueError becomes "--size 8x8: at least 16 pixels, got 8x8"."""
-    fields = {}
-    for override in filter(None, given):
+    """The SceneConfig fields the options set, checked by SceneConfig on the preset all together
+    (so that a valid combination passes: `--static-spells 0.8 --enter-exit 0.1`). A value wrong
+    on its own names its option ("--size 8x8: at least 16 pixels, got 8x8"); a combination that
+    is wrong names every option given ("--static-spells 0.8 --enter-exit 0.5: ...")."""
+    given = [o for o in given if o is not None]
+    fields = {k: v for o in given for k, v in o.fields.items()}
+    try:
+        SceneConfig.preset(preset, **fields)
+        return fields
+    except ValueError as err:
+        combined = str(err)
+    for override in given:
         try:
             SceneConfig.preset(preset, **override.fields)
         except ValueError as err:
             head, _, rest = str(err).partition(": ")
-            problem = rest if rest and set(head.split(", ")) <= set(override.fields) else str(err)
-            raise UsageError(f"{override.option} {override.text}: {problem}") from None
-        fields |= override.fields
-    return fields
+            if rest and set(head.split(", ")) <= set(override.fields):
+                raise UsageError(f"{override.option} {override.text}: {rest}") from None
+    shown = " ".join(f"{o.option} {o.text}" for o in given)
+    raise UsageError(f"{shown}: {combined}")
 
 
 # SCHEME://HOST:PORT with a scheme that can reach another machine ("inproc" cannot).
