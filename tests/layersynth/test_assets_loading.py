@@ -149,3 +149,12 @@ def test_a_folder_that_cannot_serve_is_named_in_a_usage_error(tmp_path):
         load_assets(textures=tmp_path / "empty")
     with pytest.raises(UsageError, match="--silhouettes .*no Annotations"):
         load_assets(silhouettes=tmp_path / "empty")
+
+
+def test_a_textures_folder_serves_objects_and_backgrounds_other_folders_keep_the_split(tmp_path):
+    assets = load_assets(textures=flat_textures(tmp_path / "pass"))
+    assert assets.backgrounds is None and assets.background_source is assets.textures
+    builtin = Assets.builtin()
+    kept = load_assets(silhouettes=ring_annotations(tmp_path / "train"))
+    assert kept.backgrounds is builtin.backgrounds and kept.textures is builtin.textures
+    assert kept.background_source is not kept.textures

@@ -1,6 +1,8 @@
 """Build `Assets` from the user's folders (`--textures`, `--silhouettes`, `--backgrounds`).
 
 Each folder given replaces one built-in source; the others stay built-in. Nothing is downloaded.
+A `--textures` folder serves both objects and still backgrounds (as the paper's PASS pool did);
+without it the built-in object and background pools stay apart.
 `Assets.describe()` then records, for each source, its kind, folder, item count and the
 fingerprint of the files it was built from, so a dataset card can say which assets made the data.
 
@@ -31,9 +33,11 @@ def load_assets(textures: str | os.PathLike | None = None,
     cache_dir: where indexes and banks go when a folder is not writable (default: the user cache).
     """
     builtin = Assets.builtin()
-    parts = {"textures": builtin.textures, "silhouettes": builtin.silhouettes}
+    parts = {"textures": builtin.textures, "silhouettes": builtin.silhouettes,
+             "backgrounds": builtin.backgrounds}
     if textures:
         parts["textures"] = _open("--textures", textures, _texture_folder, cache_dir)
+        parts["backgrounds"] = None
     if silhouettes:
         parts["silhouettes"] = _open("--silhouettes", silhouettes, _silhouette_bank, cache_dir)
     if backgrounds:

@@ -1,8 +1,9 @@
 """Assets a scene draws from: textures, silhouettes, backgrounds, behind small source interfaces.
 
-`Assets.builtin()` needs no download: procedural textures plus the CC0 photographs that ship inside
-scikit-image, the procedural silhouette bank (`procedural_shapes`: 320 shapes with limbs, holes and
-thin parts) plus scikit-image's CC0 horse. A folder of PASS images
+`Assets.builtin()` needs no download: the procedural texture bank (`procedural_textures`: 70
+families) plus halves of public-domain / CC0 photographs that ship inside scikit-image, objects and
+still backgrounds drawing from disjoint pools; the procedural silhouette bank (`procedural_shapes`:
+320 shapes with limbs, holes and thin parts) plus scikit-image's CC0 horse. A folder of PASS images
 or a YouTube-VOS silhouette bank plugs in by implementing `TextureSource` / `SilhouetteSource`.
 """
 
@@ -18,13 +19,17 @@ import numpy as np
 import skimage.data
 from scipy.ndimage import label
 
+from layersynth.assets import procedural_textures
 from layersynth.assets.procedural_shapes import builtin_shapes, cache_key
 from layersynth.motion import detmath
 
 # Fixed seed of the procedural assets: they are part of the generator, identical on every machine.
 _ASSET_SEED = 20221
-_SKIMAGE_GRAY = ("brick", "grass", "gravel")  # CC0 textures (grayscale; tinted per scene)
-_SKIMAGE_RGB = ("coffee", "chelsea", "rocket", "astronaut")  # CC0 / public-domain photographs
+# Photographs shipped in scikit-image, licences as its docstrings state: grass, gravel (CC0,
+# grayscale; tinted per scene), coffee, chelsea, retina (CC0), rocket (SpaceX, public domain),
+# hubble_deep_field (NASA, public domain). Not the brick wall (a regular bond) nor the astronaut (a
+# portrait). Each is cut into two halves: the left one serves objects, the right one backgrounds.
+_PHOTOS = ("grass", "gravel", "coffee", "chelsea", "retina", "rocket", "hubble_deep_field")
 
 
 @runtime_checkable
@@ -94,7 +99,8 @@ class VideoSource(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class Assets:
-    """What scenes draw from. `backgrounds=None` draws still backgrounds from `textures`;
+    """What scenes draw from. `backgrounds=None` draws still backgrounds from `textures` (the
+    built-in assets give a separate pool, so objects never take the background's image);
     `videos`, when given, replaces the still background of a share of scenes by a clip
     (SceneConfig.video_background_prob)."""
 
@@ -130,15 +136,25 @@ class Assets:
 
 @lru_cache(maxsize=2)
 def _builtin(smooth: bool) -> Assets:
-    rng = np.random.default_rng(_ASSET_SEED)
     if smooth:
+        rng = np.random.default_rng(_ASSET_SEED)
         textures = ArraySource("builtin-smooth", [smooth_noise(rng, 256, 6.0) for _ in range(8)])
-    else:
-        textures = ArraySource("builtin", _skimage_textures() + procedural_textures(rng))
+        return Assets(textures=textures, silhouettes=_builtin_silhouettes())
+    # Issue 14: objects and still backgrounds draw from disjoint pools of the texture bank and of
+    # the photographs, so an object never wears the background's own image.
+    objects, backgrounds = procedural_textures.split(procedural_textures.builtin_textures())
+    left, right = zip(*(_halves(_photo(n)) for n in _PHOTOS), strict=True)
+    key = procedural_textures.cache_key()
+    return Assets(textures=ArraySource(f"builtin-{key}-objects", [*objects, *left]),
+                  silhouettes=_builtin_silhouettes(),
+                  backgrounds=ArraySource(f"builtin-{key}-backgrounds", [*backgrounds, *right]))
+
+
+@lru_cache(maxsize=1)
+def _builtin_silhouettes() -> ArraySource:
     # Issue 13: the procedural bank replaces the 16 smooth blobs (procedural_silhouettes) as the
     # default pool; the name carries the bank's cache key so a new bank version shows in describe().
-    silhouettes = ArraySource(f"builtin-{cache_key()}", [*builtin_shapes(), _horse()])
-    return Assets(textures=textures, silhouettes=silhouettes)
+    return ArraySource(f"builtin-{cache_key()}", [*builtin_shapes(), _horse()])
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -147,9 +163,27 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _skimage_textures() -> list[np.ndarray]:
-    gray = [np.repeat(getattr(skimage.data, n)()[..., None], 3, axis=2) for n in _SKIMAGE_GRAY]
-    return gray + [getattr(skimage.data, n)()[..., :3] for n in _SKIMAGE_RGB]
+def _photo(name: str) -> np.ndarray:
+    """(h, w, 3) uint8 of a scikit-image photograph; the 1411 px fundus photograph (retina) is
+    halved (exact integer 2 x 2 means) and cut to the square inside its disc."""
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=2)
+    img = img[..., :3]
+    if name == "retina":
+        h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+        q = img[:h, :w].astype(np.uint16)
+        img = ((q[0::2, 0::2] + q[0::2, 1::2] + q[1::2, 0::2] + q[1::2, 1::2] + 2) // 4).astype(
+            np.uint8)
+        c = img.shape[0] // 2
+        img = img[c - 224: c + 224, c - 224: c + 224]
+    return img
+
+
+def _halves(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) halves of an image, disjoint."""
+    w = img.shape[1] // 2
+    return img[:, :w], img[:, w: 2 * w]
 
 
 def _horse() -> np.ndarray:
@@ -179,29 +213,6 @@ def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarra
     blurred = np.fft.ifft2(np.fft.fft2(noise, axes=(0, 1)) * (g[:, None] * g[None, :])[..., None],
                            axes=(0, 1))
     return _normalise(blurred.real)
-
-
-def procedural_textures(rng: np.random.Generator) -> list[np.ndarray]:
-    """Eight (256, 256, 3) uint8 textures: multi-scale noise, warped stripes, dots."""
-    out = []
-    for _ in range(3):
-        octaves = sum(smooth_noise(rng, 256, s).astype(float) * w for s, w in ((1, .2), (4, .5),
-                                                                              (16, 1.)))
-        out.append(_normalise(octaves))
-    yy, xx = np.mgrid[0:256, 0:256] / 256.0
-    for _ in range(3):
-        warp = smooth_noise(rng, 256, 24.0)[..., 0] / 255.0
-        f, a = rng.uniform(6, 20), rng.uniform(0, math.pi)
-        phase = 2 * math.pi * f * (math.cos(a) * xx + math.sin(a) * yy + 0.3 * warp)
-        colours = rng.uniform(0, 1, (2, 3))
-        w = (0.5 + 0.5 * detmath.sin(phase))[..., None]
-        out.append(_normalise(w * colours[0] + (1 - w) * colours[1]))
-    for _ in range(2):
-        wave = detmath.sin(math.pi * rng.uniform(8, 16) * xx[0])  # (256,), the same along y
-        d = np.sqrt(wave[None, :] ** 2 + wave[:, None] ** 2)[..., None]
-        colours = rng.uniform(0, 1, (2, 3))
-        out.append(_normalise(np.where(d < 0.6, colours[0], colours[1]) + 0.05 * d))
-    return out
 
 
 def procedural_silhouettes(rng: np.random.Generator) -> list[np.ndarray]:
