@@ -63,9 +63,12 @@ def test_the_bank_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch
 
     monkeypatch.setattr(ps, "build", refuse)
     assert ps.digest(ps.load_or_build(tmp_path)) == DIGEST
-    path.write_bytes(b"not an npz")
+    good = path.read_bytes()
     monkeypatch.setattr(ps, "build", lambda: bank)
-    assert ps.digest(ps.load_or_build(tmp_path)) == DIGEST
+    for damaged in (b"not an npz", good[:len(good) // 2], good[:100]):  # garbage, truncated zips
+        path.write_bytes(damaged)
+        assert ps.digest(ps.load_or_build(tmp_path)) == DIGEST
+        assert ps.digest(ps._load(path)) == DIGEST  # rebuilt and written again, readable
     assert ps.cache_path(tmp_path).name.startswith(f"procedural-shapes-v{ps.SHAPES_VERSION}-")
 
 

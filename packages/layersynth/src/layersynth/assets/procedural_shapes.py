@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -264,14 +265,18 @@ def builtin_shapes() -> tuple[np.ndarray, ...]:
 
 
 def _load(path: Path) -> list[np.ndarray] | None:
+    """The cached masks, or None for a cache that is missing, damaged (truncated, not an npz,
+    inconsistent arrays) or of another key or content: the caller rebuilds it."""
     try:
         with np.load(path) as z:
             header = json.loads(z["header"].tobytes())
             bits, shapes, offsets = z["bits"], z["shapes"], z["offsets"]
-    except (OSError, ValueError, KeyError):
+        masks = [np.unpackbits(bits[offsets[i]: offsets[i + 1]], count=int(h * w)).reshape(
+            int(h), int(w)).astype(bool) for i, (h, w) in enumerate(shapes)]
+    except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile):
         return None
-    masks = [np.unpackbits(bits[offsets[i]: offsets[i + 1]], count=int(h * w)).reshape(
-        int(h), int(w)).astype(bool) for i, (h, w) in enumerate(shapes)]
+    if not isinstance(header, dict):
+        return None
     if header.get("key") != cache_key() or header.get("sha256") != digest(masks):
         return None
     return masks
