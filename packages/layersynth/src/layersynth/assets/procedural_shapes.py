@@ -17,11 +17,8 @@ shapely, holes) for tests and docs.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import math
 import os
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,8 +26,8 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
+from layersynth.assets import bank_cache
 from layersynth.assets.silhouette_bank import pack
-from layersynth.report import warn
 
 SHAPES_VERSION = 1  # bump when any shape changes: it is part of the cache key
 SEED = 20261213
@@ -240,9 +237,7 @@ def shape_stats(mask: np.ndarray) -> tuple[float, int]:
 
 
 def cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    base = Path(cache_dir) if cache_dir else Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "layersynth"
-    return base / f"{cache_key()}.npz"
+    return bank_cache.cache_file(cache_key(), cache_dir)
 
 
 def load_or_build(cache_dir: str | os.PathLike | None = None) -> list[np.ndarray]:
@@ -267,31 +262,21 @@ def builtin_shapes() -> tuple[np.ndarray, ...]:
 def _load(path: Path) -> list[np.ndarray] | None:
     """The cached masks, or None for a cache that is missing, damaged (truncated, not an npz,
     inconsistent arrays) or of another key or content: the caller rebuilds it."""
+    cached = bank_cache.read(path, cache_key())
+    if cached is None:
+        return None
+    (arrays, sha256) = cached
     try:
-        with np.load(path) as z:
-            header = json.loads(z["header"].tobytes())
-            bits, shapes, offsets = z["bits"], z["shapes"], z["offsets"]
+        bits, shapes, offsets = arrays["bits"], arrays["shapes"], arrays["offsets"]
         masks = [np.unpackbits(bits[offsets[i]: offsets[i + 1]], count=int(h * w)).reshape(
             int(h), int(w)).astype(bool) for i, (h, w) in enumerate(shapes)]
-    except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile):
+    except (KeyError, ValueError, IndexError, TypeError):
         return None
-    if not isinstance(header, dict):
-        return None
-    if header.get("key") != cache_key() or header.get("sha256") != digest(masks):
-        return None
-    return masks
+    return masks if sha256 == digest(masks) else None
 
 
 def _save(masks: list[np.ndarray], path: Path) -> None:
     bits, shapes, offsets = pack(masks)
-    header = json.dumps({"key": cache_key(), "sha256": digest(masks)}).encode()
-    buf = io.BytesIO()
-    np.savez_compressed(buf, bits=bits, shapes=shapes, offsets=offsets,
-                        header=np.frombuffer(header, np.uint8))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, path)  # concurrent builders write the same bytes; the last rename wins
-    except OSError as err:
-        warn(f"{path}: procedural silhouette bank not cached ({err})")
+    bank_cache.write(path, cache_key(), digest(masks),
+                     {"bits": bits, "shapes": shapes, "offsets": offsets}, compressed=True,
+                     what="procedural silhouette bank")

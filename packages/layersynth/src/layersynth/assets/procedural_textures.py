@@ -20,16 +20,14 @@ its header is rebuilt.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from layersynth.assets import bank_cache
 from layersynth.assets import texture_noise as tn
-from layersynth.report import warn
 
 TEXTURES_VERSION = 1  # bump when any texture changes: it is part of the cache key
 SEED = 20261214
@@ -211,9 +209,7 @@ def digest(bank: np.ndarray) -> str:
 
 
 def cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    base = Path(cache_dir) if cache_dir else Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "layersynth"
-    return base / f"{cache_key()}.npz"
+    return bank_cache.cache_file(cache_key(), cache_dir)
 
 
 def load_or_build(cache_dir: str | os.PathLike | None = None) -> np.ndarray:
@@ -235,24 +231,14 @@ def builtin_textures() -> np.ndarray:
 
 
 def _load(path: Path) -> np.ndarray | None:
-    try:
-        with np.load(path) as z:
-            header = json.loads(z["header"].tobytes())
-            bank = z["bank"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    cached = bank_cache.read(path, cache_key())
+    if cached is None or "bank" not in cached[0]:
         return None
-    if header.get("key") != cache_key() or header.get("sha256") != digest(bank):
-        return None
-    return bank
+    bank, sha256 = cached[0]["bank"], cached[1]
+    return bank if sha256 == digest(bank) else None
 
 
 def _save(bank: np.ndarray, path: Path) -> None:
-    header = json.dumps({"key": cache_key(), "sha256": digest(bank)}).encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-        with open(tmp, "wb") as f:  # uncompressed: ~40 MB that loads in tens of ms
-            np.savez(f, bank=bank, header=np.frombuffer(header, np.uint8))
-        os.replace(tmp, path)  # concurrent builders write the same bytes; the last rename wins
-    except OSError as err:
-        warn(f"{path}: procedural texture bank not cached ({err})")
+    # uncompressed: ~40 MB that loads in tens of ms
+    bank_cache.write(path, cache_key(), digest(bank), {"bank": bank}, compressed=False,
+                     what="procedural texture bank")
