@@ -8,14 +8,18 @@ Axis vocabulary: T frames, K object layers, H x W pixels. Conventions (also in d
 - modal     (T, H, W) uint8: 0 background (occluders move with the background and count as
             background), k + 1 where layer k is visible.
 - occluder  (T, H, W) bool: pixels covered by an artificial occluder.
-- flow_gt   (T, 2, H, W, 2) float32: gap index 0 = +1 (frame t -> t+1), 1 = -1 (t -> t-1); last
-            axis (u, v) in pixels, u along W (x, to the right), v along H (y, down).
+- flow_gt   (T, G, H, W, 2) float32, G = 2 * len(gaps): gap index 2i = +gaps[i] (frame t ->
+            t + gaps[i]), 2i + 1 = -gaps[i]; with the default gaps (1,), index 0 = +1 (t -> t+1),
+            1 = -1 (t -> t-1); last axis (u, v) in pixels, u along W (x, to the right), v along H
+            (y, down).
 - order     (K,) int16: depth rank of each amodal channel, 0 = front-most (so arange(K) here).
+- gaps      tuple of distinct positive ints, the frame gaps whose +- flows flow_gt holds (not an
+            array: `arrays()` leaves it out).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,7 +28,7 @@ ARRAY_SPECS: dict[str, tuple[str, np.dtype]] = {
     "amodal": ("K,T,H,W", np.dtype(bool)),
     "modal": ("T,H,W", np.dtype(np.uint8)),
     "occluder": ("T,H,W", np.dtype(bool)),
-    "flow_gt": ("T,2,H,W,2", np.dtype(np.float32)),
+    "flow_gt": ("T,G,H,W,2", np.dtype(np.float32)),
     "order": ("K", np.dtype(np.int16)),
 }
 
@@ -39,12 +43,14 @@ class Sequence:
     occluder: np.ndarray
     flow_gt: np.ndarray
     order: np.ndarray
+    gaps: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
-        check_arrays(self.arrays())
+        check_arrays(self.arrays(), self.gaps)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The arrays by name, in ARRAY_SPECS order (`gaps` is not one)."""
+        return {name: getattr(self, name) for name in ARRAY_SPECS}
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -52,10 +58,11 @@ class Sequence:
         return self.amodal.shape  # type: ignore[return-value]
 
 
-def check_arrays(arrays: dict[str, np.ndarray]) -> None:
-    """Raise ValueError naming the first array whose dtype or shape breaks the conventions."""
+def check_arrays(arrays: dict[str, np.ndarray], gaps: tuple[int, ...] = (1,)) -> None:
+    """Raise ValueError naming the first array whose dtype or shape breaks the conventions
+    (flows hold the +- flows of `gaps`)."""
     k, t, h, w = arrays["amodal"].shape
-    sizes = {"K": k, "T": t, "H": h, "W": w, "2": 2, "3": 3}
+    sizes = {"K": k, "T": t, "H": h, "W": w, "G": 2 * len(gaps), "2": 2, "3": 3}
     for name, (axes, dtype) in ARRAY_SPECS.items():
         arr = arrays[name]
         want = tuple(sizes[a] for a in axes.split(","))
