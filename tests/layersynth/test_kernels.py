@@ -24,6 +24,7 @@ def _hom(tx, ty, rot, persp=0.0):
 
 HOMS = (_hom(6.0, 5.0, 0.05), _hom(7.5, 4.0, 0.1, 1e-3), _hom(5.0, 6.5, 0.0))  # e - 1, e, e + 1
 HINV, H_NEXT, H_PREV = homography.inverse(HOMS[1]), HOMS[2], HOMS[0]
+H_TO = np.stack([H_NEXT, H_PREV])  # the kernels' flow targets: +1, -1
 PIXELS = np.stack(np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float)), -1)
 
 
@@ -49,7 +50,7 @@ def test_flat_frame_fills_unclaimed_pixels_with_the_reference_colour_and_homogra
     claimed[3, 4] = True
     occl = np.zeros((H, W), bool)
     no_mask = sprites.readonly(np.zeros((1, 1), bool))
-    kernels.flat_frame(HINV, H_NEXT, H_PREV, no_mask, 1.0, 0.0, 0.0, False, tex, aff, gain, bias,
+    kernels.flat_frame(HINV, H_TO, no_mask, 1.0, 0.0, 0.0, False, tex, aff, gain, bias,
                        True, claimed, occl, rgb, flow)
     assert claimed.all() and not occl.any()
     c = homography.apply(HINV, PIXELS)
@@ -76,7 +77,7 @@ def test_flat_frame_as_occluder_claims_and_marks_only_the_pixels_on_its_mask():
     want[inside] = mask.mask[row[inside], col[inside]]
     first = tuple(np.argwhere(want)[0])
     claimed[first] = True
-    kernels.flat_frame(HINV, H_NEXT, H_PREV, mask.mask, mask.scale, *mask.origin, True, tex, aff,
+    kernels.flat_frame(HINV, H_TO, mask.mask, mask.scale, *mask.origin, True, tex, aff,
                        gain, bias, True, claimed, occl, rgb, flow)
     expect_claimed = want.copy()
     want[first] = False
@@ -103,7 +104,7 @@ def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flo
     claimed[5, :] = True  # a nearer layer owns row 5
     amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
     box = np.array([0, H, 0, W], np.int64)
-    kernels.object_frame(HINV, H_NEXT, H_PREV, points, c_e, c_next, c_prev, box, mask.mask, dist,
+    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]), box, mask.mask, dist,
                          mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 3, True,
                          claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
     x = PIXELS.reshape(-1, 2)
@@ -134,7 +135,7 @@ def test_object_frame_with_shading_off_writes_the_masks_only():
     mask = sprites.polygon_mask([np.array([[-5.0, -5.0], [5.0, -5.0], [0.0, 5.0]])])
     claimed, rgb, flow = _outputs()
     amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
-    kernels.object_frame(HINV, H_NEXT, H_PREV, points, c_e, c_next, c_prev,
+    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
                          np.array([0, H, 0, W], np.int64), mask.mask, np.zeros(mask.mask.shape),
                          mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 1,
                          False, claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)

@@ -81,6 +81,20 @@ def parse_occlusion(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def parse_time_step(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("expected a number of nominal frames per frame, e.g. 0.5") from None
+
+
+def parse_gaps(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError("expected frame gaps like 1,2") from None
+
+
 def parse_rate(text: str) -> float:
     try:
         return float(text)
@@ -265,6 +279,11 @@ def asset_options(command):
               help="object counts drawn in equal parts, e.g. 1,2,3")
 @click.option("--occlusion", type=SceneOption(parse_occlusion, "occlusion"), metavar="OCCLUSION",
               help="hidden fraction of object area LO:HI, e.g. 0.2:0.5")
+@click.option("--time-step", type=SceneOption(parse_time_step, "time_step"), metavar="S",
+              help="nominal frames between frames (default 1; 0.5 doubles the frame rate: "
+                   "--time-step 0.5 --frames 2T-1 holds the T-frame clip at its even frames)")
+@click.option("--gaps", type=SceneOption(parse_gaps, "gaps"), metavar="GAPS",
+              help="frame gaps of the stored flows, e.g. 1,2 for +-1 and +-2 (default 1)")
 @click.option("--static-spells", type=SceneOption(parse_rate, "static_spell_prob"),
               metavar="RATE", help="share of objects that pause relative to the background once")
 @click.option("--enter-exit", type=SceneOption(parse_rate, "enter_exit_prob"), metavar="RATE",
@@ -287,7 +306,7 @@ def asset_options(command):
 def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
             scheduler: str | None, frames: Override | None, size: Override | None,
             objects: Override | None, occlusion: Override | None,
-            static_spells: Override | None, enter_exit: Override | None,
+            time_step: Override | None, gaps: Override | None, static_spells: Override | None, enter_exit: Override | None,
             full_occlusions: Override | None, flow: tuple[str, ...] | None,
             raft_weights: Path | None, device: str, shard_size: int | None,
             textures: Path | None, silhouettes: Path | None, backgrounds: Path | None,
@@ -301,8 +320,8 @@ def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
         preset=preset, seed=seed, shard_size=shard_size, flow=flow,
         raft_weights=raft_checkpoint(raft_weights, flow),
         asset_dirs=asset_dirs(textures=textures, silhouettes=silhouettes, backgrounds=backgrounds),
-        **scene_overrides(preset, frames, size, objects, occlusion, static_spells, enter_exit,
-                          full_occlusions))
+        **scene_overrides(preset, frames, size, objects, occlusion, time_step, gaps,
+                          static_spells, enter_exit, full_occlusions))
     check_flow_sizes(flow, settings.scene, defaulted=defaulted)
     for method in flow[1:]:  # fail now, not in a worker: a missing module or checkpoint
         generation.build_estimator(method, settings, device)

@@ -33,9 +33,9 @@ import numpy as np
 class Canvas:
     """The outputs of one render pass and the claim buffer of the frame being composed.
 
-    rgb (T, H, W, 3) uint8, flow (T, 2, H, W, 2) float32, amodal (K, T, H, W) bool, modal
-    (T, H, W) uint8, occluder (T, H, W) bool, claimed (H, W) bool. With shade_on False (masks
-    only) rgb and flow are one-pixel dummies the kernels never write.
+    rgb (T, H, W, 3) uint8, flow (T, N, H, W, 2) float32 (N = `flows` = 2 len(gaps)), amodal
+    (K, T, H, W) bool, modal (T, H, W) uint8, occluder (T, H, W) bool, claimed (H, W) bool.
+    With shade_on False (masks only) rgb and flow are one-pixel dummies the kernels never write.
     """
 
     rgb: np.ndarray
@@ -48,17 +48,17 @@ class Canvas:
 
     @classmethod
     def empty(cls, frames: int, height: int, width: int, objects: int, *,
-              shade_on: bool) -> Canvas:
+              shade_on: bool, flows: int = 2) -> Canvas:
         t_, h, w = frames, height, width
         big = (t_, h, w) if shade_on else (1, 1, 1)
         return cls(rgb=np.zeros((*big, 3), np.uint8),
-                   flow=np.zeros((big[0], 2, *big[1:], 2), np.float32),
+                   flow=np.zeros((big[0], flows, *big[1:], 2), np.float32),
                    amodal=np.zeros((objects, t_, h, w), bool), modal=np.zeros((t_, h, w), np.uint8),
                    occluder=np.zeros((t_, h, w), bool), claimed=np.zeros((h, w), bool),
                    shade_on=shade_on)
 
     def colour_and_flow(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """The (H, W, 3) rgb and (2, H, W, 2) flow of frame t (the dummies when masks only)."""
+        """The (H, W, 3) rgb and (N, H, W, 2) flow of frame t (the dummies when masks only)."""
         ts = t if self.shade_on else 0
         return self.rgb[ts], self.flow[ts]
 

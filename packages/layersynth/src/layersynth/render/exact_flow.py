@@ -1,8 +1,8 @@
 """Exact ground-truth flow from forward maps (DESIGN.md, "One way to get exact flow cheaply").
 
-Every layer has a forward map per extended frame e = 0 .. T + 1 (kept frame t is e = t + 1; the
-two extra frames give both flow gaps at the clip ends), from canonical sprite coordinates c to
-image pixels x:
+Every layer has a forward map per extended frame e = 0 .. T + 2G - 1 (kept frame t is e = t + G,
+G = max(gaps); the extra frames give every flow gap at the clip ends; times in
+`layersynth.scene.params`), from canonical sprite coordinates c to image pixels x:
 
     objects:                F_e = H_e o D_e   (D_e a thin-plate spline, H_e a homography; a
                             static spell pauses both relative to the camera, `motion.spells`)
@@ -15,10 +15,11 @@ then D_e(c) = q by Newton steps with the spline's analytic Jacobian (`NEWTON_TOL
 `NEWTON_MAX_ITER`), for objects only inside `sprite_boxes`, a pixel box holding F_e of the
 sprite's canonical rectangle. Keeping c, the layer's flow at x is a forward evaluation:
 
-    gap 0 (+1): F_{e+1}(c) - x        gap 1 (-1): F_{e-1}(c) - x
+    flow index 2i (+g_i): F_{e+g_i}(c) - x        2i + 1 (-g_i): F_{e-g_i}(c) - x
 
-in pixels, (u, v) = (along W, along H), exact up to the Newton tolerance (residual ~1e-5 px).
-A frame's flow takes at each pixel the flow of the layer visible there (`composition`).
+for the gaps g_0, g_1, ... (default (1,): index 0 = +1, 1 = -1), in pixels, (u, v) = (along W,
+along H), exact up to the Newton tolerance (residual ~1e-5 px). A frame's flow takes at each
+pixel the flow of the layer visible there (`composition`).
 
 The per-pixel work is done by the numba kernels `kernels.object_frame` (objects) and
 `kernels.flat_frame` (background, occluders), inline, from the maps built here (`object_map`,
@@ -45,7 +46,7 @@ _BOX_PAD = 2  # pixels added around that bound (the edges between samples bulge 
 
 @dataclass(frozen=True, eq=False)
 class ForwardMap:
-    """F_e = H_e o D_e of one layer over the T + 2 extended frames (E = T + 2).
+    """F_e = H_e o D_e of one layer over the E = T + 2G extended frames, flows at `gaps`.
 
     hom, hom_inv: (E, 3, 3) float64, H_e and its inverse. points (n, 2) and coefs (E, n + 3, 2):
     the spline D_e (layersynth.motion.tps); both None for a layer with F_e = H_e, or n = 0 and
@@ -56,14 +57,26 @@ class ForwardMap:
     hom_inv: np.ndarray
     points: np.ndarray | None = None
     coefs: np.ndarray | None = None
+    gaps: tuple[int, ...] = (1,)
 
-    def homographies(self, e: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(H_e^-1, H_{e+1}, H_{e-1}): the matrices a kernel needs at extended frame e."""
-        return self.hom_inv[e], self.hom[e + 1], self.hom[e - 1]
+    @property
+    def margin(self) -> int:
+        """G = max(gaps): kept frame t is extended frame t + G."""
+        return max(self.gaps)
 
-    def splines(self, e: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(C_e, C_{e+1}, C_{e-1}): the spline coefficients a kernel needs at extended frame e."""
-        return self.coefs[e], self.coefs[e + 1], self.coefs[e - 1]
+    @property
+    def offsets(self) -> np.ndarray:
+        """(N,) int64 extended-frame offsets of the flow targets, N = 2 len(gaps): +g1, -g1, ..."""
+        return np.array([s * g for g in self.gaps for s in (1, -1)], dtype=np.int64)
+
+    def homographies(self, e: int) -> tuple[np.ndarray, np.ndarray]:
+        """(H_e^-1 (3, 3), targets (N, 3, 3) H_{e+g1}, H_{e-g1}, ...): a kernel's matrices at e."""
+        return self.hom_inv[e], self.hom[e + self.offsets]
+
+    def splines(self, e: int) -> tuple[np.ndarray, np.ndarray]:
+        """(C_e (n + 3, 2), targets (N, n + 3, 2) C_{e+g1}, C_{e-g1}, ...): a kernel's spline
+        coefficients at extended frame e."""
+        return self.coefs[e], self.coefs[e + self.offsets]
 
     def forward(self, e: int, c: np.ndarray) -> np.ndarray:
         """(..., 2) canonical points -> (..., 2) image points F_e(c)."""
@@ -85,22 +98,22 @@ def camera_map(motion: Motion, params: SceneParams) -> ForwardMap:
     """A plane's map, F_e = H_e of its trajectory (shake included): the camera's (far plane), a
     near plane's (layersynth.render.planes) or the occluders' plane."""
     hom = homography.matrices(np.asarray(motion.coeffs), params.taus, motion.shake)
-    return ForwardMap(hom, homography.inverse(hom))
+    return ForwardMap(hom, homography.inverse(hom), gaps=params.gaps)
 
 
 def object_map(layer: ObjectLayer, params: SceneParams) -> ForwardMap:
     """An object's map: its deformation's spline D_e after its homography trajectory H_e."""
     taus = params.taus
     hom, own = object_homographies(layer, params.camera, taus)
-    points, coefs = deformation_splines(layer.deformation, own + (params.frames + 1) / 2.0)
-    return ForwardMap(hom, homography.inverse(hom), points, coefs)
+    points, coefs = deformation_splines(layer.deformation, params.clock(own))
+    return ForwardMap(hom, homography.inverse(hom), points, coefs, params.gaps)
 
 
 def part_maps(layer: ObjectLayer, params: SceneParams) -> list[ForwardMap]:
     """One map per part of an articulated object, in its parts' order: the root's is
     `object_map` (H_e o D_e); another part's is H_e o J_p,e with an identity spline of no points.
     The joints run on the object's own time, so a static spell freezes the pose too."""
-    count = params.frames + 2
+    count = params.extended
     hom, own = object_homographies(layer, params.camera, params.taus)
     poses = articulated.poses(layer.sprite.parts, own)  # (P, E, 3, 3)
     identity = np.ascontiguousarray(np.broadcast_to(np.array([[0.0, 0.0], [1.0, 0.0],
@@ -111,7 +124,8 @@ def part_maps(layer: ObjectLayer, params: SceneParams) -> list[ForwardMap]:
             maps.append(object_map(layer, params))
             continue
         hp = detmath.matmul(hom, poses[p])
-        maps.append(ForwardMap(hp, homography.inverse(hp), np.zeros((0, 2)), identity))
+        maps.append(ForwardMap(hp, homography.inverse(hp), np.zeros((0, 2)), identity,
+                               params.gaps))
     return maps
 
 
@@ -129,9 +143,9 @@ def object_homographies(layer: ObjectLayer, camera: Motion, taus: np.ndarray
 
 
 def deformation_splines(d: Deformation, times) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) control points and (N, n + 3, 2) coefficients of D at N extended-frame times e
-    (`times` an (N,) array, continuous, or a count N for e = 0 .. N - 1): the spline taking P_i
-    to P_i + amplitude_i * sin(freq_i * e + phase_i)."""
+    """(n, 2) control points and (N, n + 3, 2) coefficients of D at N phase-clock times k
+    (`times` an (N,) array, continuous, see `SceneParams.clock`, or a count N for k = 0 .. N - 1):
+    the spline taking P_i to P_i + amplitude_i * sin(freq_i * k + phase_i)."""
     points = np.asarray(d.points, dtype=np.float64)
     if np.ndim(times) == 0:
         times = np.arange(times, dtype=np.float64)
@@ -168,5 +182,6 @@ def sprite_boxes(fmap: ForwardMap, mask: SpriteMask, height: int, width: int) ->
 
 def flow_at(fmap: ForwardMap, e: int, c: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The layer's flow at image points x (..., 2) whose canonical points are c = F_e^-1(x):
-    (2, ..., 2) float64, gap 0 = F_{e+1}(c) - x, gap 1 = F_{e-1}(c) - x (what the kernels write)."""
-    return np.stack([fmap.forward(e + 1, c) - x, fmap.forward(e - 1, c) - x])
+    (N, ..., 2) float64, index 2i = F_{e+g_i}(c) - x, 2i + 1 = F_{e-g_i}(c) - x for the map's gaps
+    (default: 0 = +1, 1 = -1; what the kernels write)."""
+    return np.stack([fmap.forward(e + int(d), c) - x for d in fmap.offsets])

@@ -11,8 +11,10 @@ layersynth.render.composition, the occluder layer in layersynth.render.occluders
 
 Shared conventions: pixel (row i, column j) has image coordinates (x, y) = (j, i); a homography is a
 (3, 3) float64 array; `claimed` (H, W) bool marks pixels a nearer layer already owns (that layer's
-colour and flow are final there); rgb (H, W, 3) uint8 and flow (2, H, W, 2) float32 are the frame's
-outputs (gap 0 = +1, gap 1 = -1, (u, v)).
+colour and flow are final there); rgb (H, W, 3) uint8 and flow (N, H, W, 2) float32 are the frame's
+outputs, flow index 2i = +g_i, 2i + 1 = -g_i for the scene's gaps, (u, v). The flow targets come as
+stacks: h_to (N, 3, 3) the homographies H_{e+g1}, H_{e-g1}, ... and, for objects, coef_to
+(N, n + 3, 2) their splines' coefficients (`exact_flow.ForwardMap.homographies`, `splines`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ def _project(hm, x, y):
 
 
 @numba.njit(cache=True, inline="always")
+def _project_to(hs, g, x, y):
+    """_project through hs[g] of a stack hs (N, 3, 3), indexed in place (no array view per
+    pixel)."""
+    wgt = hs[g, 2, 0] * x + hs[g, 2, 1] * y + hs[g, 2, 2]
+    return ((hs[g, 0, 0] * x + hs[g, 0, 1] * y + hs[g, 0, 2]) / wgt,
+            (hs[g, 1, 0] * x + hs[g, 1, 1] * y + hs[g, 1, 2]) / wgt)
+
+
+@numba.njit(cache=True, inline="always")
 def _mirror(u, n):
     """Fold coordinate u into [0, n - 1] by mirroring at both ends (period 2 (n - 1))."""
     if 0.0 <= u <= n - 1:  # the common case: skip the (slow) floating-point modulo
@@ -39,7 +50,7 @@ def _mirror(u, n):
 
 
 @numba.njit(cache=True)
-def flat_frame(hinv, h_next, h_prev, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bias,
+def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bias,
                shade_on, claimed, occl, rgb, flow):
     """A layer whose forward map is the homography alone (F = H), over the whole frame.
 
@@ -71,14 +82,14 @@ def flat_frame(hinv, h_next, h_prev, mask, mscale, ox, oy, is_occluder, tex, aff
                 bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
                 val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
                 rgb[i, j, ch] = min(max(int(val + 0.5), 0), 255)
-            for gap in range(2):
-                nx, ny = _project(h_next if gap == 0 else h_prev, cx, cy)
-                flow[gap, i, j, 0] = nx - j
-                flow[gap, i, j, 1] = ny - i
+            for g in range(h_to.shape[0]):
+                nx, ny = _project_to(h_to, g, cx, cy)
+                flow[g, i, j, 0] = nx - j
+                flow[g, i, j, 1] = ny - i
 
 
 @numba.njit(cache=True)
-def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, mask, dist,
+def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
                  mscale, ox, oy, tex, aff, gain, bias, label, shade_on, claimed, amodal, modal,
                  rgb, flow, tol, max_iter):
     """One object layer (F = H o D, D a thin-plate spline) of one frame, inside `box`.
@@ -87,10 +98,11 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
     solution to first order, so most pixels need one spline evaluation; the last step, once
     shorter than `tol` canonical pixels, is taken without re-evaluating). Where the sprite mask
     covers c: amodal; where no nearer layer claimed x: modal = label, colour and flow
-    F_{e+1}(c) - x, F_{e-1}(c) - x from the same kernel values. `dist` (mask shape, canonical
+    F_{e+-g}(c) - x for every target g from the same kernel values. `dist` (mask shape, canonical
     pixels to the nearest covered mask pixel) lets the scan jump over pixels that cannot be
     covered, at half the distance the local stretch allows.
-    box: (y0, y1, x0, x1) half-open; coef*: (n + 3, 2) spline coefficients (layersynth.motion.tps).
+    box: (y0, y1, x0, x1) half-open; coef (n + 3, 2) and coef_to (N, n + 3, 2): spline
+    coefficients (layersynth.motion.tps) at e and at the flow targets.
     """
     n = points.shape[0]
     u = np.empty((3, n))  # kernel values U_k and gradient at the last evaluated point
@@ -179,14 +191,16 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
                 bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
                 val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
                 rgb[i, j, ch] = min(max(int(val + 0.5), 0), 255)
-            for gap_i in range(2):  # D_{e+-1}(c + s) = D(c) + J(c) s from the kernel values at c
-                cf = coef_next if gap_i == 0 else coef_prev
-                dx = cf[n, 0] + cf[n + 1, 0] * cx + cf[n + 2, 0] * cy
-                dy = cf[n, 1] + cf[n + 1, 1] * cx + cf[n + 2, 1] * cy
+            # D_{e+-g}(c + s) = D(c) + J(c) s from the kernel values at c, for each target
+            for g in range(h_to.shape[0]):
+                dx = (coef_to[g, n, 0] + coef_to[g, n + 1, 0] * cx
+                      + coef_to[g, n + 2, 0] * cy)
+                dy = (coef_to[g, n, 1] + coef_to[g, n + 1, 1] * cx
+                      + coef_to[g, n + 2, 1] * cy)
                 for k in range(n):
                     uk = u[0, k] + u[1, k] * sx + u[2, k] * sy
-                    dx += cf[k, 0] * uk
-                    dy += cf[k, 1] * uk
-                nx, ny = _project(h_next if gap_i == 0 else h_prev, dx, dy)
-                flow[gap_i, i, j, 0] = nx - j
-                flow[gap_i, i, j, 1] = ny - i
+                    dx += coef_to[g, k, 0] * uk
+                    dy += coef_to[g, k, 1] * uk
+                nx, ny = _project_to(h_to, g, dx, dy)
+                flow[g, i, j, 0] = nx - j
+                flow[g, i, j, 1] = ny - i

@@ -41,7 +41,7 @@ class OccluderLayer:
     def draw(self, t: int, canvas: Canvas) -> None:
         """Kept frame t: claim, mark, colour and give the plane's flow to the pixels the mask
         covers."""
-        e = t + 1
+        e = t + self.camera.margin
         m = self.mask
         kernels.flat_frame(*self.camera.homographies(e), m.mask, m.scale, *m.origin, True,
                            *self.shading.at(e), canvas.shade_on, canvas.claimed,
@@ -49,9 +49,9 @@ class OccluderLayer:
 
 
 def plan_occluder(occluder: Occluder, texture: np.ndarray, camera: ForwardMap,
-                  frames: int) -> OccluderLayer:
-    """The layer of `occluder` over `texture` (h, w, 3) uint8 for a clip of T = `frames`;
-    `camera` is the map of the occluder's plane."""
+                  clock) -> OccluderLayer:
+    """The layer of `occluder` over `texture` (h, w, 3) uint8; `camera` is the map of the
+    occluder's plane; `clock` the extended frames' phase-clock times, as `textures.shading`."""
     polygons = [np.asarray(p, dtype=np.float64) for p in occluder.polygons]
     mask = sprites.polygon_mask(polygons, scale=MASK_SCALE)
-    return OccluderLayer(mask, textures.shading(occluder.appearance, texture, frames), camera)
+    return OccluderLayer(mask, textures.shading(occluder.appearance, texture, clock), camera)

@@ -11,11 +11,11 @@ occluders) and bounds, per extended frame, the pixel box holding H_e of the poly
 (`PlaneLayer.draw`) comes after the objects and before the far plane (`composition`), nearest plane
 first: `kernels.flat_frame` with the mask test on claims each unclaimed pixel x of the box whose
 canonical point c = H_e^-1 x falls on the mask (nearest mask pixel, at x's centre) and writes its
-colour and the plane's exact flow H_{e+-1}(c) - x there. Its occluder mark goes to a scratch buffer:
-modal stays 0 and the occluder mask untouched (the plane is background).
+colour and the plane's exact flow H_{e+-g}(c) - x there, for every gap g. Its occluder mark goes
+to a scratch buffer: modal stays 0 and the occluder mask untouched (the plane is background).
 
 The box is passed as views of the frame's buffers with the homographies shifted by the box corner
-(x0, y0): H^-1 T(x0, y0) on the way in and T(-x0, -y0) H_{e+-1} on the way out, so the kernel's
+(x0, y0): H^-1 T(x0, y0) on the way in and T(-x0, -y0) H_{e+-g} on the way out, so the kernel's
 local pixel (j, i) is frame pixel (j + x0, i + y0) and the flow it writes is that pixel's.
 """
 
@@ -48,17 +48,16 @@ class PlaneLayer:
     def draw(self, t: int, canvas: Canvas) -> None:
         """Kept frame t: claim, colour and give the plane's flow to the unclaimed pixels of its box
         whose centre the mask covers."""
-        e, m = t + 1, self.mask
+        e, m = t + self.fmap.margin, self.mask
         y0, y1, x0, x1 = (int(v) for v in self.boxes[e])
         if y0 >= y1 or x0 >= x1:
             return
-        hinv, h_next, h_prev = self.fmap.homographies(e)
+        hinv, h_to = self.fmap.homographies(e)
         rgb, flow = canvas.colour_and_flow(t)
         if canvas.shade_on:
             rgb, flow = rgb[y0:y1, x0:x1], flow[:, y0:y1, x0:x1]
-        kernels.flat_frame(_from_box(hinv, x0, y0), _to_box(h_next, x0, y0),
-                           _to_box(h_prev, x0, y0), m.mask, m.scale, *m.origin,
-                           True, *self.shading.at(e), canvas.shade_on,
+        kernels.flat_frame(_from_box(hinv, x0, y0), _to_box(h_to, x0, y0), m.mask, m.scale,
+                           *m.origin, True, *self.shading.at(e), canvas.shade_on,
                            canvas.claimed[y0:y1, x0:x1], self.scratch[y0:y1, x0:x1], rgb, flow)
 
 
@@ -68,8 +67,9 @@ def plan_plane(plane: BackgroundPlane, texture: np.ndarray, params: SceneParams)
     mask = sprites.polygon_mask(polygons, scale=MASK_SCALE)
     fmap = exact_flow.camera_map(plane.motion, params)
     boxes = plane_boxes(fmap, np.concatenate(polygons), params.height, params.width)
-    return PlaneLayer(mask, textures.shading(plane.appearance, texture, params.frames), fmap,
-                      boxes, np.zeros((params.height, params.width), bool))
+    clock = params.clock(params.taus)
+    return PlaneLayer(mask, textures.shading(plane.appearance, texture, clock), fmap, boxes,
+                      np.zeros((params.height, params.width), bool))
 
 
 def plane_boxes(fmap: ForwardMap, vertices: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -96,8 +96,8 @@ def _from_box(hinv: np.ndarray, x0: int, y0: int) -> np.ndarray:
 
 
 def _to_box(h: np.ndarray, x0: int, y0: int) -> np.ndarray:
-    """T(-x0, -y0) H, written out."""
+    """T(-x0, -y0) H for each of a stack h (N, 3, 3), written out."""
     out = h.copy()
-    out[0] = h[0] - x0 * h[2]
-    out[1] = h[1] - y0 * h[2]
+    out[:, 0] = h[:, 0] - x0 * h[:, 2]
+    out[:, 1] = h[:, 1] - y0 * h[:, 2]
     return out

@@ -31,7 +31,13 @@ from layersynth.render import exact_flow, kernels, occluders, planes, sprites, t
 from layersynth.render.composition import Canvas, compose
 from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL, ForwardMap
 from layersynth.render.sequence import Sequence
-from layersynth.scene.params import PARAMS_VERSION, Motion, ObjectLayer, SceneParams
+from layersynth.scene.params import (
+    PARAMS_VERSION,
+    Motion,
+    ObjectLayer,
+    SceneParams,
+    video_frames,
+)
 
 _NO_MASK = sprites.readonly(np.zeros((1, 1), bool))  # flat_frame's mask argument, unused there
 
@@ -45,10 +51,10 @@ class _ObjectLayer:
     dist: np.ndarray  # (h, w) float64 like mask.mask: canonical px to the nearest covered pixel
     shading: textures.Shading
     fmap: ForwardMap
-    boxes: np.ndarray  # (T + 2, 4) int64 (y0, y1, x0, x1), half-open, clipped to the frame
+    boxes: np.ndarray  # (E, 4) int64 (y0, y1, x0, x1), half-open, clipped to the frame
 
     def draw(self, t: int, canvas: Canvas) -> None:
-        e, m = t + 1, self.mask
+        e, m = t + self.fmap.margin, self.mask
         kernels.object_frame(
             *self.fmap.homographies(e), self.fmap.points, *self.fmap.splines(e), self.boxes[e],
             m.mask, self.dist, m.scale, m.origin[0], m.origin[1], *self.shading.at(e),
@@ -65,7 +71,7 @@ class _ArticulatedLayer:
 
     @property
     def boxes(self) -> np.ndarray:
-        """(T + 2, 4) the box holding every part's box, per extended frame."""
+        """(E, 4) the box holding every part's box, per extended frame."""
         b = np.stack([p.boxes for p in self.parts])
         return np.concatenate([b[..., 0::2].min(0), b[..., 1::2].max(0)], -1)[..., [0, 2, 1, 3]]
 
@@ -82,7 +88,7 @@ class _BackgroundLayer:
     camera: ForwardMap
 
     def draw(self, t: int, canvas: Canvas) -> None:
-        e = t + 1
+        e = t + self.camera.margin
         kernels.flat_frame(*self.camera.homographies(e), _NO_MASK, 1.0, 0.0, 0.0, False,
                            *self.shading.at(e), True, canvas.claimed, canvas.occluder[t],
                            *canvas.colour_and_flow(t))
@@ -95,7 +101,7 @@ def render(params: SceneParams, assets: Assets) -> Sequence:
     out = _render(params, assets, shade_on=True)
     k = len(params.objects)
     return Sequence(rgb=out.rgb, amodal=out.amodal, modal=out.modal, occluder=out.occluder,
-                    flow_gt=out.flow, order=np.arange(k, dtype=np.int16))
+                    flow_gt=out.flow, order=np.arange(k, dtype=np.int16), gaps=params.gaps)
 
 
 def render_masks(params: SceneParams, assets: Assets) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +115,7 @@ def _render(params: SceneParams, assets: Assets, shade_on: bool) -> Canvas:
         raise ValueError(f"SceneParams version {params.version}; this renderer reads "
                          f"{PARAMS_VERSION}")
     canvas = Canvas.empty(params.frames, params.height, params.width, len(params.objects),
-                          shade_on=shade_on)
+                          shade_on=shade_on, flows=2 * len(params.gaps))
     objects = [_plan_object(o, params, assets, label)
                for label, o in enumerate(params.objects, start=1)]
     camera = _camera(params.camera, params)
@@ -136,14 +142,14 @@ def _plan_occluder(params: SceneParams, assets: Assets, camera: ForwardMap):
     texture = assets.textures.get(params.occluder.appearance.texture)
     if params.occluder.motion is not None:
         camera = exact_flow.camera_map(params.occluder.motion, params)
-    return occluders.plan_occluder(params.occluder, texture, camera, params.frames)
+    return occluders.plan_occluder(params.occluder, texture, camera, params.clock(params.taus))
 
 
 def _plan_object(layer: ObjectLayer, params: SceneParams, assets: Assets,
                  label: int) -> _ObjectLayer | _ArticulatedLayer:
     sprite = layer.sprite
     tex = assets.textures.get(layer.appearance.texture)
-    shading = textures.shading(layer.appearance, tex, params.frames)
+    shading = textures.shading(layer.appearance, tex, params.clock(params.taus))
     if sprite.kind == "articulated":
         maps = exact_flow.part_maps(layer, params)
         return _ArticulatedLayer(tuple(
@@ -176,19 +182,23 @@ def _clearance(mask: sprites.SpriteMask) -> np.ndarray:
 
 
 def _background_shading(params: SceneParams, assets: Assets) -> textures.Shading:
-    """The still background texture, or the clip's frames (T + 2, H, W, 3) placed so that
-    canonical 0 (the camera's centre) is the frame centre; the camera still moves them."""
+    """The still background texture, or a video's frames (E, H, W, 3) placed so that canonical 0
+    (the camera's centre) is the frame centre; the camera still moves them. A video has one frame
+    per nominal frame: each extended frame shows the one nearest its time (at a time step below 1
+    a frame is shown on several frames in a row)."""
     a = params.background
+    clock = params.clock(params.taus)
     if params.background_video is None:
-        return textures.shading(a, assets.background_source.get(a.texture), params.frames)
+        return textures.shading(a, assets.background_source.get(a.texture), clock)
     if assets.videos is None:
         raise ValueError("this scene has a background video but the assets have no videos")
-    h, w, count = params.height, params.width, params.frames + 2
+    h, w, count = params.height, params.width, video_frames(params.duration)
     window = _video_window(assets.videos, params.background_video)
-    clip = sprites.readonly(assets.videos.frames(window, count, (h, w)))
-    still = textures.shading(a, clip[0], params.frames)
+    clip = assets.videos.frames(window, count, (h, w))
+    nearest = np.clip(np.floor(clock + 0.5), 0, count - 1).astype(np.int64)
+    still = textures.shading(a, clip[0], clock)
     aff = np.array([[1.0, 0.0, (w - 1) / 2.0], [0.0, 1.0, (h - 1) / 2.0]])
-    return textures.Shading(clip, aff, still.gains, still.bias)
+    return textures.Shading(sprites.readonly(clip[nearest]), aff, still.gains, still.bias)
 
 
 def _video_window(videos, d: dict):

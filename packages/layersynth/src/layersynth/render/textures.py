@@ -3,8 +3,9 @@
 A layer's texture is a crop/scale/flip of a source image: the canonical point c = (x, y) reads
 texture pixel (u, v) = offset + scale * (flip_x * x, flip_y * y), bilinearly, with mirrored
 addressing outside the image (continuous, so brightness constancy holds everywhere). Colour is
-then `gain_t * texel + bias`, gain_t = gain * (1 + amp * sin(freq * e + phase)) per channel at
-extended frame index e (the photometric jitter; amp = 0 turns it off). A layer's `Shading` holds
+then `gain_k * texel + bias`, gain_k = gain * (1 + amp * sin(freq * k + phase)) per channel at
+phase-clock time k (continuous, nominal frames, `SceneParams.clock`: the photometric jitter is a
+function of time, not of the frame index; amp = 0 turns it off). A layer's `Shading` holds
 all of it, ready for the render kernels, which compute the same texel and colour inline.
 """
 
@@ -21,8 +22,8 @@ from layersynth.scene.params import Appearance
 
 @dataclass(frozen=True, eq=False)
 class Shading:
-    """A layer's texture (h, w, 3) uint8, or a clip (T + 2, h, w, 3) of one texture per extended
-    frame; its canonical -> texture map `aff` (2, 3); per-frame gains (T + 2, 3); bias (3,)."""
+    """A layer's texture (h, w, 3) uint8, or a clip (E, h, w, 3) of one texture per extended
+    frame; its canonical -> texture map `aff` (2, 3); per-frame gains (E, 3); bias (3,)."""
 
     tex: np.ndarray
     aff: np.ndarray
@@ -35,10 +36,12 @@ class Shading:
         return tex, self.aff, self.gains[e], self.bias
 
 
-def shading(a: Appearance, tex: np.ndarray, frames: int) -> Shading:
-    """The Shading of appearance `a` over `tex` for a clip of T = `frames` kept frames."""
-    e = np.arange(frames + 2)
-    gains = frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase, e)
+def shading(a: Appearance, tex: np.ndarray, clock) -> Shading:
+    """The Shading of appearance `a` over `tex`, gains at the extended frames' phase-clock times
+    `clock` (E,) (`SceneParams.clock(SceneParams.taus)`), or a kept-frame count T for the clock
+    of T frames at time step 1 and gaps (1,): 0 .. T + 1."""
+    times = np.arange(clock + 2) if np.ndim(clock) == 0 else clock
+    gains = frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase, times)
     return Shading(readonly(tex), texture_affine(a.offset, a.scale, a.flip),
                    np.ascontiguousarray(gains), np.asarray(a.bias, dtype=np.float64))
 
@@ -50,10 +53,11 @@ def texture_affine(offset, scale: float, flip) -> np.ndarray:
     return np.array([[scale * fx, 0.0, offset[0]], [0.0, scale * fy, offset[1]]])
 
 
-def frame_gains(gain, amp, freq: float, phase, e: np.ndarray) -> np.ndarray:
-    """(3,), (3,), scalar, (3,), (N,) extended frame indices -> (N, 3) float64 per-frame gains."""
-    e = np.asarray(e, dtype=np.float64)[:, None]
-    return np.asarray(gain) * (1.0 + np.asarray(amp) * detmath.sin(freq * e + np.asarray(phase)))
+def frame_gains(gain, amp, freq: float, phase, times: np.ndarray) -> np.ndarray:
+    """(3,), (3,), scalar, (3,), (N,) phase-clock times (nominal frames) -> (N, 3) float64
+    gains."""
+    k = np.asarray(times, dtype=np.float64)[:, None]
+    return np.asarray(gain) * (1.0 + np.asarray(amp) * detmath.sin(freq * k + np.asarray(phase)))
 
 
 def mirror(u: np.ndarray, n: int) -> np.ndarray:

@@ -29,7 +29,12 @@ class SceneConfig:
       brightness constancy is what it checks.
     """
 
-    frames: int = 30  # T kept frames; one extra frame is rendered at each end for the flow gaps
+    frames: int = 30  # T kept frames; max(gaps) extra frames are rendered at each end for the flow
+    # Nominal frames between kept frames: 1 is the frame rate the speeds below are given at; 0.5
+    # renders the same scenes at twice that rate (with 2T - 1 frames, the same clips). At most 4:
+    # beyond, per-frame motion leaves the range flow estimators handle.
+    time_step: float = 1.0
+    gaps: tuple[int, ...] = (1,)  # frame gaps of the stored flows (+-g each), ascending
     height: int = 128
     width: int = 224
     objects: tuple[int, ...] = (1, 2, 3)  # object counts, drawn in equal proportions
@@ -117,6 +122,7 @@ class SceneConfig:
     def __post_init__(self) -> None:
         _normalise(self)
         _positive(self, "frames", "height", "width", "occlusion_tries", "silhouette_grid")
+        _check_time(self)
         if self.silhouette_grid < 2:
             raise ValueError(f"silhouette_grid: at least 2, got {self.silhouette_grid}")
         if self.height < 16 or self.width < 16:
@@ -147,6 +153,19 @@ class SceneConfig:
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ValueError(f"{name}: must be in [0, 0.5), got {getattr(self, name)}")
 
+    @property
+    def duration(self) -> float:
+        """D = (frames - 1) * time_step: nominal frames from the first kept frame to the last. The
+        sampler draws from it, never from the frame count, so that a scene depends on the clip's
+        duration only (`layersynth.scene.params`)."""
+        return (self.frames - 1) * self.time_step
+
+    @property
+    def reach(self) -> float:
+        """D / 2 + 1: the trajectory times a scene's bounds hold, |tau| <= reach (the kept frames
+        and one nominal frame beyond each end, as at time step 1)."""
+        return self.duration / 2.0 + 1.0
+
     @classmethod
     def preset(cls, name: str, **overrides) -> SceneConfig:
         """The named preset (a key of PRESETS: "oclr", "syn-val" and its splits, "tiny") with
@@ -171,6 +190,26 @@ class SceneConfig:
         if unknown:
             raise ValueError(f"SceneConfig: unknown field(s) {', '.join(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _check_time(cfg: SceneConfig) -> None:
+    """time_step in (0, 4]; gaps distinct, positive, each below the clip's frame count (1 is
+    always allowed: its flow reaches the extra frames), stored ascending."""
+    if not 0.0 < cfg.time_step <= 4.0:
+        raise ValueError(f"time_step: nominal frames per frame in (0, 4], got {cfg.time_step!r}")
+    gaps = cfg.gaps
+    if not gaps or any(g < 1 for g in gaps):
+        raise ValueError(f"gaps: positive frame gaps like 1,2, got {_listed(gaps)}")
+    if len(set(gaps)) != len(gaps):
+        raise ValueError(f"gaps: each gap once, got {_listed(gaps)}")
+    if max(gaps) > max(cfg.frames - 1, 1):
+        raise ValueError(f"gaps: each gap below the clip's {cfg.frames} frames, got "
+                         f"{_listed(gaps)}")
+    object.__setattr__(cfg, "gaps", tuple(sorted(gaps)))
+
+
+def _listed(values) -> str:
+    return ",".join(str(v) for v in values) or "none"
 
 
 def _check_shapes(cfg: SceneConfig) -> None:

@@ -40,7 +40,7 @@ def draw_kind(rng: np.random.Generator, cfg: SceneConfig) -> str:
 
 def sample_spell(rng: np.random.Generator, cfg: SceneConfig) -> StaticSpell | None:
     """A spell with its ramps inside the kept frames' time span; None if the clip is too short."""
-    half, ramp = (cfg.frames - 1) / 2.0, cfg.static_ramp
+    half, ramp = cfg.duration / 2.0, cfg.static_ramp
     room = 2.0 * half - 2.0 * ramp
     length = min(float(rng.uniform(*cfg.static_spell_frames)), room)
     if length <= 0.0:
@@ -54,11 +54,12 @@ def crossing_motion(rng: np.random.Generator, cfg: SceneConfig, motion: Motion, 
     """`motion` with a straight path that starts ("enter") or ends ("leave") with the sprite
     wholly outside the frame. `reach` (canonical px) bounds the sprite's distance from its centre.
 
-    The outside end is the clip's first (enter) or last (leave) extended frame; the sprite's image
+    The outside end is one nominal frame before the first (enter) or after the last (leave) kept
+    frame (`SceneConfig.reach`); the sprite's image
     first (last) touches the frame at a time drawn in the outer third of the clip, moving inwards
     within 40 degrees of the edge normal, fast enough to get a third of its extent inside.
     """
-    h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
+    h, w, half = cfg.height, cfg.width, cfg.reach
     side = int(rng.integers(4))
     normal = _EDGE_NORMALS[side]  # outward
     angle = math.atan2(-normal[1], -normal[0]) + float(rng.uniform(-0.7, 0.7))
@@ -114,7 +115,7 @@ def plan_hiding(rng: np.random.Generator, cfg: SceneConfig, params: SceneParams,
     HIDE_STEP frames of trajectory time) taken into the camera's coordinates, grown by
     HIDE_MARGIN: moving with the background, it covers the object at every time in the window.
     """
-    half = (cfg.frames - 1) / 2.0
+    half = cfg.duration / 2.0
     # At most half the clip, so that the object is seen before or after it (on short clips).
     length = min(float(rng.uniform(*cfg.full_occlusion_frames)), half)
     t0 = -half + float(rng.uniform(0.0, 1.0)) * (2.0 * half - length)
@@ -147,8 +148,7 @@ def footprint(layer: ObjectLayer, params: SceneParams, assets: Assets,
     object's exact map (spell included). An articulated body's outline is its parts' hulls, each
     through its own part map (the torso's with the TPS)."""
     hom, own = exact_flow.object_homographies(layer, params.camera, taus)
-    points, coefs = exact_flow.deformation_splines(layer.deformation,
-                                                   own + (params.frames + 1) / 2.0)
+    points, coefs = exact_flow.deformation_splines(layer.deformation, params.clock(own))
     plane = params.camera if plane is None else plane
     camera_inv = homography.inverse(homography.matrices(np.asarray(plane.coeffs), taus,
                                                         plane.shake))
@@ -185,12 +185,11 @@ def _body_outline(parts, points: np.ndarray, coefs: np.ndarray, own: np.ndarray)
     return np.concatenate(out, axis=1)
 
 
-def body_reach(parts, points: np.ndarray, amplitude: np.ndarray, frames: int) -> float:
-    """Canonical px bound on an articulated body's distance from its centre over the clip: every
-    part's vertices posed every HIDE_STEP frames of the extended clip (joint angles are sinusoids,
-    so the sweep holds their extremes to within the step), the torso's moved by the spline's
-    amplitude, with `sprite_reach`'s 10 % and 2 px."""
-    half = (frames + 1) / 2.0
+def body_reach(parts, points: np.ndarray, amplitude: np.ndarray, half: float) -> float:
+    """Canonical px bound on an articulated body's distance from its centre over |tau| <= half
+    (`SceneConfig.reach`): every part's vertices posed every HIDE_STEP nominal frames (joint
+    angles are sinusoids, so the sweep holds their extremes to within the step), the torso's
+    moved by the spline's amplitude, with `sprite_reach`'s 10 % and 2 px."""
     taus = np.arange(-half, half + HIDE_STEP, HIDE_STEP)
     poses = articulated.poses(parts, taus)
     bulge = float(np.sqrt((np.asarray(amplitude) ** 2).sum(1)).max()) if len(amplitude) else 0.0

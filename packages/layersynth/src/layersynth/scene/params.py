@@ -1,19 +1,29 @@
 """Scene parameters: the small JSON-serialisable record `sample_scene` draws and `render` reads.
 
-Time: the clip has T kept frames plus one extra at each end, extended frame index e = 0 .. T + 1
-(kept frame t is e = t + 1); trajectories are polynomials in tau = e - (T + 1) / 2, frames from
-the clip centre. Depth: objects[0] is the front-most layer.
+Time: every motion, deformation, joint, jitter and event is a function of continuous time tau in
+nominal frames from the clip centre (one nominal frame = one frame at time step 1). The clip has
+T kept frames sampled `time_step` S nominal frames apart, plus G = max(gaps) extra frames at each
+end for the flow targets: extended frame index e = 0 .. T + 2G - 1 (kept frame t is e = t + G) at
+
+    tau_e = (e - G - (T - 1) / 2) * S          (exact for a dyadic S: 1, 0.5, 0.25, ...)
+
+so the kept frames span the duration D = (T - 1) * S, and the same scene at S / 2 with 2T - 1
+frames holds every frame of the S one at its even frames. Phases (deformation, photometric
+jitter) run on the clock tau + D / 2 + 1, nominal frames since one nominal frame before the
+first kept frame (extended frame 0 at S = 1, as before time steps). Depth: objects[0] is the
+front-most layer.
 """
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-PARAMS_VERSION = 2  # bump when the meaning of a field or the renderer's output changes
+PARAMS_VERSION = 3  # bump when the meaning of a field or the renderer's output changes
 
 Pair = tuple[float, float]
 Triple = tuple[float, float, float]
@@ -64,8 +74,8 @@ class Appearance(Record):
     flip: tuple[bool, bool]  # mirror the texture along x, y
     gain: Triple  # per-channel multiplier
     bias: Triple  # per-channel offset, intensity levels
-    jitter_amp: Triple  # per-frame relative gain amplitude (0 = no photometric jitter)
-    jitter_freq: float  # radians per frame
+    jitter_amp: Triple  # relative gain amplitude (0 = no photometric jitter)
+    jitter_freq: float  # radians per nominal frame, on the phase clock (see the module docstring)
     jitter_phase: Triple
 
 
@@ -82,7 +92,8 @@ class Motion(Record):
 
 @dataclass(frozen=True)
 class Deformation(Record):
-    """TPS control points P_i (canonical) displaced by amplitude_i * sin(freq_i * e + phase_i)."""
+    """TPS control points P_i (canonical) displaced by amplitude_i * sin(freq_i * k + phase_i), k
+    the phase clock at the object's own time (nominal frames, see the module docstring)."""
 
     points: tuple[Pair, ...]
     amplitude: tuple[Pair, ...]  # (0, 0) for points that stay put; |amplitude_i| < D_i / 2
@@ -186,16 +197,46 @@ class SceneParams(Record):
     # its path (the last of occluder.polygons) over tau in hidden_window; -1 for none.
     hidden: int = -1
     hidden_window: Pair = (0.0, 0.0)
+    time_step: float = 1.0  # S, nominal frames between kept frames (0.5: twice the frame rate)
+    gaps: tuple[int, ...] = (1,)  # frame gaps g of the flows: +g1, -g1, +g2, -g2, ... per frame
     version: int = PARAMS_VERSION
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def margin(self) -> int:
+        """G = max(gaps): extended frames at each end of the clip (kept frame t is e = t + G)."""
+        return max(self.gaps)
+
+    @property
+    def extended(self) -> int:
+        """E = T + 2G, the number of extended frames."""
+        return self.frames + 2 * self.margin
+
+    @property
+    def duration(self) -> float:
+        """D = (T - 1) * S, nominal frames from the first kept frame to the last."""
+        return (self.frames - 1) * self.time_step
 
     @property
     def taus(self) -> np.ndarray:
-        """(T + 2,) trajectory times of the extended frames."""
-        return np.arange(self.frames + 2) - (self.frames + 1) / 2.0
+        """(E,) trajectory times of the extended frames, nominal frames from the clip centre."""
+        return (np.arange(self.extended) - self.margin - (self.frames - 1) / 2.0) * self.time_step
+
+    def clock(self, taus) -> np.ndarray:
+        """(N,) phase-clock times (deformation, jitter) at trajectory times taus (N,)."""
+        return np.asarray(taus, dtype=np.float64) + (self.duration / 2.0 + 1.0)
+
+    def gap_offsets(self) -> np.ndarray:
+        """(2 len(gaps),) int64 extended-frame offsets of the flow targets: +g1, -g1, +g2, ..."""
+        return np.array([s * g for g in self.gaps for s in (1, -1)], dtype=np.int64)
+
+
+def video_frames(duration: float) -> int:
+    """Frames of a background video window for a clip of `duration` D nominal frames: one per
+    nominal frame, at phase-clock times 0 .. floor(D) + 2 (the kept frames lie in [1, D + 1])."""
+    return int(math.floor(duration)) + 3
 
 
 def _tuples(x):

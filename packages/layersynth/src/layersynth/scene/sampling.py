@@ -3,6 +3,11 @@
 Rendering is a pure function of the record it returns (`layersynth.render.renderer.render`). The
 occlusion-range retry renders each candidate's masks (`render_masks`) to measure its hidden share:
 this module depends on the renderer, the renderer only on the records in `layersynth.scene.params`.
+
+Time: every draw depends on the clip's duration D = (T - 1) * S (`SceneConfig.duration`, nominal
+frames) and never on the frame count T or the time step S alone, and every bound on a trajectory
+holds over |tau| <= D / 2 + 1 (`SceneConfig.reach`): the same seed at S / 2 with 2T - 1 frames
+draws the same scene, whose even frames are the frames at S (`layersynth.scene.params`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from layersynth.scene.params import (
     SceneParams,
     Sprite,
     Triple,
+    video_frames,
 )
 
 
@@ -43,13 +49,22 @@ def sample_scene(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
     fractions = []
     for _ in range(cfg.occlusion_tries):
         params = _sample_once(rng, cfg, assets)
-        fractions.append(occlusion_fraction(*render_masks(params, assets)))
+        fractions.append(occlusion_fraction(*render_masks(nominal_rate(params), assets)))
         if lo <= fractions[-1] <= hi:
             return params
     raise ValueError(
         f"occlusion {lo}:{hi}: none of {cfg.occlusion_tries} sampled scenes met it (hidden "
         f"fractions seen {min(fractions):.3f}..{max(fractions):.3f}); widen the range, allow more "
         f"objects or raise occlusion_tries")
+
+
+def nominal_rate(params: SceneParams) -> SceneParams:
+    """The same scene over the same duration at about one frame per nominal frame (exactly, for a
+    whole number of nominal frames) with gaps (1,): where `sample_scene` measures a candidate's
+    hidden fraction, so that the choice does not depend on the time step."""
+    frames = int(round(params.duration)) + 1
+    step = params.duration / (frames - 1) if frames > 1 else 1.0
+    return replace(params, frames=frames, time_step=step, gaps=(1,))
 
 
 def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
@@ -61,13 +76,13 @@ def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> 
                 else None)
     video = None
     if assets.videos is not None and rng.random() < cfg.video_background_prob:
-        window = assets.videos.sample(rng, cfg.frames + 2, (cfg.height, cfg.width))
+        window = assets.videos.sample(rng, video_frames(cfg.duration), (cfg.height, cfg.width))
         video = window.to_dict()
     planes = ()  # a background video stays one far plane: its own depth is unknown
     if video is None and rng.random() < cfg.parallax_prob:
         planes = _sample_planes(rng, cfg, assets, camera)
     params = SceneParams(cfg.frames, cfg.height, cfg.width, objects, background, camera, occluder,
-                         video, planes)
+                         video, planes, time_step=cfg.time_step, gaps=cfg.gaps)
     if rng.random() < cfg.full_occlusion_prob:
         params = _hide_one(rng, cfg, assets, params)
     return params
@@ -118,7 +133,7 @@ def _sample_object(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -
     spell = events.sample_spell(rng, cfg) if kind == "static" else None
     if kind in ("enter", "leave"):
         amplitude = np.asarray(deformation.amplitude)
-        reach = (events.body_reach(sprite.parts, points, amplitude, cfg.frames)
+        reach = (events.body_reach(sprite.parts, points, amplitude, cfg.reach)
                  if sprite.kind == "articulated" else events.sprite_reach(points, amplitude))
         motion = events.crossing_motion(rng, cfg, motion, reach, kind)
     return ObjectLayer(sprite, appearance, motion, deformation, spell=spell,
@@ -158,7 +173,7 @@ def _sample_appearance(rng: np.random.Generator, cfg: SceneConfig, source: Textu
 
 
 def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: float) -> Motion:
-    h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
+    h, w, half = cfg.height, cfg.width, cfg.reach
     centre = rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h])
     speed = rng.uniform(*cfg.object_speed) * h
     heading = rng.uniform(0, 2 * np.pi)
@@ -186,7 +201,7 @@ def _sample_object_motion(rng: np.random.Generator, cfg: SceneConfig, radius: fl
 def _sample_camera(rng: np.random.Generator, cfg: SceneConfig) -> Motion:
     """The far plane's trajectory: a pan (fast in cfg.fast_pan_prob of scenes, then mostly
     horizontal) with acceleration, mild rotation, zoom and tilt, and shake in cfg.shake_prob."""
-    h, w, half = cfg.height, cfg.width, (cfg.frames + 1) / 2.0
+    h, w, half = cfg.height, cfg.width, cfg.reach
     velocity = rng.uniform(-1, 1, 2) * cfg.camera_speed * h
     if rng.random() < cfg.fast_pan_prob:
         heading = rng.uniform(-0.3, 0.3) + (np.pi if rng.random() < 0.5 else 0.0)
@@ -213,7 +228,7 @@ def _sample_planes(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
     """cfg.near_planes near planes (the first a ground plane in cfg.ground_prob of scenes, the
     rest patches), each with a texture of the background source; nearest (largest parallax)
     first."""
-    taus = np.arange(cfg.frames + 2) - (cfg.frames + 1) / 2.0
+    taus = _nominal_taus(cfg.reach)
     count = int(rng.integers(cfg.near_planes[0], cfg.near_planes[1] + 1))
     ground = rng.random() < cfg.ground_prob
     planes = []
@@ -248,6 +263,12 @@ def _sample_occluder(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
     appearance = _sample_appearance(rng, cfg, assets.textures, cfg.jitter[1])
     motion = depth.parallax_motion(camera, float(rng.uniform(*cfg.occluder_parallax)))
     return Occluder(tuple(polygons), appearance, motion)
+
+
+def _nominal_taus(reach: float) -> np.ndarray:
+    """(N,) times -reach, -reach + 1, ... up to and with reach: one per nominal frame."""
+    taus = np.arange(int(math.floor(2.0 * reach)) + 1) - reach
+    return taus if taus[-1] == reach else np.append(taus, reach)
 
 
 def _bounded_linear(rng: np.random.Generator, limit: float, half: float) -> Triple:
