@@ -1,5 +1,6 @@
 """`layersynth generate`: bad options refused in one line before any work; summary, JSON, resume."""
 
+import numpy as np
 import pytest
 from clirun import SMALL, invoke, script
 from layersynth import open_dataset
@@ -23,6 +24,10 @@ from layersynth.errors import UsageError
     (["--seed", "-1"], "--seed -1: must be at least 0"),
     (["--shard-size", "0"], "--shard-size 0: must be at least 1"),
     (["--frames", "0"], "--frames 0: a positive integer"),
+    (["--time-step", "0"], "--time-step 0: nominal frames per frame in (0, 4], got 0.0"),
+    (["--time-step", "fast"], "--time-step fast: expected a number of nominal frames per frame"),
+    (["--gaps", "1,1"], "--gaps 1,1: each gap once, got 1,1"),
+    (["--gaps", "4"], "--gaps 4: gaps: each gap below the clip's 4 frames, got 4"),
     (["--preset", "big"], "Invalid value for '--preset': 'big' is not one of"),
     (["--textures", "/no/such/dir"], "--textures /no/such/dir: no such folder"),
     (["--raft-weights", "/no/w.ckpt", "--flow", "gt,raft"], "--raft-weights /no/w.ckpt: no such"),
@@ -152,3 +157,30 @@ def test_the_entry_point_and_the_console_script_generate_the_same_dataset(tmp_pa
     assert made.code == 0 and made.last_json()["made"] == 1
     first = (tmp_path / "a" / "shard-00000.h5").read_bytes()
     assert first == (tmp_path / "b" / "shard-00000.h5").read_bytes()
+
+
+def test_time_step_and_gaps_set_their_scene_fields_and_are_checked_with_the_frames():
+    ctx = command.make_context("generate", ["--n", "1", "--out", "x", "--time-step", "0.5",
+                                            "--gaps", "2,1", "--frames", "9"])
+    given = [ctx.params[k] for k in ("frames", "time_step", "gaps")]
+    assert scene_overrides("tiny", *given) == {"frames": 9, "time_step": 0.5, "gaps": (2, 1)}
+    ctx = command.make_context("generate", ["--n", "1", "--out", "x", "--gaps", "1,3",
+                                            "--frames", "3"])
+    with pytest.raises(UsageError, match=r"^--frames 3 --gaps 1,3: gaps: each gap below the "
+                                         r"clip's 3 frames, got 1,3$"):
+        scene_overrides("tiny", *(ctx.params[k] for k in ("frames", "gaps")))
+
+
+def test_a_dataset_at_half_the_time_step_holds_the_first_one_at_its_even_frames(tmp_path):
+    coarse = invoke("generate", "--n", "2", "--out", tmp_path / "a", *SMALL)
+    fine = invoke("generate", "--n", "2", "--out", tmp_path / "b", *SMALL, "--frames", "7",
+                  "--time-step", "0.5")
+    assert coarse.code == 0 and fine.code == 0, (coarse.err, fine.err)
+    a, b = open_dataset(tmp_path / "a"), open_dataset(tmp_path / "b")
+    for seq in a.ids:
+        assert b.record(seq)["scene"]["time_step"] == 0.5
+        x, y = a.read(seq), b.read(seq)
+        assert y["rgb"].shape[0] == 7
+        for name in ("rgb", "modal", "occluder"):
+            assert np.array_equal(y[name][::2], x[name]), name
+        assert np.array_equal(y["amodal"][:, ::2], x["amodal"])

@@ -190,3 +190,33 @@ def test_background_depth_fields_are_validated(field, value, message):
 def test_background_depth_defaults_round_trip_and_are_valid():
     cfg = SceneConfig.preset("oclr", near_planes=[1, 3], shake_freq=[0.5, 1.0])
     assert cfg.near_planes == (1, 3) and SceneConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"time_step": 0.0}, "time_step: nominal frames per frame in (0, 4], got 0.0"),
+    ({"time_step": -0.5}, "time_step: nominal frames per frame in (0, 4], got -0.5"),
+    ({"time_step": float("nan")}, "time_step: nominal frames per frame in (0, 4], got nan"),
+    ({"time_step": 8.0}, "time_step: nominal frames per frame in (0, 4], got 8.0"),
+    ({"gaps": ()}, "gaps: positive frame gaps like 1,2, got none"),
+    ({"gaps": (0,)}, "gaps: positive frame gaps like 1,2, got 0"),
+    ({"gaps": (1, -2)}, "gaps: positive frame gaps like 1,2, got 1,-2"),
+    ({"gaps": (2, 2)}, "gaps: each gap once, got 2,2"),
+    ({"gaps": (1, 8), "frames": 8}, "gaps: each gap below the clip's 8 frames, got 1,8"),
+    ({"gaps": (2,), "frames": 2}, "gaps: each gap below the clip's 2 frames, got 2"),
+])
+def test_time_step_and_gaps_are_validated_naming_the_field(overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SceneConfig.preset("tiny", **overrides)
+
+
+def test_gaps_are_kept_ascending_and_one_is_allowed_on_a_one_frame_clip():
+    assert SceneConfig.preset("tiny", gaps=[3, 1, 2]).gaps == (1, 2, 3)
+    assert SceneConfig.preset("tiny", frames=1).gaps == (1,)
+    assert SceneConfig.preset("tiny", frames=3, gaps=(1, 2)).gaps == (1, 2)
+
+
+def test_the_duration_counts_nominal_frames_whatever_the_time_step():
+    coarse = SceneConfig.preset("oclr")
+    fine = SceneConfig.preset("oclr", frames=59, time_step=0.5)
+    assert coarse.duration == fine.duration == 29.0 and coarse.reach == fine.reach == 15.5
+    assert SceneConfig.from_dict(json.loads(json.dumps(fine.to_dict()))) == fine

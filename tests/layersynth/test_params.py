@@ -42,3 +42,19 @@ def test_fields_absent_from_the_dict_take_their_defaults():
 def test_taus_are_the_t_plus_2_extended_frame_times_centred_on_the_clip():
     p = sample_scene(np.random.default_rng(3), SceneConfig.preset("tiny", frames=4), ASSETS)
     np.testing.assert_array_equal(p.taus, [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
+
+
+def test_time_step_and_gaps_round_trip_and_set_the_extended_frames():
+    cfg = SceneConfig.preset("tiny", frames=5, time_step=0.25, gaps=(1, 3))
+    p = sample_scene(np.random.default_rng(4), cfg, ASSETS)
+    assert SceneParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    assert (p.time_step, p.gaps, p.margin, p.extended, p.duration) == (0.25, (1, 3), 3, 11, 1.0)
+    np.testing.assert_array_equal(p.taus, 0.25 * (np.arange(11) - 5))
+    np.testing.assert_array_equal(p.gap_offsets(), [1, -1, 3, -3])
+
+
+def test_records_without_time_step_or_gaps_read_as_one_nominal_frame_and_gap_one():
+    p = sample_scene(np.random.default_rng(5), SceneConfig.preset("tiny"), ASSETS)
+    d = {k: v for k, v in p.to_dict().items() if k not in ("time_step", "gaps")}
+    q = SceneParams.from_dict(json.loads(json.dumps(d)))
+    assert q == p and (q.time_step, q.gaps) == (1.0, (1,)) and PARAMS_VERSION == 3
