@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from layersynth.assets.sources import Assets
 from layersynth.render.renderer import render
 from layersynth.scene.config import SceneConfig
@@ -52,6 +54,16 @@ def test_the_sampler_draws_the_same_scene_for_the_same_duration(k):
         coarse, fine = _pair(seed, k)
         assert fine.time_step == 1.0 / k and fine.gaps == (1, k)
         assert replace(fine, frames=T, time_step=1.0, gaps=(1,)) == coarse
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.sampled_from([2, 4, 8]),
+       st.sampled_from(["tiny", "oclr", "syn-val-static", "syn-val-occluded"]))
+def test_no_draw_depends_on_the_frame_count_beyond_the_duration(seed, frames, k, preset):
+    cfg = SceneConfig.preset(preset, frames=frames)
+    coarse = sample_scene(np.random.default_rng(seed), cfg, ASSETS)
+    fine = sample_scene(np.random.default_rng(seed), _finer(cfg, k, gaps=(1,)), ASSETS)
+    assert replace(fine, frames=frames, time_step=1.0) == coarse
 
 
 def test_the_contract_scenes_hold_every_time_dependent_part():
