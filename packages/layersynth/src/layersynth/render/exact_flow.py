@@ -37,7 +37,7 @@ import numpy as np
 from layersynth.motion import detmath, homography, spells, tps
 from layersynth.render import articulated
 from layersynth.render.sprites import SpriteMask
-from layersynth.scene.params import Deformation, Motion, ObjectLayer, SceneParams
+from layersynth.scene.params import Deformation, Motion, ObjectLayer, SceneParams, gap_offsets
 
 NEWTON_TOL = 0.02  # last Newton step (canonical px) taken unchecked; residual after it ~1e-5 px
 NEWTON_MAX_ITER = 12
@@ -68,7 +68,7 @@ class ForwardMap:
     @cached_property
     def offsets(self) -> np.ndarray:
         """(N,) int64 extended-frame offsets of the flow targets, N = 2 len(gaps): +g1, -g1, ..."""
-        return np.array([s * g for g in self.gaps for s in (1, -1)], dtype=np.int64)
+        return gap_offsets(self.gaps)
 
     def homographies(self, e: int) -> tuple[np.ndarray, np.ndarray]:
         """(H_e^-1 (3, 3), targets (N, 3, 3) H_{e+g1}, H_{e-g1}, ...): a kernel's matrices at

@@ -228,9 +228,11 @@ class SceneParams(Record):
         """(N,) phase-clock times (deformation, jitter) at trajectory times taus (N,)."""
         return np.asarray(taus, dtype=np.float64) + (self.duration / 2.0 + 1.0)
 
-    def gap_offsets(self) -> np.ndarray:
-        """(2 len(gaps),) int64 extended-frame offsets of the flow targets: +g1, -g1, +g2, ..."""
-        return np.array([s * g for g in self.gaps for s in (1, -1)], dtype=np.int64)
+
+def gap_offsets(gaps: tuple[int, ...]) -> np.ndarray:
+    """(2 len(gaps),) int64 extended-frame offsets of the flow targets, in flow_gt's order:
+    +g1, -g1, +g2, -g2, ..."""
+    return np.array([s * g for g in gaps for s in (1, -1)], dtype=np.int64)
 
 
 def video_frames(duration: float) -> int:
