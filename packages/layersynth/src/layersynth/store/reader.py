@@ -151,9 +151,9 @@ class Shard:
         missing = [n for n in names if n not in present]
         if missing:
             raise KeyError(f"{self.path}: sequence {seq_id} has no array {missing[0]!r}")
-        if gaps is not None:
+        for gap in gaps or ():  # a gap not stored is refused before anything is read
             try:
-                [flow_gaps.gap_index(self.gaps, g) for g in gaps]
+                flow_gaps.gap_index(self.gaps, gap)
             except ValueError as err:
                 raise ValueError(f"{self.path}: {err}") from None
         out = {n: decode(n, self._stored(seq_id, group, n, _window(n, frames))) for n in names}
