@@ -67,14 +67,17 @@ def junk_in_record(path: Path, seq_id: str) -> None:
 
 def without_checksums(path: Path) -> None:
     """Rewrite a shard as layersynth wrote shards before chunk checksums: HDF5's earliest file
-    format (no metadata checksums), no Fletcher-32 filter, `order` contiguous. Same values."""
+    format (no metadata checksums), no Fletcher-32 filter, `order` contiguous, schema version 1
+    (no `gaps` attributes). Same values."""
     import hdf5plugin
 
     blosc = dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
     old = path.with_name(path.name + ".old")
     with h5py.File(path, "r") as src, h5py.File(old, "w") as dst:
         for key in src.attrs:
-            dst.attrs.create(key, src.attrs[key])
+            if key != "gaps":
+                dst.attrs.create(key, src.attrs[key])
+        dst.attrs["schema_version"] = 1
         for seq_id in src:
             group = dst.create_group(seq_id)
             group.attrs.create("record", src[seq_id].attrs["record"])

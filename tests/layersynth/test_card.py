@@ -25,6 +25,14 @@ def test_the_card_lists_every_schema_field_with_its_axes_dtype_and_units():
     assert "| `flow_<method>` |" in text
 
 
+def test_the_card_says_which_flow_gaps_are_stored_and_where_each_sits():
+    assert "flow gaps stored: +-1: every flow is (T, 2, H, W, 2), gap index 0 = +1, 1 = -1" in (
+        card.render_card(MANIFEST))  # a manifest without gaps: schema 1's gap 1
+    text = card.render_card(dict(MANIFEST, gaps=[1, 2]))
+    assert ("flow gaps stored: +-1, +-2: every flow is (T, 4, H, W, 2), gap index 0 = +1, "
+            "1 = -1, 2 = +2, 3 = -2") in text
+
+
 def test_the_card_states_counts_seeds_flows_and_the_settings_as_json():
     text = card.render_card(MANIFEST)
     assert "3 sequences of 8 frames at 64 x 112 in 2 HDF5 shards (3.0 MB)" in text

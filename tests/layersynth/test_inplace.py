@@ -65,6 +65,7 @@ def test_a_shard_whose_file_is_ahead_of_its_entry_is_only_relisted(tmp_path):
     with h5py.File(tmp_path / "shard-00000.h5", "r+") as f:
         for sid, arrays in written.items():  # as a pass killed after its rename leaves it
             f[sid].create_dataset("flow_half", data=encode("flow_half", arrays["flow_gt"])[0])
+            f[sid]["flow_half"].attrs.create("gaps", np.asarray([1], "<i8"))
     est = HalfPixel()
     report = add_estimated_flow(tmp_path, est)
     assert (report.written, report.skipped, est.pairs) == (0, 1, 0)

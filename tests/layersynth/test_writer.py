@@ -257,6 +257,7 @@ def test_a_shard_built_in_memory_has_the_bytes_h5py_writes_on_disk(tmp_path):
         set_text(f.attrs, "generator_version", "t")
         f.attrs["shard_index"] = 0
         set_text(f.attrs, "settings", "{}")
+        f.attrs.create("gaps", np.asarray([1], "<i8"))
         for seq_id, arrays in seqs.items():
             writer.write_sequence(f.create_group(seq_id), arrays, {"id": seq_id})
     assert (tmp_path / "shard-00000.h5").read_bytes() == (tmp_path / "disk.h5").read_bytes()

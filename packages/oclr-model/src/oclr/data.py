@@ -136,7 +136,7 @@ def read_arrays(reader, seq_id: str, names: tuple[str, ...],
     """The named arrays of a sequence, only `frames` along T if given (layersynth's
     `read(id, names, frames)` reads just those chunks; any other reader is sliced here)."""
     if hasattr(reader, "read"):
-        return reader.read(seq_id, list(names), frames)
+        return reader.read(seq_id, list(names), frames, gaps=(1,))  # the model takes +-1
     arrays = {n: reader[seq_id][n] for n in names}
     if frames is None:
         return arrays

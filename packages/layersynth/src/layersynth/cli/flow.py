@@ -1,13 +1,16 @@
 """`layersynth flow DIR --method {raft,dis}`: add estimated flow to existing shards, in place.
 
 Atomic per shard and resumable (re-run the same command after an interruption: finished shards
-are skipped); see `layersynth.estimators.inplace`. RAFT runs in batches of frame pairs taken
+are skipped); see `layersynth.estimators.inplace`. Every flow gap the dataset stores is estimated
+(pairs (t, t+g) and (t, t-g) for each gap g, `Dataset.gaps`), so flow_<method> holds the same
+gaps as flow_gt. RAFT runs in batches of frame pairs taken
 across sequences, on `--device` (CUDA with fp16 autocast, `--precision`). Prints a table,
 then one JSON object last on stdout.
 
-Refused before any estimator loads: a bad manifest, clips the method cannot take (T < 2, frames
-under DIS's smallest size), an unknown --device (even for DIS, which ignores it), --batch or
---iters under 1, --raft-weights without --method raft, a --json FILE that cannot be written.
+Refused before any estimator loads: a bad manifest, clips the method cannot take (T < 2, or under
+2g frames for a stored gap g, frames under DIS's smallest size), an unknown --device (even for
+DIS, which ignores it), --batch or --iters under 1, --raft-weights without --method raft, a
+--json FILE that cannot be written.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from layersynth.estimators.inplace import add_estimated_flow
 from layersynth.estimators.raft import resolve_weights
 from layersynth.report import progress
 from layersynth.store import manifest
+from layersynth.store.gaps import label
 from layersynth.store.reader import open_dataset
 
 HELP = "add estimated optical flow (raft or dis) to existing shards, in place and resumable"
@@ -50,6 +54,12 @@ def clip_size(root: str) -> tuple[int, int, int] | None:
         return ds.read(ds.ids[0], ["rgb"])["rgb"].shape[:3]
 
 
+def dataset_gaps(root: str) -> tuple[int, ...]:
+    """The flow gaps the dataset stores (every one is estimated)."""
+    with open_dataset(root) as ds:
+        return ds.gaps
+
+
 def check_dataset(root: str, method: str) -> None:
     """Refuse a dataset whose clips `method` cannot estimate flow on, naming it and the size, and
     RAFT on an imported dataset, whose flow_raft is the source's own (its provenance would be
@@ -63,14 +73,14 @@ def check_dataset(root: str, method: str) -> None:
     size = clip_size(root)
     if size is not None:
         try:
-            check_clip_size(method, *size)
+            check_clip_size(method, *size, gaps=dataset_gaps(root))
         except UsageError as err:
             raise UsageError(f"{root}: {err}") from None
 
 
 def print_table(r: dict, options: str) -> None:
     rate = f"{r['pairs_per_s']:.1f} pairs/s" if r["pairs_per_s"] else "-"
-    print(f"method     {r['method']} ({options}) -> {r['array']}")
+    print(f"method     {r['method']} ({options}) -> {r['array']} at gaps {label(r['gaps'])}")
     print(f"shards     {r['written']} written, {r['skipped']} already complete, of {r['shards']}")
     print(f"sequences  {r['sequences']} ({r['pairs']} frame pairs) in {r['seconds']:.1f} s, {rate}")
 
@@ -108,7 +118,8 @@ def command(*, root: str, method: str, raft_weights: str | None, device: str, ba
                           iters=iters, precision=precision)
     report = add_estimated_flow(Path(root), est, part=part,
                                 progress=lambda items, n: progress(items, n, f"flow {method}"))
-    result = dict(report.to_dict(), options=estimator_options(est), part="/".join(map(str, part)))
+    result = dict(report.to_dict(), options=estimator_options(est), part="/".join(map(str, part)),
+                  gaps=list(dataset_gaps(root)))
     manifest.record_estimator(root, method, result["options"])
     print_table(result, ", ".join(f"{k} {v}" for k, v in result["options"].items()))
     emit_result(result, json_file)

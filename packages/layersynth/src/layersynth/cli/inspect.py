@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from layersynth.cli.conventions import CONTEXT, AtLeast, OneLineCommand, OutputFile, emit_result
+from layersynth.store import gaps as flow_gaps
 from layersynth.store.reader import open_dataset
 from layersynth.viz.realism import realism_stats
 from layersynth.viz.stats import dataset_stats, flow_epe
@@ -40,6 +41,8 @@ def print_table(s: dict) -> None:
     for k, o in s["occlusion_fraction_by_objects"].items():
         print(f"  {k} object(s)  mean {o['mean']:.3f}  median {o['median']:.3f}")
     print(f"flows          {', '.join(s['flows'])}")
+    gaps = tuple(s["gaps"])
+    print(f"flow gaps      {flow_gaps.label(gaps)} (gap axis: {flow_gaps.layout(gaps)})")
     for method, options in s.get("estimated_flow", {}).items():
         print(f"  {method:10s} " + ", ".join(f"{k} {v}" for k, v in options.items()))
     for method, e in s.get("epe", {}).items():
@@ -89,7 +92,7 @@ def print_realism(r: dict) -> None:
                    "kinds); reads every sequence")
 def command(*, root: str, epe_sequences: int, json_file: str | None, realism: bool) -> int:
     with open_dataset(root) as ds:
-        stats = dataset_stats(ds)
+        stats = dict(dataset_stats(ds), gaps=list(ds.gaps))
         # EPE needs flow_gt, which an imported dataset (only flow_raft) lacks
         stats["epe"] = flow_epe(ds, epe_sequences) if "gt" in ds.flow_methods else {}
         if realism:

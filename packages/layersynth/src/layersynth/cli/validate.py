@@ -3,10 +3,12 @@
 Exit 0 only if everything is sound; otherwise 1, with one line per problem naming the shard file
 and the sequence. A missing or unreadable manifest is a usage error (exit 2).
 
---deep re-draws each sequence from its stored seed and compares its scene parameters and every
-array `render` makes (stored encoding, bit for bit). Estimated flows (`flow_dis`, `flow_raft`) are
-not re-estimated: RAFT on a GPU is not bit-reproducible. An imported dataset (`layersynth
-import`) has no flow_gt and no seeds: --deep reads its source files again and compares instead.
+Every stored flow gap is checked (the shards' gaps are the manifest's, each flow holds 2 len(gaps)
+maps). --deep re-draws each sequence from its stored seed and compares its scene parameters and
+every array `render` makes (stored encoding, bit for bit; flow_gt at every gap). Estimated flows
+(`flow_dis`, `flow_raft`) are not re-estimated: RAFT on a GPU is not bit-reproducible. An
+imported dataset (`layersynth import`) has no flow_gt and no seeds: --deep reads its source files
+again and compares instead.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def command(*, root: str, deep: bool, workers: int, json_file: str | None) -> in
         warn_other_code(data["settings"])
     problems = completeness(data)
     results = check_all(Path(root), data["shards"], settings_json, workers,
-                        ground_truth=source is None)
+                        ground_truth=source is None, gaps=manifest.gaps_of(data))
     for entry, found in progress(results, total=len(data["shards"]), desc="shards"):
         problems += found
         print(f"{entry['file']:18s} {len(entry['ids']):4d} sequences  "

@@ -2,9 +2,11 @@
 
     est = build_estimator("raft", raft_weights="raft-things.ckpt", device="cuda", batch=32)
     flow = est.estimate(rgb)          # rgb (T, H, W, 3) uint8 -> (T, 2, H, W, 2) float32
+    flow = est.estimate(rgb, (1, 2))  # -> (T, 4, H, W, 2): +1, -1, +2, -2
 
-Output conventions are those of `layersynth.render.sequence` (gap 0 = +1, gap 1 = -1, (u, v)
-in pixels); the clip ends follow the paper's rule (see `base`). Importing this package loads
+Output conventions are those of `layersynth.render.sequence` (gap index 2i = +gaps[i], 2i + 1 =
+-gaps[i]: with gaps (1,), 0 = +1 and 1 = -1; (u, v) in pixels); the clip ends follow the paper's
+rule, gap by gap (see `base`). Importing this package loads
 neither torch, ptlflow nor OpenCV: each loads when its estimator is built.
 
 - `base`: the FlowEstimator interface and the one place clips become frame pairs.
@@ -22,6 +24,8 @@ from layersynth.estimators.base import (
     FlowEstimator,
     assemble,
     clip_pairs,
+    min_frames,
+    n_pairs,
     parse_device,
 )
 from layersynth.estimators.dis import DisConfig, DisEstimator
@@ -56,12 +60,17 @@ def build_estimator(
     raise UsageError(f"unknown flow method {method!r}; choose from {', '.join(METHODS)}")
 
 
-def check_clip_size(method: str, frames: int, height: int, width: int) -> None:
-    """UsageError if `method` cannot estimate flow on clips of frames x height x width, so a
-    command can refuse before it loads an estimator or renders anything."""
+def check_clip_size(method: str, frames: int, height: int, width: int,
+                    gaps: tuple[int, ...] = (1,)) -> None:
+    """UsageError if `method` cannot estimate flow at `gaps` on clips of frames x height x
+    width, so a command can refuse before it loads an estimator or renders anything."""
     if frames < MIN_FRAMES:
         raise UsageError(f"{method} flow needs at least {MIN_FRAMES} frames a sequence, got "
                          f"T={frames}")
+    if frames < min_frames(gaps):
+        raise UsageError(f"{method} flow at gap {max(gaps)} needs at least {min_frames(gaps)} "
+                         f"frames a sequence (each frame needs a frame {max(gaps)} before or "
+                         f"after it), got T={frames}")
     if method == "dis":
         dis.check_size(height, width)
 
@@ -77,5 +86,7 @@ __all__ = [
     "check_clip_size",
     "clip_pairs",
     "endpoint_error",
+    "min_frames",
+    "n_pairs",
     "parse_device",
 ]

@@ -15,9 +15,9 @@ BOUNDARY_WIDTH = 2
 def endpoint_error(est: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Mean Euclidean distance between `est` and `gt` flow vectors, in pixels.
 
-    est, gt: (..., 2) with the same shape, e.g. (T, 2, H, W, 2). mask: bool, broadcastable to
-    est.shape[:-1]; a (T, H, W) mask with (T, 2, H, W, 2) flows applies to both gaps. NaN when the
-    mask selects nothing.
+    est, gt: (..., 2) with the same shape, e.g. (T, G, H, W, 2) (G = 2 len(gaps)). mask: bool,
+    broadcastable to est.shape[:-1]; a (T, H, W) mask with (T, G, H, W, 2) flows applies to every
+    gap. NaN when the mask selects nothing.
     """
     total, count = endpoint_error_sum(est, gt, mask)
     return total / count if count else float("nan")
@@ -57,7 +57,8 @@ class EpeMeter:
         self.sums = {"all": [0.0, 0], "boundary": [0.0, 0]}
 
     def add(self, est: np.ndarray, gt: np.ndarray, modal: np.ndarray) -> None:
-        """est, gt (T, 2, H, W, 2) flow; modal (T, H, W) labels of the same sequence."""
+        """est, gt (T, G, H, W, 2) flow (every stored gap counts alike); modal (T, H, W) labels of
+        the same sequence."""
         for key, mask in (("all", None), ("boundary", boundary_mask(modal, self.width))):
             total, count = endpoint_error_sum(est, gt, mask)
             self.sums[key][0] += total

@@ -6,6 +6,9 @@
 - Resumable: a shard whose manifest entry already lists `flow_<method>` is skipped; one whose file
   already holds it for every sequence (a run stopped between the rename and the manifest update)
   only has its manifest entry refreshed.
+- Every stored gap: a shard's flow gaps (`Shard.gaps`, e.g. (1, 2)) are all estimated, pairs
+  (t, t+g) and (t, t-g) for each g, the clip ends filled as `base` says, into one
+  (T, 2 len(gaps), H, W, 2) array like flow_gt's.
 - Batched: the frame pairs of several sequences go through the estimator together, so a GPU sees
   full batches; a shard's sequences are taken in groups of at most `max_pairs` pairs (memory).
 - Runs on the same folder may overlap (several GPUs, `part`, or another method): each shard's
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layersynth.estimators.base import FlowEstimator
+from layersynth.estimators.base import FlowEstimator, n_pairs
 from layersynth.store import folder_lock, manifest
 from layersynth.store.reader import Shard
 from layersynth.store.schema import ShardError
@@ -103,9 +106,9 @@ def _run_pass(root: Path, entries: list[dict], name: str, estimator: FlowEstimat
             if _complete(root, entry, name, locks):
                 report.skipped += 1
                 continue
-            flows = _estimate_shard(root / entry["file"], estimator, max_pairs)
+            flows, gaps = _estimate_shard(root / entry["file"], estimator, max_pairs)
             _collect(pending, report)
-            pending = writer.submit(_write_shard, root, entry, name, flows, locks)
+            pending = writer.submit(_write_shard, root, entry, name, flows, gaps, locks)
         _collect(pending, report)
 
 
@@ -113,19 +116,21 @@ def _collect(pending: Future | None, report: FlowPassReport) -> None:
     """Wait for a shard write (re-raising its error) and count what it did."""
     if pending is None:
         return
-    flows = pending.result()
-    if flows is None:
+    done = pending.result()
+    if done is None:
         report.skipped += 1
         return
+    flows, gaps = done
     report.written += 1
     report.sequences += len(flows)
-    report.pairs += sum(2 * (len(f) - 1) for f in flows.values())
+    report.pairs += sum(n_pairs(len(f), gaps) for f in flows.values())
 
 
 def _write_shard(
-    root: Path, entry: dict, name: str, flows: dict, locks: ShardLocks
-) -> dict | None:
-    """Add the flows to one shard under its lock; None if another run completed it meanwhile."""
+    root: Path, entry: dict, name: str, flows: dict, gaps: tuple[int, ...], locks: ShardLocks
+) -> tuple[dict, tuple[int, ...]] | None:
+    """Add the flows (at `gaps`) to one shard under its lock; (flows, gaps), or None if another
+    run completed it meanwhile."""
     with locks.hold(entry["index"]):
         if _complete(root, entry, name, None):
             return None
@@ -135,7 +140,7 @@ def _write_shard(
         for stale in root.glob(f"{entry['file']}.tmp-*"):
             stale.unlink(missing_ok=True)
         add_arrays(root, entry["file"], {i: {name: f} for i, f in flows.items()})
-    return flows
+    return flows, gaps
 
 
 def _complete(root: Path, entry: dict, name: str, locks: ShardLocks | None) -> bool:
@@ -169,22 +174,27 @@ def _check_file(root: Path, file: str, name: str) -> None:
                      f"run layersynth validate {root}")
 
 
-def _estimate_shard(path: Path, estimator: FlowEstimator, max_pairs: int) -> dict[str, np.ndarray]:
-    """{sequence id: (T, 2, H, W, 2) float32 flow} for every sequence of one shard."""
+def _estimate_shard(path: Path, estimator: FlowEstimator, max_pairs: int
+                    ) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
+    """({sequence id: (T, 2 len(gaps), H, W, 2) float32 flow}, gaps) for every sequence of one
+    shard, at every gap the shard stores."""
     with Shard(path) as shard:
         clips = {i: shard.read(i, ["rgb"])["rgb"] for i in shard.ids}
+        gaps = shard.gaps
     flows: dict[str, np.ndarray] = {}
-    for group in _groups(clips, max_pairs):
-        flows.update(zip(group, estimator.estimate_many([clips[i] for i in group]), strict=True))
-    return flows
+    for group in _groups(clips, max_pairs, gaps):
+        flows.update(zip(group, estimator.estimate_many([clips[i] for i in group], gaps),
+                         strict=True))
+    return flows, gaps
 
 
-def _groups(clips: dict[str, np.ndarray], max_pairs: int) -> Iterator[list[str]]:
+def _groups(clips: dict[str, np.ndarray], max_pairs: int,
+            gaps: tuple[int, ...] = (1,)) -> Iterator[list[str]]:
     """Ids in runs of one frame size, each run at most `max_pairs` pairs (at least one clip)."""
     group: list[str] = []
     pairs = 0
     for seq_id, rgb in clips.items():
-        n = 2 * (len(rgb) - 1)
+        n = n_pairs(len(rgb), gaps)
         if group and (pairs + n > max_pairs or rgb.shape[1:] != clips[group[0]].shape[1:]):
             yield group
             group, pairs = [], 0

@@ -5,13 +5,13 @@
   ("syn-val-occluded"), so Syn-val never repeats a training scene whatever the seeds. Its id is
   `manifest.seq_id(i)` and it lands in shard i // S (S, the shard size, is part of the
   settings), so the dataset does not depend on the number of workers.
-- One task makes one whole shard (`make_shard`): render its sequences, estimate flows, write it
-  under a temporary name, rename it. The same task runs in-process (1 worker), in a local process
-  pool, or on a Dask cluster (`--scheduler`).
+- One task makes one whole shard (`make_shard`): render its sequences, estimate flows (at every
+  gap of the dataset, `scene_gaps`), write it under a temporary name, rename it. The same task
+  runs in-process (1 worker), in a local process pool, or on a Dask cluster (`--scheduler`).
 - The main process alone writes manifest.json, after each finished shard: a re-run keeps the shards
   it lists (with the ids they should hold, and files whose sha256 is the listed one) and redoes the
-  rest, saying on stderr which listed shard it found damaged, so a run killed at any moment and
-  re-run ends with the same dataset as one uninterrupted run.
+  rest, saying on stderr which listed shard it found damaged (`resume.prepare`), so a run killed
+  at any moment and re-run ends with the same dataset as one uninterrupted run.
 - A run holds its output folder exclusively (`folder_lock.hold`) from start to end: a second run
   on the same folder stops at once (FolderInUse, naming the first one's pid) instead of deleting
   the first one's temporary shards.
@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -38,13 +38,16 @@ from layersynth.assets.loading import load_assets as load_user_assets
 from layersynth.assets.sources import Assets
 from layersynth.errors import UsageError
 from layersynth.estimators import build_estimator as build_flow_estimator
+from layersynth.estimators import check_clip_size
+from layersynth.pipeline.resume import make_folder, prepare
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render
-from layersynth.report import progress, warn
+from layersynth.report import progress
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.sampling import sample_scene
 from layersynth.store import card, manifest
-from layersynth.store.folder_lock import LOCK_NAME, hold
+from layersynth.store.folder_lock import hold
+from layersynth.store.gaps import DEFAULT_GAPS, check_gaps
 from layersynth.store.writer import ShardWriter
 
 # Seed namespaces: training 0, Syn-val 1, each Syn-val split its own (no scene repeats another
@@ -115,6 +118,25 @@ def make_settings(*, preset: str, seed: int, shard_size: int | None = None,
         assets=load_assets(dirs).describe(), shard_size=shard_size or SHARD_SIZES[preset],
         generator_version=__version__, generator_code=code_fingerprint(),
     )
+
+
+def check_estimable(settings: Settings) -> None:
+    """UsageError (before anything is written) if an estimated flow cannot be made at every gap:
+    gap g needs clips of at least 2g frames (`estimators.base`)."""
+    scene, gaps = settings.scene, scene_gaps(settings.scene)
+    for method in (m for m in settings.flow if m != "gt"):
+        try:
+            check_clip_size(method, scene["frames"], scene["height"], scene["width"], gaps)
+        except UsageError as err:
+            raise UsageError(f"--flow {','.join(settings.flow)} with --gaps "
+                             f"{','.join(map(str, gaps))} --frames {scene['frames']}: {err}") \
+                from None
+
+
+def scene_gaps(scene: dict) -> tuple[int, ...]:
+    """The flow gaps of a dataset, from its scene settings (SceneConfig.to_dict(): `gaps`, set by
+    `generate --gaps`; settings made before it hold none: (1,))."""
+    return check_gaps(scene.get("gaps", DEFAULT_GAPS))
 
 
 @lru_cache(maxsize=1)
@@ -193,15 +215,16 @@ def make_shard(job: dict) -> dict:
     """
     key = json.dumps(job["settings"], sort_keys=True)
     settings, cfg, assets, estimators = _context(key, job["device"])
-    out, index = Path(job["out"]), job["index"]
+    out, index, gaps = Path(job["out"]), job["index"], scene_gaps(settings.scene)
     made = [render_sequence(settings, cfg, assets, i) for i in job["ids"]]
-    extra = {m: est.estimate_many([s.rgb for s, _ in made]) for m, est in estimators.items()}
+    extra = {m: est.estimate_many([s.rgb for s, _ in made], gaps)
+             for m, est in estimators.items()}
     file = manifest.shard_name(index)
     with ShardWriter(out / file, shard_index=index, settings=settings.to_dict(),
-                     generator_version=settings.generator_version) as writer:
+                     generator_version=settings.generator_version, gaps=gaps) as writer:
         for n, (i, (seq, record)) in enumerate(zip(job["ids"], made, strict=True)):
             arrays = dict(seq.arrays(), **{f"flow_{m}": flows[n] for m, flows in extra.items()})
-            writer.add(manifest.seq_id(i), arrays, record)
+            writer.add(manifest.seq_id(i), arrays, record, gaps=seq.gaps)
     return writer.entry
 
 
@@ -271,88 +294,17 @@ def plan(out: Path, settings: Settings, n: int, device: str = "cpu") -> tuple[li
     folder (`generate`).
     """
     done = prepare(out, settings.to_dict(), shard_size=settings.shard_size, n=n,
-                   generator_version=settings.generator_version)
+                   generator_version=settings.generator_version,
+                   gaps=scene_gaps(settings.scene))
     todo = [j for j in range(manifest.n_shards(n, settings.shard_size)) if j not in done]
     jobs = [_job(out, j, settings, n, device) for j in todo]
     return jobs, n - sum(len(job["ids"]) for job in jobs)
-
-
-def prepare(out: Path, settings: dict, *, shard_size: int, n: int,
-            generator_version: str) -> set[int]:
-    """Make or reopen the dataset folder `out` for n sequences made with `settings`; return the
-    indices of the listed shards that are kept (`_keep`). Shared by `generate` and `import`.
-
-    Refuses (UsageError) a non-empty folder that is not a dataset, a dataset made with other
-    settings, or an n smaller than the dataset already holds. Writes the manifest first, so an
-    interrupted run is recognised by the next one, and removes partial files of earlier runs.
-    """
-    make_folder(out)
-    if (out / manifest.MANIFEST).exists():
-        data = manifest.load(out)
-        refuse_other_settings(out, data["settings"], settings)
-        if n < data["n"]:
-            raise UsageError(f"{out}: holds a dataset of {data['n']} sequences; --n {n} would "
-                             "drop some (use --n >= that, or a new folder)")
-    elif any(p.name != LOCK_NAME for p in out.iterdir()):
-        raise UsageError(f"{out}: folder is not empty and has no manifest.json; choose an empty "
-                         "or new folder")
-    else:
-        data = manifest.new(settings, shard_size=shard_size, n=n,
-                            generator_version=generator_version)
-    manifest.save(out, dict(data, n=n))
-    for stale in out.glob("*.tmp-*"):  # partial files of an interrupted run
-        stale.unlink(missing_ok=True)
-    return {e["index"] for e in data["shards"] if _keep(out, e, shard_size, n)}
-
-
-def make_folder(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"{out}: cannot create the output folder ({err.strerror})") from err
-
-
-def _keep(out: Path, entry: dict, shard_size: int, n: int) -> bool:
-    """Whether a listed shard is kept: it holds the ids it should and its file is the one listed
-    (size, then sha256: a flipped byte keeps the size). A damaged or missing file is said on
-    stderr and made again; a shard that only grows with a larger --n is remade silently."""
-    if entry["ids"] != manifest.expected_ids(entry["index"], shard_size, n):
-        return False
-    path = out / entry["file"]
-    if not path.exists():
-        problem = "missing"
-    elif path.stat().st_size != entry["bytes"]:
-        problem = f"{path.stat().st_size} bytes where manifest.json lists {entry['bytes']}"
-    elif manifest.sha256_file(path) != entry["sha256"]:
-        problem = "sha256 differs from manifest.json"
-    else:
-        return True
-    warn(f"{path}: {problem} (damaged or changed since it was made); making it again")
-    return False
 
 
 def _job(out: Path, index: int, settings: Settings, n: int, device: str) -> dict:
     ids = [int(i) for i in manifest.expected_ids(index, settings.shard_size, n)]
     return {"out": str(out), "index": index, "ids": ids, "settings": settings.to_dict(),
             "device": device}
-
-
-def refuse_other_settings(out: Path, old: dict, new: dict) -> None:
-    diffs = [f"{k}: {a!r} -> {b!r}" for k, a, b in _differences(old, new)]
-    if diffs:
-        shown = "; ".join(diffs[:4]) + ("; ..." if len(diffs) > 4 else "")
-        code = " (generator_code: layersynth's source changed since)" if any(
-            k == "generator_code" for k, _, _ in _differences(old, new)) else ""
-        raise UsageError(f"{out}: was generated with other settings ({shown}){code}; re-run with "
-                         "the same settings to resume or extend, or use a new folder")
-
-
-def _differences(old, new, prefix: str = "") -> Iterable[tuple[str, object, object]]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            yield from _differences(old.get(key), new.get(key), f"{prefix}{key}.")
-    elif old != new:
-        yield prefix.rstrip("."), old, new
 
 
 def generate(settings: Settings, *, n: int, out, workers: int, scheduler: str | None,
@@ -362,6 +314,7 @@ def generate(settings: Settings, *, n: int, out, workers: int, scheduler: str | 
 
     out = Path(out)
     start = time.monotonic()
+    check_estimable(settings)
     make_folder(out)
     with holding(out, "layersynth generate"):
         jobs, kept = plan(out, settings, n, device)

@@ -29,7 +29,8 @@ import numpy as np
 
 from layersynth import __version__
 from layersynth.errors import UsageError
-from layersynth.pipeline.generation import holding, make_folder, prepare, write_shards
+from layersynth.pipeline.generation import holding, write_shards
+from layersynth.pipeline.resume import make_folder, prepare
 from layersynth.render.composition import occlusion_fraction
 from layersynth.report import warn
 from layersynth.store import manifest, oclr_import

@@ -1,11 +1,13 @@
 """Validation of a generated dataset: checksums, schema, ids, and (deep) regeneration.
 
 `check_all(root, entries, deep, workers)` yields the problems of each shard of the manifest; each
-problem is one line naming the shard file and the sequence. The deep check re-draws each sequence
-from its stored seed and compares its scene parameters and every array `render` makes (stored
-encoding, bit for bit). Estimated flows (`flow_dis`, `flow_raft`) are not re-estimated: RAFT on a
-GPU is not bit-reproducible. An imported dataset (no flow_gt) is checked against its schema
-without ground truth, and deep means reading its source files again (`importing.source_checker`).
+problem is one line naming the shard file and the sequence. Every stored flow gap is checked: the
+shard's gaps are the manifest's, and each flow holds 2 len(gaps) maps of the sequence's size. The
+deep check re-draws each sequence from its stored seed and compares its scene parameters, its flow
+gaps and every array `render` makes (stored encoding, bit for bit; flow_gt at every gap).
+Estimated flows (`flow_dis`, `flow_raft`) are not re-estimated: RAFT on a GPU is not
+bit-reproducible. An imported dataset (no flow_gt) is checked against its schema without ground
+truth, and deep means reading its source files again (`importing.source_checker`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from layersynth.pipeline.importing import source_checker
 from layersynth.report import warn
 from layersynth.scene.config import SceneConfig
 from layersynth.store import manifest
+from layersynth.store.gaps import DEFAULT_GAPS
 from layersynth.store.reader import ADVICE, Shard
 from layersynth.store.schema import ShardError, check_sequence, encode, imported_from
 
 
-def check_shard(root: Path, entry: dict, deep_check=None, ground_truth: bool = True) -> list[str]:
-    """Problems of one shard (empty if sound): checksum, header, ids, every sequence decoded
-    (`ground_truth=False`: an imported dataset, without flow_gt)."""
+def check_shard(root: Path, entry: dict, deep_check=None, ground_truth: bool = True,
+                gaps: tuple[int, ...] = DEFAULT_GAPS) -> list[str]:
+    """Problems of one shard (empty if sound): checksum, header, ids, flow gaps (the manifest's
+    `gaps`), every sequence decoded (`ground_truth=False`: an imported dataset, without
+    flow_gt)."""
     path = root / entry["file"]
     if not path.exists():
         return [f"{entry['file']}: missing"]
@@ -44,10 +49,13 @@ def check_shard(root: Path, entry: dict, deep_check=None, ground_truth: bool = T
     with shard:
         if shard.ids != entry["ids"]:
             problems.append(f"{entry['file']}: holds ids {shard.ids}, manifest says {entry['ids']}")
+        if shard.gaps != tuple(gaps):
+            problems.append(f"{entry['file']}: holds flow at gaps {list(shard.gaps)}, manifest "
+                            f"says {list(gaps)}")
         for seq_id in shard.ids:
             try:
                 arrays = shard.read(seq_id)
-                check_sequence(arrays, ground_truth=ground_truth)
+                check_sequence(arrays, ground_truth=ground_truth, gaps=shard.gaps)
                 shard.record(seq_id)
                 if deep_check:
                     found = deep_check(shard, seq_id)
@@ -87,10 +95,10 @@ def _sequence_damage(shard: Shard, seq_id: str) -> str | None:
 
 
 def shard_task(root: str, entry: dict, settings_json: str | None,
-               ground_truth: bool = True) -> list[str]:
+               ground_truth: bool = True, gaps: tuple[int, ...] = DEFAULT_GAPS) -> list[str]:
     """`check_shard` as a picklable task (deep when `settings_json` is given)."""
     deep = deep_checker(settings_json) if settings_json else None
-    return check_shard(Path(root), entry, deep, ground_truth)
+    return check_shard(Path(root), entry, deep, ground_truth, gaps)
 
 
 @lru_cache(maxsize=1)
@@ -108,6 +116,9 @@ def deep_checker(settings_json: str):
         if record["seed"] != fresh["seed"]:
             return [f"seed {record['seed']} is not the seed of this id ({fresh['seed']})"]
         problems = [] if fresh["scene"] == record["scene"] else ["scene parameters differ"]
+        if seq.gaps != shard.gaps:
+            return [*problems, f"flow gaps {list(shard.gaps)} differ from its regeneration's "
+                    f"{list(seq.gaps)}"]
         for name, array in seq.arrays().items():
             if not np.array_equal(encode(name, array)[0], stored.get(name)):
                 problems.append(f"{name} differs from its regeneration")
@@ -136,12 +147,14 @@ def warn_other_code(settings: dict) -> None:
 
 
 def check_all(root: Path, entries: list[dict], deep: str | None, workers: int,
-              ground_truth: bool = True) -> Iterator[tuple[dict, list[str]]]:
-    """Yield (entry, problems) per shard, in manifest order, on `workers` processes."""
+              ground_truth: bool = True, gaps: tuple[int, ...] = DEFAULT_GAPS
+              ) -> Iterator[tuple[dict, list[str]]]:
+    """Yield (entry, problems) per shard, in manifest order, on `workers` processes; `gaps`: the
+    manifest's flow gaps."""
     if workers == 1:
         for entry in entries:
-            yield entry, shard_task(str(root), entry, deep, ground_truth)
+            yield entry, shard_task(str(root), entry, deep, ground_truth, gaps)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        args = [(str(root), e, deep, ground_truth) for e in entries]
+        args = [(str(root), e, deep, ground_truth, gaps) for e in entries]
         yield from zip(entries, pool.map(shard_task, *zip(*args, strict=True)), strict=True)

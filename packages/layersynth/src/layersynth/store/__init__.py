@@ -1,6 +1,7 @@
 """Storage: the shard schema, its one writer and one reader, and what sits beside the shards.
 
 - `schema`: the arrays of a sequence, their encoding and the version checks (docs/shards.md).
+- `gaps`: the frame gaps a flow holds and picking one gap's flow (`gap_index`, `flow_for`).
 - `writer`: ShardWriter, the one writer; `add_arrays` for in-place additions.
 - `reader`: `open_dataset(folder)`, Dataset and Shard, the one reader.
 - `manifest`: manifest.json, the finished shards with their ids and checksums.

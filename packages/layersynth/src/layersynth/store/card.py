@@ -6,7 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from layersynth.store import schema
+from layersynth.store import manifest, schema
+from layersynth.store.gaps import label, layout
 
 
 def field_table() -> str:
@@ -43,6 +44,7 @@ def render_card(data: dict) -> str:
         *_events_line(scene),
         *_background_depth(scene),
         f"- flows stored: {', '.join('flow_' + m for m in s['flow'])}",
+        gaps_line(data),
         f"- assets: {json.dumps(s['asset_dirs'])}",
         f"- {s['shard_size']} sequences per shard: shard j holds ids [j*{s['shard_size']}, "
         f"(j+1)*{s['shard_size']})",
@@ -76,6 +78,13 @@ def render_card(data: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def gaps_line(data: dict) -> str:
+    """Which frame gaps every flow holds, and where each sits on the gap axis."""
+    gaps = manifest.gaps_of(data)
+    return (f"- flow gaps stored: {label(gaps)}: every flow is (T, {2 * len(gaps)}, H, W, 2), gap "
+            f"index {layout(gaps)}; pick one with `ds.flow_for(flow, gap)`")
 
 
 def _sprite_lines(scene: dict) -> list[str]:
@@ -120,7 +129,7 @@ def render_import_card(data: dict) -> str:
         "flows (provenance \"imported\"); end flows the source lacks are filled with the "
         "negated opposite gap and listed in the record (`filled_flows`)",
         "- amodal channel 0 is the front-most object (the source's file k = 1 is the back-most); "
-        "modal labels composed front to back; occluder all False", "",
+        "modal labels composed front to back; occluder all False", gaps_line(data), "",
         *_reading("flows are"), "## Arrays of each sequence", "", field_table(), "",
         "## Settings", "", "```json", json.dumps(s, indent=1, sort_keys=True), "```", "",
     ]

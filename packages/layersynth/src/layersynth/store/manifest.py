@@ -1,7 +1,8 @@
 """manifest.json: the list of finished shards of a dataset, their sequence ids and checksums.
 
-    {"format": "layersynth-dataset", "schema_version": 1, "generator_version": "0.1.0",
+    {"format": "layersynth-dataset", "schema_version": 2, "generator_version": "0.1.0",
      "settings": {...},          # everything that decides content (see generate.Settings)
+     "gaps": [1, 2],             # frame gaps of every flow (version 2; version 1: none, i.e. [1])
      "shard_size": 16,           # S: shard j holds ids [j*S, (j+1)*S)
      "n": 4000,                  # sequences asked for (the dataset is complete when all are listed)
      "shards": [{"file": "shard-00000.h5", "index": 0, "ids": ["000000", ...],
@@ -24,7 +25,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from layersynth.store.schema import SCHEMA_VERSION, ShardError
+from layersynth.store.gaps import DEFAULT_GAPS, check_gaps
+from layersynth.store.schema import READABLE_VERSIONS, SCHEMA_VERSION, ShardError
 
 MANIFEST = "manifest.json"
 DATASET_FORMAT = "layersynth-dataset"
@@ -47,16 +49,24 @@ def sha256_file(path, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def new(settings: dict, *, shard_size: int, n: int, generator_version: str) -> dict:
+def new(settings: dict, *, shard_size: int, n: int, generator_version: str,
+        gaps: tuple[int, ...] = DEFAULT_GAPS) -> dict:
     return {
         "format": DATASET_FORMAT,
         "schema_version": SCHEMA_VERSION,
         "generator_version": generator_version,
         "settings": settings,
+        "gaps": list(check_gaps(gaps)),
         "shard_size": shard_size,
         "n": n,
         "shards": [],
     }
+
+
+def gaps_of(data: dict) -> tuple[int, ...]:
+    """The flow gaps of a checked manifest (`load`, which requires them from version 2 on): its
+    `gaps`, or (1,) for version 1, which records none."""
+    return tuple(data.get("gaps", DEFAULT_GAPS))
 
 
 def load(root) -> dict:
@@ -84,9 +94,11 @@ def check(path, data) -> None:
     if not isinstance(data, dict) or data.get("format") != DATASET_FORMAT:
         raise ShardError(f"{path}: not a layersynth manifest")
     version = _field(path, data, "schema_version", _is_int, "an integer")
-    if version != SCHEMA_VERSION:
-        raise ShardError(f"{path}: schema version {version} is not the version this layersynth "
-                         f"reads ({SCHEMA_VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise ShardError(f"{path}: schema version {version} is not a version this layersynth "
+                         f"reads ({' or '.join(map(str, READABLE_VERSIONS))})")
+    if version >= 2:
+        _field(path, data, "gaps", _is_gaps, "a list of distinct positive integers")
     _field(path, data, "generator_version", _is(str), "a string")
     _field(path, data, "settings", _is(dict), "an object")
     _field(path, data, "shard_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1")
@@ -138,6 +150,13 @@ def _field(path, data: dict, key: str, test, expected: str, prefix: str = ""):
     if not test(value):
         raise ShardError(f"{path}: {prefix}{key}: expected {expected}, got {_shown(value)}")
     return value
+
+
+def _is_gaps(value) -> bool:
+    try:
+        return isinstance(value, list) and check_gaps(value) is not None
+    except ValueError:
+        return False
 
 
 def _is_int(value) -> bool:

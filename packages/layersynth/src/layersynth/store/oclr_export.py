@@ -5,6 +5,8 @@
                                             k = 1 the BACK-most layer (amodal channel K - k)
     Flows_gap1/<seq>/<frame>.flo            flow t -> t+1 (gap index 0), Middlebury .flo
     Flows_gap-1/<seq>/<frame>.flo           flow t -> t-1 (gap index 1)
+    Flows_gap<g>/, Flows_gap-<g>/           the same for every other stored gap g (`ds.gaps`,
+                                            e.g. Flows_gap2/ and Flows_gap-2/ for --gaps 1,2)
 
 <seq> is "<K>_<id>" (its first character is the number of objects, which loaders read) and
 <frame> is the zero-padded frame index "00000". Modal masks are not exported: loaders derive them
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from layersynth.report import progress
+from layersynth.store.gaps import DEFAULT_GAPS, gap_index
 from layersynth.store.middlebury_flo import write_flo
 
 
@@ -45,15 +48,27 @@ def amodal_file_index(channel: int, k: int) -> int:
     return k - channel
 
 
-def export_sequence(arrays: dict, seq_id: str, out: Path, flow: str = "flow_gt") -> str:
-    """Write one sequence's files under `out`; return its folder name."""
+def flow_folder(gap: int) -> str:
+    """The folder of the signed `gap`'s flows: Flows_gap1, Flows_gap-1, Flows_gap2, ..."""
+    return f"Flows_gap{gap}"
+
+
+def layout(gaps: tuple[int, ...] = DEFAULT_GAPS) -> tuple[str, ...]:
+    """The top-level folders of an export of flows at `gaps`."""
+    return ("JPEGImages", "AmodalAnnotations",
+            *(flow_folder(s * g) for g in gaps for s in (1, -1)))
+
+
+def export_sequence(arrays: dict, seq_id: str, out: Path, flow: str = "flow_gt",
+                    gaps: tuple[int, ...] = DEFAULT_GAPS) -> str:
+    """Write one sequence's files under `out` (its flow holds `gaps`); return its folder name."""
     from PIL import Image  # ~20 ms; `layersynth --help` imports this module
 
     amodal = arrays["amodal"]
     k, t_len = amodal.shape[:2]
     name = sequence_folder(seq_id, k)
-    dirs = {d: out / d / name for d in
-            ("JPEGImages", "AmodalAnnotations", "Flows_gap1", "Flows_gap-1")}
+    dirs = {d: out / d / name for d in layout(gaps)}
+    signed = [s * g for g in gaps for s in (1, -1)]
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     for t in range(t_len):
@@ -64,8 +79,8 @@ def export_sequence(arrays: dict, seq_id: str, out: Path, flow: str = "flow_gt")
             mask = amodal[c, t].astype(np.uint8) * 255
             save_image(Image.fromarray(mask),
                        dirs["AmodalAnnotations"] / f"{amodal_file_index(c, k)}_{f}.png")
-        write_flo(dirs["Flows_gap1"] / f"{f}.flo", arrays[flow][t, 0])
-        write_flo(dirs["Flows_gap-1"] / f"{f}.flo", arrays[flow][t, 1])
+        for gap in signed:
+            write_flo(dirs[flow_folder(gap)] / f"{f}.flo", arrays[flow][t, gap_index(gaps, gap)])
     return name
 
 
@@ -81,11 +96,12 @@ def save_image(image, path: Path, **options) -> None:
         raise OSError(err.errno, err.strerror, str(path)) from err
 
 
-LAYOUT = ("JPEGImages", "AmodalAnnotations", "Flows_gap1", "Flows_gap-1")
+LAYOUT = layout()  # an export of gaps (1,), as the released data has it
 
 
 def export_oclr(ds, out, *, flow: str = "gt", ids=None, show_progress: bool = False) -> list[str]:
-    """Export sequences `ids` (default all) of an open Dataset to `out`; return folder names.
+    """Export sequences `ids` (default all) of an open Dataset to `out`, flows of every stored
+    gap (`ds.gaps`); return folder names.
 
     `out` (and missing folders above it) is made at the end; see the module docstring."""
     out = Path(out)
@@ -94,9 +110,9 @@ def export_oclr(ds, out, *, flow: str = "gt", ids=None, show_progress: bool = Fa
     items = progress(ids, total=len(ids), desc="export") if show_progress else ids
     staging = staging_folder(out)
     try:
-        folders = [export_sequence(ds.read(i, names), i, staging, f"flow_{flow}")
+        folders = [export_sequence(ds.read(i, names), i, staging, f"flow_{flow}", ds.gaps)
                    for i in items]
-        move_into_place(staging, out, folders)
+        move_into_place(staging, out, folders, layout(ds.gaps))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folders
@@ -113,20 +129,22 @@ def staging_folder(out: Path) -> Path:
     return staging
 
 
-def move_into_place(staging: Path, out: Path, folders: list[str]) -> None:
+def move_into_place(staging: Path, out: Path, folders: list[str],
+                    tops: tuple[str, ...] = LAYOUT) -> None:
     """Rename the finished export in `staging` to `out`, or its sequence folders into an
-    existing `out` (an earlier export's folder of the same name is replaced)."""
+    existing `out` (an earlier export's folder of the same name is replaced); `tops`: the
+    top-level folders (`layout`)."""
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        for layout in LAYOUT:  # an empty export still has the four folders
-            (staging / layout).mkdir(exist_ok=True)
+        for top in tops:  # an empty export still has every folder
+            (staging / top).mkdir(exist_ok=True)
         staging.rename(out)
         return
-    for layout in LAYOUT:
-        (out / layout).mkdir(exist_ok=True)
+    for top in tops:
+        (out / top).mkdir(exist_ok=True)
         for name in folders:
-            target = out / layout / name
+            target = out / top / name
             if target.exists():
-                old = staging / f"old-{layout}-{name}"
+                old = staging / f"old-{top}-{name}"
                 target.rename(old)  # removed with the staging folder
-            (staging / layout / name).rename(target)
+            (staging / top / name).rename(target)

@@ -16,6 +16,12 @@ read, with one warning per process: for them the manifest's sha256 (`validate`) 
 An imported dataset (`layersynth import`) has no `flow_gt`: asking it for one (`ds.read(id,
 ["flow_gt"])`, or `ds[id]["flow_gt"]`) raises one ShardError that says so and names the source:
 `DIR: no ground-truth flow: this dataset was imported from SRC; use flow 'raft'`.
+
+Flow gaps (schema version 2): `ds.gaps` (and `Shard.gaps`) are the frame gaps every flow holds,
+(T, 2 len(gaps), H, W, 2); a version-1 dataset reads as gaps (1,). `ds.flow_for(flow, +2)` picks
+one gap's (T, H, W, 2) flow, `ds.read(id, names, gaps=(1,))` reads flows of some gaps only. The
+gaps recorded in a file are checked against the manifest's and against each flow array's own
+`gaps` attribute and gap axis: a damaged or inconsistent record is a ShardError naming the file.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from layersynth.report import warn
+from layersynth.store import gaps as flow_gaps
 from layersynth.store import manifest
 from layersynth.store.schema import (
     ESTIMATED_FLOW_PREFIX,
@@ -43,6 +50,7 @@ from layersynth.store.schema import (
     is_flow,
     is_ranks,
     no_ground_truth,
+    stored_gaps,
 )
 
 # What h5py raises for a file it cannot read: HDF5 errors arrive as OSError (I/O, failed filters)
@@ -108,7 +116,8 @@ class Shard:
         self.path = Path(path)
         self._file = _open_h5(self.path)
         try:
-            check_version(self.path, self._file.attrs)
+            self.version = check_version(self.path, self._file.attrs)
+            self.gaps = stored_gaps(self.path, self._file.attrs, self.version)
             self.settings = self._json_attr(self._file, "settings")
             self.ids = sorted(self._file.keys())
         except ShardError:
@@ -130,17 +139,28 @@ class Shard:
             raise ShardError(f"{self.path}: damaged shard ({_damage(err, False)}); {ADVICE}") \
                 from err
 
-    def read(self, seq_id: str, names=None, frames: slice | None = None) -> dict[str, np.ndarray]:
+    def read(self, seq_id: str, names=None, frames: slice | None = None,
+             gaps: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
         """Decoded arrays of one sequence (all, or only `names`; only `frames` along T if given:
-        chunks hold one frame, so a clip window reads only its own frames). KeyError for an
-        array the sequence does not have; ShardError for one that is damaged."""
+        chunks hold one frame, so a clip window reads only its own frames; flows only at `gaps`,
+        in that order, if given). KeyError for an array the sequence does not have; ShardError
+        for one that is damaged; ValueError naming the file for a gap it does not hold."""
         group = self._group(seq_id)
         present = self._names(seq_id, group)
         names = present if names is None else list(names)
         missing = [n for n in names if n not in present]
         if missing:
             raise KeyError(f"{self.path}: sequence {seq_id} has no array {missing[0]!r}")
-        return {n: decode(n, self._stored(seq_id, group, n, _window(n, frames))) for n in names}
+        for gap in gaps or ():  # a gap not stored is refused before anything is read
+            try:
+                flow_gaps.gap_index(self.gaps, gap)
+            except ValueError as err:
+                raise ValueError(f"{self.path}: {err}") from None
+        out = {n: decode(n, self._stored(seq_id, group, n, _window(n, frames))) for n in names}
+        if gaps is None:
+            return out
+        return {n: flow_gaps.select(a, self.gaps, tuple(gaps)) if is_flow(n) else a
+                for n, a in out.items()}
 
     def read_stored(self, seq_id: str) -> dict[str, np.ndarray]:
         """Arrays exactly as stored (flows still int16): what `validate --deep` compares."""
@@ -203,7 +223,25 @@ class Shard:
         if name == "order" and not is_ranks(stored):
             raise ShardError(f"{self.path}: sequence {seq_id}: order: damaged chunk (holds "
                              f"{stored.tolist()}, not the ranks 0..K-1); {ADVICE}")
+        if is_flow(name):
+            self._check_gaps(seq_id, name, dataset)
         return stored
+
+    def _check_gaps(self, seq_id: str, name: str, dataset) -> None:
+        """ShardError unless a flow array records the file's gaps (version 2) and has their
+        2 len(gaps) maps on its gap axis."""
+        where = f"sequence {seq_id}: {name}: "
+        try:
+            own = stored_gaps(self.path, dataset.attrs, self.version, where)
+            shape = dataset.shape
+        except H5_ERRORS as err:
+            raise ShardError(f"{self.path}: {where}{_damage(err, False)}; {ADVICE}") from err
+        if own != self.gaps:
+            raise ShardError(f"{self.path}: {where}attribute gaps {list(own)} differs from the "
+                             f"file's {list(self.gaps)} (damaged); {ADVICE}")
+        if len(shape) != 5 or shape[1] != 2 * len(self.gaps):
+            raise ShardError(f"{self.path}: {where}shape {shape} does not hold the "
+                             f"{2 * len(self.gaps)} gap maps of gaps {list(self.gaps)}; {ADVICE}")
 
     def _json_attr(self, obj, key: str, where: str = "") -> dict:
         """A JSON-object text attribute (`settings` of the file, `record` of a sequence)."""
@@ -250,7 +288,7 @@ class Dataset:
     `ds.record(id)` returns its seed, scene parameters and statistics. Open files are cached per
     process (safe for DataLoader workers that fork), at most `max_open` at a time.
     `ds.imported_from` is the source folder of an imported dataset (None if generated), which has
-    no flow_gt (see the module docstring).
+    no flow_gt (see the module docstring). `ds.gaps`: the frame gaps of every flow (manifest).
     """
 
     def __init__(self, root, *, max_open: int = 8):
@@ -258,6 +296,7 @@ class Dataset:
         self.manifest = manifest.load(self.root)
         self.settings: dict = self.manifest["settings"]
         self.imported_from = imported_from(self.settings)
+        self.gaps: tuple[int, ...] = manifest.gaps_of(self.manifest)
         self._where = {i: e["file"] for e in self.manifest["shards"] for i in e["ids"]}
         self.ids: list[str] = sorted(self._where)
         self._open: OrderedDict[str, Shard] = OrderedDict()
@@ -276,10 +315,20 @@ class Dataset:
     def __getitem__(self, seq_id: str) -> dict[str, np.ndarray]:
         return SequenceArrays(self.read(seq_id), self._missing_gt())
 
-    def read(self, seq_id: str, names=None, frames: slice | None = None) -> dict[str, np.ndarray]:
+    def read(self, seq_id: str, names=None, frames: slice | None = None,
+             gaps: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+        """See `Shard.read`: some arrays, a window of frames, flows at some gaps only."""
         if names is not None and GROUND_TRUTH_FLOW in names and self._missing_gt():
             raise ShardError(self._missing_gt())
-        return self.shard_of(seq_id).read(seq_id, names, frames)
+        return self.shard_of(seq_id).read(seq_id, names, frames, gaps)
+
+    def gap_index(self, gap: int) -> int:
+        """Index on the gap axis of a flow of this dataset of the signed `gap` (+2: t -> t+2)."""
+        return flow_gaps.gap_index(self.gaps, gap)
+
+    def flow_for(self, flow: np.ndarray, gap: int) -> np.ndarray:
+        """(T, H, W, 2) flow at the signed `gap` of a (T, 2 len(gaps), H, W, 2) flow read here."""
+        return flow_gaps.flow_for(flow, self.gaps, gap)
 
     def _missing_gt(self) -> str | None:
         """The message for a flow_gt asked of an imported dataset (None: a generated one)."""
@@ -303,11 +352,20 @@ class Dataset:
             self._open, self._pid = OrderedDict(), os.getpid()
         name = self._where[seq_id]
         if name not in self._open:
-            self._open[name] = Shard(self.root / name)
+            self._open[name] = self._opened(name)
             if len(self._open) > self._max_open:
                 self._open.popitem(last=False)[1].close()
         self._open.move_to_end(name)
         return self._open[name]
+
+    def _opened(self, name: str) -> Shard:
+        """Shard `name`, refused (ShardError naming it) if its gaps are not the manifest's."""
+        shard = Shard(self.root / name)
+        if shard.gaps != self.gaps:
+            shard.close()
+            raise ShardError(f"{shard.path}: holds flow at gaps {list(shard.gaps)}, "
+                             f"{manifest.MANIFEST} says {list(self.gaps)}; {ADVICE}")
+        return shard
 
     def close(self) -> None:
         for shard in self._open.values():

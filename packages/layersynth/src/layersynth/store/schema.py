@@ -1,4 +1,4 @@
-"""The shard schema (version 1): the arrays of a sequence, how each is stored and decoded, and
+"""The shard schema (version 2): the arrays of a sequence, how each is stored and decoded, and
 the checks every shard file must pass. One writer (`layersynth.store.writer`) and one reader
 (`layersynth.store.reader`) use it.
 
@@ -8,11 +8,13 @@ checks that every field below is documented there).
 Layout of `shard-JJJJJ.h5` (JJJJJ = shard index):
 
     /                      attrs: format = "layersynth-shard", schema_version, generator_version,
-                                  shard_index, settings (JSON text of the dataset's settings)
+                                  shard_index, settings (JSON text of the dataset's settings),
+                                  gaps (int64 array, version 2: the frame gaps of every flow)
     /<seq id>/             one group per sequence, id a zero-padded string ("000017");
                            attr `record`: JSON text {"id", "seed": {"entropy", "spawn_key"},
                            "scene": SceneParams.to_dict(), "generator_version", "stats": {...}}
-    /<seq id>/<field>      the arrays of FIELDS (and optional `flow_<method>` arrays)
+    /<seq id>/<field>      the arrays of FIELDS (and optional `flow_<method>` arrays); every flow
+                           array carries the attribute `gaps` too (version 2), equal to the file's
 
 Flow is stored as int16 fixed point, 1/64 px per unit (`FLOW_SCALE`): the quantisation error is at
 most 1/128 px (< 0.01 px) for |flow| up to 511.98 px, and it compresses 5x better than float32
@@ -25,14 +27,21 @@ Fletcher-32 checksum of its compressed bytes (HDF5's `fletcher32` filter, after 
 pipeline, so it is checked first on read), `order` included (one chunk, uncompressed); the file is
 written in HDF5's 1.10 format (`FILE_FORMAT`), whose superblock, object headers (attributes
 included) and chunk indexes carry checksums too. Neither changes a stored value, and any HDF5 1.10
-or newer reads both old and new files, so the schema version stays 1: shards written before
-(chunks without checksums, recognised by their filter list) still read, with a warning.
+or newer reads both old and new files, so they did not change the schema version: shards written
+before (chunks without checksums, recognised by their filter list) still read, with a warning.
 
 Imported datasets (`layersynth import`, settings `{"kind": "imported", "source": {...}}`) hold no
 ground-truth flow: their sequences have every array of FIELDS but `flow_gt`, and at least one
 estimated flow (`flow_raft`, the source's own flow, provenance "imported" in the manifest's
 `estimated_flow`). A reader of schema version 1 reads them unchanged (it never required
-`flow_gt`); `imported_from` tells a consumer why the array is absent. The version stays 1.
+`flow_gt`); `imported_from` tells a consumer why the array is absent (no version change).
+
+Version 2 (issue 14, `generate --gaps 1,2`): a flow holds the +- flows of a list of frame gaps,
+(T, G, H, W, 2) with G = 2 len(gaps), index 2i = +gaps[i] (t -> t + gaps[i]) and 2i + 1 =
+-gaps[i]; the gaps are recorded in the file (attribute `gaps`, and the same on every flow array)
+and in the manifest. With gaps (1,) the arrays are exactly those of version 1. A version-1 shard
+(no `gaps` attribute) reads as gaps (1,). Pick a gap's flow with `flow_for` / `gap_index`, never
+by hard-coded indices.
 """
 
 from __future__ import annotations
@@ -44,8 +53,11 @@ import numpy as np
 
 from layersynth.errors import UsageError
 from layersynth.render.sequence import check_arrays
+from layersynth.store.gaps import DEFAULT_GAPS, decode_attr
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no gaps recorded, read as DEFAULT_GAPS
+GAPS_ATTR = "gaps"  # of the file and of every flow array (version 2)
 SHARD_FORMAT = "layersynth-shard"
 FLOW_SCALE = 1.0 / 64.0  # px per stored unit: error <= 1/128 px
 FLOW_LIMIT = 32767 * FLOW_SCALE  # largest |flow| (px) that fits; beyond is clipped and counted
@@ -79,14 +91,15 @@ FIELDS: dict[str, Field] = {
     ),
     "occluder": Field("T,H,W", "bool", "bool", "mask", "pixels covered by an artificial occluder"),
     "flow_gt": Field(
-        "T,2,H,W,2", "int16", "float32", f"px (stored x {FLOW_SCALE:g})",
-        "exact flow; gap index 0 = +1 (t -> t+1), 1 = -1 (t -> t-1); last axis (u, v), u along W;"
+        "T,G,H,W,2", "int16", "float32", f"px (stored x {FLOW_SCALE:g})",
+        "exact flow at the dataset's gaps, G = 2 len(gaps): index 2i = +gaps[i] (t -> t+g), 2i + 1"
+        " = -gaps[i]; with gaps (1,) index 0 = +1, 1 = -1; last axis (u, v), u along W;"
         " absent from imported datasets",
     ),
     "order": Field("K", "int16", "int16", "rank", "depth rank of each amodal channel, 0 = front"),
 }
 ESTIMATED_FLOW = Field(
-    "T,2,H,W,2", "int16", "float32", f"px (stored x {FLOW_SCALE:g})",
+    "T,G,H,W,2", "int16", "float32", f"px (stored x {FLOW_SCALE:g})",
     "estimated flow (`flow_dis`, `flow_raft`, ...): optional, same conventions as flow_gt",
 )
 
@@ -153,8 +166,10 @@ def decode(name: str, stored: np.ndarray) -> np.ndarray:
     return stored
 
 
-def check_sequence(arrays: Mapping[str, np.ndarray], *, ground_truth: bool = True) -> None:
-    """Raise ValueError if the arrays break the conventions of sequence.py or the schema.
+def check_sequence(arrays: Mapping[str, np.ndarray], *, ground_truth: bool = True,
+                   gaps: tuple[int, ...] = DEFAULT_GAPS) -> None:
+    """Raise ValueError if the arrays break the conventions of sequence.py or the schema; flows
+    hold the +- flows of `gaps` (G = 2 len(gaps) on their gap axis).
 
     `ground_truth=False` (an imported dataset): `flow_gt` must be absent and an estimated flow
     present, whose shape and dtype are checked where flow_gt's would be."""
@@ -170,7 +185,7 @@ def check_sequence(arrays: Mapping[str, np.ndarray], *, ground_truth: bool = Tru
                              f"got flows {flows or 'none'}")
         ref = "flow_raft" if "flow_raft" in flows else flows[0]
     try:
-        check_arrays(dict(arrays, **{GROUND_TRUTH_FLOW: arrays[ref]}))
+        check_arrays(dict(arrays, **{GROUND_TRUTH_FLOW: arrays[ref]}), gaps)
     except ValueError as err:  # name the array checked in flow_gt's place
         raise ValueError(str(err).replace(f"{GROUND_TRUTH_FLOW}:", f"{ref}:", 1)) from None
     for name, arr in arrays.items():
@@ -210,15 +225,34 @@ def get_text(attrs, key: str, default: str | None = None) -> str | None:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def check_version(path, attrs) -> None:
-    """Refuse a shard that is not ours or whose schema version this reader does not know."""
+def check_version(path, attrs) -> int:
+    """The schema version of a shard (one of READABLE_VERSIONS); ShardError for a file that is
+    not ours or of a version this reader does not know."""
     fmt = get_text(attrs, "format")
     if fmt != SHARD_FORMAT:
         raise ShardError(f"{path}: not a layersynth shard (format attribute {fmt!r})")
     version = int(attrs.get("schema_version", -1))
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = "newer than" if version > SCHEMA_VERSION else "different from"
+        readable = " and ".join(map(str, READABLE_VERSIONS))
         raise ShardError(
-            f"{path}: shard schema version {version} is {newer} the version this layersynth "
-            f"reads ({SCHEMA_VERSION}); use a matching layersynth or regenerate"
+            f"{path}: shard schema version {version} is {newer} the versions this layersynth "
+            f"reads ({readable}); use a matching layersynth or regenerate"
         )
+    return version
+
+
+def stored_gaps(path, attrs, version: int, where: str = "") -> tuple[int, ...]:
+    """The gaps recorded in `attrs` (of a shard file, or of one of its flow arrays: `where`
+    names it); a version-1 file records none and holds DEFAULT_GAPS. ShardError naming the file
+    for a version-2 attribute that is missing or not a list of distinct positive integers."""
+    if version < 2:
+        return DEFAULT_GAPS
+    if GAPS_ATTR not in attrs:
+        raise ShardError(f"{path}: {where}attribute {GAPS_ATTR}: missing (schema version "
+                         f"{version} records the flow gaps); run layersynth validate")
+    try:
+        return decode_attr(attrs[GAPS_ATTR])
+    except (ValueError, TypeError, OSError, KeyError) as err:
+        raise ShardError(f"{path}: {where}attribute {GAPS_ATTR}: damaged ({err}); "
+                         "run layersynth validate") from err

@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from layersynth.store import manifest
+from layersynth.store.gaps import DEFAULT_GAPS, check_gaps, encode_attr
 from layersynth.store.reader import Shard
 from layersynth.store.schema import (
     FILE_FORMAT,
+    GAPS_ATTR,
     SCHEMA_VERSION,
     SHARD_FORMAT,
     check_sequence,
@@ -94,12 +96,15 @@ def _entry(path: Path, index: int, arrays: Mapping[str, set[str]]) -> dict:
                                 size=path.stat().st_size)
 
 
-def write_sequence(group, arrays: Mapping[str, np.ndarray], record: dict) -> None:
-    """Write one sequence into an open h5py group (arrays in sorted order: reproducible bytes)."""
+def write_sequence(group, arrays: Mapping[str, np.ndarray], record: dict,
+                   gaps: tuple[int, ...] | None = DEFAULT_GAPS) -> None:
+    """Write one sequence into an open h5py group (arrays in sorted order: reproducible bytes);
+    every flow array gets the attribute `gaps` (None: none, as in a schema-1 shard)."""
     clipped = {}
     for name in sorted(arrays):
         stored, n_clipped = encode(name, arrays[name])
         write_array(group, name, stored)
+        mark_gaps(group, name, gaps)
         if n_clipped:
             clipped[name] = n_clipped
     record = dict(record, clipped=clipped) if clipped else record
@@ -116,6 +121,12 @@ def write_array(group, name: str, stored: np.ndarray) -> None:
     dataset.flush()
 
 
+def mark_gaps(group, name: str, gaps: tuple[int, ...] | None) -> None:
+    """Record on a flow array the gaps it holds (nothing for other arrays or `gaps` None)."""
+    if gaps is not None and is_flow(name):
+        group[name].attrs.create(GAPS_ATTR, encode_attr(gaps))
+
+
 class ShardWriter:
     """Write one shard under a temporary name; `close()` renames it into place when complete.
 
@@ -123,13 +134,16 @@ class ShardWriter:
     w.add(seq_id, arrays, record)`, then `manifest.put_entry(root, w.entry)`. Leaving the block by
     an exception removes the temporary file, so `path` exists only when every sequence was
     written; `entry` (the shard's manifest entry) is set once it does. `ground_truth=False`
-    writes an imported dataset's sequences (no flow_gt, `schema.check_sequence`).
+    writes an imported dataset's sequences (no flow_gt, `schema.check_sequence`). `gaps`: the
+    dataset's flow gaps, recorded in the file and on every flow array; each sequence's flows must
+    hold them (`add(..., gaps=seq.gaps)` also refuses a sequence rendered at other gaps).
     """
 
     def __init__(self, path, *, shard_index: int, settings: dict, generator_version: str,
-                 ground_truth: bool = True):
+                 ground_truth: bool = True, gaps: tuple[int, ...] = DEFAULT_GAPS):
         import h5py  # heavy: only when a shard is written
 
+        self.gaps = check_gaps(gaps)
         self.path = Path(path)
         self.tmp = tmp_name(self.path)
         self.index = shard_index
@@ -145,10 +159,18 @@ class ShardWriter:
         set_text(attrs, "generator_version", generator_version)
         attrs["shard_index"] = shard_index
         set_text(attrs, "settings", json.dumps(settings, sort_keys=True))
+        attrs.create(GAPS_ATTR, encode_attr(self.gaps))
 
-    def add(self, seq_id: str, arrays: Mapping[str, np.ndarray], record: dict) -> None:
-        check_sequence(arrays, ground_truth=self.ground_truth)
-        write_sequence(self._file.create_group(seq_id), arrays, dict(record, id=seq_id))
+    def add(self, seq_id: str, arrays: Mapping[str, np.ndarray], record: dict,
+            gaps: tuple[int, ...] | None = None) -> None:
+        """Write one sequence; ValueError if its arrays break the schema or `gaps` (the gaps it
+        was made at, if the caller knows them) are not the shard's."""
+        if gaps is not None and tuple(gaps) != self.gaps:
+            raise ValueError(f"sequence {seq_id}: flow at gaps {list(gaps)}, the shard holds "
+                             f"gaps {list(self.gaps)}")
+        check_sequence(arrays, ground_truth=self.ground_truth, gaps=self.gaps)
+        write_sequence(self._file.create_group(seq_id), arrays, dict(record, id=seq_id),
+                       self.gaps)
         self.ids.append(seq_id)
         self._arrays[seq_id] = set(arrays)
 
@@ -245,21 +267,38 @@ def _copy_shard(shard: Shard, dst, new: Mapping[str, Mapping[str, np.ndarray]]) 
     for seq_id in shard.ids:
         group = dst.create_group(seq_id)
         group.attrs.create("record", src[seq_id].attrs["record"])
-        _copy_sequence(src[seq_id], group, new.get(seq_id, {}))
+        _copy_sequence(src[seq_id], group, new.get(seq_id, {}), shard.gaps,
+                       mark=shard.version >= 2)
 
 
-def _copy_sequence(source, group, added: Mapping[str, np.ndarray]) -> None:
+def _copy_sequence(source, group, added: Mapping[str, np.ndarray], gaps: tuple[int, ...], *,
+                   mark: bool) -> None:
     """The arrays of one sequence's group `source`, as stored, and `added` (decoded values) over
-    them, into `group`; in sorted order, as `write_sequence` writes them."""
+    them, into `group`; in sorted order, as `write_sequence` writes them. An added flow must hold
+    the shard's `gaps` and is marked with them if `mark` (a schema-1 shard records none and keeps
+    its version)."""
     held = sorted(source.keys())
     for name in sorted(set(held) | set(added)):
         if name in added:
-            ref = _flow_shape(source, held) if is_flow(name) else None
-            if ref is not None and added[name].shape != ref[1]:
-                raise ValueError(f"{name}: shape {added[name].shape} != {ref[0]} {ref[1]}")
+            _check_added(name, added[name], source, held, gaps)
             write_array(group, name, encode(name, added[name])[0])
+            mark_gaps(group, name, gaps if mark else None)
         else:
             _copy(source[name], group, name)
+
+
+def _check_added(name: str, array: np.ndarray, source, held: list[str],
+                 gaps: tuple[int, ...]) -> None:
+    """ValueError if an added flow does not hold the shard's gaps or differs in shape from the
+    flow already there."""
+    if not is_flow(name):
+        return
+    if array.ndim != 5 or array.shape[1] != 2 * len(gaps):
+        raise ValueError(f"{name}: shape {array.shape}: the shard holds flow at gaps "
+                         f"{list(gaps)} ({2 * len(gaps)} gap maps on axis 1)")
+    ref = _flow_shape(source, held)
+    if ref is not None and array.shape != ref[1]:
+        raise ValueError(f"{name}: shape {array.shape} != {ref[0]} {ref[1]}")
 
 
 def _flow_shape(group, names: list[str]) -> tuple[str, tuple] | None:
@@ -273,6 +312,8 @@ def _copy(source, group, name: str) -> None:
     """Copy an array as stored; one without chunk checksums (an older shard) is written afresh
     with them, same values, so a rewritten shard is checked everywhere."""
     if source.fletcher32 or source.size == 0:
-        source.parent.copy(source, group, name=name)
+        source.parent.copy(source, group, name=name)  # attributes (`gaps`) included
     else:
         write_array(group, name, source[()])
+        for key in source.attrs:
+            group[name].attrs.create(key, source.attrs[key])
