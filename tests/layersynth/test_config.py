@@ -201,8 +201,9 @@ def test_background_depth_defaults_round_trip_and_are_valid():
     ({"gaps": (0,)}, "gaps: positive frame gaps like 1,2, got 0"),
     ({"gaps": (1, -2)}, "gaps: positive frame gaps like 1,2, got 1,-2"),
     ({"gaps": (2, 2)}, "gaps: each gap once, got 2,2"),
+    ({"gaps": (2, 3)}, "gaps: must include 1 (the flow every reader takes), got 2,3"),
     ({"gaps": (1, 8), "frames": 8}, "gaps: each gap below the clip's 8 frames, got 1,8"),
-    ({"gaps": (2,), "frames": 2}, "gaps: each gap below the clip's 2 frames, got 2"),
+    ({"gaps": (1, 2), "frames": 2}, "gaps: each gap below the clip's 2 frames, got 1,2"),
 ])
 def test_time_step_and_gaps_are_validated_naming_the_field(overrides, message):
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -54,6 +54,7 @@ BAD_OPTIONS = {
     "gaps-zero": (["--gaps", "0"], ["--gaps 0", "positive frame gaps"]),
     "gaps-negative": (["--gaps", "1,-2"], ["--gaps 1,-2", "positive frame gaps"]),
     "gaps-duplicate": (["--gaps", "1,2,2"], ["--gaps 1,2,2", "each gap once"]),
+    "gaps-without-one": (["--gaps", "2"], ["--gaps 2", "must include 1"]),
     "gaps-text": (["--gaps", "one"], ["--gaps one", "expected frame gaps like 1,2"]),
     "gaps-hole": (["--gaps", "1,,2"], ["--gaps 1,,2", "expected frame gaps"]),
     "gaps-beyond-the-clip": (["--gaps", "1,4"], ["--gaps 1,4", "below the clip's 4 frames"]),

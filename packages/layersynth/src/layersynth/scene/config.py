@@ -193,8 +193,8 @@ class SceneConfig:
 
 
 def _check_time(cfg: SceneConfig) -> None:
-    """time_step in (0, 4]; gaps distinct, positive, each below the clip's frame count (1 is
-    always allowed: its flow reaches the extra frames), stored ascending."""
+    """time_step in (0, 4]; gaps distinct, positive, holding 1, each below the clip's frame count
+    (1 is always allowed: its flow reaches the extra frames), stored ascending."""
     if not 0.0 < cfg.time_step <= 4.0:
         raise ValueError(f"time_step: nominal frames per frame in (0, 4], got {cfg.time_step!r}")
     gaps = cfg.gaps
@@ -202,6 +202,8 @@ def _check_time(cfg: SceneConfig) -> None:
         raise ValueError(f"gaps: positive frame gaps like 1,2, got {_listed(gaps)}")
     if len(set(gaps)) != len(gaps):
         raise ValueError(f"gaps: each gap once, got {_listed(gaps)}")
+    if 1 not in gaps:  # gap index 0 = +1 is what the trainers, preview and stats read
+        raise ValueError(f"gaps: must include 1 (the flow every reader takes), got {_listed(gaps)}")
     if max(gaps) > max(cfg.frames - 1, 1):
         raise ValueError(f"gaps: each gap below the clip's {cfg.frames} frames, got "
                          f"{_listed(gaps)}")
