@@ -174,7 +174,7 @@ def test_time_step_and_gaps_set_their_scene_fields_and_are_checked_with_the_fram
 def test_a_dataset_at_half_the_time_step_holds_the_first_one_at_its_even_frames(tmp_path):
     coarse = invoke("generate", "--n", "2", "--out", tmp_path / "a", *SMALL)
     fine = invoke("generate", "--n", "2", "--out", tmp_path / "b", *SMALL, "--frames", "7",
-                  "--time-step", "0.5")
+                  "--time-step", "0.5", "--gaps", "1,2")
     assert coarse.code == 0 and fine.code == 0, (coarse.err, fine.err)
     a, b = open_dataset(tmp_path / "a"), open_dataset(tmp_path / "b")
     for seq in a.ids:
@@ -184,3 +184,7 @@ def test_a_dataset_at_half_the_time_step_holds_the_first_one_at_its_even_frames(
         for name in ("rgb", "modal", "occluder"):
             assert np.array_equal(y[name][::2], x[name]), name
         assert np.array_equal(y["amodal"][:, ::2], x["amodal"])
+        # the fine run's gap +-2 flow is the coarse run's +-1, as stored (float16 quantum)
+        assert b.gaps == (1, 2) and a.gaps == (1,)
+        assert np.array_equal(b.flow_for(y["flow_gt"], 2)[::2], x["flow_gt"][:, 0])
+        assert np.array_equal(b.flow_for(y["flow_gt"], -2)[::2], x["flow_gt"][:, 1])
