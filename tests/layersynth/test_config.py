@@ -26,7 +26,8 @@ def test_tiny_preset_is_small_but_keeps_the_scene_mix():
 
 
 def test_unknown_preset_lists_the_valid_names():
-    names = "oclr, syn-val, syn-val-articulated, syn-val-occluded, syn-val-static, tiny"
+    names = ("oclr, syn-val, syn-val-articulated, syn-val-occluded, syn-val-reorder, "
+             "syn-val-static, tiny")
     with pytest.raises(ValueError, match=names):
         SceneConfig.preset("huge")
 

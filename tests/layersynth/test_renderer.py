@@ -31,7 +31,7 @@ def test_render_outputs_follow_the_sequence_conventions():
     s = render(p, ASSETS)
     assert s.shape == (3, 8, 64, 112)
     assert s.rgb.shape == (8, 64, 112, 3) and s.flow_gt.shape == (8, 2, 64, 112, 2)
-    assert s.order.tolist() == [0, 1, 2] and s.order.dtype == np.int16
+    assert s.order.tolist() == [[0, 1, 2]] * 8 and s.order.dtype == np.int16  # (T, K), constant
     assert set(np.unique(s.modal)) <= {0, 1, 2, 3}
     assert np.isfinite(s.flow_gt).all()
 

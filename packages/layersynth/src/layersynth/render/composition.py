@@ -6,8 +6,10 @@ that covers it. `compose` runs the layers in this order:
 
 1. the occluder layer, if any (`occluders`): claims the pixels it covers, marks them in the
    occluder mask; their modal label stays 0 (occluders count as background);
-2. object layers 0 .. K-1 (layer 0 the front-most): amodal[k] wherever layer k covers a pixel,
-   claimed or not; on the unclaimed ones it claims them and sets modal = k + 1;
+2. the object layers, front to back by the frame's depth order (0 .. K-1 unless the scene's
+   order changes: the renderer's `_DepthOrdered` layer draws them by SceneParams.frame_order):
+   amodal[k] wherever object k covers a pixel, claimed or not; on the unclaimed ones it claims
+   them and sets modal = k + 1;
 3. the background: every pixel still unclaimed.
 
 Colour and flow are written by the layer that claims the pixel, and only then, so each is
@@ -78,18 +80,26 @@ def compose(layers: Sequence[Layer], canvas: Canvas) -> Canvas:
     return canvas
 
 
-def modal_from_amodal(amodal: np.ndarray, occluder: np.ndarray | None = None) -> np.ndarray:
-    """Front-to-back binary blending: amodal (K, T, H, W) bool, layer 0 front-most, and an optional
-    occluder (T, H, W) bool on top -> modal labels (T, H, W) uint8 (0 background, k + 1 layer k).
+def modal_from_amodal(amodal: np.ndarray, occluder: np.ndarray | None = None,
+                      order: np.ndarray | None = None) -> np.ndarray:
+    """Front-to-back binary blending: amodal (K, T, H, W) bool, an optional occluder (T, H, W)
+    bool on top and the depth ranks `order` (K,) or per frame (T, K) (0 = front-most; None:
+    arange(K), channel 0 in front) -> modal labels (T, H, W) uint8 (0 background, k + 1 where
+    channel k shows).
 
-    M_k = (1 - alpha_k) * A_k with alpha_k = clip(alpha_{k-1} + M_{k-1}, 0, 1), alpha_0 = occluder.
+    M_k = (1 - alpha_k) * A_k with alpha_k = clip(alpha_{k-1} + M_{k-1}, 0, 1), alpha_0 = occluder,
+    over the channels in rank order, at each frame.
     """
     k, t, h, w = amodal.shape
     alpha = np.zeros((t, h, w), bool) if occluder is None else occluder.astype(bool)
+    ranks = np.broadcast_to(np.arange(k) if order is None else np.asarray(order), (t, k))
     modal = np.zeros((t, h, w), np.uint8)
-    for layer in range(k):
-        visible = amodal[layer] & ~alpha
-        modal[visible] = layer + 1
+    for rank in range(k):
+        layer = np.argmax(ranks == rank, axis=1)  # (T,) the channel at this rank, per frame
+        mask = amodal[layer, np.arange(t)]  # (T, H, W)
+        visible = mask & ~alpha
+        labels = np.broadcast_to((layer + 1).astype(np.uint8)[:, None, None], (t, h, w))
+        modal[visible] = labels[visible]
         alpha = alpha | visible
     return modal
 

@@ -10,8 +10,10 @@
   background: a still texture or one frame of a background video per frame;
 - the near background planes (`planes`, parallax), each under its own homography, labelled
   background;
-- `composition.compose` then draws them front to back, occluder, objects 0 .. K-1, near planes
-  (nearest first), the far background, one numba kernel call per layer and frame (`kernels`).
+- `composition.compose` then draws them front to back, occluder, the objects (front to back by
+  the frame's depth order, `SceneParams.frame_order`: 0 .. K-1 unless the scene's order
+  changes), near planes (nearest first), the far background, one numba kernel call per layer
+  and frame (`kernels`). Object k keeps amodal channel k and modal label k + 1 at every frame.
 
 A background video (SceneParams.background_video) is one texture per frame under the camera
 homography: its own motion is unknown, so the flow there holds the camera motion only (train on
@@ -81,6 +83,19 @@ class _ArticulatedLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class _DepthOrdered:
+    """The object layers (channel k = layers[k]), drawn at kept frame t front to back by that
+    frame's ranks order[t] (T, K): the claim buffer then gives each pixel to the nearest."""
+
+    layers: tuple
+    order: np.ndarray  # (T, K) int16, 0 = front-most
+
+    def draw(self, t: int, canvas: Canvas) -> None:
+        for k in np.argsort(self.order[t], kind="stable"):
+            self.layers[k].draw(t, canvas)
+
+
+@dataclass(frozen=True, eq=False)
 class _BackgroundLayer:
     """The background: every pixel no nearer layer claimed (drawn only with colour and flow)."""
 
@@ -99,9 +114,8 @@ def render(params: SceneParams, assets: Assets) -> Sequence:
 
     See layersynth.render.sequence."""
     out = _render(params, assets, shade_on=True)
-    k = len(params.objects)
     return Sequence(rgb=out.rgb, amodal=out.amodal, modal=out.modal, occluder=out.occluder,
-                    flow_gt=out.flow, order=np.arange(k, dtype=np.int16), gaps=params.gaps)
+                    flow_gt=out.flow, order=params.frame_order(), gaps=params.gaps)
 
 
 def render_masks(params: SceneParams, assets: Assets) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +139,8 @@ def _render(params: SceneParams, assets: Assets, shade_on: bool) -> Canvas:
         near = [planes.plan_plane(p, assets.background_source.get(p.appearance.texture), params)
                 for p in params.planes]
     occluder = _plan_occluder(params, assets, camera)
-    layers = [occluder, *objects, *near, background]  # nearest first (see `composition`)
+    ordered = _DepthOrdered(tuple(objects), params.frame_order())
+    layers = [occluder, ordered, *near, background]  # nearest first (see `composition`)
     return compose([layer for layer in layers if layer is not None], canvas)
 
 

@@ -3,16 +3,18 @@
 Axis vocabulary: T frames, K object layers, H x W pixels. Conventions (also in docs/shards.md):
 
 - rgb       (T, H, W, 3) uint8.
-- amodal    (K, T, H, W) bool, channel k = layer k, layer 0 the front-most object; K is the number
-            of objects of this sequence (no padding here: the trainer pads).
+- amodal    (K, T, H, W) bool, channel k = object k over the whole clip (the k-th nearest at the
+            first frame); K is the number of objects of this sequence (no padding here: the
+            trainer pads).
 - modal     (T, H, W) uint8: 0 background (occluders move with the background and count as
-            background), k + 1 where layer k is visible.
+            background), k + 1 where object k is visible (the nearest by that frame's order).
 - occluder  (T, H, W) bool: pixels covered by an artificial occluder.
 - flow_gt   (T, G, H, W, 2) float32, G = 2 * len(gaps): gap index 2i = +gaps[i] (frame t ->
             t + gaps[i]), 2i + 1 = -gaps[i]; with the default gaps (1,), index 0 = +1 (t -> t+1),
             1 = -1 (t -> t-1); last axis (u, v) in pixels, u along W (x, to the right), v along H
             (y, down).
-- order     (K,) int16: depth rank of each amodal channel, 0 = front-most (so arange(K) here).
+- order     (T, K) int16: depth rank of each amodal channel at each frame, 0 = front-most
+            (arange(K) at every frame unless the scene's order changes, issue 16).
 - gaps      tuple of distinct positive ints, the frame gaps whose +- flows flow_gt holds (not an
             array: `arrays()` leaves it out).
 """
@@ -29,7 +31,7 @@ ARRAY_SPECS: dict[str, tuple[str, np.dtype]] = {
     "modal": ("T,H,W", np.dtype(np.uint8)),
     "occluder": ("T,H,W", np.dtype(bool)),
     "flow_gt": ("T,G,H,W,2", np.dtype(np.float32)),
-    "order": ("K", np.dtype(np.int16)),
+    "order": ("T,K", np.dtype(np.int16)),
 }
 
 

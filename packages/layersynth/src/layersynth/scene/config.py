@@ -118,6 +118,14 @@ class SceneConfig:
     shake_amplitude: float = 0.004  # / H per sinusoid (0.5 px at 128): tremor, not a jolt
     # rad per frame: 2-8 Hz at 30 fps, the band of hand tremor and walking; smooth in tau.
     shake_freq: Range = (0.4, 1.6)
+    # --- Issue 16: depth order that changes over time (layersynth.scene.reorder). Share of
+    # multi-object scenes where two objects adjacent in depth swap ranks once: 0 keeps the
+    # paper's one order per clip (its data); the syn-val-reorder split sets 1.
+    order_change_prob: float = 0.0
+    # Where the swap happens: False (default) while the two objects are apart (no pixel shared,
+    # as real objects passing each other do), True at a crossing, while they overlap (the shared
+    # pixels change owner at once: mutual occlusion seen as a sudden change).
+    order_change_crossing: bool = False
 
     def __post_init__(self) -> None:
         _normalise(self)
@@ -148,6 +156,7 @@ class SceneConfig:
         if self.object_size[1] > 0.45:
             raise ValueError(f"object_size: radius at most 0.45 * height, got {self.object_size}")
         _events(self)
+        _check_order_changes(self)
         _check_background_depth(self)
         for name in ("object_perspective", "camera_perspective"):
             if not 0.0 <= getattr(self, name) < 0.5:
@@ -225,6 +234,14 @@ def _check_shapes(cfg: SceneConfig) -> None:
     if cfg.polygon_nonconvex > 0 and cfg.polygon_sides[1] < 4:
         raise ValueError(f"polygon_nonconvex: {cfg.polygon_nonconvex} needs polygons of 4 or more "
                          f"sides (triangles are convex), got polygon_sides {cfg.polygon_sides}")
+def _check_order_changes(cfg: SceneConfig) -> None:
+    """order_change_prob in [0, 1], and positive only with scenes of two or more objects."""
+    _fraction(cfg, "order_change_prob")
+    if cfg.order_change_prob > 0 and max(cfg.objects) < 2:
+        raise ValueError(f"order_change_prob: {cfg.order_change_prob} of the multi-object scenes "
+                         f"needs object counts of 2 or more, got objects {_listed(cfg.objects)}")
+
+
 def _events(cfg: SceneConfig) -> None:
     """The motion-event fields: rates in [0, 1] (spell + crossing at most 1, one event per
     object), durations (lo, hi) with 0 < lo <= hi frames, a positive ramp."""
@@ -339,6 +356,11 @@ PRESETS: dict[str, SceneConfig] = {
     # limbs, measured alone.
     "syn-val-articulated": SceneConfig(articulated_prob=1.0, static_spell_prob=0.0,
                                        enter_exit_prob=0.0, full_occlusion_prob=0.0),
+    # Every scene of 2 or 3 objects, and in each two objects swap depth once while apart (issue
+    # 16): per-frame order measured alone, so the other events are off (an object leaving the
+    # frame or hidden behind an occluder would hide the swap).
+    "syn-val-reorder": SceneConfig(objects=(2, 3), order_change_prob=1.0, static_spell_prob=0.0,
+                                   enter_exit_prob=0.0, full_occlusion_prob=0.0),
     # Small and fast for tests, demos and a CPU learning check; same scene mix as "oclr".
     "tiny": SceneConfig(frames=8, height=64, width=112),
 }

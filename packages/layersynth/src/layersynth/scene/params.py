@@ -11,7 +11,9 @@ so the kept frames span the duration D = (T - 1) * S, and the same scene at S / 
 frames holds every frame of the S one at its even frames. Phases (deformation, photometric
 jitter) run on the clock tau + D / 2 + 1, nominal frames since one nominal frame before the
 first kept frame (extended frame 0 at S = 1, as before time steps). Depth: objects[0] is the
-front-most layer.
+front-most layer at the first kept frame; `order_changes` (issue 16) swap two objects' depth
+ranks at given trajectory times, and `SceneParams.frame_order` gives the ranks of every kept
+frame.
 """
 
 from __future__ import annotations
@@ -180,6 +182,17 @@ class BackgroundPlane(Record):
 
 
 @dataclass(frozen=True)
+class OrderChange(Record):
+    """Objects `a` and `b` (indices into SceneParams.objects), adjacent in depth rank just before,
+    swap ranks at trajectory time `tau` (nominal frames from the clip centre): frames at
+    tau_e >= tau show the new order. See layersynth.scene.reorder for how it is planned."""
+
+    tau: float
+    a: int
+    b: int
+
+
+@dataclass(frozen=True)
 class SceneParams(Record):
     """Everything `render` needs; `to_dict`/`from_dict` round-trip exactly through JSON."""
 
@@ -199,6 +212,9 @@ class SceneParams(Record):
     hidden_window: Pair = (0.0, 0.0)
     time_step: float = 1.0  # S, nominal frames between kept frames (0.5: twice the frame rate)
     gaps: tuple[int, ...] = (1,)  # frame gaps g of the flows: +g1, -g1, +g2, -g2, ... per frame
+    # Depth-order changes (issue 16), in time order; none: objects[0] in front throughout. An
+    # added field that is empty for every scene made before it, so PARAMS_VERSION stays.
+    order_changes: tuple[OrderChange, ...] = ()
     version: int = PARAMS_VERSION
 
     def to_dict(self) -> dict:
@@ -223,6 +239,20 @@ class SceneParams(Record):
     def taus(self) -> np.ndarray:
         """(E,) trajectory times of the extended frames, nominal frames from the clip centre."""
         return (np.arange(self.extended) - self.margin - (self.frames - 1) / 2.0) * self.time_step
+
+    def frame_order(self) -> np.ndarray:
+        """(T, K) int16 depth ranks of the objects at each kept frame (0 = front-most): arange(K)
+        at every frame but where `order_changes` swapped two objects, from their tau on. A
+        function of trajectory time only, so the same scene at S / 2 has the same order at the
+        frames the two share."""
+        k = len(self.objects)
+        kept = self.taus[self.margin:self.margin + self.frames]
+        order = np.tile(np.arange(k, dtype=np.int16), (self.frames, 1))
+        for change in self.order_changes:
+            after = kept >= change.tau
+            order[after, change.a], order[after, change.b] = (order[after, change.b],
+                                                              order[after, change.a])
+        return order
 
     def clock(self, taus) -> np.ndarray:
         """(N,) phase-clock times (deformation, jitter) at trajectory times taus (N,)."""

@@ -22,7 +22,7 @@ from layersynth.motion import detmath
 from layersynth.render import articulated, sprites
 from layersynth.render.composition import occlusion_fraction
 from layersynth.render.renderer import render_masks
-from layersynth.scene import depth, events
+from layersynth.scene import depth, events, reorder
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import (
     Appearance,
@@ -67,8 +67,48 @@ def nominal_rate(params: SceneParams) -> SceneParams:
     return replace(params, frames=frames, time_step=step, gaps=(1,))
 
 
+# Scenes drawn (same object count) for a depth-order change both of whose orders show where the
+# pair overlaps; most scenes give one within a few (docs/generate.md, "Depth-order changes").
+ORDER_TRIES = 12
+
+
 def _sample_once(rng: np.random.Generator, cfg: SceneConfig, assets: Assets) -> SceneParams:
     k = cfg.objects[int(rng.integers(len(cfg.objects)))]
+    params = _draw(rng, cfg, assets, k)
+    # No draw at rate 0: the scenes of configs without order changes stay bit for bit as before.
+    if k < 2 or cfg.order_change_prob == 0.0 or rng.random() >= cfg.order_change_prob:
+        return params
+    return _change_order(rng, cfg, assets, params)
+
+
+def _change_order(rng: np.random.Generator, cfg: SceneConfig, assets: Assets,
+                  params: SceneParams) -> SceneParams:
+    """`params` with one depth-order change (`layersynth.scene.reorder`), the scene re-drawn
+    with its object count (at most ORDER_TRIES scenes) until both orders show where the pair
+    overlaps; else the first of the best-scoring scenes seen. ValueError when no scene had a
+    candidate (a pair never apart, or for a crossing never overlapping: cramped or short clips)."""
+    fallback = None
+    for attempt in range(ORDER_TRIES):
+        if attempt:
+            params = _draw(rng, cfg, assets, len(params.objects))
+        nominal = nominal_rate(params)
+        amodal, _ = render_masks(nominal, assets)
+        taus = nominal.taus[nominal.margin:nominal.margin + nominal.frames]
+        plan = reorder.plan_change(rng, cfg, params, taus, amodal)
+        if plan is not None and plan[0] == reorder.BOTH_SEEN:
+            return plan[1]
+        if plan is not None and (fallback is None or plan[0] > fallback[0]):
+            fallback = plan
+    if fallback is None:
+        where = "overlapping" if cfg.order_change_crossing else "apart"
+        raise ValueError(f"order_change_prob: in none of {ORDER_TRIES} scenes drawn were two "
+                         f"objects adjacent in depth ever {where}; use longer clips or a larger "
+                         f"frame")
+    return fallback[1]
+
+
+def _draw(rng: np.random.Generator, cfg: SceneConfig, assets: Assets, k: int) -> SceneParams:
+    """One scene of k objects, every event but depth-order changes drawn."""
     objects = tuple(_sample_object(rng, cfg, assets) for _ in range(k))
     background = _sample_appearance(rng, cfg, assets.background_source, cfg.jitter[1])
     camera = _sample_camera(rng, cfg)
