@@ -26,7 +26,7 @@ def fake_arrays(rng, k=2, t=3, h=8, w=12):
         "modal": modal,
         "occluder": rng.random((t, h, w)) < 0.1,
         "flow_gt": rng.normal(0, 5, (t, 2, h, w, 2)).astype(np.float32),
-        "order": np.arange(k, dtype=np.int16),
+        "order": np.tile(np.arange(k, dtype=np.int16), (t, 1)),  # (T, K) ranks per frame
     }
 
 

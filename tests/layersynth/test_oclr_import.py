@@ -63,7 +63,7 @@ def test_modal_labels_show_the_front_most_object_where_masks_overlap(source, imp
     assert (seq["modal"][front] == 1).all()
     assert (seq["modal"][back & ~masks[1] & ~front] == 3).all()
     assert (seq["modal"][~masks.any(0)] == 0).all()
-    assert seq["order"].tolist() == [0, 1, 2]
+    assert seq["order"].tolist() == [[0, 1, 2]] * len(seq["rgb"])  # (T, K): one order per clip
 
 
 def test_flows_are_the_flo_values_to_the_storage_quantum(source, imported):

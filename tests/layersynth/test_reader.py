@@ -34,7 +34,7 @@ def test_reading_a_frame_window_slices_the_t_axis_of_every_array(tmp_path):
     got = open_dataset(tmp_path).read("000000", frames=slice(1, 3))
     np.testing.assert_array_equal(got["rgb"], written["rgb"][1:3])
     np.testing.assert_array_equal(got["amodal"], written["amodal"][:, 1:3])
-    np.testing.assert_array_equal(got["order"], written["order"])
+    np.testing.assert_array_equal(got["order"], written["order"][1:3])  # (T, K): per frame
     assert got["flow_gt"].shape == (2, 2, 8, 12, 2)
 
 
@@ -97,7 +97,7 @@ def test_an_inverted_order_chunk_which_fletcher_32_cannot_see_is_refused_by_its_
     path = tmp_path / "shard-00000.h5"
     ((offset, size),) = chunk_spans(path, "000000", "order")
     flip(path, offset, size)  # every data word and the checksum: Fletcher-32 still agrees
-    with pytest.raises(ShardError, match=r"sequence 000000: order: damaged chunk \(holds \[-1\]"):
+    with pytest.raises(ShardError, match=r"sequence 000000: order: damaged chunk \(holds \[\[-1\]"):
         open_dataset(tmp_path)["000000"]
 
 
@@ -144,3 +144,45 @@ def test_a_shard_without_chunk_checksums_reads_the_same_and_warns_once(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "shard-00000.h5" in err[0] and "no chunk checksums" in err[0]
     assert "`layersynth validate` (sha256 against manifest.json) is its only protection" in err[0]
+
+
+def _with_order(root, sid: str, order: np.ndarray, version: int | None = None) -> None:
+    """Replace one sequence's stored order (and the file's schema version, if given)."""
+    path = root / "shard-00000.h5"
+    with h5py.File(path, "r+") as f:
+        del f[sid]["order"]
+        f[sid].create_dataset("order", data=order, chunks=order.shape, fletcher32=True)
+        if version is not None:
+            f.attrs["schema_version"] = version
+    manifest.put_entry(root, dict(manifest.load(root)["shards"][0],
+                                  sha256=manifest.sha256_file(path), bytes=path.stat().st_size))
+
+
+def test_a_per_frame_order_that_changes_round_trips_and_a_window_reads_its_frames(tmp_path):
+    written = write_dataset(tmp_path, [3])
+    arrays = written["000002"]  # 3 objects
+    t = arrays["amodal"].shape[1]
+    order = np.tile(np.arange(3, dtype=np.int16), (t, 1))
+    order[2:, 1], order[2:, 2] = 2, 1  # channels 1 and 2 swap depth from frame 2 on
+    _with_order(tmp_path, "000002", order)
+    with open_dataset(tmp_path) as ds:
+        np.testing.assert_array_equal(ds["000002"]["order"], order)
+        got = ds.read("000002", ["order"], frames=slice(1, 3))["order"]
+        assert got.tolist() == [[0, 1, 2], [0, 2, 1]]
+
+
+def test_a_schema_1_order_per_clip_reads_repeated_over_the_frames(tmp_path):
+    written = write_dataset(tmp_path, [3])
+    t = written["000001"]["amodal"].shape[1]
+    _with_order(tmp_path, "000001", np.array([1, 0], np.int16), version=1)
+    with open_dataset(tmp_path) as ds:
+        got = ds["000001"]["order"]
+        assert got.shape == (t, 2) and got.tolist() == [[1, 0]] * t
+        assert ds.read("000001", ["order"], frames=slice(0, 2))["order"].tolist() == [[1, 0]] * 2
+
+
+def test_an_order_per_clip_in_a_schema_2_shard_is_refused_by_name(tmp_path):
+    write_dataset(tmp_path, [2])
+    _with_order(tmp_path, "000001", np.array([0, 1], np.int16))
+    with pytest.raises(ShardError, match=r"sequence 000001: order: shape \(2,\): schema version 2"):
+        open_dataset(tmp_path)["000001"]

@@ -16,7 +16,7 @@ def arrays(k=K):
         "modal": np.zeros((T, H, W), np.uint8),
         "occluder": np.zeros((T, H, W), bool),
         "flow_gt": np.zeros((T, 2, H, W, 2), np.float32),
-        "order": np.arange(k, dtype=np.int16),
+        "order": np.tile(np.arange(k, dtype=np.int16), (T, 1)),
     }
 
 

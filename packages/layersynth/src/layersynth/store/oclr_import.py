@@ -9,10 +9,11 @@ this project's schema: the inverse of `layersynth.store.oclr_export`.
 
 The first character of <seq> is K; the frames are the JPEGs' names in sorted order. Derived here:
 `modal` (T, H, W) uint8, the layers painted back to front so that the front-most one shows where
-masks overlap (k + 1 where channel k is visible, 0 background); `order` = 0..K-1 (the channels
-are in depth order); `occluder` all False (the layout has none). A missing end flow (gap +1 of the
-last frame, gap -1 of the first) is filled as the reference loader does, with the negated flow of
-the opposite gap of that frame, and listed in the sequence's record.
+masks overlap (k + 1 where channel k is visible, 0 background); `order` (T, K) = 0..K-1 at
+every frame (the channels are in depth order); `occluder` all False (the layout has none). A
+missing end flow (gap +1 of the last frame, gap -1 of the first) is filled as the reference
+loader does, with the negated flow of the opposite gap of that frame, and listed in the
+sequence's record.
 
 `scan_sequence` checks a sequence's files from their names and headers only (cheap: no pixel is
 decoded), so an unsound one is skipped before any shard is written; `read_sequence` decodes one.
@@ -180,7 +181,8 @@ def read_sequence(src: Path, seq: SourceSequence,
         rgb, amodal, flow = resize(rgb, amodal, flow, size)
     return {"rgb": rgb, "amodal": amodal, "modal": compose_modal(amodal),
             "occluder": np.zeros(rgb.shape[:3], bool),
-            "order": np.arange(seq.objects, dtype=np.int16), "flow_raft": flow}
+            "order": np.tile(np.arange(seq.objects, dtype=np.int16), (len(rgb), 1)),
+            "flow_raft": flow}
 
 
 def mask_path(src: Path, seq: SourceSequence, k: int, frame: str) -> Path:

@@ -17,6 +17,8 @@ An imported dataset (`layersynth import`) has no `flow_gt`: asking it for one (`
 ["flow_gt"])`, or `ds[id]["flow_gt"]`) raises one ShardError that says so and names the source:
 `DIR: no ground-truth flow: this dataset was imported from SRC; use flow 'raft'`.
 
+Depth order: `order` is (T, K), ranks per frame; a version-1 (K,) one is repeated over T.
+
 Flow gaps (schema version 2): `ds.gaps` (and `Shard.gaps`) are the frame gaps every flow holds,
 (T, 2 len(gaps), H, W, 2); a version-1 dataset reads as gaps (1,). `ds.flow_for(flow, +2)` picks
 one gap's (T, H, W, 2) flow, `ds.read(id, names, gaps=(1,))` reads flows of some gaps only. The
@@ -45,6 +47,7 @@ from layersynth.store.schema import (
     contents,
     decode,
     field_of,
+    frame_order,
     get_text,
     imported_from,
     is_flow,
@@ -216,16 +219,29 @@ class Shard:
             checked = dataset.fletcher32 or dataset.size == 0
             if not checked:
                 _warn_unprotected(self.path, name)
+            if name == "order":
+                return self._order(seq_id, group, dataset, selection)
             stored = dataset[selection]
         except H5_ERRORS as err:
             raise ShardError(f"{self.path}: sequence {seq_id}: {name}: "
                              f"{_damage(err, checked)}; {ADVICE}") from err
-        if name == "order" and not is_ranks(stored):
-            raise ShardError(f"{self.path}: sequence {seq_id}: order: damaged chunk (holds "
-                             f"{stored.tolist()}, not the ranks 0..K-1); {ADVICE}")
         if is_flow(name):
             self._check_gaps(seq_id, name, dataset)
         return stored
+
+    def _order(self, seq_id: str, group, dataset, selection: tuple) -> np.ndarray:
+        """The (T, K) order (only `selection`'s frames): a version-1 (K,) one repeated over the
+        sequence's T frames. ShardError unless every frame holds the ranks 0..K-1, or for a
+        (K,) order in a shard of a version that stores (T, K)."""
+        stored = dataset[()]
+        where = f"{self.path}: sequence {seq_id}: order: "
+        if stored.ndim == 1 and self.version >= 2:
+            raise ShardError(f"{where}shape {stored.shape}: schema version {self.version} stores "
+                             f"one order per frame (T, K); {ADVICE}")
+        if not is_ranks(stored):
+            raise ShardError(f"{where}damaged chunk (holds {stored.tolist()}, not the ranks "
+                             f"0..K-1); {ADVICE}")
+        return frame_order(stored, group["amodal"].shape[1])[selection]
 
     def _check_gaps(self, seq_id: str, name: str, dataset) -> None:
         """ShardError unless a flow array records the file's gaps (version 2) and has their

@@ -36,6 +36,12 @@ estimated flow (`flow_raft`, the source's own flow, provenance "imported" in the
 `estimated_flow`). A reader of schema version 1 reads them unchanged (it never required
 `flow_gt`); `imported_from` tells a consumer why the array is absent (no version change).
 
+Version 2, per-frame depth order (issue 16, `generate --order-changes P`): `order` is (T, K),
+the ranks of the amodal channels at each frame (0 = front-most; channel k is one object over the
+clip, the k-th nearest at frame 0), written so even when it is the same at every frame. A
+version-1 shard stored one order per clip, (K,): the reader returns it repeated over T
+(`frame_order`), so every consumer sees (T, K).
+
 Version 2 (issue 14, `generate --gaps 1,2`): a flow holds the +- flows of a list of frame gaps,
 (T, G, H, W, 2) with G = 2 len(gaps), index 2i = +gaps[i] (t -> t + gaps[i]) and 2i + 1 =
 -gaps[i]; the gaps are recorded in the file (attribute `gaps`, and the same on every flow array)
@@ -96,7 +102,11 @@ FIELDS: dict[str, Field] = {
         " = -gaps[i]; with gaps (1,) index 0 = +1, 1 = -1; last axis (u, v), u along W;"
         " absent from imported datasets",
     ),
-    "order": Field("K", "int16", "int16", "rank", "depth rank of each amodal channel, 0 = front"),
+    "order": Field(
+        "T,K", "int16", "int16", "rank",
+        "depth rank of each amodal channel at each frame, 0 = front; channel k is one object over"
+        " the clip (the k-th nearest at frame 0); version 1 stored (K,), read broadcast over T",
+    ),
 }
 ESTIMATED_FLOW = Field(
     "T,G,H,W,2", "int16", "float32", f"px (stored x {FLOW_SCALE:g})",
@@ -184,6 +194,7 @@ def check_sequence(arrays: Mapping[str, np.ndarray], *, ground_truth: bool = Tru
             raise ValueError("an imported sequence holds estimated flow and no flow_gt; "
                              f"got flows {flows or 'none'}")
         ref = "flow_raft" if "flow_raft" in flows else flows[0]
+    arrays = dict(arrays, order=frame_order(arrays["order"], arrays["amodal"].shape[1]))
     try:
         check_arrays(dict(arrays, **{GROUND_TRUTH_FLOW: arrays[ref]}), gaps)
     except ValueError as err:  # name the array checked in flow_gt's place
@@ -193,15 +204,32 @@ def check_sequence(arrays: Mapping[str, np.ndarray], *, ground_truth: bool = Tru
         if is_flow(name) and arr.shape != arrays[ref].shape:
             raise ValueError(f"{name}: shape {arr.shape} differs from {ref} {arrays[ref].shape}")
     if not is_ranks(arrays["order"]):
-        raise ValueError(f"order: {arrays['order'].tolist()} is not a ranking 0..K-1")
+        raise ValueError(f"order: {_first_bad(arrays['order']).tolist()} is not a ranking 0..K-1")
+
+
+def frame_order(order: np.ndarray, frames: int) -> np.ndarray:
+    """The per-frame order (T, K) of `order`: a constant (K,) one (schema version 1, or a caller
+    with one order per clip) repeated over the T `frames`; a (T, K) one (or any other shape, for
+    the checks to name) as it is."""
+    order = np.asarray(order)
+    return np.tile(order, (frames, 1)) if order.ndim == 1 else order
 
 
 def is_ranks(order: np.ndarray) -> bool:
-    """Whether `order` (K,) holds each depth rank 0..K-1 once. The reader checks it too: `order`
-    is one chunk of a few bytes, and a flip that inverts all of them and their checksum together
-    is the one change Fletcher-32 cannot see (it sums in ones' complement); it makes the ranks
-    negative."""
-    return np.array_equal(np.sort(order), np.arange(len(order)))
+    """Whether every row of `order` (K,) or (T, K) holds each depth rank 0..K-1 once. The reader
+    checks it too: `order` is one chunk of a few bytes a frame, and a flip that inverts all of
+    them and their checksum together is the one change Fletcher-32 cannot see (it sums in ones'
+    complement); it makes the ranks negative."""
+    order = np.asarray(order)
+    return order.ndim in (1, 2) and np.array_equal(
+        np.sort(order, axis=-1), np.broadcast_to(np.arange(order.shape[-1]), order.shape))
+
+
+def _first_bad(order: np.ndarray) -> np.ndarray:
+    """The first row of a (T, K) order that is not a ranking (the order itself if (K,))."""
+    if order.ndim != 2:
+        return order
+    return next((row for row in order if not is_ranks(row)), order[0])
 
 
 def contents(shard_file) -> tuple[list[str], list[str]]:

@@ -33,6 +33,7 @@ from layersynth.store.schema import (
     SHARD_FORMAT,
     check_sequence,
     encode,
+    frame_order,
     is_flow,
     set_text,
 )
@@ -50,10 +51,10 @@ def _storage(name: str, shape: tuple[int, ...]) -> dict:
     `fletcher32` after the compressor in the pipeline, so the checksum covers the compressed bytes
     and HDF5 checks it on read before Blosc decodes them. A 1-D array (`order`, K values) is one
     uncompressed chunk (Blosc would store a few bytes as they are): chunked only so that it
-    carries a checksum too."""
+    carries a checksum too; so is `order` (T, K) (a few bytes a frame, read whole)."""
     if 0 in shape or not shape:
         return {}  # nothing to protect; HDF5 refuses chunks of size 0
-    if len(shape) == 1:
+    if len(shape) == 1 or name == "order":
         return {"chunks": shape, "fletcher32": True}
     lead = 2 if name == "amodal" else 1
     return {"chunks": (1,) * lead + tuple(shape[lead:]), "fletcher32": True, **_compression()}
@@ -169,6 +170,8 @@ class ShardWriter:
             raise ValueError(f"sequence {seq_id}: flow at gaps {list(gaps)}, the shard holds "
                              f"gaps {list(self.gaps)}")
         check_sequence(arrays, ground_truth=self.ground_truth, gaps=self.gaps)
+        if "order" in arrays:  # a constant (K,) order is written per frame like any other
+            arrays = dict(arrays, order=frame_order(arrays["order"], arrays["amodal"].shape[1]))
         write_sequence(self._file.create_group(seq_id), arrays, dict(record, id=seq_id),
                        self.gaps)
         self.ids.append(seq_id)
