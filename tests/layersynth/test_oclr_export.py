@@ -113,3 +113,22 @@ def test_exporting_into_an_earlier_export_replaces_only_the_sequences_exported(e
     assert jpegs == sorted(names[:3])
     assert (tmp_path / "o" / "JPEGImages" / names[0] / "00000.jpg").read_bytes() != b"stale"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_a_changing_order_is_exported_in_its_majority_order_earliest_on_a_tie():
+    order = np.array([[0, 1, 2], [0, 2, 1], [0, 2, 1], [1, 0, 2]], np.int16)
+    assert oclr_export.clip_order(order).tolist() == [0, 2, 1]  # held at 2 of 4 frames
+    assert oclr_export.clip_order(order[[0, 1]]).tolist() == [0, 1, 2]  # 1 each: the first
+    assert oclr_export.clip_order(np.array([1, 0], np.int16)).tolist() == [1, 0]
+
+
+def test_each_amodal_file_is_numbered_by_its_objects_rank_in_the_clip_order(tmp_path):
+    rng = np.random.default_rng(0)
+    amodal = rng.random((2, 3, 4, 5)) < 0.5
+    order = np.array([[0, 1], [1, 0], [1, 0]], np.int16)  # majority: channel 1 in front
+    arrays = {"rgb": np.zeros((3, 4, 5, 3), np.uint8), "amodal": amodal, "order": order,
+              "flow_gt": np.zeros((3, 2, 4, 5, 2), np.float32)}
+    name = oclr_export.export_sequence(arrays, "000007", tmp_path)
+    back = np.asarray(Image.open(tmp_path / "AmodalAnnotations" / name / "1_00000.png")) > 0
+    front = np.asarray(Image.open(tmp_path / "AmodalAnnotations" / name / "2_00000.png")) > 0
+    assert np.array_equal(front, amodal[1, 0]) and np.array_equal(back, amodal[0, 0])

@@ -12,6 +12,13 @@
 <frame> is the zero-padded frame index "00000". Modal masks are not exported: loaders derive them
 from the amodal masks and their order.
 
+The layout has one depth order per clip (the file numbers). A sequence whose order changes
+(issue 16, a (T, K) `order` that is not the same at every frame) is written in its majority
+order, the order held at the most frames (`clip_order`; the earliest on a tie): file k is the
+object of rank K - k in it. What that loses: at the frames in another order, a loader composing
+modal masks from the files puts the wrong object in front where the swapped pair overlaps, and
+the change itself (when, which pair) is not in the files; docs/shards.md, "Export".
+
 An export is written into a hidden staging folder beside the target (`staging_folder`) and moved
 into place when every sequence is written: a new target is one rename; into an existing one (an
 earlier export), each sequence folder is renamed in, replacing one of the same name. A failure
@@ -43,9 +50,21 @@ def frame_name(t: int) -> str:
     return f"{t:05d}"
 
 
-def amodal_file_index(channel: int, k: int) -> int:
-    """File number (1 = back-most) of amodal channel `channel` (0 = front-most) of K layers."""
-    return k - channel
+def amodal_file_index(rank: int, k: int) -> int:
+    """File number (1 = back-most) of the amodal channel of depth rank `rank` (0 = front-most) of
+    K layers (with one order per clip, channel c has rank c)."""
+    return k - rank
+
+
+def clip_order(order: np.ndarray) -> np.ndarray:
+    """(K,) the order held at the most frames of a (T, K) per-frame order (the earliest of those
+    held equally often), or a (K,) one as it is."""
+    order = np.asarray(order)
+    if order.ndim == 1:
+        return order
+    rows, first, counts = np.unique(order, axis=0, return_index=True, return_counts=True)
+    best = max(range(len(rows)), key=lambda i: (counts[i], -first[i]))
+    return rows[best]
 
 
 def flow_folder(gap: int) -> str:
@@ -66,6 +85,7 @@ def export_sequence(arrays: dict, seq_id: str, out: Path, flow: str = "flow_gt",
 
     amodal = arrays["amodal"]
     k, t_len = amodal.shape[:2]
+    ranks = clip_order(arrays["order"]) if "order" in arrays else np.arange(k)
     name = sequence_folder(seq_id, k)
     dirs = {d: out / d / name for d in layout(gaps)}
     signed = [s * g for g in gaps for s in (1, -1)]
@@ -78,7 +98,7 @@ def export_sequence(arrays: dict, seq_id: str, out: Path, flow: str = "flow_gt",
         for c in range(k):
             mask = amodal[c, t].astype(np.uint8) * 255
             save_image(Image.fromarray(mask),
-                       dirs["AmodalAnnotations"] / f"{amodal_file_index(c, k)}_{f}.png")
+                       dirs["AmodalAnnotations"] / f"{amodal_file_index(ranks[c], k)}_{f}.png")
         for gap in signed:
             write_flo(dirs[flow_folder(gap)] / f"{f}.flo", arrays[flow][t, gap_index(gaps, gap)])
     return name
@@ -106,7 +126,7 @@ def export_oclr(ds, out, *, flow: str = "gt", ids=None, show_progress: bool = Fa
     `out` (and missing folders above it) is made at the end; see the module docstring."""
     out = Path(out)
     ids = ds.ids if ids is None else list(ids)
-    names = ["rgb", "amodal", f"flow_{flow}"]
+    names = ["rgb", "amodal", "order", f"flow_{flow}"]
     items = progress(ids, total=len(ids), desc="export") if show_progress else ids
     staging = staging_folder(out)
     try:
