@@ -7,6 +7,7 @@ from layersynth import open_dataset
 from layersynth.cli.generate import command, parse_flow, scene_overrides
 from layersynth.cli.main import main
 from layersynth.errors import UsageError
+from layersynth.scene.params import SceneParams
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -105,7 +106,8 @@ def test_event_rates_are_checked_together_so_a_valid_combination_passes():
 
 
 @pytest.mark.parametrize("preset, namespace", [("syn-val-static", 2), ("syn-val-occluded", 3),
-                                               ("syn-val-articulated", 4)])
+                                               ("syn-val-articulated", 4),
+                                               ("syn-val-reorder", 5)])
 def test_the_syn_val_splits_generate_through_the_cli_with_their_events(tmp_path, preset,
                                                                        namespace):
     out = tmp_path / preset
@@ -120,6 +122,8 @@ def test_the_syn_val_splits_generate_through_the_cli_with_their_events(tmp_path,
         assert all(o["spell"] is not None for sc in scenes for o in sc["objects"])
     elif preset == "syn-val-occluded":
         assert all(sc["hidden"] >= 0 for sc in scenes)
+    elif preset == "syn-val-reorder":
+        assert all(len(sc["objects"]) > 1 and len(sc["order_changes"]) == 1 for sc in scenes)
     else:
         assert all(o["sprite"]["kind"] == "articulated" for sc in scenes for o in sc["objects"])
     assert f"preset `{preset}`" in (out / "DATASET.md").read_text()
@@ -188,3 +192,20 @@ def test_a_dataset_at_half_the_time_step_holds_the_first_one_at_its_even_frames(
         assert b.gaps == (1, 2) and a.gaps == (1,)
         assert np.array_equal(b.flow_for(y["flow_gt"], 2)[::2], x["flow_gt"][:, 0])
         assert np.array_equal(b.flow_for(y["flow_gt"], -2)[::2], x["flow_gt"][:, 1])
+
+
+def test_order_changes_reach_the_shards_as_per_frame_order_and_the_records_count_them(tmp_path):
+    out = tmp_path / "d"
+    ran = invoke("generate", "--n", "3", "--out", out, *SMALL, "--frames", "8", "--objects", "1,2",
+                 "--order-changes", "1")
+    assert ran.code == 0, ran.err
+    ds = open_dataset(out)
+    assert ds.settings["scene"]["order_change_prob"] == 1.0
+    for i in ds.ids:
+        record, order = ds.record(i), ds[i]["order"]
+        scene = SceneParams.from_dict(record["scene"])
+        assert order.shape == (scene.frames, len(scene.objects))
+        np.testing.assert_array_equal(order, scene.frame_order())
+        assert len(scene.order_changes) == (len(scene.objects) > 1)
+        changed = int(np.any(order[1:] != order[:-1], axis=1).sum())
+        assert record["stats"]["order_changes"] == changed == len(scene.order_changes)

@@ -8,6 +8,7 @@ import shutil
 import pytest
 from clirun import invoke, script, tiny_dataset
 from layersynth import open_dataset
+from layersynth.pipeline.generation import generate, make_settings
 from layersynth.viz.realism import realism_stats
 from shard_damage import flip_in_chunk
 
@@ -24,6 +25,25 @@ def test_inspect_prints_a_table_then_json_with_counts_and_settings(dataset):
     assert sum(stats["objects"].values()) == 3 and stats["settings"]["seed"] == 3
     assert 0.0 <= stats["occlusion_fraction"]["mean"] <= 1.0
     assert stats["frames"] == 4 and stats["flows"] == ["gt"]
+
+
+def test_inspect_counts_the_sequences_that_change_depth_order_and_how_often(dataset, tmp_path):
+    ran = invoke("inspect", dataset)
+    still = ran.last_json()["order_changes"]
+    assert still["sequences"] == 0 and still["changes"] == 0 and still["share"] in (0.0, None)
+    assert "depth order    one order per clip in all" in ran.out
+    out = tmp_path / "reorder"
+    settings = make_settings(preset="tiny", seed=3, shard_size=2, frames=8, height=32, width=48,
+                             objects=(1, 2), order_change_prob=1.0)
+    generate(settings, n=4, out=out, workers=1, scheduler=None)
+    with open_dataset(out) as ds:
+        multi = sum(len(ds.record(i)["scene"]["objects"]) > 1 for i in ds.ids)
+    ran = invoke("inspect", out)
+    stats = ran.last_json()["order_changes"]
+    assert multi > 0 and stats == {"sequences": multi, "multi_object": multi, "share": 1.0,
+                                   "changes": multi, "per_changing_sequence": 1.0}
+    assert (f"depth order    changes in {multi} of {multi} multi-object sequences (100%), 1.00 "
+            f"per changing sequence ({multi} in all)") in ran.out
 
 
 def test_the_console_script_writes_the_same_json_to_the_json_file(dataset, tmp_path):

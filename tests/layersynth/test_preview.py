@@ -68,3 +68,15 @@ def test_a_frame_rate_that_is_not_positive_is_refused(tmp_path):
     with pytest.raises(ValueError, match="fps: must be positive, got -5"):
         write_preview(sequence(), tmp_path / "p.gif", fps=-5)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_row_writes_its_frames_depth_order_on_the_modal_tile_front_first():
+    seq = sequence(k=2, t=3)
+    seq["order"] = np.array([[0, 1], [0, 1], [1, 0]], np.int16)  # channel 1 in front at frame 2
+    assert [preview.order_text(seq["order"], t) for t in range(3)] == ["0>1", "0>1", "1>0"]
+    assert preview.order_text(np.array([1, 0], np.int16), 0) == "1>0"  # one order per clip
+    rows, plain = frames(seq), frames(sequence(k=2, t=3))
+    modal = slice(2 * 24, 3 * 24)
+    assert not np.array_equal(rows[2][:, modal], plain[2][:, modal])  # the text is drawn
+    assert np.array_equal(rows[2][:, :modal.start], plain[2][:, :modal.start])
+    assert np.array_equal(rows[2][:, modal.stop:], plain[2][:, modal.stop:])

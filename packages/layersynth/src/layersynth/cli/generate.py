@@ -262,9 +262,10 @@ def asset_options(command):
 @click.option("--preset", default="oclr", type=click.Choice(list(PRESETS)),
               metavar="{" + ",".join(PRESETS) + "}",
               help="scene settings: oclr (training), syn-val (its validation twin), "
-                   "syn-val-static / syn-val-occluded / syn-val-articulated (every object "
-                   "pauses once / one object per scene wholly hidden / every object "
-                   "articulated), tiny (CPU tests)")
+                   "syn-val-static / syn-val-occluded / syn-val-articulated / "
+                   "syn-val-reorder (every object pauses once / one object per scene wholly "
+                   "hidden / every object articulated / two objects swap depth in every "
+                   "scene), tiny (CPU tests)")
 @click.option("--seed", type=AtLeast(0), default=0, metavar="SEED",
               help="dataset seed (default 0)")
 @click.option("--workers", type=AtLeast(1), default=None, metavar="WORKERS",
@@ -290,6 +291,9 @@ def asset_options(command):
               help="share of objects whose path enters or leaves the frame")
 @click.option("--full-occlusions", type=SceneOption(parse_rate, "full_occlusion_prob"),
               metavar="RATE", help="share of scenes with one object wholly hidden for a while")
+@click.option("--order-changes", type=SceneOption(parse_rate, "order_change_prob"),
+              metavar="P", help="share of multi-object scenes where two objects swap depth once, "
+                                "while apart (default 0 for oclr; 1 for syn-val-reorder)")
 @click.option("--flow", type=Parsed(parse_flow), default=None, metavar="FLOW",
               help="flows to store: gt (always), dis, raft (default: gt,dis for the oclr and "
                    "syn-val presets, gt for tiny)")
@@ -308,7 +312,8 @@ def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
             objects: Override | None, occlusion: Override | None,
             time_step: Override | None, gaps: Override | None,
             static_spells: Override | None, enter_exit: Override | None,
-            full_occlusions: Override | None, flow: tuple[str, ...] | None,
+            full_occlusions: Override | None, order_changes: Override | None,
+            flow: tuple[str, ...] | None,
             raft_weights: Path | None, device: str, shard_size: int | None,
             textures: Path | None, silhouettes: Path | None, backgrounds: Path | None,
             json_file: str | None) -> int:
@@ -322,7 +327,7 @@ def command(*, n: int, out: str, preset: str, seed: int, workers: int | None,
         raft_weights=raft_checkpoint(raft_weights, flow),
         asset_dirs=asset_dirs(textures=textures, silhouettes=silhouettes, backgrounds=backgrounds),
         **scene_overrides(preset, frames, size, objects, occlusion, time_step, gaps,
-                          static_spells, enter_exit, full_occlusions))
+                          static_spells, enter_exit, full_occlusions, order_changes))
     check_flow_sizes(flow, settings.scene, defaulted=defaulted)
     for method in flow[1:]:  # fail now, not in a worker: a missing module or checkpoint
         generation.build_estimator(method, settings, device)

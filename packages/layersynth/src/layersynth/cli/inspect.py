@@ -11,7 +11,8 @@ from layersynth.store.reader import open_dataset
 from layersynth.viz.realism import realism_stats
 from layersynth.viz.stats import dataset_stats, flow_epe
 
-HELP = ("counts, objects per sequence, occlusion fractions, sizes, settings; --stats: realism "
+HELP = ("counts, objects per sequence, occlusion fractions, depth-order changes, sizes, settings; "
+        "--stats: realism "
         "statistics from the arrays (table, then JSON)")
 # (label, key in a group of realism figures, format): the rows of the --stats table
 REALISM_ROWS = (
@@ -40,6 +41,14 @@ def print_table(s: dict) -> None:
               f"{occ['median']:.3f}  max {occ['max']:.3f}  (hidden fraction of object area)")
     for k, o in s["occlusion_fraction_by_objects"].items():
         print(f"  {k} object(s)  mean {o['mean']:.3f}  median {o['median']:.3f}")
+    ch = s["order_changes"]
+    if ch["sequences"]:
+        print(f"depth order    changes in {ch['sequences']} of {ch['multi_object']} multi-object "
+              f"sequences ({ch['share']:.0%}), {ch['per_changing_sequence']:.2f} per changing "
+              f"sequence ({ch['changes']} in all)")
+    else:
+        print(f"depth order    one order per clip in all {ch['multi_object']} multi-object "
+              "sequences")
     print(f"flows          {', '.join(s['flows'])}")
     gaps = tuple(s["gaps"])
     print(f"flow gaps      {flow_gaps.label(gaps)} (gap axis: {flow_gaps.layout(gaps)})")

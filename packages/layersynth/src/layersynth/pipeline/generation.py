@@ -1,10 +1,11 @@
 """Dataset generation: seeds, shard assignment, the per-shard task, the runners, resume.
 
 - Sequence i is drawn from `SeedSequence(entropy=seed, spawn_key=(namespace, i))`: the training
-  presets use namespace 0, "syn-val" namespace 1 and its splits 2 ("syn-val-static") and 3
-  ("syn-val-occluded"), so Syn-val never repeats a training scene whatever the seeds. Its id is
-  `manifest.seq_id(i)` and it lands in shard i // S (S, the shard size, is part of the
-  settings), so the dataset does not depend on the number of workers.
+  presets use namespace 0, "syn-val" namespace 1 and its splits 2 ("syn-val-static"), 3
+  ("syn-val-occluded"), 4 ("syn-val-articulated") and 5 ("syn-val-reorder"), so Syn-val never
+  repeats a training scene whatever the seeds. Its id is `manifest.seq_id(i)` and it lands in
+  shard i // S (S, the shard size, is part of the settings), so the dataset does not depend on
+  the number of workers.
 - One task makes one whole shard (`make_shard`): render its sequences, estimate flows (at every
   gap of the dataset, `scene_gaps`), write it under a temporary name, rename it. The same task
   runs in-process (1 worker), in a local process pool, or on a Dask cluster (`--scheduler`).
@@ -53,9 +54,10 @@ from layersynth.store.writer import ShardWriter
 # Seed namespaces: training 0, Syn-val 1, each Syn-val split its own (no scene repeats another
 # set's, whatever the seeds).
 NAMESPACES = {"oclr": 0, "tiny": 0, "syn-val": 1, "syn-val-static": 2, "syn-val-occluded": 3,
-              "syn-val-articulated": 4}
+              "syn-val-articulated": 4, "syn-val-reorder": 5}
+# ~70 MB shards at the oclr size
 SHARD_SIZES = {"oclr": 16, "syn-val": 16, "syn-val-static": 16, "syn-val-occluded": 16,
-               "syn-val-articulated": 16, "tiny": 4}  # ~70 MB shards at the oclr size
+               "syn-val-articulated": 16, "syn-val-reorder": 16, "tiny": 4}
 FLOW_METHODS = ("gt", "dis", "raft")
 ASSET_KINDS = ("textures", "silhouettes", "backgrounds")
 CONNECT_TIMEOUT = "10s"  # to reach a --scheduler before giving up
@@ -197,7 +199,8 @@ def render_sequence(settings: Settings, cfg, assets, index: int):
     seq = render(params, assets)
     k, t, h, w = seq.shape
     stats = {"objects": k, "frames": t, "height": h, "width": w,
-             "occlusion_fraction": float(occlusion_fraction(seq.amodal, seq.modal))}
+             "occlusion_fraction": float(occlusion_fraction(seq.amodal, seq.modal)),
+             "order_changes": order_changes(seq.order)}
     record = {
         "seed": {"entropy": settings.seed, "spawn_key": [settings.namespace, index]},
         "scene": json.loads(json.dumps(params.to_dict())),
@@ -205,6 +208,11 @@ def render_sequence(settings: Settings, cfg, assets, index: int):
         "stats": stats,
     }
     return seq, record
+
+
+def order_changes(order: np.ndarray) -> int:
+    """Frames t of a (T, K) order where it differs from frame t - 1 (0: one order per clip)."""
+    return int(np.count_nonzero(np.any(order[1:] != order[:-1], axis=1)))
 
 
 def make_shard(job: dict) -> dict:

@@ -42,6 +42,7 @@ def render_card(data: dict) -> str:
         f"in {scene['occlusion']}",
         *_sprite_lines(scene),
         *_events_line(scene),
+        *_order_line(scene),
         *_background_depth(scene),
         f"- flows stored: {', '.join('flow_' + m for m in s['flow'])}",
         gaps_line(data),
@@ -65,7 +66,8 @@ def render_card(data: dict) -> str:
         field_table(),
         "",
         "Each sequence group also has a JSON attribute `record`: its seed, its scene parameters,",
-        "the generator version and statistics (objects, occlusion_fraction). An object's",
+        "the generator version and statistics (objects, occlusion_fraction, order_changes). An "
+        "object's",
         "`sprite.kind` is `polygon`, `silhouette` or `articulated`; an articulated sprite lists",
         "its `parts` (outline at rest, parent, hinge, joint swing / freq / phase: angle = swing",
         "* sin(freq * tau + phase) rad), nearest part first; all parts share the object's label.",
@@ -146,6 +148,24 @@ def _events_line(scene: dict) -> list[str]:
             f"in {scene['full_occlusion_prob']} of scenes ({scene['full_occlusion_frames']} "
             f"frames); per object `spell`, `crossing` and per scene `hidden`, `hidden_window` in "
             f"each record's scene parameters"]
+
+
+def _order_line(scene: dict) -> list[str]:
+    """Issue 16: the depth-order changes (none for a manifest made before them)."""
+    if "order_change_prob" not in scene:
+        return []
+    if not scene["order_change_prob"]:
+        return ["- depth order: one per clip (`order` (T, K) is the same at every frame); amodal "
+                "channel k is the k-th nearest object"]
+    at = "at a crossing (while they overlap)" if scene["order_change_crossing"] else (
+        "while they are apart")
+    return [f"- depth order changes (order_change_prob, order_change_crossing): in "
+            f"{scene['order_change_prob']} of multi-object scenes two objects adjacent in depth "
+            f"swap once, {at}; `order` (T, K) holds each frame's ranks (0 = front-most), amodal "
+            f"channel k is one object over the clip (the k-th nearest at frame 0), modal labels "
+            f"are each frame's front-most object; each record's scene parameters list "
+            f"`order_changes` (tau, a, b) and its stats `order_changes` (frames whose order "
+            f"differs from the frame before)"]
 
 
 def _background_depth(scene: dict) -> list[str]:

@@ -1,7 +1,9 @@
 """Previews of one sequence: a PNG contact sheet, or a GIF / MP4 animation.
 
 Each frame becomes one row of tiles: RGB | flow +1 (colour wheel, one scale for the sequence) |
-modal labels (DAVIS palette; occluders grey) | amodal mask of each layer, front-most first.
+modal labels (DAVIS palette; occluders grey), with the frame's depth order written in its corner
+(amodal channels front to back, "1>0": channel 1 in front; it changes where the scene's order
+does, issue 16) | amodal mask of each layer (channel k: the k-th nearest at the first frame).
 The contact sheet stacks up to `max_rows` evenly spaced frames under a header naming the columns.
 A preview is written under a temporary name beside the target and renamed into place when
 complete, so a failed run (a full disk) leaves no half-written file and an earlier one intact.
@@ -52,10 +54,31 @@ def frame_row(arrays: dict, t: int, max_mag: float) -> np.ndarray:
     """(H, W * (3 + K), 3) uint8 tiles of frame t."""
     modal = palette()[arrays["modal"][t]]
     modal[arrays["occluder"][t] & (arrays["modal"][t] == 0)] = 96
+    if "order" in arrays:
+        modal = write_text(modal, order_text(arrays["order"], t))
     tiles = [arrays["rgb"][t], flow_to_rgb(arrays[shown_flow(arrays)][t, 0], max_mag), modal]
     tiles += [np.repeat(m[t, :, :, None].astype(np.uint8) * 255, 3, axis=2)
               for m in arrays["amodal"]]
     return np.concatenate(tiles, axis=1)
+
+
+def order_text(order: np.ndarray, t: int) -> str:
+    """Frame t's depth order of an order (T, K) (or (K,): one per clip) as the amodal channels
+    front to back: "1>0" puts channel 1 in front of channel 0."""
+    ranks = order[t] if np.ndim(order) == 2 else order
+    return ">".join(str(int(c)) for c in np.argsort(ranks, kind="stable"))
+
+
+def write_text(tile: np.ndarray, text: str) -> np.ndarray:
+    """(H, W, 3) uint8 `tile` with `text` in white on black in its top-left corner."""
+    from PIL import Image, ImageDraw  # ~20 ms; `layersynth --help` imports this module
+
+    image = Image.fromarray(tile)
+    draw = ImageDraw.Draw(image)
+    box = draw.textbbox((1, 0), text)
+    draw.rectangle((0, 0, box[2] + 1, box[3] + 1), fill=(0, 0, 0))
+    draw.text((1, 0), text, fill=(255, 255, 255))
+    return np.asarray(image)
 
 
 def frames(arrays: dict) -> list[np.ndarray]:

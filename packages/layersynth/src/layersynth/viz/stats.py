@@ -21,8 +21,9 @@ def mean_and_quartiles(values: list[float]) -> dict:
 
 
 def record_stats(ds, seq_id: str) -> dict:
-    """{"objects": K, "occlusion_fraction": f} of one sequence's record; ShardError naming the
-    sequence and its shard if the record lacks them."""
+    """{"objects": K, "occlusion_fraction": f, "order_changes": n} of one sequence's record
+    (n: frames whose depth order differs from the frame before); ShardError naming the sequence
+    and its shard if the record lacks the first two."""
     stats = ds.record(seq_id).get("stats")
     k = stats.get("objects") if isinstance(stats, dict) else None
     occ = stats.get("occlusion_fraction") if isinstance(stats, dict) else None
@@ -30,7 +31,9 @@ def record_stats(ds, seq_id: str) -> dict:
         where = ds.root / ds.shard_of(seq_id).path.name
         raise ShardError(f"{where}: sequence {seq_id}: its record holds no stats (objects, "
                          "occlusion_fraction): not made by layersynth generate?")
-    return {"objects": k, "occlusion_fraction": float(occ)}
+    changes = stats.get("order_changes", 0)  # absent from datasets made before issue 16: none
+    return {"objects": k, "occlusion_fraction": float(occ),
+            "order_changes": changes if isinstance(changes, int) else 0}
 
 
 def dataset_stats(ds) -> dict:
@@ -53,9 +56,21 @@ def dataset_stats(ds) -> dict:
         "objects": {str(k): objects[k] for k in sorted(objects)},
         "occlusion_fraction": mean_and_quartiles(occ),
         "occlusion_fraction_by_objects": {str(k): v for k, v in by_k.items()},
+        "order_changes": order_change_stats(records),
         "flows": ds.flow_methods, "settings": ds.settings,
         "estimated_flow": ds.manifest.get("estimated_flow", {}),
     }
+
+
+def order_change_stats(records: list[dict]) -> dict:
+    """How many multi-object sequences change depth order, and how often: `sequences` (with at
+    least one change), `multi_object` (sequences of 2+ objects), `share` (of those; None with
+    none), `changes` (all changes) and `per_changing_sequence` (their mean; None with none)."""
+    multi = sum(1 for r in records if r["objects"] > 1)
+    changing = [r["order_changes"] for r in records if r["order_changes"] > 0]
+    return {"sequences": len(changing), "multi_object": multi,
+            "share": len(changing) / multi if multi else None, "changes": sum(changing),
+            "per_changing_sequence": sum(changing) / len(changing) if changing else None}
 
 
 def flow_epe(ds, max_sequences: int) -> dict:
