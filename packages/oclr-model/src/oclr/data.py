@@ -192,7 +192,8 @@ def clip_item(
     flow, amodal, modal = resize_clip(flow, amodal, modal, shape.height, shape.width)
     amodal, valid = pad_layers(amodal, shape.layers)
     order = torch.full((shape.layers,), shape.layers, dtype=torch.long)
-    order[:n_obj] = torch.from_numpy(arrays["order"].astype(np.int64))
+    # (T, K) per-frame order (layersynth issue 16): the clip's first frame's, one per clip here
+    order[:n_obj] = torch.from_numpy(np.reshape(arrays["order"], (-1, n_obj))[0].astype(np.int64))
     return {
         "flow": flow,
         "amodal": amodal,
