@@ -63,9 +63,13 @@ def test_the_cache_builds_a_texture_once_and_not_for_an_equal_copy():
     tex = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     first = mipmap.cached(tex)
     assert mipmap.cached(tex) is first
-    again = mipmap.cached(tex.copy())
+    copy = tex.copy()
+    again = mipmap.cached(copy)
     assert again is not first
     np.testing.assert_array_equal(again.data, first.data)
+    key = id(copy)
+    del copy
+    assert key not in mipmap._cache  # a texture that is gone leaves the cache
 
 
 def test_soften_keeps_flat_colours_and_the_mean_and_removes_one_texel_stripes():

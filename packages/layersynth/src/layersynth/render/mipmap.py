@@ -158,7 +158,9 @@ def cached(tex: np.ndarray) -> MipTexture:
         _cache.move_to_end(key)
         return hit[1]
     mip = build(soften(seamless(tex)))
-    _cache[key] = (weakref.ref(tex), mip)
+    # the entry goes when the texture does (a video's first frame, a folder image evicted from
+    # its source's cache), before its id can be reused
+    _cache[key] = (weakref.ref(tex, lambda _, key=key: _cache.pop(key, None)), mip)
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
     return mip
