@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography, tps
-from layersynth.render import exact_flow, kernels, sprites, textures
+from layersynth.render import exact_flow, kernels, mipmap, sprites, textures
 from layersynth.render import renderer as render_mod
 from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL
 from layersynth.render.renderer import render, render_masks
@@ -28,15 +28,23 @@ H_TO = np.stack([H_NEXT, H_PREV])  # the kernels' flow targets: +1, -1
 PIXELS = np.stack(np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float)), -1)
 
 
-def _shading(seed=0):
+def _shading(seed=0, size=(9, 11), scale=0.8):
+    """(MipTexture, aff, gain, bias); the default texture is magnified (0.8 texels a pixel)."""
     rng = np.random.default_rng(seed)
-    tex = sprites.readonly(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8))
-    aff = textures.texture_affine((4.0, 3.0), 0.8, (True, False))
-    return tex, aff, np.array([1.1, 0.9, 1.0]), np.array([3.0, -2.0, 0.0])
+    tex = sprites.readonly(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    aff = textures.texture_affine((4.0, 3.0), scale, (True, False))
+    return mipmap.cached(tex), aff, np.array([1.1, 0.9, 1.0]), np.array([3.0, -2.0, 0.0])
 
 
-def _colour(tex, aff, gain, bias, c):
-    return np.clip(textures.sample(tex, aff, c) * gain + bias, 0, 255)
+def _colour(tex, aff, gain, bias, c, jac=None):
+    return np.clip(textures.sample(tex, aff, c, jac) * gain + bias, 0, 255)
+
+
+def _row_centre_jacobian(hinv, width):
+    """dc/dx where flat_frame takes its footprint: at the centre of each row of its view."""
+    mid = PIXELS.copy()
+    mid[..., 0] = (width - 1) / 2.0
+    return textures.homography_jacobian(hinv, mid)
 
 
 def _outputs():
@@ -50,8 +58,8 @@ def test_flat_frame_fills_unclaimed_pixels_with_the_reference_colour_and_homogra
     claimed[3, 4] = True
     occl = np.zeros((H, W), bool)
     no_mask = sprites.readonly(np.zeros((1, 1), bool))
-    kernels.flat_frame(HINV, H_TO, no_mask, 1.0, 0.0, 0.0, False, tex, aff, gain, bias,
-                       True, claimed, occl, rgb, flow)
+    kernels.flat_frame(HINV, H_TO, no_mask, 1.0, 0.0, 0.0, False, *tex.kernel_args(),
+                       aff, gain, bias, True, claimed, occl, rgb, flow)
     assert claimed.all() and not occl.any()
     c = homography.apply(HINV, PIXELS)
     free = np.ones((H, W), bool)
@@ -77,14 +85,28 @@ def test_flat_frame_as_occluder_claims_and_marks_only_the_pixels_on_its_mask():
     want[inside] = mask.mask[row[inside], col[inside]]
     first = tuple(np.argwhere(want)[0])
     claimed[first] = True
-    kernels.flat_frame(HINV, H_TO, mask.mask, mask.scale, *mask.origin, True, tex, aff,
-                       gain, bias, True, claimed, occl, rgb, flow)
+    kernels.flat_frame(HINV, H_TO, mask.mask, mask.scale, *mask.origin, True,
+                       *tex.kernel_args(), aff, gain, bias, True, claimed, occl, rgb, flow)
     expect_claimed = want.copy()
     want[first] = False
     assert want.sum() > 10
     assert np.array_equal(occl, want) and np.array_equal(claimed, expect_claimed)
     assert np.abs(rgb[want] - _colour(tex, aff, gain, bias, c)[want]).max() <= 0.5 + 1e-9
     assert not rgb[~want].any()
+
+
+def test_flat_frame_filters_a_minified_texture_as_the_reference_trilinear_sampler():
+    tex, aff, gain, bias = _shading(2, size=(64, 80), scale=3.0)  # ~3 texels a pixel
+    assert len(tex.levels) == 3
+    claimed, rgb, flow = _outputs()
+    no_mask = sprites.readonly(np.zeros((1, 1), bool))
+    kernels.flat_frame(HINV, H_TO, no_mask, 1.0, 0.0, 0.0, False, *tex.kernel_args(),
+                       aff, gain, bias, True, claimed, np.zeros((H, W), bool), rgb, flow)
+    jac = _row_centre_jacobian(HINV, W)
+    lod = textures.level_of_detail(aff, jac)
+    assert 1.0 < lod.min() and lod.max() < 2.0  # levels 1 and 2 blended
+    want = _colour(tex, aff, gain, bias, homography.apply(HINV, PIXELS), jac)
+    assert np.abs(rgb - want).max() <= 0.5 + 1e-9
 
 
 def _spline(seed):
@@ -104,9 +126,10 @@ def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flo
     claimed[5, :] = True  # a nearer layer owns row 5
     amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
     box = np.array([0, H, 0, W], np.int64)
-    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]), box, mask.mask, dist,
-                         mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 3, True,
-                         claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]), box, mask.mask,
+                         dist, mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff,
+                         gain, bias, 3, True, claimed, amodal, modal, rgb, flow, NEWTON_TOL,
+                         NEWTON_MAX_ITER)
     x = PIXELS.reshape(-1, 2)
     c = tps.invert(c_e, points, homography.apply(HINV, x), tol=1e-10)
     col = np.floor(c[:, 0] * mask.scale + mask.origin[0] + 0.5).astype(int)
@@ -129,6 +152,28 @@ def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flo
     assert not flow[:, ~visible].any() and not rgb[~visible].any()
 
 
+def test_object_frame_filters_a_minified_texture_by_the_footprint_of_its_inverse_map():
+    points, (c_prev, c_e, c_next) = _spline(2)
+    tex, aff, gain, bias = _shading(5, size=(64, 80), scale=3.0)
+    mask = sprites.polygon_mask([np.array([[-5.0, -3.0], [4.0, -4.0], [3.0, 5.0], [-4.0, 3.0]])])
+    claimed, rgb, flow = _outputs()
+    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
+    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
+                         np.array([0, H, 0, W], np.int64), mask.mask, np.zeros(mask.mask.shape),
+                         mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff, gain,
+                         bias, 3, True, claimed, amodal, modal, rgb, flow, NEWTON_TOL,
+                         NEWTON_MAX_ITER)
+
+    def inverse(dx, dy):
+        x = (PIXELS + [dx, dy]).reshape(-1, 2)
+        return tps.invert(c_e, points, homography.apply(HINV, x), tol=1e-10).reshape(H, W, 2)
+
+    jac = np.stack([inverse(0.5, 0) - inverse(-0.5, 0), inverse(0, 0.5) - inverse(0, -0.5)], -1)
+    assert textures.level_of_detail(aff, jac)[modal == 3].min() > 1.0  # minified everywhere
+    want = _colour(tex, aff, gain, bias, inverse(0, 0), jac)
+    assert np.abs(rgb[modal == 3] - want[modal == 3]).max() <= 1.0
+
+
 def test_object_frame_with_shading_off_writes_the_masks_only():
     points, (c_prev, c_e, c_next) = _spline(4)
     tex, aff, gain, bias = _shading()
@@ -137,8 +182,9 @@ def test_object_frame_with_shading_off_writes_the_masks_only():
     amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
     kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
                          np.array([0, H, 0, W], np.int64), mask.mask, np.zeros(mask.mask.shape),
-                         mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 1,
-                         False, claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+                         mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff, gain,
+                         bias, 1, False, claimed, amodal, modal, rgb, flow, NEWTON_TOL,
+                         NEWTON_MAX_ITER)
     assert amodal.any() and np.array_equal(modal == 1, amodal)
     assert not rgb.any() and not flow.any()
 
@@ -173,7 +219,7 @@ def test_rendered_background_colour_equals_the_reference_sampler():
     p = replace(p, objects=(), occluder=None, planes=())
     rgb = render(p, ASSETS).rgb
     a = p.background
-    tex = ASSETS.background_source.get(a.texture)
+    tex = mipmap.cached(ASSETS.background_source.get(a.texture))
     aff = textures.texture_affine(a.offset, a.scale, a.flip)
     gains = textures.frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase,
                                  np.arange(p.frames + 2))
@@ -181,5 +227,7 @@ def test_rendered_background_colour_equals_the_reference_sampler():
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
     for t in (0, p.frames - 1):
         c = homography.apply(hom[t + 1], np.stack([xx, yy], -1))
-        want = np.clip(textures.sample(tex, aff, c) * gains[t + 1] + a.bias, 0, 255)
+        mid = np.stack([np.full_like(xx, (p.width - 1) / 2.0), yy], -1)
+        jac = textures.homography_jacobian(hom[t + 1], mid)
+        want = np.clip(textures.sample(tex, aff, c, jac) * gains[t + 1] + a.bias, 0, 255)
         assert np.abs(rgb[t].astype(float) - want).max() <= 0.5 + 1e-6

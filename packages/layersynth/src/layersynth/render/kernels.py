@@ -4,7 +4,7 @@ These two functions are the renderer's hot loop and are written out in full on p
 a jitted helper that takes arrays from inside the pixel loop (texture sampling, TPS evaluation)
 cost 1.3 to 2.6x more per pixel than the same code written inline (numba reference-counts array
 arguments per call). The maths is that of layersynth.motion.tps (spline, Jacobian, Newton) and
-layersynth.render.textures (mirrored bilinear texture, colour gain); tests compare the kernels
+layersynth.render.textures (filtered texture lookup, colour gain); tests compare the kernels
 against those reference functions. What they compute is described where it is decided: the
 inverse map and the flow in layersynth.render.exact_flow, the claim rule in
 layersynth.render.composition, the occluder layer in layersynth.render.occluders.
@@ -15,12 +15,22 @@ colour and flow are final there); rgb (H, W, 3) uint8 and flow (N, H, W, 2) floa
 outputs, flow index 2i = +g_i, 2i + 1 = -g_i for the scene's gaps, (u, v). The flow targets come as
 stacks: h_to (N, 3, 3) the homographies H_{e+g1}, H_{e-g1}, ... and, for objects, coef_to
 (N, n + 3, 2) their splines' coefficients (`exact_flow.ForwardMap.homographies`, `splines`).
+A texture is passed as `tex, levels, wrap`, the fields of a layersynth.render.mipmap.MipTexture;
+`aff` (2, 3) maps canonical points to its texels. The texture helpers below (`_bilinear`,
+`_level`, `_texel`) are inlined into the kernels at numba IR level (inline="always"), which costs
+nothing per pixel: measured, the level-0 lookup runs as fast as the former inline code. The object
+kernel takes each pixel's texel footprint from the inverse Jacobian its Newton step already holds;
+the flat kernel takes it once per row, at the row's centre (a homography's footprint changes by a
+few percent across a frame).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+LOD_BIAS = 0.0  # added to a minified pixel's level of detail (> 0 blurs more, < 0 aliases more)
+_RHO2_SHARP = 4.0 ** -LOD_BIAS  # footprints (squared texels) up to this read level 0 alone
 
 
 @numba.njit(cache=True, inline="always")
@@ -49,8 +59,91 @@ def _mirror(u, n):
     return period - u if u > n - 1 else u
 
 
+@numba.njit(cache=True, inline="always")
+def _wrap(u, n):
+    """u mod n, in [0, n)."""
+    if 0.0 <= u < n:  # the common case: skip the division
+        return u
+    u -= n * np.floor(u / n)
+    return u if u < n else 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _bilinear(tex, levels, lvl, wrap, u, v):
+    """Level `lvl`'s bilinear texel (3 floats) at level-0 texture coordinates (u, v)."""
+    start, h, w = levels[lvl, 0], levels[lvl, 1], levels[lvl, 2]
+    if lvl > 0:
+        s = w / levels[0, 2]
+        u, v = (u + 0.5) * s - 0.5, (v + 0.5) * s - 0.5
+    return _bilinear_at(tex, start, h, w, wrap, u, v)
+
+
+@numba.njit(cache=True, inline="always")
+def _bilinear_at(tex, start, h, w, wrap, u, v):
+    """The bilinear texel (3 floats) at (u, v) of the (h, w, 3) level stored from tex[start]."""
+    if wrap:
+        u, v = _wrap(u, w), _wrap(v, h)
+        u0, v0 = int(u), int(v)
+        u1 = u0 + 1 if u0 + 1 < w else 0
+        v1 = v0 + 1 if v0 + 1 < h else 0
+    else:
+        u, v = _mirror(u, w), _mirror(v, h)
+        u0, v0 = min(int(u), w - 2), min(int(v), h - 2)
+        u1, v1 = u0 + 1, v0 + 1
+    fu, fv = u - u0, v - v0
+    a, b = start + (v0 * w + u0) * 3, start + (v0 * w + u1) * 3
+    c, d = start + (v1 * w + u0) * 3, start + (v1 * w + u1) * 3
+    r = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
+    a, b, c, d = a + 1, b + 1, c + 1, d + 1
+    g = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
+    a, b, c, d = a + 1, b + 1, c + 1, d + 1
+    bl = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
+    return r, g, bl
+
+
+@numba.njit(cache=True, inline="always")
+def _footprint(hinv, aff, x, y, qx, qy, i00, i01, i10, i11):
+    """Squared longer side, in texels, of pixel (x, y)'s footprint: q = H^-1 (x, y) and its
+    derivative, then through the inverse Jacobian (i00 .. i11) of the deformation and `aff`."""
+    wq = hinv[2, 0] * x + hinv[2, 1] * y + hinv[2, 2]
+    qxx, qxy = (hinv[0, 0] - qx * hinv[2, 0]) / wq, (hinv[0, 1] - qx * hinv[2, 1]) / wq
+    qyx, qyy = (hinv[1, 0] - qy * hinv[2, 0]) / wq, (hinv[1, 1] - qy * hinv[2, 1]) / wq
+    cxx, cyx = i00 * qxx + i01 * qyx, i10 * qxx + i11 * qyx  # dc / dx
+    cxy, cyy = i00 * qxy + i01 * qyy, i10 * qxy + i11 * qyy  # dc / dy
+    tux, tvx = aff[0, 0] * cxx + aff[0, 1] * cyx, aff[1, 0] * cxx + aff[1, 1] * cyx
+    tuy, tvy = aff[0, 0] * cxy + aff[0, 1] * cyy, aff[1, 0] * cxy + aff[1, 1] * cyy
+    return max(tux * tux + tvx * tvx, tuy * tuy + tvy * tvy)
+
+
+@numba.njit(cache=True, inline="always")
+def _level(levels, rho2):
+    """(base level, blend f) for a footprint of sqrt(rho2) texels: level 0 alone up to one
+    texel, else lod = log2 sqrt(rho2) + LOD_BIAS, levels floor(lod) and floor(lod) + 1 blended by
+    its fraction, the coarsest level alone beyond it (layersynth.render.textures.sample)."""
+    top = levels.shape[0] - 1
+    if rho2 <= _RHO2_SHARP or top == 0:
+        return 0, 0.0
+    lod = 0.5 * np.log2(rho2) + LOD_BIAS
+    if lod <= 0.0:
+        return 0, 0.0
+    base = min(int(lod), top)
+    return base, (lod - base if base < top else 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _texel(tex, levels, wrap, u, v, base, f):
+    """The filtered texel (3 floats) at level-0 coordinates (u, v): level `base`, blended with
+    the next one by f when f > 0."""
+    near = _bilinear(tex, levels, base, wrap, u, v)
+    if f <= 0.0:
+        return near
+    far = _bilinear(tex, levels, base + 1, wrap, u, v)
+    return (near[0] * (1.0 - f) + far[0] * f, near[1] * (1.0 - f) + far[1] * f,
+            near[2] * (1.0 - f) + far[2] * f)
+
+
 @numba.njit(cache=True)
-def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bias,
+def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, levels, wrap, aff, gain, bias,
                shade_on, claimed, occl, rgb, flow):
     """A layer whose forward map is the homography alone (F = H), over the whole frame.
 
@@ -58,8 +151,14 @@ def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bi
     on `mask` (mask pixel = c * mscale + (ox, oy), nearest). False (background): fills every
     unclaimed pixel. Colour and flow are written only when shade_on.
     """
-    th, tw = tex.shape[0], tex.shape[1]
+    xm = 0.5 * (claimed.shape[1] - 1)
     for i in range(claimed.shape[0]):
+        mx, my = _project(hinv, xm, float(i))  # the footprint changes little along a row
+        base, f = _level(levels, _footprint(hinv, aff, xm, float(i), mx, my, 1.0, 0.0, 0.0, 1.0))
+        nxt = min(base + 1, levels.shape[0] - 1)
+        s0, h0, w0 = levels[base, 0], levels[base, 1], levels[base, 2]
+        s1, h1, w1 = levels[nxt, 0], levels[nxt, 1], levels[nxt, 2]
+        k0, k1 = w0 / levels[0, 2], w1 / levels[0, 2]  # level coordinate = (u + 0.5) k - 0.5
         for j in range(claimed.shape[1]):
             if claimed[i, j]:
                 continue
@@ -73,14 +172,20 @@ def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bi
             claimed[i, j] = True
             if not shade_on:
                 continue
-            tu = _mirror(aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2], tw)
-            tv = _mirror(aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2], th)
-            u0, v0 = min(int(tu), tw - 2), min(int(tv), th - 2)
-            fu, fv = tu - u0, tv - v0
+            tu = aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2]
+            tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
+            if base > 0:
+                texel = _bilinear_at(tex, s0, h0, w0, wrap, (tu + 0.5) * k0 - 0.5,
+                                     (tv + 0.5) * k0 - 0.5)
+            else:
+                texel = _bilinear_at(tex, s0, h0, w0, wrap, tu, tv)
+            if f > 0.0:
+                far = _bilinear_at(tex, s1, h1, w1, wrap, (tu + 0.5) * k1 - 0.5,
+                                   (tv + 0.5) * k1 - 0.5)
+                texel = (texel[0] * (1.0 - f) + far[0] * f, texel[1] * (1.0 - f) + far[1] * f,
+                         texel[2] * (1.0 - f) + far[2] * f)
             for ch in range(3):
-                top = tex[v0, u0, ch] * (1.0 - fu) + tex[v0, u0 + 1, ch] * fu
-                bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
-                val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
+                val = gain[ch] * texel[ch] + bias[ch]
                 rgb[i, j, ch] = min(max(int(val + 0.5), 0), 255)
             for g in range(h_to.shape[0]):
                 nx, ny = _project_to(h_to, g, cx, cy)
@@ -90,8 +195,8 @@ def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bi
 
 @numba.njit(cache=True)
 def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
-                 mscale, ox, oy, tex, aff, gain, bias, label, shade_on, claimed, amodal, modal,
-                 rgb, flow, tol, max_iter):
+                 mscale, ox, oy, tex, levels, wrap, aff, gain, bias, label, shade_on, claimed,
+                 amodal, modal, rgb, flow, tol, max_iter):
     """One object layer (F = H o D, D a thin-plate spline) of one frame, inside `box`.
 
     For each pixel x: q = H^-1 x, then Newton on D(c) = q (warm-started from the previous pixel's
@@ -106,7 +211,7 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
     """
     n = points.shape[0]
     u = np.empty((3, n))  # kernel values U_k and gradient at the last evaluated point
-    th, tw, mh, mw = tex.shape[0], tex.shape[1], mask.shape[0], mask.shape[1]
+    mh, mw = mask.shape[0], mask.shape[1]
     have_row = False
     rcx = rcy = rqx = rqy = r00 = r01 = r10 = r11 = 0.0
     for i in range(box[0], box[1]):
@@ -182,14 +287,13 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
             modal[i, j] = label
             if not shade_on:
                 continue
-            tu = _mirror(aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2], tw)
-            tv = _mirror(aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2], th)
-            u0, v0 = min(int(tu), tw - 2), min(int(tv), th - 2)
-            fu, fv = tu - u0, tv - v0
+            tu = aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2]
+            tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
+            rho2 = _footprint(hinv, aff, float(j), float(i), qx, qy, i00, i01, i10, i11)
+            lvl, f = _level(levels, rho2)
+            texel = _texel(tex, levels, wrap, tu, tv, lvl, f)
             for ch in range(3):
-                top = tex[v0, u0, ch] * (1.0 - fu) + tex[v0, u0 + 1, ch] * fu
-                bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
-                val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
+                val = gain[ch] * texel[ch] + bias[ch]
                 rgb[i, j, ch] = min(max(int(val + 0.5), 0), 255)
             # D_{e+-g}(c + s) = D(c) + J(c) s from the kernel values at c, for each target
             for g in range(h_to.shape[0]):
