@@ -5,7 +5,7 @@ pixel centre; colour follows the pixel's area.
 
 Masks stay binary and are defined at pixel centres: a layer covers pixel x when its shape holds
 the canonical point of x's centre (signed distance sd > 0, `sprites.SpriteMask`). A claim buffer
-`Canvas.claimed` (H, W) bool, cleared at the start of the frame, gives each pixel to the first
+`Canvas.claimed` (H, W) bool, clear at the start of each frame, gives each pixel to the first
 layer that covers its centre. `compose` runs the layers in this order:
 
 1. the occluder layer, if any (`occluders`): claims the pixels it covers, marks them in the
@@ -45,6 +45,8 @@ from typing import Protocol
 
 import numpy as np
 
+from layersynth.render import kernels
+
 
 @dataclass(frozen=True, eq=False)
 class Canvas:
@@ -83,18 +85,12 @@ class Canvas:
         ts = t if self.shade_on else 0
         return self.colour, self.trans, self.flow[ts]
 
-    def start_frame(self) -> None:
-        """Clear the frame buffers: nothing claimed, no colour, full transmittance."""
+    def finish_frame(self, t: int) -> None:
+        """Round the colour sum into rgb[t] (nearest level, clipped to [0, 255]) and clear the
+        frame buffers for the next frame: nothing claimed, no colour, full transmittance."""
         self.claimed[:] = False
         if self.shade_on:
-            self.colour[:] = 0.0
-            self.trans[:] = 1.0
-
-    def finish_frame(self, t: int) -> None:
-        """Round the colour sum into rgb[t] (nearest level, clipped to [0, 255])."""
-        if self.shade_on:
-            np.clip(self.colour + 0.5, 0.0, 255.0, out=self.colour)
-            self.rgb[t] = self.colour  # truncation of values >= 0.5: round half up
+            kernels.finish_frame(self.colour, self.trans, self.rgb[t])
 
 
 class Layer(Protocol):
@@ -106,7 +102,6 @@ def compose(layers: Sequence[Layer], canvas: Canvas) -> Canvas:
     """Compose every frame of `canvas` from `layers`, given nearest first (occluder, objects
     0 .. K-1, background); returns the canvas."""
     for t in range(canvas.modal.shape[0]):
-        canvas.start_frame()
         for layer in layers:
             layer.draw(t, canvas)
         canvas.finish_frame(t)

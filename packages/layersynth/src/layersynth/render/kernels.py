@@ -45,9 +45,9 @@ def _mirror(u, n):
 @numba.njit(cache=True, inline="always")
 def _hom_jacobian(hm, x, y, px, py):
     """d(H x)/dx at image point (x, y) whose image under hm is (px, py): (a00, a01, a10, a11)."""
-    wgt = hm[2, 0] * x + hm[2, 1] * y + hm[2, 2]
-    return ((hm[0, 0] - px * hm[2, 0]) / wgt, (hm[0, 1] - px * hm[2, 1]) / wgt,
-            (hm[1, 0] - py * hm[2, 0]) / wgt, (hm[1, 1] - py * hm[2, 1]) / wgt)
+    r = 1.0 / (hm[2, 0] * x + hm[2, 1] * y + hm[2, 2])
+    return ((hm[0, 0] - px * hm[2, 0]) * r, (hm[0, 1] - px * hm[2, 1]) * r,
+            (hm[1, 0] - py * hm[2, 0]) * r, (hm[1, 1] - py * hm[2, 1]) * r)
 
 
 @numba.njit(cache=True, inline="always")
@@ -254,3 +254,15 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
                 nx, ny = _project(h_next if gap_i == 0 else h_prev, dx, dy)
                 flow[gap_i, i, j, 0] = nx - j
                 flow[gap_i, i, j, 1] = ny - i
+
+
+@numba.njit(cache=True)
+def finish_frame(colour, trans, rgb):
+    """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (nearest level, half up, clipped
+    to [0, 255]) and clear colour to 0 and trans to 1 for the next frame, in one pass."""
+    for i in range(rgb.shape[0]):
+        for j in range(rgb.shape[1]):
+            for ch in range(3):
+                rgb[i, j, ch] = min(max(int(colour[i, j, ch] + 0.5), 0), 255)
+                colour[i, j, ch] = 0.0
+            trans[i, j] = 1.0

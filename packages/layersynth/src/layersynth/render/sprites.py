@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import shapely
 from scipy import ndimage
@@ -165,28 +166,40 @@ def rasterise(polygons: list[np.ndarray], shape: tuple[int, int], scale: float,
     return out
 
 
-def segment_distance(polygon: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Distance from the points (x, y) (any shape) to the closed outline of the (n, 2) polygon."""
-    best = np.full(np.shape(x), np.inf)
-    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
-        dx, dy = x1 - x0, y1 - y0
-        t = np.clip(((x - x0) * dx + (y - y0) * dy) / max(dx * dx + dy * dy, 1e-300), 0.0, 1.0)
-        best = np.minimum(best, np.hypot(x - x0 - t * dx, y - y0 - t * dy))
-    return best
-
-
 def polygon_sdf(polygons: list[np.ndarray], shape: tuple[int, int], scale: float,
                 origin: tuple[float, float]) -> np.ndarray:
     """(h, w) float64 signed distance (canonical px, positive inside) of the union of polygons
-    (each by the even-odd rule) at the mask pixel centres: the largest of the polygons' own
-    fields (exact outside the union; inside, it never reads an edge buried in another polygon)."""
-    h, w = shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    x, y = (xs - origin[0]) / scale, (ys - origin[1]) / scale
+    (each by the even-odd rule, as `rasterise`) at the mask pixel centres: the largest of the
+    polygons' own fields (exact outside the union; inside, it never reads an edge buried in
+    another polygon)."""
     out = np.full(shape, -np.inf)
     for poly in polygons:
-        inside = rasterise([poly], shape, scale, origin)
-        out = np.maximum(out, np.where(inside, 1.0, -1.0) * segment_distance(poly, x, y))
+        np.maximum(out, _polygon_field(np.ascontiguousarray(poly, dtype=np.float64), shape[0],
+                                       shape[1], float(scale), float(origin[0]),
+                                       float(origin[1])), out=out)
+    return out
+
+
+@numba.njit(cache=True)
+def _polygon_field(poly, h, w, scale, ox, oy):
+    """(h, w) signed distance to one (n, 2) polygon's outline, + inside (even-odd crossings)."""
+    out = np.empty((h, w))
+    n = poly.shape[0]
+    for row in range(h):
+        for col in range(w):
+            x, y = (col - ox) / scale, (row - oy) / scale
+            best, inside = np.inf, False
+            for k in range(n):
+                x0, y0 = poly[k, 0], poly[k, 1]
+                x1, y1 = poly[(k + 1) % n, 0], poly[(k + 1) % n, 1]
+                if y0 != y1 and (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+                    inside = not inside
+                dx, dy = x1 - x0, y1 - y0
+                t = ((x - x0) * dx + (y - y0) * dy) / max(dx * dx + dy * dy, 1e-300)
+                t = min(max(t, 0.0), 1.0)
+                ex, ey = x - x0 - t * dx, y - y0 - t * dy
+                best = min(best, ex * ex + ey * ey)
+            out[row, col] = np.sqrt(best) if inside else -np.sqrt(best)
     return out
 
 
