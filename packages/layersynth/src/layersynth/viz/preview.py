@@ -4,7 +4,7 @@ Each frame becomes one row of tiles: RGB at 1:1 | a nearest-neighbour zoom (x ZO
 around an object edge, so the anti-aliased boundary pixels, which mix the layers they straddle,
 are visible | flow +1 (colour wheel, one scale for the sequence) | modal labels (DAVIS palette;
 occluders grey) | amodal mask of each layer, front-most first. The edge is picked automatically:
-the modal label boundary pixel nearest the frame centre (the frame centre when there is none);
+the object boundary pixel nearest the frame centre (else the occluder's, else the centre);
 the zoom tile is H x H, from an (H // ZOOM)-pixel square crop.
 The contact sheet stacks up to `max_rows` evenly spaced frames under a header naming the columns.
 A preview is written under a temporary name beside the target and renamed into place when
@@ -53,28 +53,33 @@ def shown_flow(arrays: dict) -> str:
     raise ValueError("the sequence holds no flow (flow_gt, flow_raft or flow_dis)")
 
 
-def edge_pixel(modal: np.ndarray) -> tuple[int, int]:
-    """(row, col) of the object edge to zoom on: the pixel of modal (H, W) labels with a
-    4-neighbour of another label, one of them an object, nearest the frame centre."""
+def edge_pixel(modal: np.ndarray, occluder: np.ndarray | None = None) -> tuple[int, int]:
+    """(row, col) of the edge to zoom on: of the pixels of `modal` (H, W) labels with a
+    4-neighbour of another label, one of them an object, the one nearest the frame centre; with
+    none, the same for the edge of `occluder` (H, W) bool; with none either, the centre."""
     h, w = modal.shape
-    edge = np.zeros((h, w), bool)
-    for a, b in ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[1:], np.s_[:-1])):
-        cross = (modal[a] != modal[b]) & ((modal[a] > 0) | (modal[b] > 0))
-        edge[a] |= cross
-        edge[b] |= cross
-    rows, cols = np.nonzero(edge)
-    if not len(rows):
-        return h // 2, w // 2
-    best = np.argmin((rows - (h - 1) / 2) ** 2 + (cols - (w - 1) / 2) ** 2)
-    return int(rows[best]), int(cols[best])
+    for labels in (modal, None if occluder is None else occluder.astype(np.uint8)):
+        if labels is None:
+            break
+        edge = np.zeros((h, w), bool)
+        for a, b in ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[1:], np.s_[:-1])):
+            cross = labels[a] != labels[b]
+            edge[a] |= cross
+            edge[b] |= cross
+        rows, cols = np.nonzero(edge)
+        if len(rows):
+            best = np.argmin((rows - (h - 1) / 2) ** 2 + (cols - (w - 1) / 2) ** 2)
+            return int(rows[best]), int(cols[best])
+    return h // 2, w // 2
 
 
-def edge_zoom(rgb: np.ndarray, modal: np.ndarray) -> np.ndarray:
+def edge_zoom(rgb: np.ndarray, modal: np.ndarray, occluder: np.ndarray | None = None
+              ) -> np.ndarray:
     """(H, H, 3) uint8: the (H // ZOOM)-pixel square of rgb (H, W, 3) around `edge_pixel`,
     magnified ZOOM times by pixel repetition, padded with black to H x H."""
     h, w = modal.shape
     side = max(1, min(h // ZOOM, w))
-    r, c = edge_pixel(modal)
+    r, c = edge_pixel(modal, occluder)
     r0, c0 = min(max(r - side // 2, 0), h - side), min(max(c - side // 2, 0), w - side)
     crop = rgb[r0:r0 + side, c0:c0 + side]
     big = np.repeat(np.repeat(crop, ZOOM, axis=0), ZOOM, axis=1)[:h, :h]
@@ -87,7 +92,8 @@ def frame_row(arrays: dict, t: int, max_mag: float) -> np.ndarray:
     """(H, W * (3 + K) + H, 3) uint8 tiles of frame t."""
     modal = palette()[arrays["modal"][t]]
     modal[arrays["occluder"][t] & (arrays["modal"][t] == 0)] = 96
-    tiles = [arrays["rgb"][t], edge_zoom(arrays["rgb"][t], arrays["modal"][t]),
+    tiles = [arrays["rgb"][t], edge_zoom(arrays["rgb"][t], arrays["modal"][t],
+                                         arrays["occluder"][t]),
              flow_to_rgb(arrays[shown_flow(arrays)][t, 0], max_mag), modal]
     tiles += [np.repeat(m[t, :, :, None].astype(np.uint8) * 255, 3, axis=2)
               for m in arrays["amodal"]]
