@@ -66,14 +66,19 @@ def _sdf_at(sdf, mx, my):
 
 @numba.njit(cache=True, inline="always")
 def _coverage(sd, gx, gy, g00, g01, g10, g11):
-    """Area coverage in [0, 1] of a pixel whose centre is at signed distance sd from a locally
-    straight edge: clip(0.5 + d, 0, 1), d = sd / |grad_x sd| in image pixels; (gx, gy) is grad_c
-    sd and g = dc/dx (canonical per image pixel). A degenerate map covers by the centre alone."""
+    """(coverage, |grad_x sd|): the area coverage in [0, 1] of a pixel whose centre is at signed
+    distance sd from a locally straight edge, clip(0.5 + d, 0, 1) with d = sd / |grad_x sd| in
+    image pixels; (gx, gy) is grad_c sd and g = dc/dx (canonical per image pixel). A degenerate
+    map covers by the centre alone.
+
+    The callers skip it (coverage 1 or 0 by the sign of sd) where |sd| > 2 |grad_x sd| of the
+    last pixel they computed it for on the row: d is then beyond +-0.5 unless the stretch grew
+    4x from one pixel to the next."""
     ix, iy = g00 * gx + g10 * gy, g01 * gx + g11 * gy
     norm = np.sqrt(ix * ix + iy * iy)
     if not norm > 1e-12:
-        return 1.0 if sd > 0.0 else 0.0
-    return min(max(0.5 + sd / norm, 0.0), 1.0)
+        return (1.0 if sd > 0.0 else 0.0), 0.0
+    return min(max(0.5 + sd / norm, 0.0), 1.0), norm
 
 
 @numba.njit(cache=True)
@@ -88,6 +93,7 @@ def flat_frame(hinv, h_next, h_prev, sdf, mscale, ox, oy, is_occluder, tex, aff,
     """
     th, tw = tex.shape[0], tex.shape[1]
     for i in range(claimed.shape[0]):
+        nrm = 0.0  # |grad_x sd| at the last pixel of the row whose coverage was computed
         for j in range(claimed.shape[1]):
             if (trans[i, j] <= 0.0) if shade_on else claimed[i, j]:
                 continue
@@ -98,8 +104,10 @@ def flat_frame(hinv, h_next, h_prev, sdf, mscale, ox, oy, is_occluder, tex, aff,
                 if not (ok and (shade_on or sd > 0.0)):
                     continue
                 if shade_on:
-                    a00, a01, a10, a11 = _hom_jacobian(hinv, float(j), float(i), cx, cy)
-                    cov = _coverage(sd, sgx * mscale, sgy * mscale, a00, a01, a10, a11)
+                    cov = 1.0 if sd > 0.0 else 0.0
+                    if not (nrm > 0.0 and abs(sd) > 2.0 * nrm):
+                        a00, a01, a10, a11 = _hom_jacobian(hinv, float(j), float(i), cx, cy)
+                        cov, nrm = _coverage(sd, sgx * mscale, sgy * mscale, a00, a01, a10, a11)
                     if cov <= 0.0:
                         continue
                 claim = claim and sd > 0.0
@@ -109,7 +117,7 @@ def flat_frame(hinv, h_next, h_prev, sdf, mscale, ox, oy, is_occluder, tex, aff,
                 claimed[i, j] = True
             if not shade_on:
                 continue
-            wgt = trans[i, j] * cov
+            wgt, fresh = trans[i, j] * cov, trans[i, j] == 1.0  # fresh: colour holds no sum yet
             trans[i, j] *= 1.0 - cov
             tu = _mirror(aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2], tw)
             tv = _mirror(aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2], th)
@@ -119,7 +127,8 @@ def flat_frame(hinv, h_next, h_prev, sdf, mscale, ox, oy, is_occluder, tex, aff,
                 top = tex[v0, u0, ch] * (1.0 - fu) + tex[v0, u0 + 1, ch] * fu
                 bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
                 val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
-                colour[i, j, ch] += wgt * min(max(val, 0.0), 255.0)
+                add = wgt * min(max(val, 0.0), 255.0)
+                colour[i, j, ch] = add if fresh else colour[i, j, ch] + add
             if not claim:
                 continue
             for gap in range(2):
@@ -155,6 +164,7 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
         cx, cy, qx0, qy0 = rcx, rcy, rqx, rqy
         i00, i01, i10, i11 = r00, r01, r10, r11
         have_row = False
+        nrm = 0.0  # |grad_x sd| at the last pixel of the row whose coverage was computed
         nxt = box[2]
         while nxt < box[3]:
             j, nxt = nxt, nxt + 1
@@ -205,11 +215,11 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
             mx, my = cx * mscale + ox, cy * mscale + oy
             inside, sd, sgx, sgy = _sdf_at(sdf, mx, my)
             cov = 1.0 if sd > 0.0 else 0.0
-            if inside and shade_on:
+            if inside and shade_on and not (nrm > 0.0 and abs(sd) > 2.0 * nrm):
                 a00, a01, a10, a11 = _hom_jacobian(hinv, float(j), float(i), qx, qy)
-                cov = _coverage(sd, sgx * mscale, sgy * mscale, i00 * a00 + i01 * a10,
-                                i00 * a01 + i01 * a11, i10 * a00 + i11 * a10,
-                                i10 * a01 + i11 * a11)
+                cov, nrm = _coverage(sd, sgx * mscale, sgy * mscale, i00 * a00 + i01 * a10,
+                                     i00 * a01 + i01 * a11, i10 * a00 + i11 * a10,
+                                     i10 * a01 + i11 * a11)
             if cov <= 0.0:
                 # Jump: no covered pixel lies within `gap` canonical pixels of c.
                 if inside:
@@ -219,7 +229,7 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
                 hx, hy = _project(hinv, float(j + 1), float(i))  # canonical stretch along x
                 step = np.hypot(i00 * (hx - qx) + i01 * (hy - qy),
                                 i10 * (hx - qx) + i11 * (hy - qy))
-                nxt += max(int(0.5 * gap / max(step, 1e-6)) - 2, 0)
+                nxt += max(int(0.5 * gap / max(step, 1e-6)) - 1, 0)
                 continue
             claim = False
             if sd > 0.0:
@@ -230,7 +240,7 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
                     modal[i, j] = label
             if not shade_on or trans[i, j] <= 0.0:
                 continue
-            wgt = trans[i, j] * cov
+            wgt, fresh = trans[i, j] * cov, trans[i, j] == 1.0  # fresh: colour holds no sum yet
             trans[i, j] *= 1.0 - cov
             tu = _mirror(aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2], tw)
             tv = _mirror(aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2], th)
@@ -240,7 +250,8 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
                 top = tex[v0, u0, ch] * (1.0 - fu) + tex[v0, u0 + 1, ch] * fu
                 bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
                 val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
-                colour[i, j, ch] += wgt * min(max(val, 0.0), 255.0)
+                add = wgt * min(max(val, 0.0), 255.0)
+                colour[i, j, ch] = add if fresh else colour[i, j, ch] + add
             if not claim:
                 continue
             for gap_i in range(2):  # D_{e+-1}(c + s) = D(c) + J(c) s from the kernel values at c
@@ -259,10 +270,12 @@ def object_frame(hinv, h_next, h_prev, points, coef, coef_next, coef_prev, box, 
 @numba.njit(cache=True)
 def finish_frame(colour, trans, rgb):
     """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (nearest level, half up, clipped
-    to [0, 255]) and clear colour to 0 and trans to 1 for the next frame, in one pass."""
+    to [0, 255]; 0 where no layer drew) and set trans to 1 for the next frame. colour is left as
+    it is: a layer that finds trans 1 at a pixel overwrites it instead of adding (`fresh`), which
+    spares a clearing pass over it."""
     for i in range(rgb.shape[0]):
         for j in range(rgb.shape[1]):
+            drawn = trans[i, j] < 1.0
             for ch in range(3):
-                rgb[i, j, ch] = min(max(int(colour[i, j, ch] + 0.5), 0), 255)
-                colour[i, j, ch] = 0.0
+                rgb[i, j, ch] = min(max(int(colour[i, j, ch] + 0.5), 0), 255) if drawn else 0
             trans[i, j] = 1.0
