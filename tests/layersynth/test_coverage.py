@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from layersynth.assets.sources import Assets
-from layersynth.motion import homography
+from layersynth.motion import homography, tps
 from layersynth.render import kernels, sprites
 from layersynth.render import renderer as render_mod
 from layersynth.render.composition import coverage_colour, modal_from_amodal
@@ -172,3 +172,26 @@ def test_the_scan_jumps_skip_no_pixel_an_edge_covers_in_part():
                     outs.append(buf)
                 for a, b in zip(*outs, strict=True):
                     assert np.array_equal(a, b)
+
+
+def test_object_coverage_under_a_spline_equals_the_numpy_reference():
+    rng = np.random.default_rng(9)
+    points = np.array([[-6.0, -6.0], [6.0, -6.0], [6.0, 6.0], [-6.0, 6.0], [0.0, 0.0]])
+    coef = np.ascontiguousarray(tps.fit(points, points + rng.normal(0, 0.8, points.shape)))
+    hom = np.array([[1.1, 0.2, 16.0], [-0.1, 0.9, 14.0], [1e-3, 0.0, 1.0]])
+    hinv = homography.inverse(hom)
+    m = sprites.polygon_mask([np.array([[-7.0, -5.0], [6.0, -6.5], [5.0, 7.0], [-6.0, 4.0]])])
+    h, w = 30, 32
+    claimed, amodal, modal = np.zeros((h, w), bool), np.zeros((h, w), bool), np.zeros((h, w), "u1")
+    colour, trans, flow = np.zeros((h, w, 3)), np.ones((h, w)), np.zeros((2, h, w, 2), "f4")
+    tex = sprites.readonly(np.full((4, 4, 3), 100, np.uint8))
+    kernels.object_frame(hinv, hom, hom, points, coef, coef, coef, np.array([0, h, 0, w]),
+                         m.sdf, np.zeros(m.sdf.shape), m.scale, *m.origin, tex,
+                         np.array([[1.0, 0, 0], [0, 1.0, 0]]), np.ones(3), np.zeros(3), 1, True,
+                         claimed, amodal, modal, colour, trans, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+    x = np.stack(np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+    want = reference_coverage(m, lambda p: tps.invert(coef, points, homography.apply(hinv, p),
+                                                      tol=1e-12), x.reshape(-1, 2)).reshape(h, w)
+    assert ((want > 0) & (want < 1)).sum() > 30
+    np.testing.assert_allclose(1.0 - trans, want, atol=2e-3)  # Newton to 0.02 px, then 1st order
+    assert np.array_equal(amodal, want > 0.5)

@@ -20,14 +20,16 @@ pixel, for the layer visible at the centre (a frame's flow is the exact flow of 
 
 Colour is anti-aliased by area coverage: a layer covers a fraction a in [0, 1] of a pixel's
 square, a = clip(0.5 + d, 0, 1) with d the signed distance of the centre to the layer's outline in
-image pixels (the exact area under a locally straight, axis-aligned edge; a >= 0.5 exactly where
-the centre is covered, so the claim rule above is "a >= 0.5"). Front to back, with the
+image pixels (the exact area under a locally straight, axis-aligned edge; a > 0.5 exactly where
+the centre is covered, so the claim rule above is "a > 0.5"). Front to back, with the
 transmittance `Canvas.trans` (H, W) (1 at the start of the frame) and the colour sum
 `Canvas.colour` (H, W, 3) float64, a layer of colour c adds trans * a * c and sets
-trans *= 1 - a; a pixel with trans 0 is done and no further layer visits it (interior pixels cost
-what they did before coverage). The background has a = 1 everywhere. Each frame's rgb is the
-colour sum rounded to uint8 (`coverage_colour` in numpy is the test oracle). A boundary pixel thus
-mixes the layers it straddles, while its labels and flow are those of the layer at its centre.
+trans *= 1 - a (the first layer to reach a pixel, trans 1, overwrites what the last frame left
+there, so the sum needs no clearing); a pixel with trans 0 is done and no further layer visits it
+(interior pixels cost what they did before coverage). The background has a = 1 everywhere. Each
+frame's rgb is the colour sum rounded to uint8 (`coverage_colour` in numpy is the test oracle).
+A boundary pixel thus mixes the layers it straddles, while its labels and flow are those of the
+layer at its centre.
 
 The claim and coverage tests run per pixel inside the kernels (`kernels.flat_frame`,
 `kernels.object_frame`); a layer here is anything with `draw(t, canvas)` that follows the rules
@@ -86,8 +88,9 @@ class Canvas:
         return self.colour, self.trans, self.flow[ts]
 
     def finish_frame(self, t: int) -> None:
-        """Round the colour sum into rgb[t] (nearest level, clipped to [0, 255]) and clear the
-        frame buffers for the next frame: nothing claimed, no colour, full transmittance."""
+        """Round the colour sum into rgb[t] (nearest level, clipped to [0, 255]; 0 where no layer
+        drew) and ready the frame buffers for the next frame: nothing claimed, full
+        transmittance."""
         self.claimed[:] = False
         if self.shade_on:
             kernels.finish_frame(self.colour, self.trans, self.rgb[t])
