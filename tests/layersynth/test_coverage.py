@@ -122,7 +122,8 @@ def _rendered_mask(mask: sprites.SpriteMask, hinv: np.ndarray, size: int) -> np.
     kernels.object_frame(hinv, np.stack([hinv, hinv]), points, ident, np.stack([ident, ident]),
                          np.array([0, size, 0, size], np.int64), mask.sdf,
                          np.maximum(-mask.sdf - 2.5 / mask.scale, 0.0), mask.scale, *mask.origin,
-                         *mipmap.single(tex).kernel_args(), np.zeros((2, 3)), np.ones(3), np.zeros(3), 1, False, claimed, amodal,
+                         *mipmap.single(tex).kernel_args(), np.zeros((2, 3)), np.ones(3),
+                         np.zeros(3), 1, False, claimed, amodal,
                          np.zeros((size, size), np.uint8), *dummy, NEWTON_TOL, NEWTON_MAX_ITER)
     return amodal
 

@@ -1,5 +1,6 @@
 """The render side of flow at any set of gaps: more gaps add their +-g flows (flow_gt index
-2i = +gaps[i], 2i + 1 = -gaps[i]) and leave the rest unchanged, and a gap-2 flow is two gap-1 steps and warps frame t + 2 onto frame t."""
+2i = +gaps[i], 2i + 1 = -gaps[i]) and leave the rest unchanged, and a gap-2 flow is two gap-1
+steps and warps frame t + 2 onto frame t."""
 
 from dataclasses import replace
 
