@@ -37,6 +37,7 @@ lint: $(STAMP)
 # Benchmarks print their figures (not tests): see each script's --help for options.
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/warp_error.py
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/flow.py
 	$(BIN)/python bench/assets.py

@@ -107,11 +107,7 @@ def test_each_visible_pixel_flows_by_the_map_of_a_part_covering_it(scene):
         best = np.full(len(xs), np.inf)
         for sub in plan.parts:
             c = sub.fmap.inverse(t + 1, x)
-            m = sub.mask
-            col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5)
-            row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5)
-            ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
-            ok[ok] = m.mask[row[ok].astype(int), col[ok].astype(int)]
+            ok = sub.mask.covers(c)
             err = np.abs(exact_flow.flow_at(sub.fmap, t + 1, c, x) - s.flow_gt[t][:, ys, xs])
             err = np.where(ok, err.max(axis=(0, 2)), np.inf)
             best = np.minimum(best, err)

@@ -53,6 +53,15 @@ def test_without_folders_the_builtin_assets_serve():
     assert assets.describe() == Assets.builtin().describe()
 
 
+def interior(labels: np.ndarray) -> np.ndarray:
+    """(..., H, W) bool: pixels whose 4 neighbours carry the same label (away from the outlines,
+    where anti-aliased edges mix the layers' colours)."""
+    p = np.pad(labels, [(0, 0)] * (labels.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
+    c = p[..., 1:-1, 1:-1]
+    return ((c == p[..., :-2, 1:-1]) & (c == p[..., 2:, 1:-1]) & (c == p[..., 1:-1, :-2])
+            & (c == p[..., 1:-1, 2:]))
+
+
 def test_flat_colour_textures_show_up_in_the_rendered_objects(tmp_path):
     assets = load_assets(textures=flat_textures(tmp_path / "pass"))
     assert assets.describe()["textures"]["kind"] == "folder"
@@ -64,10 +73,11 @@ def test_flat_colour_textures_show_up_in_the_rendered_objects(tmp_path):
         seq = render(params, assets)
         for k, layer in enumerate(params.objects):
             texel = assets.textures.get(layer.appearance.texture)[0, 0]
-            visible = seq.rgb[seq.modal == k + 1]
+            visible = seq.rgb[(seq.modal == k + 1) & interior(seq.modal)]
             if len(visible):
                 seen += 1
-                assert np.abs(visible - expected_colour(layer.appearance, texel)).max() <= 1
+                near = np.abs(visible - expected_colour(layer.appearance, texel)).max(-1) <= 1
+                assert near.mean() >= 0.95  # the rest: slivers of other layers, anti-aliased
     assert seen >= 3
 
 
@@ -106,9 +116,10 @@ def test_a_flat_background_video_colours_the_background(tmp_path):
                              video_background_prob=1.0)
     params = sample_scene(np.random.default_rng(1), cfg, assets)
     seq = render(params, assets)
-    background = seq.rgb[seq.modal == 0]
+    background = seq.rgb[(seq.modal == 0) & interior(seq.modal)]
     assert len(background)
-    assert np.abs(background - expected_colour(params.background, (15, 235, 120))).max() <= 1
+    near = np.abs(background - expected_colour(params.background, (15, 235, 120))).max(-1) <= 1
+    assert near.mean() >= 0.95  # the rest: thin parts of objects, covering no pixel centre
 
 
 def test_loading_user_assets_never_opens_a_network_connection(tmp_path, monkeypatch):

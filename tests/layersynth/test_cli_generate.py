@@ -28,7 +28,7 @@ from layersynth.scene.params import SceneParams
     (["--time-step", "0"], "--time-step 0: nominal frames per frame in (0, 4], got 0.0"),
     (["--time-step", "fast"], "--time-step fast: expected a number of nominal frames per frame"),
     (["--gaps", "1,1"], "--gaps 1,1: each gap once, got 1,1"),
-    (["--gaps", "4"], "--gaps 4: gaps: each gap below the clip's 4 frames, got 4"),
+    (["--gaps", "1,4"], "--gaps 1,4: gaps: each gap below the clip's 4 frames, got 1,4"),
     (["--preset", "big"], "Invalid value for '--preset': 'big' is not one of"),
     (["--textures", "/no/such/dir"], "--textures /no/such/dir: no such folder"),
     (["--raft-weights", "/no/w.ckpt", "--flow", "gt,raft"], "--raft-weights /no/w.ckpt: no such"),

@@ -148,13 +148,15 @@ def test_preview_of_an_import_draws_its_raft_flow_and_says_so(imported, tmp_path
     assert ran.code == 0, ran.err
     arrays = open_dataset(imported)["000000"]
     assert preview.shown_flow(arrays) == "flow_raft"
-    assert preview.column_titles(2, "flow_raft")[1] == "flow +1 (raft)"
+    assert preview.column_titles(2, "flow_raft")[2] == "flow +1 (raft)"
     sheet = np.asarray(Image.open(tmp_path / "p.png"))
     rows = preview.frames(arrays)
     h, w = arrays["rgb"].shape[1:3]
-    # The flow tile of the first row is the colour-wheel picture of the imported flow.
-    tile = sheet[preview.HEADER:preview.HEADER + h, w:2 * w]
-    assert np.array_equal(tile, rows[0][:, w:2 * w]) and tile.std() > 0
+    # The flow tile of the first row (after the rgb and its H x H edge zoom) is the colour-wheel
+    # picture of the imported flow.
+    x0 = w + h
+    tile = sheet[preview.HEADER:preview.HEADER + h, x0:x0 + w]
+    assert np.array_equal(tile, rows[0][:, x0:x0 + w]) and tile.std() > 0
 
 
 OCLR_SMALL = ["frames=4", "height=32", "width=48", "cnn_channels=[8,16,32]", "d_model=32",

@@ -100,10 +100,11 @@ def test_an_empty_canvas_has_the_sequence_shapes_and_one_pixel_dummies_for_masks
     assert full.rgb.shape == (4, 6, 7, 3) and full.flow.shape == (4, 2, 6, 7, 2)
     assert full.amodal.shape == (2, 4, 6, 7) and full.modal.shape == full.occluder.shape
     assert full.claimed.shape == (6, 7) and full.flow.dtype == np.float32
-    rgb, flow = full.colour_and_flow(3)
-    assert rgb.shape == (6, 7, 3) and flow.shape == (2, 6, 7, 2)
+    colour, trans, flow = full.colour_and_flow(3)
+    assert colour.shape == (6, 7, 3) and trans.shape == (6, 7) and flow.shape == (2, 6, 7, 2)
     masks = Canvas.empty(4, 6, 7, 2, shade_on=False)
-    assert masks.rgb.shape == (1, 1, 1, 3) and masks.colour_and_flow(3)[1].shape == (2, 1, 1, 2)
+    assert masks.rgb.shape == (1, 1, 1, 3) and masks.colour_and_flow(3)[2].shape == (2, 1, 1, 2)
+    assert masks.colour_and_flow(3)[1].shape == (1, 1)
 
 
 @settings(max_examples=8, deadline=None)

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 from layersynth.assets.sources import Assets
 from layersynth.motion import homography, tps
-from layersynth.render import exact_flow, kernels, sprites, textures
+from layersynth.render import exact_flow, kernels, mipmap, sprites, textures
 from layersynth.render import renderer as render_mod
 from layersynth.render.exact_flow import NEWTON_MAX_ITER, NEWTON_TOL
 from layersynth.render.renderer import render, render_masks
@@ -28,31 +28,42 @@ H_TO = np.stack([H_NEXT, H_PREV])  # the kernels' flow targets: +1, -1
 PIXELS = np.stack(np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float)), -1)
 
 
-def _shading(seed=0):
+def _shading(seed=0, size=(9, 11), scale=0.8):
+    """(MipTexture, aff, gain, bias); the default texture is magnified (0.8 texels a pixel)."""
     rng = np.random.default_rng(seed)
-    tex = sprites.readonly(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8))
-    aff = textures.texture_affine((4.0, 3.0), 0.8, (True, False))
-    return tex, aff, np.array([1.1, 0.9, 1.0]), np.array([3.0, -2.0, 0.0])
+    tex = sprites.readonly(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    aff = textures.texture_affine((4.0, 3.0), scale, (True, False))
+    return mipmap.cached(tex), aff, np.array([1.1, 0.9, 1.0]), np.array([3.0, -2.0, 0.0])
 
 
-def _colour(tex, aff, gain, bias, c):
-    return np.clip(textures.sample(tex, aff, c) * gain + bias, 0, 255)
+def _colour(tex, aff, gain, bias, c, jac=None):
+    return np.clip(textures.sample(tex, aff, c, jac) * gain + bias, 0, 255)
+
+
+def _row_centre_jacobian(hinv, width):
+    """dc/dx where flat_frame takes its footprint: at the centre of each row of its view."""
+    mid = PIXELS.copy()
+    mid[..., 0] = (width - 1) / 2.0
+    return textures.homography_jacobian(hinv, mid)
 
 
 def _outputs():
-    return (np.zeros((H, W), bool), np.zeros((H, W, 3), np.uint8),
+    """claimed, colour, trans, flow of an empty frame."""
+    return (np.zeros((H, W), bool), np.zeros((H, W, 3)), np.ones((H, W)),
             np.zeros((2, H, W, 2), np.float32))
 
 
 def test_flat_frame_fills_unclaimed_pixels_with_the_reference_colour_and_homography_flow():
     tex, aff, gain, bias = _shading()
-    claimed, rgb, flow = _outputs()
+    claimed, colour, trans, flow = _outputs()
     claimed[3, 4] = True
+    trans[3, 4] = 0.0  # a nearer layer covers that pixel fully
     occl = np.zeros((H, W), bool)
-    no_mask = sprites.readonly(np.zeros((1, 1), bool))
-    kernels.flat_frame(HINV, H_TO, no_mask, 1.0, 0.0, 0.0, False, tex, aff, gain, bias,
-                       True, claimed, occl, rgb, flow)
-    assert claimed.all() and not occl.any()
+    no_sdf = sprites.readonly(np.zeros((1, 1)))
+    kernels.flat_frame(HINV, H_TO, no_sdf, 1.0, 0.0, 0.0, False, *tex.kernel_args(), aff, gain,
+                       bias, True, claimed, occl, colour, trans, flow)
+    assert claimed.all() and not occl.any() and not trans.any()
+    rgb = np.floor(colour + 0.5)
     c = homography.apply(HINV, PIXELS)
     free = np.ones((H, W), bool)
     free[3, 4] = False
@@ -67,24 +78,39 @@ def test_flat_frame_as_occluder_claims_and_marks_only_the_pixels_on_its_mask():
     tex, aff, gain, bias = _shading(1)
     square = [np.array([[-3.0, -2.0], [2.0, -2.0], [2.0, 3.0], [-3.0, 3.0]])]
     mask = sprites.polygon_mask(square, scale=1.0)
-    claimed, rgb, flow = _outputs()
+    claimed, colour, trans, flow = _outputs()
     occl = np.zeros((H, W), bool)
     c = homography.apply(HINV, PIXELS)
-    col = np.floor(c[..., 0] * mask.scale + mask.origin[0] + 0.5).astype(int)
-    row = np.floor(c[..., 1] * mask.scale + mask.origin[1] + 0.5).astype(int)
-    inside = (row >= 0) & (row < mask.mask.shape[0]) & (col >= 0) & (col < mask.mask.shape[1])
-    want = np.zeros((H, W), bool)
-    want[inside] = mask.mask[row[inside], col[inside]]
+    want = mask.covers(c)
     first = tuple(np.argwhere(want)[0])
     claimed[first] = True
-    kernels.flat_frame(HINV, H_TO, mask.mask, mask.scale, *mask.origin, True, tex, aff,
-                       gain, bias, True, claimed, occl, rgb, flow)
+    kernels.flat_frame(HINV, H_TO, mask.sdf, mask.scale, *mask.origin, True, *tex.kernel_args(),
+                       aff, gain, bias, True, claimed, occl, colour, trans, flow)
     expect_claimed = want.copy()
     want[first] = False
     assert want.sum() > 10
     assert np.array_equal(occl, want) and np.array_equal(claimed, expect_claimed)
-    assert np.abs(rgb[want] - _colour(tex, aff, gain, bias, c)[want]).max() <= 0.5 + 1e-9
-    assert not rgb[~want].any()
+    cov = 1.0 - trans  # the coverage it drew with, checked against its reference in test_coverage
+    assert ((cov >= 0.5) == expect_claimed).all() and (cov[expect_claimed] > 0.5).all()
+    np.testing.assert_allclose(colour, cov[..., None] * _colour(tex, aff, gain, bias, c),
+                               atol=1e-9)
+    assert flow[:, want].any() and not flow[:, ~want].any()  # flow where it claims only
+
+
+def test_flat_frame_filters_a_minified_texture_as_the_reference_trilinear_sampler():
+    tex, aff, gain, bias = _shading(2, size=(64, 80), scale=3.0)  # ~3 texels a pixel
+    assert len(tex.levels) == 3
+    claimed, colour, trans, flow = _outputs()
+    no_sdf = sprites.readonly(np.zeros((1, 1)))
+    kernels.flat_frame(HINV, H_TO, no_sdf, 1.0, 0.0, 0.0, False, *tex.kernel_args(), aff, gain,
+                       bias, True, claimed, np.zeros((H, W), bool), colour, trans, flow)
+    assert not trans.any()  # the background covers every pixel fully
+    rgb = np.floor(colour + 0.5)
+    jac = _row_centre_jacobian(HINV, W)
+    lod = textures.level_of_detail(aff, jac)
+    assert 1.0 < lod.min() and lod.max() < 2.0  # levels 1 and 2 blended
+    want = _colour(tex, aff, gain, bias, homography.apply(HINV, PIXELS), jac)
+    assert np.abs(rgb - want).max() <= 0.5 + 1e-9
 
 
 def _spline(seed):
@@ -100,21 +126,18 @@ def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flo
     tex, aff, gain, bias = _shading(3)
     mask = sprites.polygon_mask([np.array([[-5.0, -3.0], [4.0, -4.0], [3.0, 5.0], [-4.0, 3.0]])])
     dist = np.zeros(mask.mask.shape)  # no jumps: every pixel of the box is inverted
-    claimed, rgb, flow = _outputs()
-    claimed[5, :] = True  # a nearer layer owns row 5
+    claimed, colour, trans, flow = _outputs()
+    claimed[5, :] = True  # a nearer layer owns row 5 (its centres) and covers it fully
+    trans[5, :] = 0.0
     amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
     box = np.array([0, H, 0, W], np.int64)
-    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]), box, mask.mask, dist,
-                         mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 3, True,
-                         claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]), box, mask.sdf,
+                         dist, mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff,
+                         gain, bias, 3, True, claimed, amodal, modal, colour, trans, flow,
+                         NEWTON_TOL, NEWTON_MAX_ITER)
     x = PIXELS.reshape(-1, 2)
     c = tps.invert(c_e, points, homography.apply(HINV, x), tol=1e-10)
-    col = np.floor(c[:, 0] * mask.scale + mask.origin[0] + 0.5).astype(int)
-    row = np.floor(c[:, 1] * mask.scale + mask.origin[1] + 0.5).astype(int)
-    ok = (row >= 0) & (row < mask.mask.shape[0]) & (col >= 0) & (col < mask.mask.shape[1])
-    covered = np.zeros(len(x), bool)
-    covered[ok] = mask.mask[row[ok], col[ok]]
-    covered = covered.reshape(H, W)
+    covered = mask.covers(c).reshape(H, W)
     assert 10 < covered.sum() < H * W and covered[5].any()
     assert np.array_equal(amodal, covered)  # amodal under the nearer layer too
     visible = covered.copy()
@@ -122,25 +145,54 @@ def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flo
     assert np.array_equal(modal == 3, visible) and not modal[5].any()
     assert np.array_equal(claimed, visible | (np.arange(H)[:, None] == 5))
     c = c.reshape(H, W, 2)
-    assert np.abs(rgb[visible] - _colour(tex, aff, gain, bias, c)[visible]).max() <= 1.0
+    cov = 1.0 - trans
+    cov[5] = 0.0
+    assert ((cov >= 0.5) == visible).all()
+    drawn = np.abs(colour - cov[..., None] * _colour(tex, aff, gain, bias, c))
+    assert drawn.max() <= 1.0 and not colour[5].any()
     for gap, (h_to, c_to) in enumerate(((H_NEXT, c_next), (H_PREV, c_prev))):
         want = homography.apply(h_to, tps.evaluate(c_to, points, c)) - PIXELS
         np.testing.assert_allclose(flow[gap][visible], want[visible], atol=2e-3)
-    assert not flow[:, ~visible].any() and not rgb[~visible].any()
+    assert not flow[:, ~visible].any() and not colour[cov == 0.0].any()
+
+
+def test_object_frame_filters_a_minified_texture_by_the_footprint_of_its_inverse_map():
+    points, (c_prev, c_e, c_next) = _spline(2)
+    tex, aff, gain, bias = _shading(5, size=(64, 80), scale=3.0)
+    mask = sprites.polygon_mask([np.array([[-5.0, -3.0], [4.0, -4.0], [3.0, 5.0], [-4.0, 3.0]])])
+    claimed, colour, trans, flow = _outputs()
+    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
+    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
+                         np.array([0, H, 0, W], np.int64), mask.sdf, np.zeros(mask.mask.shape),
+                         mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff, gain,
+                         bias, 3, True, claimed, amodal, modal, colour, trans, flow, NEWTON_TOL,
+                         NEWTON_MAX_ITER)
+    interior = (modal == 3) & (trans == 0.0)  # fully covered: colour is the texel alone
+    assert interior.sum() > 10
+
+    def inverse(dx, dy):
+        x = (PIXELS + [dx, dy]).reshape(-1, 2)
+        return tps.invert(c_e, points, homography.apply(HINV, x), tol=1e-10).reshape(H, W, 2)
+
+    jac = np.stack([inverse(0.5, 0) - inverse(-0.5, 0), inverse(0, 0.5) - inverse(0, -0.5)], -1)
+    assert textures.level_of_detail(aff, jac)[modal == 3].min() > 1.0  # minified everywhere
+    want = _colour(tex, aff, gain, bias, inverse(0, 0), jac)
+    assert np.abs(colour[interior] - want[interior]).max() <= 1.0
 
 
 def test_object_frame_with_shading_off_writes_the_masks_only():
     points, (c_prev, c_e, c_next) = _spline(4)
     tex, aff, gain, bias = _shading()
     mask = sprites.polygon_mask([np.array([[-5.0, -5.0], [5.0, -5.0], [0.0, 5.0]])])
-    claimed, rgb, flow = _outputs()
+    claimed, colour, trans, flow = _outputs()
     amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
     kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
-                         np.array([0, H, 0, W], np.int64), mask.mask, np.zeros(mask.mask.shape),
-                         mask.scale, mask.origin[0], mask.origin[1], tex, aff, gain, bias, 1,
-                         False, claimed, amodal, modal, rgb, flow, NEWTON_TOL, NEWTON_MAX_ITER)
+                         np.array([0, H, 0, W], np.int64), mask.sdf, np.zeros(mask.mask.shape),
+                         mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff, gain,
+                         bias, 1, False, claimed, amodal, modal, colour, trans, flow, NEWTON_TOL,
+                         NEWTON_MAX_ITER)
     assert amodal.any() and np.array_equal(modal == 1, amodal)
-    assert not rgb.any() and not flow.any()
+    assert not colour.any() and not flow.any() and (trans == 1.0).all()
 
 
 def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
@@ -157,14 +209,9 @@ def test_amodal_masks_equal_a_brute_force_inverse_of_every_pixel():
         for t in range(p.frames):
             want = np.zeros(p.height * p.width, bool)
             for sub in subs:
-                m, fmap = sub.mask, sub.fmap
-                c = np.nan_to_num(fmap.inverse(t + 1, np.stack([xx, yy], -1).reshape(-1, 2),
-                                               tol=1e-9), nan=-1e6)
-                col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(np.int64)
-                row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(np.int64)
-                ok = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
-                ok[ok] = m.mask[row[ok], col[ok]]
-                want |= ok
+                c = np.nan_to_num(sub.fmap.inverse(t + 1, np.stack([xx, yy], -1).reshape(-1, 2),
+                                                   tol=1e-9), nan=-1e6)
+                want |= sub.mask.covers(c)
             assert np.array_equal(amodal[k, t], want.reshape(p.height, p.width))
 
 
@@ -173,7 +220,7 @@ def test_rendered_background_colour_equals_the_reference_sampler():
     p = replace(p, objects=(), occluder=None, planes=())
     rgb = render(p, ASSETS).rgb
     a = p.background
-    tex = ASSETS.background_source.get(a.texture)
+    tex = mipmap.cached(ASSETS.background_source.get(a.texture))
     aff = textures.texture_affine(a.offset, a.scale, a.flip)
     gains = textures.frame_gains(a.gain, a.jitter_amp, a.jitter_freq, a.jitter_phase,
                                  np.arange(p.frames + 2))
@@ -181,5 +228,7 @@ def test_rendered_background_colour_equals_the_reference_sampler():
     yy, xx = np.mgrid[0:p.height, 0:p.width].astype(float)
     for t in (0, p.frames - 1):
         c = homography.apply(hom[t + 1], np.stack([xx, yy], -1))
-        want = np.clip(textures.sample(tex, aff, c) * gains[t + 1] + a.bias, 0, 255)
+        mid = np.stack([np.full_like(xx, (p.width - 1) / 2.0), yy], -1)
+        jac = textures.homography_jacobian(hom[t + 1], mid)
+        want = np.clip(textures.sample(tex, aff, c, jac) * gains[t + 1] + a.bias, 0, 255)
         assert np.abs(rgb[t].astype(float) - want).max() <= 0.5 + 1e-6

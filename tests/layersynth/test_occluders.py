@@ -57,20 +57,24 @@ def _still_layer(polygons, frames=2):
 
 
 def test_the_layer_claims_and_marks_its_polygons_and_leaves_claimed_pixels_alone():
-    square = ((2.0, 1.0), (9.0, 1.0), (9.0, 6.0), (2.0, 6.0))
+    square = ((1.5, 0.5), (8.5, 0.5), (8.5, 5.5), (1.5, 5.5))  # edges half way between centres
     layer = _still_layer((square,))
     assert layer.mask.scale == occluders.MASK_SCALE
     canvas = Canvas.empty(2, 8, 12, 0, shade_on=True)
     canvas.claimed[3, 5] = True  # a pixel a nearer layer already owns
     layer.draw(0, canvas)
     want = sprites.rasterise([np.asarray(square)], (8, 12), 1.0, (0.0, 0.0))
-    assert want.sum() == 7 * 5  # half-open: the left and top edges are in
+    assert want.sum() == 7 * 5
     marked = want.copy()
     marked[3, 5] = False
     assert np.array_equal(canvas.occluder[0], marked)
     assert np.array_equal(canvas.claimed, want)
     assert not canvas.occluder[1].any() and not canvas.modal.any()  # modal stays background
-    assert canvas.rgb[0][marked].any() and not canvas.rgb[0][~marked].any()
+    # Colour on every pixel it holds, the claimed one too (no nearer colour there): coverage 1
+    # (the 4 corners ~0.85: a corner is no straight edge), and 0 half a pixel outside.
+    assert (canvas.trans[want] < 0.2).all() and (canvas.trans[want] == 0.0).sum() == 35 - 4
+    assert (canvas.trans[~want] == 1.0).all()
+    assert canvas.colour[want].any(axis=-1).all() and not canvas.colour[~want].any()
     assert not canvas.flow.any()  # a camera that stays put: zero flow
 
 

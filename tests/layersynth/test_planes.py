@@ -26,13 +26,7 @@ def _plane_index(p, t):
     for k in reversed(range(len(p.planes))):  # nearest last: it wins
         layer = planes.plan_plane(p.planes[k], SMOOTH.background_source.get(0), p)
         c = layer.fmap.inverse(t + 1, x)
-        m = layer.mask
-        col = np.floor(c[:, 0] * m.scale + m.origin[0] + 0.5).astype(int)
-        row = np.floor(c[:, 1] * m.scale + m.origin[1] + 0.5).astype(int)
-        inside = (row >= 0) & (row < m.mask.shape[0]) & (col >= 0) & (col < m.mask.shape[1])
-        covered = np.zeros(len(x), bool)
-        covered[inside] = m.mask[row[inside], col[inside]]
-        index[covered] = k
+        index[layer.mask.covers(c)] = k
     return index.reshape(p.height, p.width)
 
 
@@ -126,10 +120,7 @@ def test_plane_boxes_hold_every_pixel_a_plane_covers(scene):
 
 def _covers(layer, t, x, y):
     c = layer.fmap.inverse(t + 1, np.array([[x, y]], float))[0]
-    m = layer.mask
-    col = int(np.floor(c[0] * m.scale + m.origin[0] + 0.5))
-    row = int(np.floor(c[1] * m.scale + m.origin[1] + 0.5))
-    return 0 <= row < m.mask.shape[0] and 0 <= col < m.mask.shape[1] and m.mask[row, col]
+    return bool(layer.mask.covers(c))
 
 
 def test_near_planes_leave_modal_and_occluder_masks_as_without_them(scene):

@@ -16,16 +16,30 @@ def sequence(k=2, t=5, h=16, w=24):
 
 def test_each_frame_row_shows_rgb_flow_modal_and_every_amodal_layer():
     rows = frames(sequence(k=3))
-    assert len(rows) == 5 and rows[0].shape == (16, 24 * 6, 3)
+    assert len(rows) == 5 and rows[0].shape == (16, 24 * 6 + 16, 3)
     np.testing.assert_array_equal(rows[1][:, :24], sequence(k=3)["rgb"][1])
-    amodal_tile = rows[0][:, 24 * 5 :, 0]
+    amodal_tile = rows[0][:, 24 * 5 + 16 :, 0]
     np.testing.assert_array_equal(amodal_tile > 0, sequence(k=3)["amodal"][2, 0])
-    assert column_titles(2) == ["rgb", "flow +1", "modal", "amodal 0", "amodal 1"]
+    assert column_titles(2) == ["rgb", "edge x8", "flow +1", "modal", "amodal 0", "amodal 1"]
+
+
+def test_the_edge_tile_magnifies_the_pixels_around_an_object_edge_nearest_the_centre():
+    h, w = 32, 40
+    modal = np.zeros((h, w), np.uint8)
+    modal[:, 25:] = 1  # an object's left edge at columns 24 | 25
+    modal[0:3, 0:3] = 2  # a far smaller edge
+    rgb = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    assert preview.edge_pixel(modal) in {(15, 24), (15, 25), (16, 24), (16, 25)}
+    tile = preview.edge_zoom(rgb, modal)
+    assert tile.shape == (h, h, 3)
+    r, c = preview.edge_pixel(modal)
+    crop = rgb[r - 2:r + 2, c - 2:c + 2]  # H // 8 = 4 pixels, each 8 x 8
+    np.testing.assert_array_equal(tile, np.repeat(np.repeat(crop, 8, 0), 8, 1))
 
 
 def test_the_contact_sheet_stacks_at_most_max_rows_frames_under_a_header():
     sheet = contact_sheet(sequence(t=12), max_rows=4)
-    assert sheet.shape == (14 + 4 * 16, 24 * 5, 3)
+    assert sheet.shape == (14 + 4 * 16, 24 * 5 + 16, 3)
 
 
 def test_the_palette_gives_background_black_and_distinct_labels():
@@ -39,7 +53,7 @@ def test_previews_are_written_in_the_format_of_the_extension(tmp_path, ext):
     out = write_preview(sequence(), tmp_path / f"p{ext}")
     image = iio.imread(out, index=None)
     if ext == ".png":
-        assert image.shape == (14 + 5 * 16, 24 * 5, 3)
+        assert image.shape == (14 + 5 * 16, 24 * 5 + 16, 3)
     else:
         assert image.shape[0] == 5  # one animation frame per sequence frame
     with pytest.raises(ValueError, match="unknown preview format"):

@@ -68,11 +68,36 @@ def test_rasterise_uses_the_even_odd_rule_per_polygon_and_unions_polygons():
     assert mask.sum() == 2 * 16
 
 
-def test_silhouette_mask_spans_twice_the_radius():
+def test_silhouette_mask_spans_twice_the_radius_inside_an_uncovered_margin():
     sil = np.ones((40, 80), bool)
     m = sprites.silhouette_mask(sil, radius=20.0)
+    cols, rows = np.nonzero(m.mask.any(0))[0], np.nonzero(m.mask.any(1))[0]
+    assert (cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1) == (80, 40)  # 2 mask px per canonical
+    assert not m.mask[0].any() and not m.mask[:, -1].any()
     x0, x1, y0, y1 = m.extent()
-    np.testing.assert_allclose([x1 - x0, y1 - y0], [40.0, 20.0])
+    assert x1 - x0 > 40.0 and y1 - y0 > 20.0
+    # The outline lies half way between covered and uncovered mask pixels: x = +-20 canonical.
+    sd = m.signed_distance(np.array([[19.0, 0.0], [20.0, 0.0], [20.5, 0.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(sd[:3], [1.0, 0.0, -0.5], atol=1e-9)
+    assert sd[3] > 9.0
+
+
+def test_a_polygon_field_is_its_exact_signed_distance():
+    square = np.array([[-10.0, -10.0], [10.0, -10.0], [10.0, 10.0], [-10.0, 10.0]])
+    m = sprites.polygon_mask([square], scale=2.0)
+    pts = np.array([[0.0, 0.0], [9.3, 2.0], [10.7, -3.0], [10.5, 10.5]])
+    np.testing.assert_allclose(m.signed_distance(pts), [10.0, 0.7, -0.7, -np.hypot(0.5, 0.5)],
+                               atol=1e-9)
+
+
+def test_silhouette_filaments_and_crumbs_thinner_than_the_opening_are_not_in_the_shape():
+    sil = np.zeros((60, 60), bool)
+    sil[10:50, 10:50] = True  # the body
+    sil[28, 50:58] = True  # a one-pixel filament
+    sil[5, 5] = True  # a crumb
+    m = sprites.silhouette_mask(sil, radius=30.0, opening=0.75)  # 1 mask px per canonical
+    c = np.array([[24.5, -1.5], [-25.5, -25.5], [0.0, 0.0]]) + 0.5  # filament, crumb, body
+    assert m.covers(c).tolist() == [False, False, True]
 
 
 def test_silhouette_grid_is_uniform_with_spacing_d():

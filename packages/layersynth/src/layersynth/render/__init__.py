@@ -6,5 +6,6 @@
 - `composition`: front-to-back composition of layers into modal labels, and the hidden share.
 - `kernels`: the numba per-frame kernels the three modules above point to.
 - `sprites`, `textures`: sprite shapes in canonical coordinates; texture mapping and colour.
+- `mipmap`: seamless, softened, mip-mapped still textures, built once per texture image.
 - `sequence`: the Sequence record that rendering returns and shards store.
 """

@@ -1,8 +1,12 @@
 """Front-to-back composition of layers (eq. (2) of the paper), as the renderer does it.
 
-The renderer composes each frame in one pass, nearest layer first, through a claim buffer
-`Canvas.claimed` (H, W) bool, cleared at the start of the frame: a pixel belongs to the first layer
-that covers it. `compose` runs the layers in this order:
+The renderer composes each frame in one pass, nearest layer first. Masks and flow follow the
+pixel centre; colour follows the pixel's area.
+
+Masks stay binary and are defined at pixel centres: a layer covers pixel x when its shape holds
+the canonical point of x's centre (signed distance sd > 0, `sprites.SpriteMask`). A claim buffer
+`Canvas.claimed` (H, W) bool, clear at the start of each frame, gives each pixel to the first
+layer that covers its centre. `compose` runs the layers in this order:
 
 1. the occluder layer, if any (`occluders`): claims the pixels it covers, marks them in the
    occluder mask; their modal label stays 0 (occluders count as background);
@@ -10,13 +14,28 @@ that covers it. `compose` runs the layers in this order:
    order changes: the renderer's `_DepthOrdered` layer draws them by SceneParams.frame_order):
    amodal[k] wherever object k covers a pixel, claimed or not; on the unclaimed ones it claims
    them and sets modal = k + 1;
-3. the background: every pixel still unclaimed.
+3. the near background planes, then the far background: every pixel still unclaimed.
 
-Colour and flow are written by the layer that claims the pixel, and only then, so each is
-computed once per pixel, for the visible layer (a frame's flow is the exact flow of the layer
-visible there, `exact_flow`). The claim test itself runs per pixel inside the kernels
-(`kernels.flat_frame`, `kernels.object_frame`); a layer here is anything with
-`draw(t, canvas)` that follows the rule above.
+Flow is written by the layer that claims the pixel, and only then, so it is computed once per
+pixel, for the layer visible at the centre (a frame's flow is the exact flow of that layer,
+`exact_flow`).
+
+Colour is anti-aliased by area coverage: a layer covers a fraction a in [0, 1] of a pixel's
+square, a = clip(0.5 + d, 0, 1) with d the signed distance of the centre to the layer's outline in
+image pixels (the exact area under a locally straight, axis-aligned edge; a > 0.5 exactly where
+the centre is covered, so the claim rule above is "a > 0.5"). Front to back, with the
+transmittance `Canvas.trans` (H, W) (1 at the start of the frame) and the colour sum
+`Canvas.colour` (H, W, 3) float64, a layer of colour c adds trans * a * c and sets
+trans *= 1 - a (the first layer to reach a pixel, trans 1, overwrites what the last frame left
+there, so the sum needs no clearing); a pixel with trans 0 is done and no further layer visits it
+(interior pixels cost what they did before coverage). The background has a = 1 everywhere. Each
+frame's rgb is the colour sum rounded to uint8 (`coverage_colour` in numpy is the test oracle).
+A boundary pixel thus mixes the layers it straddles, while its labels and flow are those of the
+layer at its centre.
+
+The claim and coverage tests run per pixel inside the kernels (`kernels.flat_frame`,
+`kernels.object_frame`); a layer here is anything with `draw(t, canvas)` that follows the rules
+above.
 
 The masks this gives equal the paper's blending applied to the amodal masks, `modal_from_amodal`
 (the test oracle); `occlusion_fraction` is the hidden share of object area built on them.
@@ -30,14 +49,17 @@ from typing import Protocol
 
 import numpy as np
 
+from layersynth.render import kernels
+
 
 @dataclass(frozen=True, eq=False)
 class Canvas:
-    """The outputs of one render pass and the claim buffer of the frame being composed.
+    """The outputs of one render pass and the buffers of the frame being composed.
 
     rgb (T, H, W, 3) uint8, flow (T, N, H, W, 2) float32 (N = `flows` = 2 len(gaps)), amodal
-    (K, T, H, W) bool, modal (T, H, W) uint8, occluder (T, H, W) bool, claimed (H, W) bool.
-    With shade_on False (masks only) rgb and flow are one-pixel dummies the kernels never write.
+    (K, T, H, W) bool, modal (T, H, W) uint8, occluder (T, H, W) bool; frame buffers claimed
+    (H, W) bool, colour (H, W, 3) float64 and trans (H, W) float64. With shade_on False (masks
+    only) rgb, flow, colour and trans are one-pixel dummies the kernels never touch.
     """
 
     rgb: np.ndarray
@@ -46,6 +68,8 @@ class Canvas:
     modal: np.ndarray
     occluder: np.ndarray
     claimed: np.ndarray
+    colour: np.ndarray
+    trans: np.ndarray
     shade_on: bool
 
     @classmethod
@@ -57,12 +81,21 @@ class Canvas:
                    flow=np.zeros((big[0], flows, *big[1:], 2), np.float32),
                    amodal=np.zeros((objects, t_, h, w), bool), modal=np.zeros((t_, h, w), np.uint8),
                    occluder=np.zeros((t_, h, w), bool), claimed=np.zeros((h, w), bool),
-                   shade_on=shade_on)
+                   colour=np.zeros((*big[1:], 3)), trans=np.ones(big[1:]), shade_on=shade_on)
 
-    def colour_and_flow(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """The (H, W, 3) rgb and (N, H, W, 2) flow of frame t (the dummies when masks only)."""
+    def colour_and_flow(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What a kernel shades frame t into: colour (H, W, 3), trans (H, W) and the (N, H, W, 2)
+        flow of frame t (the dummies when masks only)."""
         ts = t if self.shade_on else 0
-        return self.rgb[ts], self.flow[ts]
+        return self.colour, self.trans, self.flow[ts]
+
+    def finish_frame(self, t: int) -> None:
+        """Round the colour sum into rgb[t] (nearest level, clipped to [0, 255]; 0 where no layer
+        drew) and ready the frame buffers for the next frame: nothing claimed, full
+        transmittance."""
+        self.claimed[:] = False
+        if self.shade_on:
+            kernels.finish_frame(self.colour, self.trans, self.rgb[t])
 
 
 class Layer(Protocol):
@@ -74,10 +107,22 @@ def compose(layers: Sequence[Layer], canvas: Canvas) -> Canvas:
     """Compose every frame of `canvas` from `layers`, given nearest first (occluder, objects
     0 .. K-1, background); returns the canvas."""
     for t in range(canvas.modal.shape[0]):
-        canvas.claimed[:] = False
         for layer in layers:
             layer.draw(t, canvas)
+        canvas.finish_frame(t)
     return canvas
+
+
+def coverage_colour(colours: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """Reference front-to-back composition: colours (L, ..., 3) in [0, 255] and coverages (L, ...)
+    in [0, 1] of L layers, nearest first, the last usually the background (coverage 1) ->
+    (..., 3) uint8, sum over l of a_l c_l prod_{m < l} (1 - a_m), rounded."""
+    trans = np.ones(coverage.shape[1:])
+    out = np.zeros(colours.shape[1:])
+    for c, a in zip(colours, coverage, strict=True):
+        out += (trans * a)[..., None] * c
+        trans = trans * (1.0 - a)
+    return np.clip(out + 0.5, 0.0, 255.0).astype(np.uint8)
 
 
 def modal_from_amodal(amodal: np.ndarray, occluder: np.ndarray | None = None,

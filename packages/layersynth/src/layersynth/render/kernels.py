@@ -3,24 +3,38 @@
 These two functions are the renderer's hot loop and are written out in full on purpose: calling
 a jitted helper that takes arrays from inside the pixel loop (texture sampling, TPS evaluation)
 cost 1.3 to 2.6x more per pixel than the same code written inline (numba reference-counts array
-arguments per call). The maths is that of layersynth.motion.tps (spline, Jacobian, Newton) and
-layersynth.render.textures (mirrored bilinear texture, colour gain); tests compare the kernels
-against those reference functions. What they compute is described where it is decided: the
-inverse map and the flow in layersynth.render.exact_flow, the claim rule in
-layersynth.render.composition, the occluder layer in layersynth.render.occluders.
+arguments per call); the small helpers here take scalars only, or are inlined. The maths is that
+of layersynth.motion.tps (spline, Jacobian, Newton) and layersynth.render.textures (filtered
+texture lookup, colour gain); tests compare the kernels against those reference functions. What
+they compute is described where it is decided: the inverse map and the flow in
+layersynth.render.exact_flow, the claim rule and the coverage in layersynth.render.composition, the
+occluder layer in layersynth.render.occluders.
 
 Shared conventions: pixel (row i, column j) has image coordinates (x, y) = (j, i); a homography is a
-(3, 3) float64 array; `claimed` (H, W) bool marks pixels a nearer layer already owns (that layer's
-colour and flow are final there); rgb (H, W, 3) uint8 and flow (N, H, W, 2) float32 are the frame's
-outputs, flow index 2i = +g_i, 2i + 1 = -g_i for the scene's gaps, (u, v). The flow targets come as
-stacks: h_to (N, 3, 3) the homographies H_{e+g1}, H_{e-g1}, ... and, for objects, coef_to
-(N, n + 3, 2) their splines' coefficients (`exact_flow.ForwardMap.homographies`, `splines`).
+(3, 3) float64 array; `claimed` (H, W) bool marks pixels whose centre a nearer layer covers (that
+layer's flow and labels are final there); `colour` (H, W, 3) float64 accumulates the frame's colour
+front to back and `trans` (H, W) float64 is what light still passes the layers drawn so far (0:
+the pixel is done); flow (N, H, W, 2) float32 is the frame's flow, index 2i = +g_i, 2i + 1 = -g_i
+for the scene's gaps, (u, v). The flow targets come as stacks: h_to (N, 3, 3) the homographies
+H_{e+g1}, H_{e-g1}, ... and, for objects, coef_to (N, n + 3, 2) their splines' coefficients
+(`exact_flow.ForwardMap.homographies`, `splines`). A layer's shape is a signed distance field
+`sdf` (layersynth.render.sprites.SpriteMask), read bilinearly at mask pixel c * mscale + (ox, oy).
+A texture is passed as `tex, levels, wrap`, the fields of a layersynth.render.mipmap.MipTexture;
+`aff` (2, 3) maps canonical points to its texels. The texture helpers below (`_bilinear`,
+`_level`, `_texel`) are inlined into the kernels at numba IR level (inline="always"), which costs
+nothing per pixel: measured, the level-0 lookup runs as fast as the former inline code. The object
+kernel takes each pixel's texel footprint from the inverse Jacobian its Newton step already holds;
+the flat kernel takes it once per row, at the row's centre (a homography's footprint changes by a
+few percent across a frame).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+LOD_BIAS = 0.0  # added to a minified pixel's level of detail (> 0 blurs more, < 0 aliases more)
+_RHO2_SHARP = 4.0 ** -LOD_BIAS  # footprints (squared texels) up to this read level 0 alone
 
 
 @numba.njit(cache=True, inline="always")
@@ -49,39 +63,190 @@ def _mirror(u, n):
     return period - u if u > n - 1 else u
 
 
+@numba.njit(cache=True, inline="always")
+def _wrap(u, n):
+    """u mod n, in [0, n)."""
+    if 0.0 <= u < n:  # the common case: skip the division
+        return u
+    u -= n * np.floor(u / n)
+    return u if u < n else 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _bilinear(tex, levels, lvl, wrap, u, v):
+    """Level `lvl`'s bilinear texel (3 floats) at level-0 texture coordinates (u, v)."""
+    start, h, w = levels[lvl, 0], levels[lvl, 1], levels[lvl, 2]
+    if lvl > 0:
+        s = w / levels[0, 2]
+        u, v = (u + 0.5) * s - 0.5, (v + 0.5) * s - 0.5
+    return _bilinear_at(tex, start, h, w, wrap, u, v)
+
+
+@numba.njit(cache=True, inline="always")
+def _bilinear_at(tex, start, h, w, wrap, u, v):
+    """The bilinear texel (3 floats) at (u, v) of the (h, w, 3) level stored from tex[start]."""
+    if wrap:
+        u, v = _wrap(u, w), _wrap(v, h)
+        u0, v0 = int(u), int(v)
+        u1 = u0 + 1 if u0 + 1 < w else 0
+        v1 = v0 + 1 if v0 + 1 < h else 0
+    else:
+        u, v = _mirror(u, w), _mirror(v, h)
+        u0, v0 = min(int(u), w - 2), min(int(v), h - 2)
+        u1, v1 = u0 + 1, v0 + 1
+    fu, fv = u - u0, v - v0
+    a, b = start + (v0 * w + u0) * 3, start + (v0 * w + u1) * 3
+    c, d = start + (v1 * w + u0) * 3, start + (v1 * w + u1) * 3
+    r = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
+    a, b, c, d = a + 1, b + 1, c + 1, d + 1
+    g = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
+    a, b, c, d = a + 1, b + 1, c + 1, d + 1
+    bl = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
+    return r, g, bl
+
+
+@numba.njit(cache=True, inline="always")
+def _footprint(hinv, aff, x, y, qx, qy, i00, i01, i10, i11):
+    """Squared longer side, in texels, of pixel (x, y)'s footprint: q = H^-1 (x, y) and its
+    derivative, then through the inverse Jacobian (i00 .. i11) of the deformation and `aff`."""
+    wq = hinv[2, 0] * x + hinv[2, 1] * y + hinv[2, 2]
+    qxx, qxy = (hinv[0, 0] - qx * hinv[2, 0]) / wq, (hinv[0, 1] - qx * hinv[2, 1]) / wq
+    qyx, qyy = (hinv[1, 0] - qy * hinv[2, 0]) / wq, (hinv[1, 1] - qy * hinv[2, 1]) / wq
+    cxx, cyx = i00 * qxx + i01 * qyx, i10 * qxx + i11 * qyx  # dc / dx
+    cxy, cyy = i00 * qxy + i01 * qyy, i10 * qxy + i11 * qyy  # dc / dy
+    tux, tvx = aff[0, 0] * cxx + aff[0, 1] * cyx, aff[1, 0] * cxx + aff[1, 1] * cyx
+    tuy, tvy = aff[0, 0] * cxy + aff[0, 1] * cyy, aff[1, 0] * cxy + aff[1, 1] * cyy
+    return max(tux * tux + tvx * tvx, tuy * tuy + tvy * tvy)
+
+
+@numba.njit(cache=True, inline="always")
+def _level(levels, rho2):
+    """(base level, blend f) for a footprint of sqrt(rho2) texels: level 0 alone up to one
+    texel, else lod = log2 sqrt(rho2) + LOD_BIAS, levels floor(lod) and floor(lod) + 1 blended by
+    its fraction, the coarsest level alone beyond it (layersynth.render.textures.sample)."""
+    top = levels.shape[0] - 1
+    if rho2 <= _RHO2_SHARP or top == 0:
+        return 0, 0.0
+    lod = 0.5 * np.log2(rho2) + LOD_BIAS
+    if lod <= 0.0:
+        return 0, 0.0
+    base = min(int(lod), top)
+    return base, (lod - base if base < top else 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _texel(tex, levels, wrap, u, v, base, f):
+    """The filtered texel (3 floats) at level-0 coordinates (u, v): level `base`, blended with
+    the next one by f when f > 0."""
+    near = _bilinear(tex, levels, base, wrap, u, v)
+    if f <= 0.0:
+        return near
+    far = _bilinear(tex, levels, base + 1, wrap, u, v)
+    return (near[0] * (1.0 - f) + far[0] * f, near[1] * (1.0 - f) + far[1] * f,
+            near[2] * (1.0 - f) + far[2] * f)
+
+
+@numba.njit(cache=True, inline="always")
+def _hom_jacobian(hm, x, y, px, py):
+    """d(H x)/dx at image point (x, y) whose image under hm is (px, py): (a00, a01, a10, a11)."""
+    r = 1.0 / (hm[2, 0] * x + hm[2, 1] * y + hm[2, 2])
+    return ((hm[0, 0] - px * hm[2, 0]) * r, (hm[0, 1] - px * hm[2, 1]) * r,
+            (hm[1, 0] - py * hm[2, 0]) * r, (hm[1, 1] - py * hm[2, 1]) * r)
+
+
+@numba.njit(cache=True, inline="always")
+def _sdf_at(sdf, mx, my):
+    """(inside grid, sd, dsd/dmx, dsd/dmy): bilinear signed distance at mask point (mx, my) and its
+    gradient per mask pixel; outside the grid (False, -1, 0, 0)."""
+    mh, mw = sdf.shape[0], sdf.shape[1]
+    if not (0.0 <= mx <= mw - 1 and 0.0 <= my <= mh - 1):
+        return False, -1.0, 0.0, 0.0
+    m0, n0 = min(int(mx), mw - 2), min(int(my), mh - 2)
+    fx, fy = mx - m0, my - n0
+    s00, s01, s10, s11 = sdf[n0, m0], sdf[n0, m0 + 1], sdf[n0 + 1, m0], sdf[n0 + 1, m0 + 1]
+    top, bot = s00 + (s01 - s00) * fx, s10 + (s11 - s10) * fx
+    return True, top + (bot - top) * fy, (s01 - s00) * (1.0 - fy) + (s11 - s10) * fy, bot - top
+
+
+@numba.njit(cache=True, inline="always")
+def _coverage(sd, gx, gy, g00, g01, g10, g11):
+    """(coverage, |grad_x sd|): the area coverage in [0, 1] of a pixel whose centre is at signed
+    distance sd from a locally straight edge, clip(0.5 + d, 0, 1) with d = sd / |grad_x sd| in
+    image pixels; (gx, gy) is grad_c sd and g = dc/dx (canonical per image pixel). A degenerate
+    map covers by the centre alone.
+
+    The callers skip it (coverage 1 or 0 by the sign of sd) where |sd| > 2 |grad_x sd| of the
+    last pixel they computed it for on the row: d is then beyond +-0.5 unless the stretch grew
+    4x from one pixel to the next."""
+    ix, iy = g00 * gx + g10 * gy, g01 * gx + g11 * gy
+    norm = np.sqrt(ix * ix + iy * iy)
+    if not norm > 1e-12:
+        return (1.0 if sd > 0.0 else 0.0), 0.0
+    return min(max(0.5 + sd / norm, 0.0), 1.0), norm
+
+
 @numba.njit(cache=True)
-def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bias,
-               shade_on, claimed, occl, rgb, flow):
+def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, aff, gain, bias,
+               shade_on, claimed, occl, colour, trans, flow):
     """A layer whose forward map is the homography alone (F = H), over the whole frame.
 
-    is_occluder True: claims and marks in `occl` the unclaimed pixels whose canonical point falls
-    on `mask` (mask pixel = c * mscale + (ox, oy), nearest). False (background): fills every
-    unclaimed pixel. Colour and flow are written only when shade_on.
+    is_occluder True: its shape is `sdf`; it claims and marks in `occl` the unclaimed pixels whose
+    centre it covers (sd > 0) and, when shade_on, adds its colour to every pixel it covers in part
+    (coverage a > 0). False (background): covers every pixel fully. The claiming layer writes the
+    flow. Pixels already done (trans 0; masks only: claimed) are skipped.
     """
-    th, tw = tex.shape[0], tex.shape[1]
+    xm = 0.5 * (claimed.shape[1] - 1)
     for i in range(claimed.shape[0]):
+        nrm = 0.0  # |grad_x sd| at the last pixel of the row whose coverage was computed
+        mx, my = _project(hinv, xm, float(i))  # the footprint changes little along a row
+        base, f = _level(levels, _footprint(hinv, aff, xm, float(i), mx, my, 1.0, 0.0, 0.0, 1.0))
+        nxt = min(base + 1, levels.shape[0] - 1)
+        s0, h0, w0 = levels[base, 0], levels[base, 1], levels[base, 2]
+        s1, h1, w1 = levels[nxt, 0], levels[nxt, 1], levels[nxt, 2]
+        k0, k1 = w0 / levels[0, 2], w1 / levels[0, 2]  # level coordinate = (u + 0.5) k - 0.5
         for j in range(claimed.shape[1]):
-            if claimed[i, j]:
+            if (trans[i, j] <= 0.0) if shade_on else claimed[i, j]:
                 continue
             cx, cy = _project(hinv, float(j), float(i))
+            cov, claim = 1.0, not claimed[i, j]
             if is_occluder:
-                col = int(np.floor(cx * mscale + ox + 0.5))
-                row = int(np.floor(cy * mscale + oy + 0.5))
-                if not (0 <= row < mask.shape[0] and 0 <= col < mask.shape[1] and mask[row, col]):
+                ok, sd, sgx, sgy = _sdf_at(sdf, cx * mscale + ox, cy * mscale + oy)
+                if not (ok and (shade_on or sd > 0.0)):
                     continue
-                occl[i, j] = True
-            claimed[i, j] = True
+                if shade_on:
+                    cov = 1.0 if sd > 0.0 else 0.0
+                    if not (nrm > 0.0 and abs(sd) > 2.0 * nrm):
+                        a00, a01, a10, a11 = _hom_jacobian(hinv, float(j), float(i), cx, cy)
+                        cov, nrm = _coverage(sd, sgx * mscale, sgy * mscale, a00, a01, a10, a11)
+                    if cov <= 0.0:
+                        continue
+                claim = claim and sd > 0.0
+                if claim:
+                    occl[i, j] = True
+            if claim:
+                claimed[i, j] = True
             if not shade_on:
                 continue
-            tu = _mirror(aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2], tw)
-            tv = _mirror(aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2], th)
-            u0, v0 = min(int(tu), tw - 2), min(int(tv), th - 2)
-            fu, fv = tu - u0, tv - v0
+            wgt, fresh = trans[i, j] * cov, trans[i, j] == 1.0  # fresh: colour holds no sum yet
+            trans[i, j] *= 1.0 - cov
+            tu = aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2]
+            tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
+            if base > 0:
+                texel = _bilinear_at(tex, s0, h0, w0, wrap, (tu + 0.5) * k0 - 0.5,
+                                     (tv + 0.5) * k0 - 0.5)
+            else:
+                texel = _bilinear_at(tex, s0, h0, w0, wrap, tu, tv)
+            if f > 0.0:
+                far = _bilinear_at(tex, s1, h1, w1, wrap, (tu + 0.5) * k1 - 0.5,
+                                   (tv + 0.5) * k1 - 0.5)
+                texel = (texel[0] * (1.0 - f) + far[0] * f, texel[1] * (1.0 - f) + far[1] * f,
+                         texel[2] * (1.0 - f) + far[2] * f)
             for ch in range(3):
-                top = tex[v0, u0, ch] * (1.0 - fu) + tex[v0, u0 + 1, ch] * fu
-                bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
-                val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
-                rgb[i, j, ch] = min(max(int(val + 0.5), 0), 255)
+                val = gain[ch] * texel[ch] + bias[ch]
+                add = wgt * min(max(val, 0.0), 255.0)
+                colour[i, j, ch] = add if fresh else colour[i, j, ch] + add
+            if not claim:
+                continue
             for g in range(h_to.shape[0]):
                 nx, ny = _project_to(h_to, g, cx, cy)
                 flow[g, i, j, 0] = nx - j
@@ -89,24 +254,26 @@ def flat_frame(hinv, h_to, mask, mscale, ox, oy, is_occluder, tex, aff, gain, bi
 
 
 @numba.njit(cache=True)
-def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
-                 mscale, ox, oy, tex, aff, gain, bias, label, shade_on, claimed, amodal, modal,
-                 rgb, flow, tol, max_iter):
+def object_frame(hinv, h_to, points, coef, coef_to, box, sdf, dist, mscale, ox, oy, tex, levels,
+                 wrap, aff, gain, bias, label, shade_on, claimed, amodal, modal, colour, trans,
+                 flow, tol, max_iter):
     """One object layer (F = H o D, D a thin-plate spline) of one frame, inside `box`.
 
     For each pixel x: q = H^-1 x, then Newton on D(c) = q (warm-started from the previous pixel's
     solution to first order, so most pixels need one spline evaluation; the last step, once
-    shorter than `tol` canonical pixels, is taken without re-evaluating). Where the sprite mask
-    covers c: amodal; where no nearer layer claimed x: modal = label, colour and flow
-    F_{e+-g}(c) - x for every target g from the same kernel values. `dist` (mask shape, canonical
-    pixels to the nearest covered mask pixel) lets the scan jump over pixels that cannot be
-    covered, at half the distance the local stretch allows.
+    shorter than `tol` canonical pixels, is taken without re-evaluating). Where the shape covers
+    the centre c (sd > 0): amodal; where no nearer layer claimed x: modal = label and flow
+    F_{e+-g}(c) - x for every target g from the same kernel values. When shade_on, the colour is
+    added with the pixel's coverage (dc/dx = (dD/dc)^-1 dH^-1/dx) to every pixel not yet done.
+    `dist` (sdf shape, canonical pixels: a lower bound on the distance to the shape) lets the scan
+    jump over pixels that cannot be covered, at half the distance the local stretch allows, less
+    one pixel (coverage reaches ~0.7 px outside the shape).
     box: (y0, y1, x0, x1) half-open; coef (n + 3, 2) and coef_to (N, n + 3, 2): spline
     coefficients (layersynth.motion.tps) at e and at the flow targets.
     """
     n = points.shape[0]
     u = np.empty((3, n))  # kernel values U_k and gradient at the last evaluated point
-    th, tw, mh, mw = tex.shape[0], tex.shape[1], mask.shape[0], mask.shape[1]
+    mh, mw = sdf.shape[0], sdf.shape[1]
     have_row = False
     rcx = rcy = rqx = rqy = r00 = r01 = r10 = r11 = 0.0
     for i in range(box[0], box[1]):
@@ -114,6 +281,7 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
         cx, cy, qx0, qy0 = rcx, rcy, rqx, rqy
         i00, i01, i10, i11 = r00, r01, r10, r11
         have_row = False
+        nrm = 0.0  # |grad_x sd| at the last pixel of the row whose coverage was computed
         nxt = box[2]
         while nxt < box[3]:
             j, nxt = nxt, nxt + 1
@@ -162,35 +330,46 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
                 have_row = True
                 rcx, rcy, rqx, rqy, r00, r01, r10, r11 = cx, cy, qx, qy, i00, i01, i10, i11
             mx, my = cx * mscale + ox, cy * mscale + oy
-            col, row = int(np.floor(mx + 0.5)), int(np.floor(my + 0.5))
-            inside = 0 <= row < mh and 0 <= col < mw
-            if not (inside and mask[row, col]):
+            inside, sd, sgx, sgy = _sdf_at(sdf, mx, my)
+            cov = 1.0 if sd > 0.0 else 0.0
+            if inside and shade_on and not (nrm > 0.0 and abs(sd) > 2.0 * nrm):
+                a00, a01, a10, a11 = _hom_jacobian(hinv, float(j), float(i), qx, qy)
+                cov, nrm = _coverage(sd, sgx * mscale, sgy * mscale, i00 * a00 + i01 * a10,
+                                     i00 * a01 + i01 * a11, i10 * a00 + i11 * a10,
+                                     i10 * a01 + i11 * a11)
+            if cov <= 0.0:
                 # Jump: no covered pixel lies within `gap` canonical pixels of c.
                 if inside:
-                    gap = dist[row, col]
+                    gap = dist[min(int(my + 0.5), mh - 1), min(int(mx + 0.5), mw - 1)]
                 else:
-                    gap = max(-0.5 - mx, mx - (mw - 0.5), -0.5 - my, my - (mh - 0.5)) / mscale
+                    gap = max(-mx, mx - (mw - 1), -my, my - (mh - 1)) / mscale
                 hx, hy = _project(hinv, float(j + 1), float(i))  # canonical stretch along x
                 step = np.hypot(i00 * (hx - qx) + i01 * (hy - qy),
                                 i10 * (hx - qx) + i11 * (hy - qy))
                 nxt += max(int(0.5 * gap / max(step, 1e-6)) - 1, 0)
                 continue
-            amodal[i, j] = True
-            if claimed[i, j]:
+            claim = False
+            if sd > 0.0:
+                amodal[i, j] = True
+                claim = not claimed[i, j]
+                if claim:
+                    claimed[i, j] = True
+                    modal[i, j] = label
+            if not shade_on or trans[i, j] <= 0.0:
                 continue
-            claimed[i, j] = True
-            modal[i, j] = label
-            if not shade_on:
-                continue
-            tu = _mirror(aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2], tw)
-            tv = _mirror(aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2], th)
-            u0, v0 = min(int(tu), tw - 2), min(int(tv), th - 2)
-            fu, fv = tu - u0, tv - v0
+            wgt, fresh = trans[i, j] * cov, trans[i, j] == 1.0  # fresh: colour holds no sum yet
+            trans[i, j] *= 1.0 - cov
+            tu = aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2]
+            tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
+            rho2 = _footprint(hinv, aff, float(j), float(i), qx, qy, i00, i01, i10, i11)
+            lvl, f = _level(levels, rho2)
+            texel = _texel(tex, levels, wrap, tu, tv, lvl, f)
             for ch in range(3):
-                top = tex[v0, u0, ch] * (1.0 - fu) + tex[v0, u0 + 1, ch] * fu
-                bot = tex[v0 + 1, u0, ch] * (1.0 - fu) + tex[v0 + 1, u0 + 1, ch] * fu
-                val = gain[ch] * (top * (1.0 - fv) + bot * fv) + bias[ch]
-                rgb[i, j, ch] = min(max(int(val + 0.5), 0), 255)
+                val = gain[ch] * texel[ch] + bias[ch]
+                add = wgt * min(max(val, 0.0), 255.0)
+                colour[i, j, ch] = add if fresh else colour[i, j, ch] + add
+            if not claim:
+                continue
             # D_{e+-g}(c + s) = D(c) + J(c) s from the kernel values at c, for each target
             for g in range(h_to.shape[0]):
                 dx = (coef_to[g, n, 0] + coef_to[g, n + 1, 0] * cx
@@ -204,3 +383,17 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, mask, dist,
                 nx, ny = _project_to(h_to, g, dx, dy)
                 flow[g, i, j, 0] = nx - j
                 flow[g, i, j, 1] = ny - i
+
+
+@numba.njit(cache=True)
+def finish_frame(colour, trans, rgb):
+    """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (nearest level, half up, clipped
+    to [0, 255]; 0 where no layer drew) and set trans to 1 for the next frame. colour is left as
+    it is: a layer that finds trans 1 at a pixel overwrites it instead of adding (`fresh`), which
+    spares a clearing pass over it."""
+    for i in range(rgb.shape[0]):
+        for j in range(rgb.shape[1]):
+            drawn = trans[i, j] < 1.0
+            for ch in range(3):
+                rgb[i, j, ch] = min(max(int(colour[i, j, ch] + 0.5), 0), 255) if drawn else 0
+            trans[i, j] = 1.0

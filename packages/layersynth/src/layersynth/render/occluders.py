@@ -8,9 +8,10 @@ pixel, and gives them that plane's forward map F_e = H_e (`exact_flow.camera_map
 exactly with their plane, and their flow is the plane's.
 
 Drawing (`OccluderLayer.draw`) is the first layer of every frame (`composition`):
-`kernels.flat_frame` with is_occluder=True maps each unclaimed pixel x to c = H_e^-1 x and, where
-c falls on the polygon mask (nearest mask pixel), claims x, marks it in the occluder mask and
-writes its colour and the camera flow there.
+`kernels.flat_frame` with is_occluder=True maps each pixel x to c = H_e^-1 x and, where the
+polygons hold c (their signed distance field, read bilinearly), claims x, marks it in the occluder
+mask and writes the plane's flow there; its colour goes, weighted by area coverage, to every pixel
+the polygons cover in part (anti-aliased edges, `composition`).
 
 The occluder mask (`Sequence.occluder`, (T, H, W) bool) is stored on its own; modal labels stay
 0 under it (occluders count as background), and objects behind it keep their amodal masks.
@@ -39,11 +40,11 @@ class OccluderLayer:
     camera: ForwardMap
 
     def draw(self, t: int, canvas: Canvas) -> None:
-        """Kept frame t: claim, mark, colour and give the plane's flow to the pixels the mask
-        covers."""
+        """Kept frame t: claim, mark and give the plane's flow to the pixels whose centre the
+        polygons cover; colour those they cover in part."""
         e = t + self.camera.margin
         m = self.mask
-        kernels.flat_frame(*self.camera.homographies(e), m.mask, m.scale, *m.origin, True,
+        kernels.flat_frame(*self.camera.homographies(e), m.sdf, m.scale, *m.origin, True,
                            *self.shading.at(e), canvas.shade_on, canvas.claimed,
                            canvas.occluder[t], *canvas.colour_and_flow(t))
 

@@ -10,9 +10,11 @@ Planning (`plan_plane`) rasterises the polygons once (one mask pixel per canonic
 occluders) and bounds, per extended frame, the pixel box holding H_e of the polygons. Drawing
 (`PlaneLayer.draw`) comes after the objects and before the far plane (`composition`), nearest plane
 first: `kernels.flat_frame` with the mask test on claims each unclaimed pixel x of the box whose
-canonical point c = H_e^-1 x falls on the mask (nearest mask pixel, at x's centre) and writes its
-colour and the plane's exact flow H_{e+-g}(c) - x there, for every gap g. Its occluder mark goes
-to a scratch buffer: modal stays 0 and the occluder mask untouched (the plane is background).
+canonical point c = H_e^-1 x the polygons hold (at x's centre) and writes the plane's exact flow
+H_{e+-g}(c) - x there, for every gap g; its colour goes, weighted by area coverage, to every pixel
+of the box the polygons cover in part and no nearer layer covers fully (`composition`): a near
+plane's outline is anti-aliased like an object's. Its occluder mark goes to a scratch buffer:
+modal stays 0 and the occluder mask untouched (the plane is background).
 
 The box is passed as views of the frame's buffers with the homographies shifted by the box corner
 (x0, y0): H^-1 T(x0, y0) on the way in and T(-x0, -y0) H_{e+-g} on the way out, so the kernel's
@@ -31,7 +33,7 @@ from layersynth.render.exact_flow import ForwardMap
 from layersynth.scene.params import BackgroundPlane, SceneParams
 
 MASK_SCALE = 1.0  # mask pixels per canonical pixel (a plane's canonical px ~ image px)
-_BOX_PAD = 2  # pixels around the mapped polygon vertices (nearest-pixel rounding of the mask)
+_BOX_PAD = 2  # pixels around the mapped polygon vertices (coverage reaches ~0.7 px beyond them)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,12 +55,14 @@ class PlaneLayer:
         if y0 >= y1 or x0 >= x1:
             return
         hinv, h_to = self.fmap.homographies(e)
-        rgb, flow = canvas.colour_and_flow(t)
+        colour, trans, flow = canvas.colour_and_flow(t)
         if canvas.shade_on:
-            rgb, flow = rgb[y0:y1, x0:x1], flow[:, y0:y1, x0:x1]
-        kernels.flat_frame(_from_box(hinv, x0, y0), _to_box(h_to, x0, y0), m.mask, m.scale,
+            colour, trans = colour[y0:y1, x0:x1], trans[y0:y1, x0:x1]
+            flow = flow[:, y0:y1, x0:x1]
+        kernels.flat_frame(_from_box(hinv, x0, y0), _to_box(h_to, x0, y0), m.sdf, m.scale,
                            *m.origin, True, *self.shading.at(e), canvas.shade_on,
-                           canvas.claimed[y0:y1, x0:x1], self.scratch[y0:y1, x0:x1], rgb, flow)
+                           canvas.claimed[y0:y1, x0:x1], self.scratch[y0:y1, x0:x1], colour,
+                           trans, flow)
 
 
 def plan_plane(plane: BackgroundPlane, texture: np.ndarray, params: SceneParams) -> PlaneLayer:

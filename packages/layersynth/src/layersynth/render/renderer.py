@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
 from layersynth.assets.background_video import VideoWindow
 from layersynth.assets.sources import Assets
@@ -41,7 +40,7 @@ from layersynth.scene.params import (
     video_frames,
 )
 
-_NO_MASK = sprites.readonly(np.zeros((1, 1), bool))  # flat_frame's mask argument, unused there
+_NO_SDF = sprites.readonly(np.zeros((1, 1)))  # flat_frame's shape argument, unused there
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +49,7 @@ class _ObjectLayer:
 
     label: int
     mask: sprites.SpriteMask
-    dist: np.ndarray  # (h, w) float64 like mask.mask: canonical px to the nearest covered pixel
+    dist: np.ndarray  # (h, w) float64 like mask.sdf: canonical px, <= the distance to the shape
     shading: textures.Shading
     fmap: ForwardMap
     boxes: np.ndarray  # (E, 4) int64 (y0, y1, x0, x1), half-open, clipped to the frame
@@ -59,7 +58,7 @@ class _ObjectLayer:
         e, m = t + self.fmap.margin, self.mask
         kernels.object_frame(
             *self.fmap.homographies(e), self.fmap.points, *self.fmap.splines(e), self.boxes[e],
-            m.mask, self.dist, m.scale, m.origin[0], m.origin[1], *self.shading.at(e),
+            m.sdf, self.dist, m.scale, m.origin[0], m.origin[1], *self.shading.at(e),
             self.label, canvas.shade_on, canvas.claimed, canvas.amodal[self.label - 1, t],
             canvas.modal[t], *canvas.colour_and_flow(t), NEWTON_TOL, NEWTON_MAX_ITER)
 
@@ -104,7 +103,7 @@ class _BackgroundLayer:
 
     def draw(self, t: int, canvas: Canvas) -> None:
         e = t + self.camera.margin
-        kernels.flat_frame(*self.camera.homographies(e), _NO_MASK, 1.0, 0.0, 0.0, False,
+        kernels.flat_frame(*self.camera.homographies(e), _NO_SDF, 1.0, 0.0, 0.0, False,
                            *self.shading.at(e), True, canvas.claimed, canvas.occluder[t],
                            *canvas.colour_and_flow(t))
 
@@ -174,11 +173,24 @@ def _plan_object(layer: ObjectLayer, params: SceneParams, assets: Assets,
     if sprite.kind == "polygon":
         mask = sprites.polygon_mask([np.asarray(sprite.vertices, dtype=np.float64)])
     elif sprite.kind == "silhouette":
-        mask = sprites.silhouette_mask(assets.silhouettes.get(sprite.silhouette), sprite.radius)
+        fmap = exact_flow.object_map(layer, params)
+        mask = sprites.silhouette_mask(assets.silhouettes.get(sprite.silhouette), sprite.radius,
+                                       sprites.SILHOUETTE_OPENING / _smallest_scale(fmap))
+        return _sub_layer(label, mask, shading, fmap, params)
     else:
         raise ValueError(f"sprite kind {sprite.kind!r}: expected 'polygon', 'silhouette' or "
                          f"'articulated'")
     return _sub_layer(label, mask, shading, exact_flow.object_map(layer, params), params)
+
+
+def _smallest_scale(fmap: ForwardMap) -> float:
+    """The smallest image px per canonical px of H_e at the canonical origin over the clip
+    (sqrt |det| of its Jacobian there; elementwise IEEE arithmetic, the same bits everywhere)."""
+    h = fmap.hom
+    w = h[:, 2, 2]
+    a, b = h[:, 0, 0] - h[:, 0, 2] * h[:, 2, 0] / w, h[:, 0, 1] - h[:, 0, 2] * h[:, 2, 1] / w
+    c, d = h[:, 1, 0] - h[:, 1, 2] * h[:, 2, 0] / w, h[:, 1, 1] - h[:, 1, 2] * h[:, 2, 1] / w
+    return float(np.sqrt(np.abs(a * d - b * c) / (w * w)).min())
 
 
 def _sub_layer(label: int, mask: sprites.SpriteMask, shading: textures.Shading, fmap: ForwardMap,
@@ -188,12 +200,11 @@ def _sub_layer(label: int, mask: sprites.SpriteMask, shading: textures.Shading, 
 
 
 def _clearance(mask: sprites.SpriteMask) -> np.ndarray:
-    """A lower bound, in canonical pixels, on the distance from any point of each mask pixel to a
-    covered point (edt between pixel centres, less 1.5 pixels for the nearest-pixel rounding)."""
-    if not mask.mask.any():
-        return np.full(mask.mask.shape, 1e9)
-    edt = distance_transform_edt(~mask.mask)
-    return np.maximum(edt - 1.5, 0.0) / mask.scale
+    """A lower bound, in canonical pixels, on the distance from any point nearest to each mask
+    pixel to a point the shape covers: the negated signed distance at the pixel, less 2.5 mask
+    pixels (half a pixel's diagonal to the point, a whole one for the bilinear read that covers
+    it). The kernel's jump adds one image pixel for the edge coverage outside the shape."""
+    return np.maximum(-mask.sdf - 2.5 / mask.scale, 0.0)
 
 
 def _background_shading(params: SceneParams, assets: Assets) -> textures.Shading:

@@ -1,9 +1,13 @@
 """Previews of one sequence: a PNG contact sheet, or a GIF / MP4 animation.
 
-Each frame becomes one row of tiles: RGB | flow +1 (colour wheel, one scale for the sequence) |
-modal labels (DAVIS palette; occluders grey), with the frame's depth order written in its corner
-(amodal channels front to back, "1>0": channel 1 in front; it changes where the scene's order
-does, issue 16) | amodal mask of each layer (channel k: the k-th nearest at the first frame).
+Each frame becomes one row of tiles: RGB at 1:1 | a nearest-neighbour zoom (x ZOOM) of the RGB
+around an object edge, so the anti-aliased boundary pixels, which mix the layers they straddle,
+are visible | flow +1 (colour wheel, one scale for the sequence) | modal labels (DAVIS palette;
+occluders grey), with the frame's depth order written in its corner (amodal channels front to
+back, "1>0": channel 1 in front; it changes where the scene's order does, issue 16) | amodal mask
+of each layer (channel k: the k-th nearest at the first frame). The edge is picked automatically:
+the object boundary pixel nearest the frame centre (else the occluder's, else the centre);
+the zoom tile is H x H, from an (H // ZOOM)-pixel square crop.
 The contact sheet stacks up to `max_rows` evenly spaced frames under a header naming the columns.
 A preview is written under a temporary name beside the target and renamed into place when
 complete, so a failed run (a full disk) leaves no half-written file and an earlier one intact.
@@ -21,6 +25,7 @@ from layersynth.viz.flow_colours import flow_to_rgb
 
 FORMATS = (".png", ".gif", ".mp4")
 HEADER = 14  # px: height of the column-title strip of the contact sheet
+ZOOM = 8  # nearest-neighbour magnification of the edge tile: one pixel becomes 8 x 8
 
 
 def palette(n: int = 256) -> np.ndarray:
@@ -38,7 +43,7 @@ def palette(n: int = 256) -> np.ndarray:
 
 def column_titles(k: int, flow: str = "flow_gt") -> list[str]:
     label = "flow +1" if flow == "flow_gt" else f"flow +1 ({flow.removeprefix('flow_')})"
-    return ["rgb", label, "modal"] + [f"amodal {c}" for c in range(k)]
+    return ["rgb", f"edge x{ZOOM}", label, "modal"] + [f"amodal {c}" for c in range(k)]
 
 
 def shown_flow(arrays: dict) -> str:
@@ -50,13 +55,50 @@ def shown_flow(arrays: dict) -> str:
     raise ValueError("the sequence holds no flow (flow_gt, flow_raft or flow_dis)")
 
 
+def edge_pixel(modal: np.ndarray, occluder: np.ndarray | None = None) -> tuple[int, int]:
+    """(row, col) of the edge to zoom on: of the pixels of `modal` (H, W) labels with a
+    4-neighbour of another label, one of them an object, the one nearest the frame centre; with
+    none, the same for the edge of `occluder` (H, W) bool; with none either, the centre."""
+    h, w = modal.shape
+    for labels in (modal, None if occluder is None else occluder.astype(np.uint8)):
+        if labels is None:
+            break
+        edge = np.zeros((h, w), bool)
+        for a, b in ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[1:], np.s_[:-1])):
+            cross = labels[a] != labels[b]
+            edge[a] |= cross
+            edge[b] |= cross
+        rows, cols = np.nonzero(edge)
+        if len(rows):
+            best = np.argmin((rows - (h - 1) / 2) ** 2 + (cols - (w - 1) / 2) ** 2)
+            return int(rows[best]), int(cols[best])
+    return h // 2, w // 2
+
+
+def edge_zoom(rgb: np.ndarray, modal: np.ndarray, occluder: np.ndarray | None = None
+              ) -> np.ndarray:
+    """(H, H, 3) uint8: the (H // ZOOM)-pixel square of rgb (H, W, 3) around `edge_pixel`,
+    magnified ZOOM times by pixel repetition, padded with black to H x H."""
+    h, w = modal.shape
+    side = max(1, min(h // ZOOM, w))
+    r, c = edge_pixel(modal, occluder)
+    r0, c0 = min(max(r - side // 2, 0), h - side), min(max(c - side // 2, 0), w - side)
+    crop = rgb[r0:r0 + side, c0:c0 + side]
+    big = np.repeat(np.repeat(crop, ZOOM, axis=0), ZOOM, axis=1)[:h, :h]
+    out = np.zeros((h, h, 3), np.uint8)
+    out[:big.shape[0], :big.shape[1]] = big
+    return out
+
+
 def frame_row(arrays: dict, t: int, max_mag: float) -> np.ndarray:
-    """(H, W * (3 + K), 3) uint8 tiles of frame t."""
+    """(H, W * (3 + K) + H, 3) uint8 tiles of frame t."""
     modal = palette()[arrays["modal"][t]]
     modal[arrays["occluder"][t] & (arrays["modal"][t] == 0)] = 96
     if "order" in arrays:
         modal = write_text(modal, order_text(arrays["order"], t))
-    tiles = [arrays["rgb"][t], flow_to_rgb(arrays[shown_flow(arrays)][t, 0], max_mag), modal]
+    tiles = [arrays["rgb"][t], edge_zoom(arrays["rgb"][t], arrays["modal"][t],
+                                         arrays["occluder"][t]),
+             flow_to_rgb(arrays[shown_flow(arrays)][t, 0], max_mag), modal]
     tiles += [np.repeat(m[t, :, :, None].astype(np.uint8) * 255, 3, axis=2)
               for m in arrays["amodal"]]
     return np.concatenate(tiles, axis=1)
@@ -89,7 +131,7 @@ def frames(arrays: dict) -> list[np.ndarray]:
 
 
 def contact_sheet(arrays: dict, max_rows: int = 8) -> np.ndarray:
-    """(HEADER + rows * H, W * (3 + K), 3) uint8 with column titles."""
+    """(HEADER + rows * H, W * (3 + K) + H, 3) uint8 with column titles."""
     from PIL import Image, ImageDraw  # ~20 ms; `layersynth --help` imports this module
 
     rows = frames(arrays)
@@ -97,9 +139,11 @@ def contact_sheet(arrays: dict, max_rows: int = 8) -> np.ndarray:
     body = np.concatenate([rows[i] for i in picks], axis=0)
     sheet = Image.new("RGB", (body.shape[1], body.shape[0] + HEADER), (255, 255, 255))
     sheet.paste(Image.fromarray(body), (0, HEADER))
-    draw, w = ImageDraw.Draw(sheet), arrays["rgb"].shape[2]
-    for c, title in enumerate(column_titles(len(arrays["amodal"]), shown_flow(arrays))):
-        draw.text((c * w + 3, 1), title, fill=(0, 0, 0))
+    draw, (h, w) = ImageDraw.Draw(sheet), arrays["rgb"].shape[1:3]
+    lefts = [0, w] + [w + h + c * w for c in range(2 + len(arrays["amodal"]))]
+    for left, title in zip(lefts, column_titles(len(arrays["amodal"]), shown_flow(arrays)),
+                           strict=True):
+        draw.text((left + 3, 1), title, fill=(0, 0, 0))
     return np.asarray(sheet)
 
 
