@@ -90,7 +90,7 @@ def test_each_row_writes_its_frames_depth_order_on_the_modal_tile_front_first():
     assert [preview.order_text(seq["order"], t) for t in range(3)] == ["0>1", "0>1", "1>0"]
     assert preview.order_text(np.array([1, 0], np.int16), 0) == "1>0"  # one order per clip
     rows, plain = frames(seq), frames(sequence(k=2, t=3))
-    modal = slice(2 * 24, 3 * 24)
+    modal = slice(2 * 24 + 16, 3 * 24 + 16)  # after rgb, its 16 x 16 edge zoom and the flow
     assert not np.array_equal(rows[2][:, modal], plain[2][:, modal])  # the text is drawn
     assert np.array_equal(rows[2][:, :modal.start], plain[2][:, :modal.start])
     assert np.array_equal(rows[2][:, modal.stop:], plain[2][:, modal.stop:])
