@@ -114,3 +114,15 @@ def test_side_counts_are_not_biased_by_the_vertex_distance_rejection():
     sides = [len(sprites.sample_polygon(rng, (3, 10), 30.0, 0.35, False)) for _ in range(700)]
     counts = np.bincount(sides, minlength=11)[4:]  # non-convex: 4 sides or more
     assert counts.min() > 60  # 100 expected per count
+
+
+def test_a_silhouette_thinner_than_the_opening_everywhere_keeps_its_shape():
+    line = np.zeros((40, 40), bool)
+    line[20, 4:36] = True  # one mask pixel thick: any opening would remove all of it
+    mask = sprites.silhouette_mask(line, radius=20.0, opening=1.5)
+    assert mask.mask.sum() == line.sum()  # drawn as it is rather than vanishing
+    square = np.zeros((40, 40), bool)
+    square[8:32, 8:32] = True
+    spur = square.copy()
+    spur[20, 32:38] = True  # a shape the opening keeps part of is opened as before
+    assert sprites.silhouette_mask(spur, radius=20.0, opening=1.5).mask.sum() == square.sum()

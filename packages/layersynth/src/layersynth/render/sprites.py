@@ -217,13 +217,16 @@ def silhouette_mask(silhouette: np.ndarray, radius: float,
     """A (h, w) bool silhouette scaled so that its longer side spans 2 * radius canonical pixels,
     opened by a disc of `opening` canonical px (the renderer passes half an image pixel at the
     smallest size the sprite takes in its clip), without the pieces smaller than 7 opening^2,
-    in a grid padded by _SILHOUETTE_PAD uncovered pixels."""
+    in a grid padded by _SILHOUETTE_PAD uncovered pixels; a silhouette the opening would wipe out
+    entirely is kept unopened (an object never loses its whole shape)."""
     h, w = silhouette.shape
     scale = max(h, w) / (2.0 * radius)
     pad = _SILHOUETTE_PAD
     sil = np.pad(np.asarray(silhouette, dtype=bool), pad)
     opened = ndimage.binary_opening(sil, structure=_disc(opening * scale))
     kept = _without_small_pieces(opened, _MIN_PIECE * (opening * scale) ** 2)
+    if not kept.any():  # a shape thinner than the opening everywhere: keep it as it is drawn
+        kept = sil
     return SpriteMask(binary_sdf(kept) / scale, scale, ((w - 1) / 2.0 + pad, (h - 1) / 2.0 + pad))
 
 
