@@ -94,6 +94,38 @@ def _coverage(sd, gx, gy, g00, g01, g10, g11):
 
 
 @numba.njit(cache=True)
+def _grid_box(hinv, mh, mw, mscale, ox, oy, height, width):
+    """(y0, y1, x0, x1) half-open: the pixels of a height x width frame whose canonical point
+    H^-1 x can lie on an (mh, mw) sdf grid (mask pixels c * mscale + (ox, oy)): the box of the
+    grid corners' images under H (the adjugate of H^-1), a pixel wider each side for its rounding.
+    The image of the grid is that convex quadrilateral only when H's w keeps one sign over the
+    grid (no point of it at infinity); else, or when H^-1 is singular, the whole frame."""
+    a = hinv
+    hm = np.empty((3, 3))  # adj(H^-1) = det(H^-1) H: the same map
+    for r in range(3):
+        for c in range(3):
+            r1, r2, c1, c2 = (c + 1) % 3, (c + 2) % 3, (r + 1) % 3, (r + 2) % 3
+            hm[r, c] = a[r1, c1] * a[r2, c2] - a[r1, c2] * a[r2, c1]
+    lo_x = lo_y = np.inf
+    hi_x = hi_y = -np.inf
+    pos = neg = 0
+    for cmx in (0.0, mw - 1.0):
+        for cmy in (0.0, mh - 1.0):
+            cx, cy = (cmx - ox) / mscale, (cmy - oy) / mscale
+            wgt = hm[2, 0] * cx + hm[2, 1] * cy + hm[2, 2]
+            pos, neg = pos + (wgt > 0.0), neg + (wgt < 0.0)
+            if wgt != 0.0:
+                px, py = _project(hm, cx, cy)
+                lo_x, hi_x, lo_y, hi_y = min(lo_x, px), max(hi_x, px), min(lo_y, py), max(hi_y, py)
+    if not ((pos == 4 or neg == 4) and np.isfinite(lo_x + hi_x + lo_y + hi_y)):
+        return 0, height, 0, width
+    x0 = int(min(max(np.floor(lo_x) - 1.0, 0.0), width))
+    x1 = int(min(max(np.ceil(hi_x) + 2.0, x0), width))
+    y0 = int(min(max(np.floor(lo_y) - 1.0, 0.0), height))
+    return y0, int(min(max(np.ceil(hi_y) + 2.0, y0), height)), x0, x1
+
+
+@numba.njit(cache=True)
 def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, aff, gain, bias,
                shade_on, claimed, occl, colour, trans, flow):
     """A layer whose forward map is the homography alone (F = H), over the whole frame.
@@ -104,7 +136,10 @@ def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, 
     flow. Pixels already done (trans 0; masks only: claimed) are skipped.
     """
     xm = 0.5 * (claimed.shape[1] - 1)
-    for i in range(claimed.shape[0]):
+    y0, y1, x0, x1 = 0, claimed.shape[0], 0, claimed.shape[1]
+    if is_occluder:  # only pixels whose canonical point can fall on the sdf grid
+        y0, y1, x0, x1 = _grid_box(hinv, sdf.shape[0], sdf.shape[1], mscale, ox, oy, y1, x1)
+    for i in range(y0, y1):
         nrm = 0.0  # |grad_x sd| at the last pixel of the row whose coverage was computed
         mx, my = _project(hinv, xm, float(i))  # the footprint changes little along a row
         base, f = level_of(levels, footprint(hinv, aff, xm, float(i), mx, my, 1.0, 0.0, 0.0, 1.0))
@@ -112,7 +147,7 @@ def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, 
         s0, h0, w0 = levels[base, 0], levels[base, 1], levels[base, 2]
         s1, h1, w1 = levels[nxt, 0], levels[nxt, 1], levels[nxt, 2]
         k0, k1 = w0 / levels[0, 2], w1 / levels[0, 2]  # level coordinate = (u + 0.5) k - 0.5
-        for j in range(claimed.shape[1]):
+        for j in range(x0, x1):
             if (trans[i, j] <= 0.0) if shade_on else claimed[i, j]:
                 continue
             cx, cy = _project(hinv, float(j), float(i))
@@ -295,13 +330,15 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, sdf, dist, mscale, ox, 
 
 @numba.njit(cache=True)
 def finish_frame(colour, trans, rgb):
-    """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (nearest level, half up, clipped
-    to [0, 255]; 0 where no layer drew) and set trans to 1 for the next frame. colour is left as
+    """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (C-contiguous, like trans; nearest
+    level, half up, clipped to [0, 255]; 0 where no layer drew) and set trans to 1 for the next
+    frame. colour is left as
     it is: a layer that finds trans 1 at a pixel overwrites it instead of adding (`fresh`), which
     spares a clearing pass over it."""
-    for i in range(rgb.shape[0]):
-        for j in range(rgb.shape[1]):
-            drawn = trans[i, j] < 1.0
-            for ch in range(3):
-                rgb[i, j, ch] = min(max(int(colour[i, j, ch] + 0.5), 0), 255) if drawn else 0
-            trans[i, j] = 1.0
+    col, tr, out = colour.reshape(-1), trans.reshape(-1), rgb.reshape(-1)  # flat: no 3-d indexing
+    for p in range(tr.shape[0]):
+        drawn = tr[p] < 1.0
+        tr[p] = 1.0
+        for ch in range(3):  # clipped before the cast: the same as int() then clipped, for any sum
+            v = min(max(col[3 * p + ch] + 0.5, 0.0), 255.0)
+            out[3 * p + ch] = np.uint8(v) if drawn else np.uint8(0)
