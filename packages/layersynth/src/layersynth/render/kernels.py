@@ -40,18 +40,18 @@ from layersynth.render.texels import bilinear_at, filtered_texel, footprint, lev
 
 @numba.njit(cache=True, inline="always")
 def _project(hm, x, y):
-    wgt = hm[2, 0] * x + hm[2, 1] * y + hm[2, 2]
-    return ((hm[0, 0] * x + hm[0, 1] * y + hm[0, 2]) / wgt,
-            (hm[1, 0] * x + hm[1, 1] * y + hm[1, 2]) / wgt)
+    r = 1.0 / (hm[2, 0] * x + hm[2, 1] * y + hm[2, 2])  # one division: they bound the loops
+    return ((hm[0, 0] * x + hm[0, 1] * y + hm[0, 2]) * r,
+            (hm[1, 0] * x + hm[1, 1] * y + hm[1, 2]) * r)
 
 
 @numba.njit(cache=True, inline="always")
 def _project_to(hs, g, x, y):
     """_project through hs[g] of a stack hs (N, 3, 3), indexed in place (no array view per
     pixel)."""
-    wgt = hs[g, 2, 0] * x + hs[g, 2, 1] * y + hs[g, 2, 2]
-    return ((hs[g, 0, 0] * x + hs[g, 0, 1] * y + hs[g, 0, 2]) / wgt,
-            (hs[g, 1, 0] * x + hs[g, 1, 1] * y + hs[g, 1, 2]) / wgt)
+    r = 1.0 / (hs[g, 2, 0] * x + hs[g, 2, 1] * y + hs[g, 2, 2])
+    return ((hs[g, 0, 0] * x + hs[g, 0, 1] * y + hs[g, 0, 2]) * r,
+            (hs[g, 1, 0] * x + hs[g, 1, 1] * y + hs[g, 1, 2]) * r)
 
 
 @numba.njit(cache=True, inline="always")
