@@ -5,7 +5,9 @@ data (N,) uint8, level l's (h_l, w_l, 3) texels from tex[levels[l, 0]]. Coordina
 texture coordinates (u, v); level l is read at (u + 0.5) / 2^l - 0.5. These helpers take scalars
 or index their arrays in place and are inlined at numba IR level (inline="always"): the kernels'
 lookups cost what code written out in the loop would (layersynth.render.kernels).
-`layersynth.render.textures.sample` is the numpy reference.
+`layersynth.render.textures.sample` is the numpy reference. numba's cache does not follow
+inlined code across files: after editing this module, touch kernels.py (or clear its
+__pycache__) so the kernels recompile.
 """
 
 from __future__ import annotations
