@@ -232,3 +232,24 @@ def test_rendered_background_colour_equals_the_reference_sampler():
         jac = textures.homography_jacobian(hom[t + 1], mid)
         want = np.clip(textures.sample(tex, aff, c, jac) * gains[t + 1] + a.bias, 0, 255)
         assert np.abs(rgb[t].astype(float) - want).max() <= 0.5 + 1e-6
+
+
+def test_a_flat_layers_scan_box_holds_every_pixel_whose_point_falls_on_its_shape_grid():
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:40, 0:60]
+    pix = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    tight = 0
+    for _ in range(300):
+        hinv = np.eye(3) + 0.3 * rng.standard_normal((3, 3))
+        hinv[2, :2] *= 0.01  # perspective of either sign, sometimes past the horizon
+        mh, mw = (int(v) for v in rng.integers(2, 40, 2))
+        scale, ox, oy = rng.uniform(0.3, 3.0), *rng.uniform(-20.0, 20.0, 2)
+        y0, y1, x0, x1 = kernels._grid_box(hinv, mh, mw, scale, ox, oy, 40, 60)
+        q = hinv @ pix
+        mx, my = q[0] / q[2] * scale + ox, q[1] / q[2] * scale + oy
+        on_grid = ((mx >= 0) & (mx <= mw - 1) & (my >= 0) & (my <= mh - 1)).reshape(40, 60)
+        box = np.zeros((40, 60), bool)
+        box[y0:y1, x0:x1] = True
+        assert not (on_grid & ~box).any()
+        tight += box.sum() < box.size
+    assert tight > 100  # most boxes leave pixels out

@@ -20,9 +20,10 @@ H_{e+g1}, H_{e-g1}, ... and, for objects, coef_to (N, n + 3, 2) their splines' c
 (`exact_flow.ForwardMap.homographies`, `splines`). A layer's shape is a signed distance field
 `sdf` (layersynth.render.sprites.SpriteMask), read bilinearly at mask pixel c * mscale + (ox, oy).
 A texture is passed as `tex, levels, wrap`, the fields of a layersynth.render.mipmap.MipTexture;
-`aff` (2, 3) maps canonical points to its texels. The texture helpers below (`_bilinear`,
-`_level`, `_texel`) are inlined into the kernels at numba IR level (inline="always"), which costs
-nothing per pixel: measured, the level-0 lookup runs as fast as the former inline code. The object
+`aff` (2, 3) maps canonical points to its texels. The texture helpers (layersynth.render.texels:
+`bilinear_at`, `level_of`, `filtered_texel`) are inlined into the kernels at numba IR level
+(inline="always"), which costs nothing per pixel: measured, the level-0 lookup runs as fast as the
+former inline code. The object
 kernel takes each pixel's texel footprint from the inverse Jacobian its Newton step already holds;
 the flat kernel takes it once per row, at the row's centre (a homography's footprint changes by a
 few percent across a frame).
@@ -33,117 +34,24 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-LOD_BIAS = 0.0  # added to a minified pixel's level of detail (> 0 blurs more, < 0 aliases more)
-_RHO2_SHARP = 4.0 ** -LOD_BIAS  # footprints (squared texels) up to this read level 0 alone
+from layersynth.render.texels import LOD_BIAS as LOD_BIAS  # re-exported: the kernels' bias
+from layersynth.render.texels import bilinear_at, filtered_texel, footprint, level_of
 
 
 @numba.njit(cache=True, inline="always")
 def _project(hm, x, y):
-    wgt = hm[2, 0] * x + hm[2, 1] * y + hm[2, 2]
-    return ((hm[0, 0] * x + hm[0, 1] * y + hm[0, 2]) / wgt,
-            (hm[1, 0] * x + hm[1, 1] * y + hm[1, 2]) / wgt)
+    r = 1.0 / (hm[2, 0] * x + hm[2, 1] * y + hm[2, 2])  # one division: they bound the loops
+    return ((hm[0, 0] * x + hm[0, 1] * y + hm[0, 2]) * r,
+            (hm[1, 0] * x + hm[1, 1] * y + hm[1, 2]) * r)
 
 
 @numba.njit(cache=True, inline="always")
 def _project_to(hs, g, x, y):
     """_project through hs[g] of a stack hs (N, 3, 3), indexed in place (no array view per
     pixel)."""
-    wgt = hs[g, 2, 0] * x + hs[g, 2, 1] * y + hs[g, 2, 2]
-    return ((hs[g, 0, 0] * x + hs[g, 0, 1] * y + hs[g, 0, 2]) / wgt,
-            (hs[g, 1, 0] * x + hs[g, 1, 1] * y + hs[g, 1, 2]) / wgt)
-
-
-@numba.njit(cache=True, inline="always")
-def _mirror(u, n):
-    """Fold coordinate u into [0, n - 1] by mirroring at both ends (period 2 (n - 1))."""
-    if 0.0 <= u <= n - 1:  # the common case: skip the (slow) floating-point modulo
-        return u
-    period = 2.0 * (n - 1)
-    u = abs(u) % period
-    return period - u if u > n - 1 else u
-
-
-@numba.njit(cache=True, inline="always")
-def _wrap(u, n):
-    """u mod n, in [0, n)."""
-    if 0.0 <= u < n:  # the common case: skip the division
-        return u
-    u -= n * np.floor(u / n)
-    return u if u < n else 0.0
-
-
-@numba.njit(cache=True, inline="always")
-def _bilinear(tex, levels, lvl, wrap, u, v):
-    """Level `lvl`'s bilinear texel (3 floats) at level-0 texture coordinates (u, v)."""
-    start, h, w = levels[lvl, 0], levels[lvl, 1], levels[lvl, 2]
-    if lvl > 0:
-        s = w / levels[0, 2]
-        u, v = (u + 0.5) * s - 0.5, (v + 0.5) * s - 0.5
-    return _bilinear_at(tex, start, h, w, wrap, u, v)
-
-
-@numba.njit(cache=True, inline="always")
-def _bilinear_at(tex, start, h, w, wrap, u, v):
-    """The bilinear texel (3 floats) at (u, v) of the (h, w, 3) level stored from tex[start]."""
-    if wrap:
-        u, v = _wrap(u, w), _wrap(v, h)
-        u0, v0 = int(u), int(v)
-        u1 = u0 + 1 if u0 + 1 < w else 0
-        v1 = v0 + 1 if v0 + 1 < h else 0
-    else:
-        u, v = _mirror(u, w), _mirror(v, h)
-        u0, v0 = min(int(u), w - 2), min(int(v), h - 2)
-        u1, v1 = u0 + 1, v0 + 1
-    fu, fv = u - u0, v - v0
-    a, b = start + (v0 * w + u0) * 3, start + (v0 * w + u1) * 3
-    c, d = start + (v1 * w + u0) * 3, start + (v1 * w + u1) * 3
-    r = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
-    a, b, c, d = a + 1, b + 1, c + 1, d + 1
-    g = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
-    a, b, c, d = a + 1, b + 1, c + 1, d + 1
-    bl = (tex[a] * (1.0 - fu) + tex[b] * fu) * (1.0 - fv) + (tex[c] * (1.0 - fu) + tex[d] * fu) * fv
-    return r, g, bl
-
-
-@numba.njit(cache=True, inline="always")
-def _footprint(hinv, aff, x, y, qx, qy, i00, i01, i10, i11):
-    """Squared longer side, in texels, of pixel (x, y)'s footprint: q = H^-1 (x, y) and its
-    derivative, then through the inverse Jacobian (i00 .. i11) of the deformation and `aff`."""
-    wq = hinv[2, 0] * x + hinv[2, 1] * y + hinv[2, 2]
-    qxx, qxy = (hinv[0, 0] - qx * hinv[2, 0]) / wq, (hinv[0, 1] - qx * hinv[2, 1]) / wq
-    qyx, qyy = (hinv[1, 0] - qy * hinv[2, 0]) / wq, (hinv[1, 1] - qy * hinv[2, 1]) / wq
-    cxx, cyx = i00 * qxx + i01 * qyx, i10 * qxx + i11 * qyx  # dc / dx
-    cxy, cyy = i00 * qxy + i01 * qyy, i10 * qxy + i11 * qyy  # dc / dy
-    tux, tvx = aff[0, 0] * cxx + aff[0, 1] * cyx, aff[1, 0] * cxx + aff[1, 1] * cyx
-    tuy, tvy = aff[0, 0] * cxy + aff[0, 1] * cyy, aff[1, 0] * cxy + aff[1, 1] * cyy
-    return max(tux * tux + tvx * tvx, tuy * tuy + tvy * tvy)
-
-
-@numba.njit(cache=True, inline="always")
-def _level(levels, rho2):
-    """(base level, blend f) for a footprint of sqrt(rho2) texels: level 0 alone up to one
-    texel, else lod = log2 sqrt(rho2) + LOD_BIAS, levels floor(lod) and floor(lod) + 1 blended by
-    its fraction, the coarsest level alone beyond it (layersynth.render.textures.sample)."""
-    top = levels.shape[0] - 1
-    if rho2 <= _RHO2_SHARP or top == 0:
-        return 0, 0.0
-    lod = 0.5 * np.log2(rho2) + LOD_BIAS
-    if lod <= 0.0:
-        return 0, 0.0
-    base = min(int(lod), top)
-    return base, (lod - base if base < top else 0.0)
-
-
-@numba.njit(cache=True, inline="always")
-def _texel(tex, levels, wrap, u, v, base, f):
-    """The filtered texel (3 floats) at level-0 coordinates (u, v): level `base`, blended with
-    the next one by f when f > 0."""
-    near = _bilinear(tex, levels, base, wrap, u, v)
-    if f <= 0.0:
-        return near
-    far = _bilinear(tex, levels, base + 1, wrap, u, v)
-    return (near[0] * (1.0 - f) + far[0] * f, near[1] * (1.0 - f) + far[1] * f,
-            near[2] * (1.0 - f) + far[2] * f)
+    r = 1.0 / (hs[g, 2, 0] * x + hs[g, 2, 1] * y + hs[g, 2, 2])
+    return ((hs[g, 0, 0] * x + hs[g, 0, 1] * y + hs[g, 0, 2]) * r,
+            (hs[g, 1, 0] * x + hs[g, 1, 1] * y + hs[g, 1, 2]) * r)
 
 
 @numba.njit(cache=True, inline="always")
@@ -186,6 +94,38 @@ def _coverage(sd, gx, gy, g00, g01, g10, g11):
 
 
 @numba.njit(cache=True)
+def _grid_box(hinv, mh, mw, mscale, ox, oy, height, width):
+    """(y0, y1, x0, x1) half-open: the pixels of a height x width frame whose canonical point
+    H^-1 x can lie on an (mh, mw) sdf grid (mask pixels c * mscale + (ox, oy)): the box of the
+    grid corners' images under H (the adjugate of H^-1), a pixel wider each side for its rounding.
+    The image of the grid is that convex quadrilateral only when H's w keeps one sign over the
+    grid (no point of it at infinity); else, or when H^-1 is singular, the whole frame."""
+    a = hinv
+    hm = np.empty((3, 3))  # adj(H^-1) = det(H^-1) H: the same map
+    for r in range(3):
+        for c in range(3):
+            r1, r2, c1, c2 = (c + 1) % 3, (c + 2) % 3, (r + 1) % 3, (r + 2) % 3
+            hm[r, c] = a[r1, c1] * a[r2, c2] - a[r1, c2] * a[r2, c1]
+    lo_x = lo_y = np.inf
+    hi_x = hi_y = -np.inf
+    pos = neg = 0
+    for cmx in (0.0, mw - 1.0):
+        for cmy in (0.0, mh - 1.0):
+            cx, cy = (cmx - ox) / mscale, (cmy - oy) / mscale
+            wgt = hm[2, 0] * cx + hm[2, 1] * cy + hm[2, 2]
+            pos, neg = pos + (wgt > 0.0), neg + (wgt < 0.0)
+            if wgt != 0.0:
+                px, py = _project(hm, cx, cy)
+                lo_x, hi_x, lo_y, hi_y = min(lo_x, px), max(hi_x, px), min(lo_y, py), max(hi_y, py)
+    if not ((pos == 4 or neg == 4) and np.isfinite(lo_x + hi_x + lo_y + hi_y)):
+        return 0, height, 0, width
+    x0 = int(min(max(np.floor(lo_x) - 1.0, 0.0), width))
+    x1 = int(min(max(np.ceil(hi_x) + 2.0, x0), width))
+    y0 = int(min(max(np.floor(lo_y) - 1.0, 0.0), height))
+    return y0, int(min(max(np.ceil(hi_y) + 2.0, y0), height)), x0, x1
+
+
+@numba.njit(cache=True)
 def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, aff, gain, bias,
                shade_on, claimed, occl, colour, trans, flow):
     """A layer whose forward map is the homography alone (F = H), over the whole frame.
@@ -196,15 +136,18 @@ def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, 
     flow. Pixels already done (trans 0; masks only: claimed) are skipped.
     """
     xm = 0.5 * (claimed.shape[1] - 1)
-    for i in range(claimed.shape[0]):
+    y0, y1, x0, x1 = 0, claimed.shape[0], 0, claimed.shape[1]
+    if is_occluder:  # only pixels whose canonical point can fall on the sdf grid
+        y0, y1, x0, x1 = _grid_box(hinv, sdf.shape[0], sdf.shape[1], mscale, ox, oy, y1, x1)
+    for i in range(y0, y1):
         nrm = 0.0  # |grad_x sd| at the last pixel of the row whose coverage was computed
         mx, my = _project(hinv, xm, float(i))  # the footprint changes little along a row
-        base, f = _level(levels, _footprint(hinv, aff, xm, float(i), mx, my, 1.0, 0.0, 0.0, 1.0))
+        base, f = level_of(levels, footprint(hinv, aff, xm, float(i), mx, my, 1.0, 0.0, 0.0, 1.0))
         nxt = min(base + 1, levels.shape[0] - 1)
         s0, h0, w0 = levels[base, 0], levels[base, 1], levels[base, 2]
         s1, h1, w1 = levels[nxt, 0], levels[nxt, 1], levels[nxt, 2]
         k0, k1 = w0 / levels[0, 2], w1 / levels[0, 2]  # level coordinate = (u + 0.5) k - 0.5
-        for j in range(claimed.shape[1]):
+        for j in range(x0, x1):
             if (trans[i, j] <= 0.0) if shade_on else claimed[i, j]:
                 continue
             cx, cy = _project(hinv, float(j), float(i))
@@ -232,12 +175,12 @@ def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, 
             tu = aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2]
             tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
             if base > 0:
-                texel = _bilinear_at(tex, s0, h0, w0, wrap, (tu + 0.5) * k0 - 0.5,
+                texel = bilinear_at(tex, s0, h0, w0, wrap, (tu + 0.5) * k0 - 0.5,
                                      (tv + 0.5) * k0 - 0.5)
             else:
-                texel = _bilinear_at(tex, s0, h0, w0, wrap, tu, tv)
+                texel = bilinear_at(tex, s0, h0, w0, wrap, tu, tv)
             if f > 0.0:
-                far = _bilinear_at(tex, s1, h1, w1, wrap, (tu + 0.5) * k1 - 0.5,
+                far = bilinear_at(tex, s1, h1, w1, wrap, (tu + 0.5) * k1 - 0.5,
                                    (tv + 0.5) * k1 - 0.5)
                 texel = (texel[0] * (1.0 - f) + far[0] * f, texel[1] * (1.0 - f) + far[1] * f,
                          texel[2] * (1.0 - f) + far[2] * f)
@@ -361,9 +304,9 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, sdf, dist, mscale, ox, 
             trans[i, j] *= 1.0 - cov
             tu = aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2]
             tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
-            rho2 = _footprint(hinv, aff, float(j), float(i), qx, qy, i00, i01, i10, i11)
-            lvl, f = _level(levels, rho2)
-            texel = _texel(tex, levels, wrap, tu, tv, lvl, f)
+            rho2 = footprint(hinv, aff, float(j), float(i), qx, qy, i00, i01, i10, i11)
+            lvl, f = level_of(levels, rho2)
+            texel = filtered_texel(tex, levels, wrap, tu, tv, lvl, f)
             for ch in range(3):
                 val = gain[ch] * texel[ch] + bias[ch]
                 add = wgt * min(max(val, 0.0), 255.0)
@@ -387,13 +330,15 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, sdf, dist, mscale, ox, 
 
 @numba.njit(cache=True)
 def finish_frame(colour, trans, rgb):
-    """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (nearest level, half up, clipped
-    to [0, 255]; 0 where no layer drew) and set trans to 1 for the next frame. colour is left as
+    """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (C-contiguous, like trans; nearest
+    level, half up, clipped to [0, 255]; 0 where no layer drew) and set trans to 1 for the next
+    frame. colour is left as
     it is: a layer that finds trans 1 at a pixel overwrites it instead of adding (`fresh`), which
     spares a clearing pass over it."""
-    for i in range(rgb.shape[0]):
-        for j in range(rgb.shape[1]):
-            drawn = trans[i, j] < 1.0
-            for ch in range(3):
-                rgb[i, j, ch] = min(max(int(colour[i, j, ch] + 0.5), 0), 255) if drawn else 0
-            trans[i, j] = 1.0
+    col, tr, out = colour.reshape(-1), trans.reshape(-1), rgb.reshape(-1)  # flat: no 3-d indexing
+    for p in range(tr.shape[0]):
+        drawn = tr[p] < 1.0
+        tr[p] = 1.0
+        for ch in range(3):  # clipped before the cast: the same as int() then clipped, for any sum
+            v = min(max(col[3 * p + ch] + 0.5, 0.0), 255.0)
+            out[3 * p + ch] = np.uint8(v) if drawn else np.uint8(0)
