@@ -121,7 +121,9 @@ def test_the_dice_term_enters_the_total_with_its_weight():
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]),
        cfg=st.sampled_from([LossConfig(), LossConfig(dice_weight=1.0),
-                            LossConfig(modal_weight=0.1, dice_weight=1.0)]))
+                            LossConfig(modal_weight=0.1, dice_weight=1.0),
+                            LossConfig(dice_weight=1.0, order_weight=0.5, modal_weight=0.5,
+                                       modal_layers="padded", modal_detach=True)]))
 def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg):
     g = torch.Generator().manual_seed(seed)
     target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 4, 5, 8), torch.zeros(2, 16, 16)],
