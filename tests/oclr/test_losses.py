@@ -121,7 +121,9 @@ def test_the_dice_term_enters_the_total_with_its_weight():
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]),
        cfg=st.sampled_from([LossConfig(), LossConfig(dice_weight=1.0),
-                            LossConfig(modal_weight=0.1, dice_weight=1.0)]))
+                            LossConfig(modal_weight=0.1, dice_weight=1.0),
+                            LossConfig(dice_weight=1.0, order_weight=0.5, modal_weight=0.5,
+                                       modal_layers="padded", modal_detach=True)]))
 def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg):
     g = torch.Generator().manual_seed(seed)
     target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 4, 5, 8), torch.zeros(2, 16, 16)],
@@ -293,3 +295,50 @@ def test_the_modal_term_enters_the_total_with_its_weight():
                                                        valid=torch.tensor([2]))
     assert "modal" not in base and terms["modal"] > 0
     assert terms["total"] == pytest.approx(base["total"] + 0.1 * terms["modal"], rel=1e-6)
+
+
+def test_modal_loss_on_padded_layers_scores_only_the_unmatched_copy():
+    # the one-pixel case above, but layer 1 is padding (no object): its modal truth is empty and
+    # only it is scored. With scores (0, 0) its soft modal is 0.6 * (1/2 * 0.2 + 1/2) = 0.36.
+    logits = torch.logit(torch.tensor([0.8, 0.6])).reshape(1, 1, 2, 1, 1)
+    target = torch.tensor([1.0, 0.0]).reshape(1, 1, 2, 1, 1)
+    rank, valid = torch.tensor([[0, 2]]), torch.tensor([[True, False]])
+    got = modal_loss(logits, torch.zeros(1, 2), target, rank, valid, 1.0, layers="padded")
+    assert got.item() == pytest.approx(_bce(0.36, 0), rel=1e-5)
+    # no padded layer in the batch: nothing to score
+    full = modal_loss(logits, torch.zeros(1, 2), torch.ones(1, 1, 2, 1, 1), torch.tensor([[0, 1]]),
+                      torch.ones(1, 2, dtype=torch.bool), 1.0, layers="padded")
+    assert full.item() == 0
+
+
+def test_a_detached_modal_term_trains_the_order_scores_and_not_the_masks():
+    logits = torch.logit(torch.tensor([0.9, 0.9])).reshape(1, 1, 2, 1, 1).requires_grad_()
+    target = torch.ones(1, 1, 2, 1, 1)
+    scores = torch.zeros(1, 2, requires_grad=True)
+    rank, valid = torch.tensor([[1, 0]]), torch.ones(1, 2, dtype=torch.bool)
+    loss = modal_loss(logits, scores, target, rank, valid, 1.0, detach=True)
+    loss.backward()
+    assert logits.grad is None
+    assert scores.grad[0, 1] > 0 > scores.grad[0, 0]
+    same = modal_loss(logits.detach(), scores.detach(), target, rank, valid, 1.0)
+    assert loss.item() == pytest.approx(same.item())
+
+
+def test_the_padded_modal_term_pushes_a_copy_behind_the_object():
+    # 1-object clip, channel 1 copies the object and is ranked in front: the term's gradient on
+    # the scores moves the copy back (higher score) and the object forward
+    obj = _square(2, 16, 2, 2, 8)
+    target = torch.stack([obj, torch.zeros_like(obj), torch.zeros_like(obj)], dim=1)[None]
+    logits = torch.stack([obj * 12 - 6, obj * 11 - 5.5, torch.zeros_like(obj) - 6], dim=1)[None]
+    order = torch.tensor([[1.0, -1.0, 0.0]], requires_grad=True)
+    cfg = LossConfig(modal_weight=1.0, modal_layers="padded", modal_detach=True)
+    total, terms = OCLRLoss(cfg)(logits, order, target, valid=torch.tensor([1]))
+    total.backward()
+    assert terms["modal"] > 0
+    assert order.grad[0, 1] < -0.1 and order.grad[0, 0] > 0.1
+
+
+@pytest.mark.parametrize("bad", [{"modal_layers": "real"}, {"modal_detach": "yes"}])
+def test_loss_config_refuses_an_unknown_modal_setting(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        LossConfig(**bad)

@@ -49,6 +49,10 @@ class ModelConfig:
     # attention logits, so the maps' scale does not grow with the head width; the reference code
     # uses raw dot products, 1.0 (8x stronger at the start of training for D = 512, G = 8).
     map_scale: float | None = None
+    # Not in the paper: the order head also sees occlusion evidence of each layer's mask
+    # (`oclr.order_evidence`: does the flow where another layer overlaps it match its own?). Its
+    # first Linear then takes D + 2 inputs, so reference weights need False (the default).
+    order_evidence: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -64,6 +68,8 @@ class ModelConfig:
             raise ValueError(f"negative_slope must be >= 0, got {self.negative_slope}")
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {list(NORMS)}, got {self.norm!r}")
+        if not isinstance(self.order_evidence, bool):
+            raise ValueError(f"order_evidence must be true or false, got {self.order_evidence!r}")
         if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):
             raise ValueError(f"map_scale must be a positive number or None, got {self.map_scale!r}")
         if self.height % self.stride or self.width % self.stride:

@@ -46,6 +46,15 @@ class LossConfig:
     # scores, and the modal masks. The only term through which the masks train the order head, and
     # the one that charges a query copying a visible object in front of it. 0 = off.
     modal_weight: float = 0.0
+    # Which layers the modal term scores: "all" (the reference's), or "padded": only the layers
+    # matched to no object, whose modal target is empty, so the term charges a copy of an object
+    # for being seen (in front) and nothing else; it never asks a query that holds two objects
+    # to rank itself in front of them, as "all" does in short runs (docs/model.md).
+    modal_layers: str = "all"
+    # True: the modal term's gradient reaches the order scores only, not the amodal masks (their
+    # probabilities enter it detached), so it trains the order head and leaves the masks to the
+    # amodal terms.
+    modal_detach: bool = False
 
     def __post_init__(self) -> None:
         if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight,
@@ -53,6 +62,14 @@ class LossConfig:
             raise ValueError("loss weights must be >= 0")
         if self.boundary_radius < 1 or self.order_tau <= 0:
             raise ValueError("boundary_radius must be >= 1 and order_tau > 0")
+        if not isinstance(self.modal_detach, bool):
+            raise ValueError(f"modal_detach must be true or false, got {self.modal_detach!r}")
+        if self.modal_layers not in MODAL_LAYERS:
+            raise ValueError(f"modal_layers must be one of {list(MODAL_LAYERS)}, got "
+                             f"{self.modal_layers!r}")
+
+
+MODAL_LAYERS = ("all", "padded")
 
 
 def boundary_band(target: torch.Tensor, radius: int) -> torch.Tensor:
@@ -102,19 +119,29 @@ def order_loss(scores: torch.Tensor, target: torch.Tensor, gt_rank: torch.Tensor
 
 
 def modal_loss(logits: torch.Tensor, scores: torch.Tensor, target: torch.Tensor,
-               gt_rank: torch.Tensor, valid: torch.Tensor, tau: float) -> torch.Tensor:
-    """Mean BCE over all pixels, frames and layers between the soft modal masks
+               gt_rank: torch.Tensor, valid: torch.Tensor, tau: float, *,
+               layers: str = "all", detach: bool = False) -> torch.Tensor:
+    """Mean BCE over the pixels and frames of the scored layers between the soft modal masks
     (`oclr.modal.soft_modal` of sigmoid(logits) and scores) and the ground truth's modal
     masks (`modal_targets`: each valid layer minus the layers in front of it).
 
     logits (B, T, K, H, W), scores (B, K) matched to the target channels; target, gt_rank, valid
-    as in `OCLRLoss`. Probabilities are clamped to [1e-5, 1 - 1e-5] before the log, as in the
-    reference code: a confident wrong pixel costs at most 11.5.
+    as in `OCLRLoss`. layers "all" scores every layer (the mean over all of them), "padded" only
+    the invalid ones (0 when a batch has none); all layers still take part in the composite.
+    detach: the probabilities enter without gradient, so only the scores learn from the term.
+    Probabilities are clamped to [1e-5, 1 - 1e-5] before the log, as in the reference code: a
+    confident wrong pixel costs at most 11.5.
     """
-    pred = soft_modal(torch.sigmoid(logits), scores, tau).clamp(1e-5, 1 - 1e-5)
+    prob = torch.sigmoid(logits.detach() if detach else logits)
+    pred = soft_modal(prob, scores, tau).clamp(1e-5, 1 - 1e-5)
     y = modal_targets(target, gt_rank, valid)
     # written out: 2.5x faster on the CPU than F.binary_cross_entropy, same value
-    return -(y * torch.log(pred) + (1 - y) * torch.log1p(-pred)).mean()
+    bce = -(y * torch.log(pred) + (1 - y) * torch.log1p(-pred))  # (B, T, K, H, W)
+    if layers == "all":
+        return bce.mean()
+    scored = (~valid).to(bce.dtype)[:, None, :, None, None]  # (B, 1, K, 1, 1)
+    per_layer = bce[:, 0, 0].numel() * bce.shape[1]  # T * H * W
+    return (bce * scored).sum() / (scored.sum() * per_layer).clamp(min=1)
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -166,7 +193,8 @@ class OCLRLoss(torch.nn.Module):
         total = (cfg.amodal_weight * terms["amodal"] + cfg.boundary_weight * terms["boundary"]
                  + cfg.order_weight * terms["order"])
         if cfg.modal_weight > 0:
-            terms["modal"] = modal_loss(logits, order, target, gt_rank, valid, cfg.order_tau)
+            terms["modal"] = modal_loss(logits, order, target, gt_rank, valid, cfg.order_tau,
+                                        layers=cfg.modal_layers, detach=cfg.modal_detach)
             total = total + cfg.modal_weight * terms["modal"]
         if cfg.dice_weight > 0:
             terms["dice"] = dice_loss(logits, target, valid)

@@ -8,7 +8,8 @@
       -> Linear(K*G -> C) + ReLU        (B*T, C, h, w): the new bottleneck
       -> U-Net decoder with skips       (B*T, C_0, H, W)
       -> 1x1 conv                       (B, T, K, H, W) amodal logits
-      order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer.
+      order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer
+      (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks).
 
 Object k is output channel k everywhere; h = H / stride, w = W / stride, G heads, D = d_model.
 """
@@ -22,6 +23,7 @@ from torch import nn
 
 from oclr.attention import DecoderLayer, EncoderLayer, other_frame_mask
 from oclr.config import ModelConfig
+from oclr.order_evidence import FEATURES, occlusion_evidence
 
 
 def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
@@ -92,7 +94,8 @@ class OCLR(nn.Module):
         self.time_embed = nn.Linear(1, d)  # normalised t -> D, added to every query
         self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.norm)
                                      for _ in range(cfg.decoder_layers))
-        self.order_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+        extra = FEATURES if cfg.order_evidence else 0
+        self.order_head = nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
         self.decoder_cnn = CNNDecoder(cfg)
 
@@ -108,7 +111,11 @@ class OCLR(nn.Module):
         maps = maps.unflatten(-1, (h, w)).flatten(0, 1)  # (B*T, K*G, h, w)
         x = torch.relu(self.map_proj(maps.movedim(1, -1))).movedim(-1, 1)  # (B*T, C, h, w)
         logits = self.decoder_cnn(x, skips).unflatten(0, (b, t))  # (B, T, K, H, W)
-        order = self.order_head(queries.amax(dim=2)).squeeze(-1)  # (B, K)
+        pooled = queries.amax(dim=2)  # (B, K, D)
+        if self.cfg.order_evidence:
+            evidence = occlusion_evidence(torch.sigmoid(logits), flow)  # (B, K, FEATURES)
+            pooled = torch.cat([pooled, evidence.to(pooled.dtype)], dim=-1)
+        order = self.order_head(pooled).squeeze(-1)  # (B, K)
         return logits, order
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
