@@ -23,8 +23,8 @@ cost per pixel; a level-of-detail bias (kernels.LOD_BIAS = 1) gave about the sam
 texture reads on most pixels.
 
 `cached(tex)` builds each texture image once per process (memoised by array identity, bounded
-LRU; through `mipbuild`'s numba passes: the same bytes in ~0.4 ms instead of ~1.5 ms): a scene does not rebuild the pyramids of the textures it shares with earlier scenes. All
-arithmetic is IEEE (+ - * / sqrt, rint) on float64 or integers: the same bits on every machine.
+LRU; through `mipbuild`'s numba passes: the same bytes in ~0.4 ms instead of ~1.5 ms): a scene
+does not rebuild the pyramids of the textures it shares with earlier scenes. All arithmetic is IEEE (+ - * / sqrt, rint) on float64 or integers: the same bits on every machine.
 """
 
 from __future__ import annotations
