@@ -24,7 +24,8 @@ texture reads on most pixels.
 
 `cached(tex)` builds each texture image once per process (memoised by array identity, bounded
 LRU; through `mipbuild`'s numba passes: the same bytes in ~0.4 ms instead of ~1.5 ms): a scene
-does not rebuild the pyramids of the textures it shares with earlier scenes. All arithmetic is IEEE (+ - * / sqrt, rint) on float64 or integers: the same bits on every machine.
+does not rebuild the pyramids of the textures it shares with earlier scenes. All arithmetic is
+IEEE (+ - * / sqrt, rint) on float64 or integers: the same bits on every machine.
 """
 
 from __future__ import annotations
