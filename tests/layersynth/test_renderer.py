@@ -12,6 +12,7 @@ from layersynth.render.renderer import render, render_masks
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import SceneParams
 from layersynth.scene.sampling import sample_scene
+from rampvideos import RampVideos
 
 ASSETS = Assets.builtin()
 TINY = SceneConfig.preset("tiny", occluder_prob=0.5)
@@ -72,36 +73,8 @@ def test_params_of_another_version_are_refused():
         render(replace(_scene(9), version=99), ASSETS)
 
 
-class _RampVideos:
-    """An in-memory VideoSource: clip frames are flat, brightness 10 * frame index."""
-
-    def __len__(self):
-        return 1
-
-    def sample(self, rng, count, out_hw):
-        return _Window(int(rng.integers(0, 5)))
-
-    def frames(self, window, count, out_hw):
-        levels = 10.0 * (window.start + np.arange(count))
-        return np.broadcast_to(levels[:, None, None, None], (count, *out_hw, 3)).astype(np.uint8)
-
-    def window_from_dict(self, d):
-        return _Window(d["start"])
-
-    def describe(self):
-        return {"kind": "ramp"}
-
-
-class _Window:
-    def __init__(self, start):
-        self.start = start
-
-    def to_dict(self):
-        return {"start": self.start}
-
-
 def test_background_videos_give_one_texture_per_frame_and_round_trip():
-    assets = replace(ASSETS, videos=_RampVideos())
+    assets = replace(ASSETS, videos=RampVideos())
     cfg = SceneConfig.preset("tiny", video_background_prob=1.0, photometric=False,
                              occluder_prob=0.0)
     p = sample_scene(np.random.default_rng(10), cfg, assets)

@@ -13,6 +13,7 @@ from layersynth.render.renderer import render
 from layersynth.scene.config import SceneConfig
 from layersynth.scene.params import video_frames
 from layersynth.scene.sampling import nominal_rate, sample_scene
+from rampvideos import RampVideos
 
 ASSETS = Assets.builtin()
 T = 5
@@ -112,37 +113,8 @@ def test_an_occlusion_range_chooses_the_same_scene_at_any_time_step():
         assert nominal_rate(fine) == replace(coarse, gaps=(1,))
 
 
-class _RampVideos:
-    """A video whose frame k is grey level 10 k, k counted from the window's start."""
-
-    def __len__(self):
-        return 1
-
-    def sample(self, rng, count, out_hw):
-        assert count == video_frames((T - 1) * 1.0)  # one frame per nominal frame, any step
-        return _Window(int(rng.integers(0, 3)))
-
-    def frames(self, window, count, out_hw):
-        levels = 10.0 * (window.start + np.arange(count))
-        return np.broadcast_to(levels[:, None, None, None], (count, *out_hw, 3)).astype(np.uint8)
-
-    def window_from_dict(self, d):
-        return _Window(d["start"])
-
-    def describe(self):
-        return {"kind": "ramp"}
-
-
-class _Window:
-    def __init__(self, start):
-        self.start = start
-
-    def to_dict(self):
-        return {"start": self.start}
-
-
 def test_a_background_video_shows_its_nearest_frame_and_keeps_the_contract():
-    assets = replace(ASSETS, videos=_RampVideos())
+    assets = replace(ASSETS, videos=RampVideos(starts=3, expect_count=video_frames((T - 1) * 1.0)))
     cfg = replace(EVENTS, video_background_prob=1.0, photometric=False, occluder_prob=0.0,
                   full_occlusion_prob=0.0, objects=(1,))
     coarse = sample_scene(np.random.default_rng(4), cfg, assets)
