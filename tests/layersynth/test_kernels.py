@@ -121,20 +121,30 @@ def _spline(seed):
     return points, coefs
 
 
+def _draw_object(points, coefs, mask, shading, label, shade_on, buffers):
+    """object_frame over the whole frame with no jumps (every pixel inverted): the spline
+    `coefs` (e - 1, e, e + 1), `shading` (MipTexture, aff, gain, bias), `buffers` (claimed,
+    colour, trans, flow) -> the (amodal, modal) it wrote."""
+    (c_prev, c_e, c_next), (tex, aff, gain, bias) = coefs, shading
+    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
+    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
+                         np.array([0, H, 0, W], np.int64), mask.sdf, np.zeros(mask.sdf.shape),
+                         mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff, gain,
+                         bias, label, shade_on, buffers[0], amodal, modal, *buffers[1:],
+                         NEWTON_TOL, NEWTON_MAX_ITER)
+    return amodal, modal
+
+
 def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flow():
-    points, (c_prev, c_e, c_next) = _spline(2)
+    points, coefs = _spline(2)
+    c_prev, c_e, c_next = coefs
     tex, aff, gain, bias = _shading(3)
     mask = sprites.polygon_mask([np.array([[-5.0, -3.0], [4.0, -4.0], [3.0, 5.0], [-4.0, 3.0]])])
-    dist = np.zeros(mask.mask.shape)  # no jumps: every pixel of the box is inverted
     claimed, colour, trans, flow = _outputs()
     claimed[5, :] = True  # a nearer layer owns row 5 (its centres) and covers it fully
     trans[5, :] = 0.0
-    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
-    box = np.array([0, H, 0, W], np.int64)
-    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]), box, mask.sdf,
-                         dist, mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff,
-                         gain, bias, 3, True, claimed, amodal, modal, colour, trans, flow,
-                         NEWTON_TOL, NEWTON_MAX_ITER)
+    amodal, modal = _draw_object(points, coefs, mask, (tex, aff, gain, bias), 3, True,
+                                 (claimed, colour, trans, flow))
     x = PIXELS.reshape(-1, 2)
     c = tps.invert(c_e, points, homography.apply(HINV, x), tol=1e-10)
     covered = mask.covers(c).reshape(H, W)
@@ -157,16 +167,13 @@ def test_object_frame_matches_newton_inverse_mask_lookup_texture_and_forward_flo
 
 
 def test_object_frame_filters_a_minified_texture_by_the_footprint_of_its_inverse_map():
-    points, (c_prev, c_e, c_next) = _spline(2)
+    points, coefs = _spline(2)
+    c_e = coefs[1]
     tex, aff, gain, bias = _shading(5, size=(64, 80), scale=3.0)
     mask = sprites.polygon_mask([np.array([[-5.0, -3.0], [4.0, -4.0], [3.0, 5.0], [-4.0, 3.0]])])
     claimed, colour, trans, flow = _outputs()
-    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
-    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
-                         np.array([0, H, 0, W], np.int64), mask.sdf, np.zeros(mask.mask.shape),
-                         mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff, gain,
-                         bias, 3, True, claimed, amodal, modal, colour, trans, flow, NEWTON_TOL,
-                         NEWTON_MAX_ITER)
+    _, modal = _draw_object(points, coefs, mask, (tex, aff, gain, bias), 3, True,
+                            (claimed, colour, trans, flow))
     interior = (modal == 3) & (trans == 0.0)  # fully covered: colour is the texel alone
     assert interior.sum() > 10
 
@@ -181,16 +188,11 @@ def test_object_frame_filters_a_minified_texture_by_the_footprint_of_its_inverse
 
 
 def test_object_frame_with_shading_off_writes_the_masks_only():
-    points, (c_prev, c_e, c_next) = _spline(4)
-    tex, aff, gain, bias = _shading()
+    points, coefs = _spline(4)
     mask = sprites.polygon_mask([np.array([[-5.0, -5.0], [5.0, -5.0], [0.0, 5.0]])])
     claimed, colour, trans, flow = _outputs()
-    amodal, modal = np.zeros((H, W), bool), np.zeros((H, W), np.uint8)
-    kernels.object_frame(HINV, H_TO, points, c_e, np.stack([c_next, c_prev]),
-                         np.array([0, H, 0, W], np.int64), mask.sdf, np.zeros(mask.mask.shape),
-                         mask.scale, mask.origin[0], mask.origin[1], *tex.kernel_args(), aff, gain,
-                         bias, 1, False, claimed, amodal, modal, colour, trans, flow, NEWTON_TOL,
-                         NEWTON_MAX_ITER)
+    amodal, modal = _draw_object(points, coefs, mask, _shading(), 1, False,
+                                 (claimed, colour, trans, flow))
     assert amodal.any() and np.array_equal(modal == 1, amodal)
     assert not colour.any() and not flow.any() and (trans == 1.0).all()
 
