@@ -59,3 +59,16 @@ def test_config_survives_a_json_round_trip(name):
     cfg = ModelConfig.preset(name)
     again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert again == cfg and isinstance(again.cnn_channels, tuple)
+
+
+def test_the_order_head_is_global_in_both_presets_and_only_global_or_frame():
+    assert PRESETS["oclr"].order_head == PRESETS["tiny"].order_head == "global"
+    assert ModelConfig.preset("tiny", order_head="frame").order_head == "frame"
+    with pytest.raises(ValueError, match="order_head must be one of \\['global', 'frame'\\]"):
+        ModelConfig.preset("tiny", order_head="pixel")
+
+
+def test_a_config_saved_before_the_order_head_option_reads_as_the_global_head():
+    saved = ModelConfig.preset("tiny").to_dict()
+    del saved["order_head"]
+    assert ModelConfig.from_dict(saved).order_head == "global"

@@ -118,3 +118,25 @@ def test_model_config_with_reference_settings_round_trips_through_its_dict():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     old = {k: v for k, v in cfg.to_dict().items() if k not in ("norm", "map_scale")}
     assert ModelConfig.from_dict(old) == ModelConfig()  # a config.json from before these fields
+
+
+SMALL = dict(frames=4, height=32, width=48, cnn_channels=(8, 16, 32), d_model=32, heads=2,
+             ffn_dim=32)
+
+
+@pytest.mark.parametrize("evidence", [False, True])
+def test_the_per_frame_order_head_scores_every_frame_with_the_global_head_s_weights(evidence):
+    torch.manual_seed(0)
+    clip = build_model("tiny", order_evidence=evidence, **SMALL).eval()
+    frame = build_model("tiny", order_evidence=evidence, order_head="frame", **SMALL).eval()
+    frame.load_state_dict(clip.state_dict())  # same parameter names and shapes
+    flow = torch.randn(2, 3, 4, 32, 48)
+    with torch.no_grad():
+        logits, scores = frame(flow)
+        logits_clip, scores_clip = clip(flow)
+        one = frame(flow[:, 1:2])[1]  # a one-frame clip: max over T is that frame
+        one_clip = clip(flow[:, 1:2])[1]
+    assert scores.shape == (2, 3, 3) and scores_clip.shape == (2, 3)
+    torch.testing.assert_close(logits, logits_clip)
+    torch.testing.assert_close(one[:, 0], one_clip)
+    assert not torch.allclose(scores[:, 0], scores[:, 2])  # frames get scores of their own

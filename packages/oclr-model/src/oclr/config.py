@@ -18,6 +18,7 @@ from oclr.losses import LossConfig
 from oclr.schedule import paper_schedule
 
 NORMS = ("layernorm", "reference")
+ORDER_HEADS = ("global", "frame")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class ModelConfig:
     # (`oclr.order_evidence`: does the flow where another layer overlaps it match its own?). Its
     # first Linear then takes D + 2 inputs, so reference weights need False (the default).
     order_evidence: bool = False
+    # Not in the paper (issue 16): "global" is its one order per clip, the order head on the
+    # decoder outputs max-pooled over T -> scores (B, K); "frame" applies the same head to each
+    # frame's own decoder outputs -> scores (B, T, K), for scenes whose depth order changes.
+    # The head's weights are the same either way, so reference weights load into both.
+    order_head: str = "global"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -68,6 +74,9 @@ class ModelConfig:
             raise ValueError(f"negative_slope must be >= 0, got {self.negative_slope}")
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {list(NORMS)}, got {self.norm!r}")
+        if self.order_head not in ORDER_HEADS:
+            raise ValueError(f"order_head must be one of {list(ORDER_HEADS)}, got "
+                             f"{self.order_head!r}")
         if not isinstance(self.order_evidence, bool):
             raise ValueError(f"order_evidence must be true or false, got {self.order_evidence!r}")
         if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):

@@ -9,6 +9,7 @@
       -> U-Net decoder with skips       (B*T, C_0, H, W)
       -> 1x1 conv                       (B, T, K, H, W) amodal logits
       order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer
+      (with cfg.order_head "frame", no max: the MLP per frame -> (B, T, K) scores)
       (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks).
 
 Object k is output channel k everywhere; h = H / stride, w = W / stride, G heads, D = d_model.
@@ -75,7 +76,8 @@ class CNNDecoder(nn.Module):
 
 class OCLR(nn.Module):
     """The OCLR network: forward(flow (B, T, 4, H, W) float32)
-    -> (amodal logits (B, T, K, H, W), order scores (B, K)).
+    -> (amodal logits (B, T, K, H, W), order scores (B, K), or (B, T, K) per frame when
+    cfg.order_head is "frame").
 
     T may be anything from 1 to cfg.frames; H and W must be multiples of cfg.stride (16 for "oclr").
     Anything else raises ValueError naming the shape. Lower order score = nearer the camera.
@@ -100,7 +102,8 @@ class OCLR(nn.Module):
         self.decoder_cnn = CNNDecoder(cfg)
 
     def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """flow (B, T, 4, H, W) -> amodal logits (B, T, K, H, W), order scores (B, K)."""
+        """flow (B, T, 4, H, W) -> amodal logits (B, T, K, H, W), order scores (B, K) or, with
+        cfg.order_head "frame", (B, T, K)."""
         b, t, _, height, width = self._check_input(flow)
         bottleneck, skips = self.encoder_cnn(flow.flatten(0, 1))  # (B*T, C, h, w)
         h, w = bottleneck.shape[-2:]
@@ -112,10 +115,14 @@ class OCLR(nn.Module):
         x = torch.relu(self.map_proj(maps.movedim(1, -1))).movedim(-1, 1)  # (B*T, C, h, w)
         logits = self.decoder_cnn(x, skips).unflatten(0, (b, t))  # (B, T, K, H, W)
         pooled = queries.amax(dim=2)  # (B, K, D)
+        if self.cfg.order_head == "frame":
+            pooled = queries.transpose(1, 2)  # (B, T, K, D): each frame's own decoder outputs
         if self.cfg.order_evidence:
             evidence = occlusion_evidence(torch.sigmoid(logits), flow)  # (B, K, FEATURES)
+            if pooled.ndim == 4:  # the clip's evidence beside every frame's outputs
+                evidence = evidence[:, None].expand(-1, pooled.shape[1], -1, -1)
             pooled = torch.cat([pooled, evidence.to(pooled.dtype)], dim=-1)
-        order = self.order_head(pooled).squeeze(-1)  # (B, K)
+        order = self.order_head(pooled).squeeze(-1)  # (B, K), or (B, T, K) for order_head "frame"
         return logits, order
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
