@@ -26,3 +26,18 @@ def shards(tmp_path_factory) -> Path:
 def val_shards(tmp_path_factory) -> Path:
     """A read-only validation set of 4 tiny sequences."""
     return generate_small(tmp_path_factory.mktemp("val") / "syn-val", 4)
+
+
+@pytest.fixture(scope="session")
+def reorder_shards(tmp_path_factory) -> Path:
+    """A read-only set of 3 tiny sequences (2 or 3 objects, 8 frames, 32 x 48) in each of which
+    two objects swap depth at a crossing (issue 16); no occluders, so the modal labels are the
+    amodal masks composed by each frame's order."""
+    from layersynth.pipeline.generation import generate, make_settings
+
+    out = tmp_path_factory.mktemp("reorder") / "syn-val-reorder"
+    settings = make_settings(preset="tiny", seed=5, frames=8, height=32, width=48, objects=(2, 3),
+                             order_change_prob=1.0, order_change_crossing=True,
+                             occluder_prob=0.0, full_occlusion_prob=0.0)
+    generate(settings, n=3, out=out, workers=1, scheduler=None)
+    return out

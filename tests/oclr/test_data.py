@@ -218,3 +218,61 @@ def test_best_flow_prefers_estimated_flow_and_gives_none_for_an_unreadable_folde
     assert best_flow(shards, None) == "gt"
     assert best_flow(tmp_path / "nowhere") is None
     assert best_flow(shards, tmp_path / "nowhere") is None
+
+
+def test_each_frame_s_depth_order_round_trips_from_the_shards_into_the_clips(reorder_shards):
+    import layersynth
+
+    ds = ShardClips(reorder_shards, ClipShape(frames=4, layers=3, height=32, width=48))
+    with layersynth.open_dataset(reorder_shards) as reader:
+        stored = {sid: reader[sid]["order"] for sid in reader.ids}
+    assert any(len(np.unique(o, axis=0)) > 1 for o in stored.values())  # orders that change
+    for i, (sid, start) in enumerate(ds.clips):
+        item, want = ds[i], stored[sid][start:start + 4]  # (T, K) the window's frames
+        k = want.shape[1]
+        assert item["frame_order"].shape == (4, 3)
+        assert item["frame_order"][:, :k].tolist() == want.tolist()
+        assert (item["frame_order"][:, k:] == 3).all()
+        rows, counts = np.unique(want, axis=0, return_counts=True)
+        if counts.max() > 4 // 2:  # a strict majority: the clip's order is that one
+            assert item["order"][:k].tolist() == rows[counts.argmax()].tolist()
+
+
+def test_a_schema_1_order_per_clip_reads_as_the_same_order_at_every_frame(reorder_shards,
+                                                                          tmp_path):
+    import shutil
+
+    import h5py
+    from layersynth.store import manifest
+
+    root = tmp_path / "old"
+    shutil.copytree(reorder_shards, root)
+    sid = "000000"
+    path = root / "shard-00000.h5"
+    with h5py.File(path, "r+") as f:
+        k = f[sid]["amodal"].shape[0]
+        old = np.arange(k, dtype=np.int16)[::-1].copy()  # (K,): layer K - 1 in front
+        del f[sid]["order"]
+        f[sid].create_dataset("order", data=old, chunks=old.shape, fletcher32=True)
+        f.attrs["schema_version"] = 1
+    manifest.put_entry(root, dict(manifest.load(root)["shards"][0],
+                                  sha256=manifest.sha256_file(path), bytes=path.stat().st_size))
+    ds = ShardClips(root, ClipShape(frames=4, layers=3, height=32, width=48))
+    item = ds[ds.clip_ids.index(f"{sid}@0")]
+    assert item["frame_order"][:, :k].tolist() == [old.tolist()] * 4
+    assert item["order"][:k].tolist() == old.tolist()
+
+
+def test_a_reader_without_frames_gives_its_one_order_to_every_frame(fake):
+    item = ShardClips("fake", SHAPE)[2]  # three objects, order (K,) = 0, 1, 2
+    assert item["frame_order"].tolist() == [[0, 1, 2]] * 4
+    assert item["order"].tolist() == [0, 1, 2]
+
+
+def test_the_clip_s_one_order_is_the_one_held_at_most_of_its_frames():
+    stored = np.array([[0, 1], [1, 0], [1, 0], [1, 0], [0, 1]], np.int16)  # (T, K)
+    order, frame_order = data.clip_orders(stored, np.array([0, 1, 2, 3]), 3)
+    assert order.tolist() == [1, 0, 3]
+    assert frame_order.tolist() == [[0, 1, 3], [1, 0, 3], [1, 0, 3], [1, 0, 3]]
+    order, _ = data.clip_orders(stored, np.array([3, 4, 4, 4]), 3)  # padding repeats frame 4
+    assert order.tolist() == [0, 1, 3]

@@ -6,13 +6,16 @@ This is the one place where the on-disk numpy layout becomes the model's torch l
     flow_X  (T, 2, H, W, 2) f32  flow   (T, 4, Hm, Wm) f32 [u+1, v+1, u-1, v-1], px at Hm x Wm
     amodal  (K, T, H, W) bool    amodal (T, Km, Hm, Wm) f32 in {0, 1}, padded with empty layers
     modal   (T, H, W) u8         modal  (T, Hm, Wm) i64, 0 background, k + 1 = layer k
-    order   (K,) int16           order  (Km,) i64 depth rank, padded layers get rank Km
+    order   (T, K) int16 ranks   frame_order (T, Km) i64 each frame's depth ranks, 0 = front-most
+    per frame (schema 1: (K,),   order  (Km,) i64 the clip's one order: the one held at the most
+    read repeated over T)               frames of the clip (frame_order's majority)
                                  valid  (Km,) bool, True for the sequence's real objects
+    (padded layers get rank Km in both orders)
 
-Layer 0 is the front-most object, in the shard and in the items. Hm x Wm, Km and the clip length Tm
-are the model's. A sequence longer than Tm gives several clips (non-overlapping windows, the last
-one aligned to the end, as in the evaluation protocol); a shorter one is padded by repeating its
-last frame.
+Layer 0 is the front-most object at a sequence's first frame, in the shard and in the items (at
+every frame for a sequence of one order). Hm x Wm, Km and the clip length Tm are the model's. A
+sequence longer than Tm gives several clips (non-overlapping windows, the last one aligned to the
+end, as in the evaluation protocol); a shorter one is padded by repeating its last frame.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from layersynth.errors import InputError
+from layersynth.store.oclr_export import clip_order
 
 from oclr.windows import window_starts
 
@@ -140,8 +144,8 @@ def read_arrays(reader, seq_id: str, names: tuple[str, ...],
     arrays = {n: reader[seq_id][n] for n in names}
     if frames is None:
         return arrays
-    t_axis = {"amodal": 1, "order": None}
-    return {n: a if t_axis.get(n, 0) is None else
+    t_axis = {"amodal": 1}
+    return {n: a if n == "order" and a.ndim == 1 else  # a (K,) order holds every frame
             (a[:, frames] if t_axis.get(n, 0) == 1 else a[frames]) for n, a in arrays.items()}
 
 
@@ -191,17 +195,33 @@ def clip_item(
     amodal = amodal.permute(1, 0, 2, 3).float()  # (T, K, H, W)
     flow, amodal, modal = resize_clip(flow, amodal, modal, shape.height, shape.width)
     amodal, valid = pad_layers(amodal, shape.layers)
-    order = torch.full((shape.layers,), shape.layers, dtype=torch.long)
-    # (T, K) per-frame order (layersynth issue 16): the clip's first frame's, one per clip here
-    order[:n_obj] = torch.from_numpy(np.reshape(arrays["order"], (-1, n_obj))[0].astype(np.int64))
+    order, frame_order = clip_orders(arrays["order"], frames, shape.layers)
     return {
         "flow": flow,
         "amodal": amodal,
         "modal": modal,
         "order": order,
+        "frame_order": frame_order,
         "valid": valid,
         "n_objects": torch.tensor(n_obj),
     }
+
+
+def clip_orders(stored: np.ndarray, frames: np.ndarray, layers: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(order (layers,), frame_order (len(frames), layers)) int64 of a sequence's stored order
+    (T, K) (or (K,): one order, the same at every frame) at `frames`: each frame's ranks, and the
+    majority of them (`clip_order`: the order held at the most of the frames, the earliest on a
+    tie), what a global order head is trained and scored by. Padded layers get rank `layers`."""
+    k = stored.shape[-1]
+    rows = np.reshape(stored, (-1, k))  # (T, K), or (1, K) for a (K,) order
+    per_frame = rows[np.minimum(frames, len(rows) - 1)].astype(np.int64)  # (Tm, K)
+    frame_order = torch.full((len(frames), layers), layers, dtype=torch.long)
+    order = torch.full((layers,), layers, dtype=torch.long)
+    if k:
+        frame_order[:, :k] = torch.from_numpy(per_frame)
+        order[:k] = torch.from_numpy(np.array(clip_order(per_frame), dtype=np.int64))
+    return order, frame_order
 
 
 def frame_indices(length: int, start: int, frames: int) -> np.ndarray:
