@@ -11,6 +11,8 @@ from oclr.losses import (
     OCLRLoss,
     boundary_band,
     dice_loss,
+    frame_order_loss,
+    frame_overlapping_pairs,
     modal_loss,
     order_loss,
     overlapping_pairs,
@@ -342,3 +344,86 @@ def test_the_padded_modal_term_pushes_a_copy_behind_the_object():
 def test_loss_config_refuses_an_unknown_modal_setting(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         LossConfig(**bad)
+
+
+def _crossing_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two 2 x 2 layers, one clip of two frames: they overlap wholly at frame 0 and not at all
+    at frame 1. Returns target (1, 2, 2, 2, 2) and valid (1, 2)."""
+    target = torch.zeros(1, 2, 2, 2, 2)
+    target[0, 0] = 1
+    target[0, 1, 0, 0] = 1
+    target[0, 1, 1, 1] = 1
+    return target, torch.ones(1, 2, dtype=torch.bool)
+
+
+def test_the_per_frame_order_loss_counts_each_frame_s_overlapping_pairs_by_that_frame_s_order():
+    target, valid = _crossing_pair()
+    scores = torch.tensor([[[0.0, 1.0], [5.0, -5.0]]])  # frame 1's scores are never charged
+    # frame 0: layer 1 behind layer 0, r_1 - r_0 = 1: -log sigmoid(1) = softplus(-1); frame 1:
+    # no pair overlaps; the mean over the 2 frames, over the K(K-1)/2 = 1 pair
+    in_front = torch.tensor([[[0, 1], [1, 0]]])
+    got = frame_order_loss(scores, target, in_front, valid, 1.0).item()
+    assert got == pytest.approx(float(F.softplus(torch.tensor(-1.0))) / 2, rel=1e-6)
+    swapped = torch.tensor([[[1, 0], [0, 1]]])  # layer 0 behind at frame 0: softplus(1) / 2
+    got = frame_order_loss(scores, target, swapped, valid, 1.0).item()
+    assert got == pytest.approx(float(F.softplus(torch.tensor(1.0))) / 2, rel=1e-6)
+    assert frame_overlapping_pairs(target, valid)[0, :, 0, 1].tolist() == [True, False]
+
+
+def test_per_frame_scores_go_through_the_per_frame_order_loss_and_the_global_ones_do_not():
+    target, valid = _crossing_pair()
+    logits = target * 8 - 4
+    rank = torch.tensor([[1, 0]])  # the clip's order: layer 1 in front
+    frame_rank = torch.tensor([[[0, 1], [1, 0]]])  # at frame 0, layer 0 in front
+    loss = OCLRLoss(LossConfig())
+    _, per_frame = loss(logits, torch.tensor([[[0.0, 1.0], [0.0, 1.0]]]), target, valid,
+                        gt_rank=rank, frame_rank=frame_rank)
+    assert per_frame["order"] == pytest.approx(float(F.softplus(torch.tensor(-1.0))) / 2)
+    _, clip = loss(logits, torch.tensor([[0.0, 1.0]]), target, valid, gt_rank=rank,
+                   frame_rank=frame_rank)
+    assert clip["order"] == pytest.approx(float(F.softplus(torch.tensor(1.0))))  # by `rank`
+
+
+def test_without_a_frame_rank_per_frame_scores_are_ranked_by_the_clip_s_order_at_every_frame():
+    target, valid = _crossing_pair()
+    scores = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
+    rank = torch.tensor([[1, 0]])
+    _, terms = OCLRLoss()(target * 8 - 4, scores, target, valid, gt_rank=rank)
+    want = frame_order_loss(scores, target, rank[:, None].expand(-1, 2, -1), valid, 1.0)
+    assert terms["order"] == pytest.approx(want.item())
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), perm=st.permutations([0, 1, 2]),
+       cfg=st.sampled_from([LossConfig(), LossConfig(modal_weight=0.1, dice_weight=1.0),
+                            LossConfig(dice_weight=1.0, order_weight=0.5, modal_weight=0.5,
+                                       modal_layers="padded", modal_detach=True)]))
+def test_the_per_frame_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg):
+    g = torch.Generator().manual_seed(seed)
+    target = torch.stack([_square(3, 16, 1, 1, 8), _square(3, 16, 4, 5, 8),
+                          _square(3, 16, 6, 2, 6)], dim=1)[None]
+    frame_rank = torch.tensor([[[0, 1, 2], [1, 0, 2], [2, 0, 1]]])  # the order changes
+    logits = torch.randn(1, 3, 3, 16, 16, generator=g) * 2 + (target * 4 - 2)
+    order = torch.randn(1, 3, 3, generator=g)  # (B, T, K)
+    loss = OCLRLoss(cfg)
+    total, terms = loss(logits, order, target, frame_rank=frame_rank)
+    p = list(perm)
+    total_p, terms_p = loss(logits[:, :, p], order[:, :, p], target, frame_rank=frame_rank)
+    assert terms["order"] > 0
+    assert total_p.item() == pytest.approx(total.item(), rel=1e-6)
+    assert terms_p == pytest.approx(terms, rel=1e-6)
+
+
+def test_the_modal_term_composes_each_frame_by_its_own_scores_and_ranks():
+    # one pixel, two layers both present (p = 0.8, 0.6) over two frames; at frame 0 layer 0 is
+    # in front, at frame 1 layer 1. Sure per-frame scores that follow the order give at frame 0
+    # soft modal (0.8, 0.6 * 0.2) against (1, 0), at frame 1 (0.8 * 0.4, 0.6) against (0, 1)
+    logits = torch.logit(torch.tensor([0.8, 0.6])).reshape(1, 1, 2, 1, 1).expand(1, 2, 2, 1, 1)
+    target, valid = torch.ones(1, 2, 2, 1, 1), torch.ones(1, 2, dtype=torch.bool)
+    frame_rank = torch.tensor([[[0, 1], [1, 0]]])
+    scores = torch.tensor([[[-30.0, 30.0], [30.0, -30.0]]])
+    got = modal_loss(logits, scores, target, frame_rank, valid, 1.0).item()
+    want = (_bce(0.8, 1) + _bce(0.12, 0) + _bce(0.32, 0) + _bce(0.6, 1)) / 4
+    assert got == pytest.approx(want, rel=1e-4)
+    one_order = modal_loss(logits, scores[:, 0], target, frame_rank, valid, 1.0).item()
+    assert one_order > got  # a clip-wide order is wrong at frame 1

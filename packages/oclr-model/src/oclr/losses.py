@@ -118,6 +118,31 @@ def order_loss(scores: torch.Tensor, target: torch.Tensor, gt_rank: torch.Tensor
     return per_pair.sum((1, 2)).mean() / max(k * (k - 1) // 2, 1)
 
 
+def frame_overlapping_pairs(target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, T, K, K) bool, True where layers i != j are both valid and their masks share a pixel
+    at frame t. target (B, T, K, H, W), valid (B, K) bool."""
+    m = (target > 0.5).flatten(3).float()  # (B, T, K, H*W)
+    overlap = torch.einsum("btin,btjn->btij", m, m) > 0
+    eye = torch.eye(m.shape[2], dtype=torch.bool, device=m.device)
+    return overlap & ~eye & (valid[:, :, None] & valid[:, None, :])[:, None]
+
+
+def frame_order_loss(scores: torch.Tensor, target: torch.Tensor, frame_rank: torch.Tensor,
+                     valid: torch.Tensor, tau: float) -> torch.Tensor:
+    """`order_loss` at every frame (issue 16): the mean over clips and frames of the sum over
+    the pairs overlapping at that frame (i behind j at that frame) of
+    -log sigmoid((r_ti - r_tj) / tau), divided by the K(K-1)/2 unordered pairs as there.
+
+    scores (B, T, K) per-frame scores matched to the target channels, target (B, T, K, H, W),
+    frame_rank (B, T, K) each frame's depth ranks (0 = front-most), valid (B, K) bool.
+    """
+    k = scores.shape[-1]
+    behind = frame_rank[..., :, None] > frame_rank[..., None, :]  # (B, T, K, K) i behind j
+    behind = behind & frame_overlapping_pairs(target, valid)
+    diff = (scores[..., :, None] - scores[..., None, :]) / tau  # (B, T, K, K) r_ti - r_tj
+    return (F.softplus(-diff) * behind).sum((2, 3)).mean() / max(k * (k - 1) // 2, 1)
+
+
 def modal_loss(logits: torch.Tensor, scores: torch.Tensor, target: torch.Tensor,
                gt_rank: torch.Tensor, valid: torch.Tensor, tau: float, *,
                layers: str = "all", detach: bool = False) -> torch.Tensor:
@@ -125,9 +150,10 @@ def modal_loss(logits: torch.Tensor, scores: torch.Tensor, target: torch.Tensor,
     (`oclr.modal.soft_modal` of sigmoid(logits) and scores) and the ground truth's modal
     masks (`modal_targets`: each valid layer minus the layers in front of it).
 
-    logits (B, T, K, H, W), scores (B, K) matched to the target channels; target, gt_rank, valid
-    as in `OCLRLoss`. layers "all" scores every layer (the mean over all of them), "padded" only
-    the invalid ones (0 when a batch has none); all layers still take part in the composite.
+    logits (B, T, K, H, W), scores (B, K) matched to the target channels, or (B, T, K) per
+    frame; target, valid as in `OCLRLoss`, gt_rank (B, K) or (B, T, K) ranks per frame. layers
+    "all" scores every layer (the mean over all of them), "padded" only the invalid ones (0 when
+    a batch has none); all layers still take part in the composite.
     detach: the probabilities enter without gradient, so only the scores learn from the term.
     Probabilities are clamped to [1e-5, 1 - 1e-5] before the log, as in the reference code: a
     confident wrong pixel costs at most 11.5.
@@ -155,11 +181,15 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -
 
 
 class OCLRLoss(torch.nn.Module):
-    """loss(logits, order, target, valid=None, gt_rank=None) -> (total, terms).
+    """loss(logits, order, target, valid=None, gt_rank=None, frame_rank=None) -> (total, terms).
 
-    logits (B, T, K, H, W), order (B, K) model outputs; target (B, T, K, H, W) float/bool amodal
-    masks, channel k = GT layer k; valid: (B,) object counts or (B, K) bool (default: all layers);
-    gt_rank (B, K) depth rank, 0 = front-most (default: the channel index). Predictions are matched
+    logits (B, T, K, H, W), order (B, K) model outputs, or (B, T, K) from a per-frame order head;
+    target (B, T, K, H, W) float/bool amodal masks, channel k = GT layer k; valid: (B,) object
+    counts or (B, K) bool (default: all layers); gt_rank (B, K) depth rank, 0 = front-most
+    (default: the channel index): the clip's one order, what the global order term ranks by;
+    frame_rank (B, T, K) each frame's ranks (default: gt_rank at every frame), what per-frame
+    scores are ranked by (`frame_order_loss`) and what the modal term's targets are composed
+    by (so the modal targets are each frame's true ones, whichever head). Predictions are matched
     to targets per clip by `matcher` (no gradient) before any term. `terms` holds floats: "amodal",
     "boundary", "order", "total", "modal" when cfg.modal_weight > 0 and "dice" when
     cfg.dice_weight > 0.
@@ -175,25 +205,29 @@ class OCLRLoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, order: torch.Tensor, target: torch.Tensor,
                 valid: torch.Tensor | None = None, gt_rank: torch.Tensor | None = None,
+                frame_rank: torch.Tensor | None = None,
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
         # float32 whatever the autocast dtype: BCE sums over millions of pixels
         logits, order, target = logits.float(), order.float(), target.float()
         valid, gt_rank = _defaults(target, valid, gt_rank)
+        frame_rank = _frame_defaults(target, gt_rank, frame_rank)
         perm = self.matcher(logits, target)  # (B, K)
         logits = apply_permutation(logits, perm, dim=2)
-        order = apply_permutation(order, perm, dim=1)
+        order = apply_permutation(order, perm, dim=order.ndim - 1)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         band = boundary_band(target, cfg.boundary_radius)
         terms = {
             "amodal": bce.mean(),
             "boundary": (bce * band).sum() / band.sum().clamp(min=1),
-            "order": order_loss(order, target, gt_rank, valid, cfg.order_tau),
+            "order": (frame_order_loss(order, target, frame_rank, valid, cfg.order_tau)
+                      if order.ndim == 3 else
+                      order_loss(order, target, gt_rank, valid, cfg.order_tau)),
         }
         total = (cfg.amodal_weight * terms["amodal"] + cfg.boundary_weight * terms["boundary"]
                  + cfg.order_weight * terms["order"])
         if cfg.modal_weight > 0:
-            terms["modal"] = modal_loss(logits, order, target, gt_rank, valid, cfg.order_tau,
+            terms["modal"] = modal_loss(logits, order, target, frame_rank, valid, cfg.order_tau,
                                         layers=cfg.modal_layers, detach=cfg.modal_detach)
             total = total + cfg.modal_weight * terms["modal"]
         if cfg.dice_weight > 0:
@@ -215,3 +249,11 @@ def _defaults(target: torch.Tensor, valid: torch.Tensor | None,
     if gt_rank is None:
         gt_rank = layers.expand(b, k)
     return valid.bool(), gt_rank.to(target.device)
+
+
+def _frame_defaults(target: torch.Tensor, gt_rank: torch.Tensor,
+                    frame_rank: torch.Tensor | None) -> torch.Tensor:
+    """frame_rank as (B, T, K) on target's device: gt_rank (B, K) at every frame when not given."""
+    if frame_rank is None:
+        return gt_rank[:, None].expand(-1, target.shape[1], -1)
+    return frame_rank.to(target.device)

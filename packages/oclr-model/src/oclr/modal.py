@@ -93,7 +93,7 @@ def subset_products(clear: torch.Tensor) -> torch.Tensor:
 def soft_modal(prob: torch.Tensor, scores: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """(B, T, K, H, W) soft modal masks: the expected visible part of each layer over the K! depth
     orders weighted by `order_weights`. prob (B, T, K, H, W) amodal probabilities, scores (B, K)
-    order scores (lower = nearer).
+    order scores (lower = nearer), or (B, T, K) per frame: each frame is then composed by its own.
 
     Layer k is seen at p_k times the product of (1 - p_j) over the set S of layers in front of
     it, so the expectation is p_k * sum over S of P(S in front of k) * prod_S (1 - p_j): the
@@ -101,6 +101,9 @@ def soft_modal(prob: torch.Tensor, scores: torch.Tensor, tau: float = 1.0) -> to
     the 2^K products and one batched matrix product, not one composite per order.
     """
     b, t, k, h, w = prob.shape
+    if scores.ndim == 3:  # per frame: every frame a clip of one frame with its own scores
+        frames = soft_modal(prob.reshape(b * t, 1, k, h, w), scores.reshape(b * t, k), tau)
+        return frames.reshape(b, t, k, h, w)
     orders = depth_orders(k).to(prob.device)
     weights = order_weights(scores, orders, tau)  # (B, P)
     onehot = F.one_hot(front_sets(orders).to(prob.device), 2 ** k).to(weights.dtype)
@@ -114,8 +117,10 @@ def modal_targets(target: torch.Tensor, gt_rank: torch.Tensor, valid: torch.Tens
                   ) -> torch.Tensor:
     """(B, T, K, H, W) float modal masks of the ground truth: valid layer k where no valid layer
     of lower rank (nearer) covers the pixel; padded layers are empty. target (B, T, K, H, W)
-    binary amodal masks, gt_rank (B, K) 0 = front-most, valid (B, K) bool."""
+    binary amodal masks, gt_rank (B, K) 0 = front-most, or (B, T, K) ranks per frame, valid
+    (B, K) bool."""
     on = (target > 0.5) & valid[:, None, :, None, None]
-    nearer = (gt_rank[:, None, :] < gt_rank[:, :, None]) & valid[:, None, :]  # (B, K, J) j nearer
-    covered = torch.einsum("bkj,btjhw->btkhw", nearer.float(), on.float()) > 0
+    rank = gt_rank if gt_rank.ndim == 3 else gt_rank[:, None].expand(-1, target.shape[1], -1)
+    nearer = (rank[..., None, :] < rank[..., :, None]) & valid[:, None, None, :]  # (B, T, K, J)
+    covered = torch.einsum("btkj,btjhw->btkhw", nearer.float(), on.float()) > 0
     return (on & ~covered).float()

@@ -102,10 +102,12 @@ class Trainer:
         flow = batch["flow"].to(self.device, non_blocking=True)  # (B, T, 4, H, W)
         target = batch["amodal"].to(self.device, non_blocking=True)  # (B, T, K, H, W)
         valid, rank = batch["valid"].to(self.device), batch["order"].to(self.device)
+        frame_rank = batch["frame_order"].to(self.device)  # (B, T, K)
         lr = self.optimizer.param_groups[0]["lr"]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits, order = self.net(flow)
-        total, terms = self.loss_fn(logits, order, target, valid=valid, gt_rank=rank)
+        total, terms = self.loss_fn(logits, order, target, valid=valid, gt_rank=rank,
+                                    frame_rank=frame_rank)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.clip_value)
