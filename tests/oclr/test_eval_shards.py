@@ -11,6 +11,7 @@ from oclr.eval_shards import (
     ScoreBoard,
     evaluate_shards,
     format_table,
+    frame_order_pairs,
     match_channels_by_j,
     pairwise_frame_iou,
     score_clip,
@@ -47,15 +48,22 @@ def test_channels_are_matched_to_objects_by_the_largest_total_j_not_greedily():
 
 def test_the_table_has_one_row_overall_then_one_per_object_count_with_both_averagings():
     one = {"clips": 3, "modal_j": 0.5, "amodal_j": 0.99951, "order_acc": float("nan"),
-           "order_pairs": 0, "paper": {"frames": 90, "modal_j": 0.5, "amodal_j": 0.99951}}
+           "order_pairs": 0, "frame_order_acc": float("nan"), "frame_order_pairs": 0,
+           "paper": {"frames": 90, "modal_j": 0.5, "amodal_j": 0.99951}}
     two = {"clips": 1, "modal_j": 0.25, "amodal_j": 0.5, "order_acc": 1.0, "order_pairs": 2,
+           "frame_order_acc": 0.75, "frame_order_pairs": 40,
            "paper": {"frames": 30, "modal_j": 0.125, "amodal_j": float("nan")}}
     assert format_table({**one, "by_objects": {"1": one, "2": two}}).splitlines() == [
-        "                          per object (this project) |  per frame, pooled (paper)",
-        " objects  clips  modal J  amodal J  order acc  pairs |  frames  modal J  amodal J",
-        "     all      3     50.0     100.0          -      0 |      90     50.0     100.0",
-        "       1      3     50.0     100.0          -      0 |      90     50.0     100.0",
-        "       2      1     25.0      50.0      100.0      2 |      30     12.5         -",
+        "                                            per object (this project) |"
+        "  per frame, pooled (paper)",
+        " objects  clips  modal J  amodal J  order acc  pairs  per-frame  pairs |"
+        "  frames  modal J  amodal J",
+        "     all      3     50.0     100.0          -      0          -      0 |"
+        "      90     50.0     100.0",
+        "       1      3     50.0     100.0          -      0          -      0 |"
+        "      90     50.0     100.0",
+        "       2      1     25.0      50.0      100.0      2       75.0     40 |"
+        "      30     12.5         -",
     ]
 
 def test_a_perfect_prediction_in_shuffled_channels_scores_one_everywhere():
@@ -187,3 +195,52 @@ def test_oclr_eval_dispatches_checkpoint_and_shards_here(val_shards, tmp_path, c
                           "--limit", "2", "--batch", "2"])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and json.loads(out[-1])["clips"] == 2
+
+
+def swapping_objects():
+    """two_objects over 2 frames, but at frame 1 layer 1 is in front: (amodal, modal, gt_rank,
+    frame_rank)."""
+    amodal, modal, rank = two_objects(t=2)
+    modal[1] = 0
+    modal[1][amodal[1, 0] > 0] = 1
+    modal[1][amodal[1, 1] > 0] = 2
+    return amodal, modal, rank, torch.tensor([[0, 1, 3], [1, 0, 3]])
+
+
+def test_per_frame_order_pairs_count_the_pairs_overlapping_at_each_frame_in_its_order():
+    gt = torch.zeros(2, 3, 4, dtype=torch.bool)  # 2 objects, 3 frames, 4 pixels
+    gt[0, :, :2] = True
+    gt[1, :2, 1:3] = True  # overlap at frames 0 and 1; apart at frame 2
+    rank = torch.tensor([[0, 1], [1, 0], [1, 0]])
+    said = torch.tensor([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])  # object 0 in front throughout
+    assert frame_order_pairs(gt, said, rank) == (2, 1)
+    assert frame_order_pairs(gt, said.flip(1), rank) == (2, 1)
+    assert frame_order_pairs(gt, torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]),
+                             rank) == (2, 2)
+
+
+def test_per_frame_scores_compose_each_frame_s_modal_masks_and_are_scored_per_frame():
+    amodal, modal, rank, frame_rank = swapping_objects()
+    per_frame = score_clip("c", amodal, torch.tensor([[0.0, 1.0, 2.0], [1.0, 0.0, 2.0]]),
+                           amodal, modal, 2, rank, frame_rank)
+    assert per_frame.modal_j == [1.0, 1.0]
+    assert (per_frame.frame_pairs, per_frame.frame_pairs_correct) == (2, 2)
+    assert (per_frame.pairs, per_frame.pairs_correct) == (1, 0)  # mean scores tie: not nearer
+    clip = score_clip("c", amodal, torch.tensor([0.0, 1.0, 2.0]), amodal, modal, 2, rank,
+                      frame_rank)
+    assert max(clip.modal_j) < 1.0 and (clip.pairs, clip.pairs_correct) == (1, 1)
+    assert (clip.frame_pairs, clip.frame_pairs_correct) == (2, 1)
+    board = ScoreBoard()
+    board.add(per_frame)
+    board.add(clip)
+    s = board.summary()
+    assert s["frame_order_acc"] == 0.75 and s["frame_order_pairs"] == 4
+
+
+def test_a_per_frame_head_is_evaluated_on_a_split_whose_order_changes(reorder_shards, tmp_path):
+    model = build_model("tiny", order_head="frame", **SMALL)
+    path = tmp_path / "frame.pt"
+    save_checkpoint({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, path)
+    result = evaluate_shards(path, reorder_shards, batch=2)
+    assert result["frame_order_pairs"] > result["order_pairs"] > 0
+    assert 0 <= result["frame_order_acc"] <= 1 and 0 <= result["modal_j"] <= 1

@@ -99,7 +99,7 @@ def validate_and_log(trainer: Trainer, log: RunLog) -> None:
     if trainer.info.is_main:
         result = trainer.last_val = trainer.validate()
         log.write(trainer.step, {f"val/{k}": result[k] for k in
-                                 ("modal_j", "amodal_j", "order_acc")})
+                                 ("modal_j", "amodal_j", "order_acc", "frame_order_acc")})
     D.barrier(trainer.info)
 
 

@@ -11,7 +11,12 @@ real object:
 
 Overall J is the mean over all objects of all clips; `by_objects` splits it by the clip's number of
 objects. Order accuracy counts pairs of GT objects whose amodal masks overlap in some frame: correct
-when the matched channels' scores put them in the GT order (lower score = nearer).
+when the matched channels' scores put them in the clip's GT order (lower score = nearer; the clip's
+order is the one held at the most frames, `oclr.data.clip_orders`; a per-frame model's scores are
+averaged over the frames for it). Per-frame order accuracy counts (frame, pair) where the pair
+overlaps at that frame: correct when that frame's scores (a global model's one score at every
+frame) put them in that frame's GT order. Modal J composes each frame by its own scores when the
+model gives them per frame (ModelConfig.order_head "frame").
 
 The paper's figures (85.6 modal / 84.7 amodal) are averaged another way (REFERENCE.md section 10),
 reported beside ours under `paper`: modal and amodal each get their own Hungarian assignment per
@@ -73,12 +78,16 @@ class ClipScore:
     pairs_correct: int
     paper_amodal: list[float] = field(default_factory=list)
     paper_modal: list[float] = field(default_factory=list)
+    frame_pairs: int = 0  # (frame, pair) overlapping at that frame
+    frame_pairs_correct: int = 0
 
 
 def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: torch.Tensor,
-               modal: torch.Tensor, n_objects: int, gt_rank: torch.Tensor) -> ClipScore:
-    """prob (T, K, H, W) amodal probabilities, scores (K,) order scores; GT amodal (T, K, H, W)
-    (channels past n_objects are padding), modal (T, H, W) labels, gt_rank (K,) 0 = front-most."""
+               modal: torch.Tensor, n_objects: int, gt_rank: torch.Tensor,
+               frame_rank: torch.Tensor | None = None) -> ClipScore:
+    """prob (T, K, H, W) amodal probabilities, scores (K,) order scores or (T, K) per frame; GT
+    amodal (T, K, H, W) (channels past n_objects are padding), modal (T, H, W) labels, gt_rank
+    (K,) the clip's ranks, 0 = front-most, frame_rank (T, K) each frame's (default: gt_rank)."""
     import torch  # torch (also under oclr.modal) loads when scoring, not for `oclr-eval --help`
 
     from oclr.modal import compose_modal
@@ -90,16 +99,21 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
     j_amodal = pairwise_frame_iou(pred, gt)  # (K, n, T)
     perm = torch.as_tensor(match_channels_by_j(j_amodal.mean(-1).numpy()))
     labels = compose_modal(prob, scores)  # (T, H, W), k + 1 = channel k
-    pred_modal = torch.stack([labels == k + 1 for k in range(len(scores))]).flatten(2)
+    pred_modal = torch.stack([labels == k + 1 for k in range(prob.shape[1])]).flatten(2)
     gt_modal = torch.stack([modal == j + 1 for j in range(n)]).flatten(2)  # (n, T, H*W)
     j_modal = pairwise_frame_iou(pred_modal, gt_modal)  # (K, n, T)
     modal_perm = torch.as_tensor(match_channels_by_j(j_modal.mean(-1).numpy()))
     amodal_series = j_amodal[perm, objects]  # (n, T)
-    pairs, correct = order_pairs(gt, scores[perm], gt_rank[:n])
+    clip_scores = scores if scores.ndim == 1 else scores.mean(0)  # (K,)
+    pairs, correct = order_pairs(gt, clip_scores[perm], gt_rank[:n])
+    frame_rank = gt_rank.expand(len(prob), -1) if frame_rank is None else frame_rank
+    per_frame = scores[..., perm].expand(len(prob), -1)  # (T, n)
+    frame_pairs, frame_correct = frame_order_pairs(gt, per_frame, frame_rank[:, :n])
     return ClipScore(clip_id, n, amodal_series.mean(-1).tolist(),
                      j_modal[perm, objects].mean(-1).tolist(), pairs, correct,
                      paper_amodal=amodal_series.mean(0).tolist(),
-                     paper_modal=j_modal[modal_perm, objects].mean(0).tolist())
+                     paper_modal=j_modal[modal_perm, objects].mean(0).tolist(),
+                     frame_pairs=frame_pairs, frame_pairs_correct=frame_correct)
 
 
 def order_pairs(gt: torch.Tensor, matched_scores: torch.Tensor,
@@ -117,6 +131,25 @@ def order_pairs(gt: torch.Tensor, matched_scores: torch.Tensor,
                 nearer_first = bool(matched_scores[i] < matched_scores[j])
                 correct += nearer_first == bool(gt_rank[i] < gt_rank[j])
     return pairs, correct
+
+
+def frame_order_pairs(gt: torch.Tensor, matched_scores: torch.Tensor,
+                      frame_rank: torch.Tensor) -> tuple[int, int]:
+    """(pairs, correct) over (frame t, GT objects i < j) whose masks share a pixel at frame t
+    and whose ranks differ there; correct when the scores at t put them in t's order.
+
+    gt (n, T, N) bool masks, matched_scores (T, n) their matched channels' scores per frame,
+    frame_rank (T, n) the GT ranks per frame (0 = front-most)."""
+    import torch  # not at module top: `oclr-eval --help` imports this module
+
+    m = gt.double()
+    overlap = torch.einsum("itn,jtn->tij", m, m) > 0  # (T, n, n)
+    n = gt.shape[0]
+    upper = torch.ones(n, n, dtype=torch.bool).triu(1)
+    nearer = frame_rank[:, :, None] < frame_rank[:, None, :]  # (T, n, n) i nearer than j
+    counted = overlap & upper & (frame_rank[:, :, None] != frame_rank[:, None, :])
+    said = matched_scores[:, :, None] < matched_scores[:, None, :]
+    return int(counted.sum()), int((counted & (said == nearer)).sum())
 
 
 @dataclass
@@ -147,10 +180,14 @@ def _clip_summary(clips: list[ClipScore]) -> dict:
                for c in clips for a, m in zip(c.amodal_j, c.modal_j, strict=True)]
     pairs = sum(c.pairs for c in clips)
     correct = sum(c.pairs_correct for c in clips)
+    frame_pairs = sum(c.frame_pairs for c in clips)
+    frame_correct = sum(c.frame_pairs_correct for c in clips)
     return {
         **pooled_means(objects, ("modal_j", "amodal_j")),
         "order_acc": correct / pairs if pairs else float("nan"),
         "order_pairs": pairs,
+        "frame_order_acc": frame_correct / frame_pairs if frame_pairs else float("nan"),
+        "frame_order_pairs": frame_pairs,
         "objects": len(objects),
         "clips": len(clips),
         "paper": _paper_figures(clips),
@@ -188,7 +225,7 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
             for b in range(flow.shape[0]):
                 board.add(score_clip(clip_ids[seen], prob[b], scores[b], batch["amodal"][b],
                                      batch["modal"][b], int(batch["n_objects"][b]),
-                                     batch["order"][b]))
+                                     batch["order"][b], batch["frame_order"][b]))
                 seen += 1
     model.train(was_training)
     return board.summary()
@@ -199,7 +236,8 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow:
                     workers: int = 0) -> dict:
     """Syn-val scores of a checkpoint path (or a model) on a layersynth folder.
 
-    Returns {"modal_j", "amodal_j", "order_acc", "order_pairs", "objects", "clips", "paper":
+    Returns {"modal_j", "amodal_j", "order_acc", "order_pairs", "frame_order_acc",
+    "frame_order_pairs", "objects", "clips", "paper":
     {"modal_j", "amodal_j", "frames", "averaging"}, "by_objects": {"1": {...}, ...}, "sequences":
     {clip id: {...}}}; J values are fractions in [0, 1]. `limit`
     scores only the first clips (in id order)."""
@@ -223,9 +261,10 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow:
 
 
 _COLUMNS = (Column("objects", 8), Column("clips", 6), Column("modal J", 8), Column("amodal J", 9),
-            Column("order acc", 10), Column("pairs", 6), Column("|", 1), Column("frames", 7),
-            Column("modal J", 8), Column("amodal J", 9))
-_GROUPS = f"{'per object (this project)':>51} | {'per frame, pooled (paper)':>26}"
+            Column("order acc", 10), Column("pairs", 6), Column("per-frame", 10),
+            Column("pairs", 6), Column("|", 1), Column("frames", 7), Column("modal J", 8),
+            Column("amodal J", 9))
+_GROUPS = f"{'per object (this project)':>69} | {'per frame, pooled (paper)':>26}"
 
 
 def format_table(result: dict) -> str:
@@ -237,7 +276,8 @@ def format_table(result: dict) -> str:
         paper = r["paper"]
         rows.append(table_row(_COLUMNS, [name, r["clips"], percent(r["modal_j"]),
                                          percent(r["amodal_j"]), percent(r["order_acc"]),
-                                         r["order_pairs"], "|", paper["frames"],
+                                         r["order_pairs"], percent(r["frame_order_acc"]),
+                                         r["frame_order_pairs"], "|", paper["frames"],
                                          percent(paper["modal_j"]),
                                          percent(paper["amodal_j"])]))
     return "\n".join(rows)
