@@ -33,6 +33,16 @@ class ShufflingModel(torch.nn.Module):
         return logits, order
 
 
+class FrameOrderModel(ShufflingModel):
+    """ShufflingModel with a per-frame order head: object j at source frame f scores
+    (j + f) % k, so the front-most object changes from frame to frame."""
+
+    def forward(self, flow):
+        logits, clip_order = super().forward(flow)
+        frame = flow[:, :, 1, 0, 0]  # (B, T) source frame index
+        return logits, (clip_order[:, None, :] + frame[:, :, None]) % self.cfg.num_objects
+
+
 def object_video(n, k=3, size=16):
     """Network input (n, 4, size, size) carrying an id map of k moving bars; ids (n, size, size)."""
     ids = np.zeros((n, size, size), np.float32)
@@ -73,6 +83,18 @@ def test_reference_protocol_without_gt_keeps_each_windows_channel_order():
         own = slice(window.own_start, window.own_stop)
         for j in range(3):
             assert np.array_equal(pred.probs[shuffle[j], own] > 0.5, ids[own] == j + 1)
+
+
+@pytest.mark.parametrize("protocol", ["linked", "reference"])
+def test_per_frame_order_scores_follow_their_objects_into_every_owned_frame(protocol):
+    flow, ids = object_video(21)
+    gt = np.stack([ids == j + 1 for j in range(3)])
+    pred = infer_flow(FrameOrderModel(), flow, InferConfig(protocol=protocol), gt_masks=gt)
+    assert len(pred.windows) > 1
+    for j in range(3):
+        channel = int(np.flatnonzero([(pred.probs[c, 0] > 0.5).any() and np.array_equal(
+            pred.probs[c] > 0.5, gt[j]) for c in range(3)])[0])
+        assert pred.order[:, channel].tolist() == [(j + f) % 3 for f in range(21)]
 
 
 def test_an_unknown_protocol_is_refused():

@@ -9,7 +9,7 @@ import pytest
 from layersynth.errors import InputError
 from oclr.davis_io import read_label_png
 from oclr.realvideo import FlowSettings
-from oclr.segment_video import SegmentConfig, format_summary, segment_video
+from oclr.segment_video import SegmentConfig, format_summary, frame_ranks, segment_video
 from oclr.video_io import MediaError
 from PIL import Image
 from tinyvideo import random_checkpoint, random_frames
@@ -74,6 +74,27 @@ def test_the_summary_counts_what_was_written(segmented):
     assert summary["flow"] == "dis" and summary["flow_width"] is None
     assert summary["total_seconds"] == pytest.approx(sum(summary["seconds"].values()))
     assert summary["fps"] == pytest.approx(FRAMES / summary["total_seconds"])
+
+
+def test_the_summary_gives_each_frame_s_depth_ranks_of_the_object_ids(segmented):
+    _, summary, _ = segmented
+    assert summary["order_head"] == "global"
+    assert len(summary["order"]) == FRAMES
+    assert all(sorted(ranks) == list(range(K)) for ranks in summary["order"])
+
+
+def test_a_per_frame_order_head_writes_the_order_each_frame_s_masks_were_composed_by(
+        inputs, tmp_path):
+    checkpoint = random_checkpoint(tmp_path / "frame.pt", seed=0, order_head="frame")
+    out = tmp_path / "out"
+    summary = segment_video(config(inputs, out, checkpoint=str(checkpoint)))
+    assert summary["order_head"] == "frame" and len(summary["order"]) == FRAMES
+    assert all(sorted(ranks) == list(range(K)) for ranks in summary["order"])
+
+
+def test_frame_ranks_turn_scores_into_ranks_with_ties_to_the_lower_id():
+    order = np.array([[0.5, -1.0, 2.0], [1.0, 1.0, 0.0]], np.float32)
+    assert frame_ranks(order) == [[1, 0, 2], [1, 2, 0]]
 
 
 def test_progress_is_reported_once_over_the_windows_and_once_over_the_frames(segmented):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oclr.assignment import optimal_assignment
-from oclr.infer import InferConfig, VideoPrediction, run_windows
+from oclr.infer import InferConfig, VideoPrediction, owned_scores, run_windows
 from oclr.modal import compose_modal
 from oclr.windows import Window, reference_windows
 
@@ -59,7 +59,8 @@ def frame_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def window_modal(prob: np.ndarray, score: np.ndarray, threshold: float) -> np.ndarray:
-    """One window's modal mask per channel: prob (K, S, h, w), score (K,) -> (K, S, h, w) bool."""
+    """One window's modal mask per channel: prob (K, S, h, w), score (K,) or (S, K) per frame
+    -> (K, S, h, w) bool."""
     labels = compose_modal(prob.transpose(1, 0, 2, 3), score, threshold)  # (S, h, w)
     return labels[None] == np.arange(1, len(prob) + 1)[:, None, None, None]
 
@@ -109,7 +110,7 @@ def infer_gt_assisted(model, flow: np.ndarray, cfg: InferConfig, gt: dict[str, n
             perms[protocol].append(match_modal(modal, None if masks is None else masks[:, idx],
                                                has_gt[idx]))
         probs[:, window.own_start:window.own_stop] = prob[:, window.owned_slots]
-        order[window.own_start:window.own_stop] = score
+        order[window.own_start:window.own_stop] = owned_scores(score, window)
     raw = VideoPrediction(probs, order, windows, [np.arange(k)] * len(windows), cfg.threshold)
     return {p: _finish(p, raw, perms[p]) for p in gt}
 

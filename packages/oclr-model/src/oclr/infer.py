@@ -12,8 +12,9 @@ Two protocols (REFERENCE.md section 5), chosen by `InferConfig.protocol`:
   objects are merged anyway) each window keeps its channel order.
 
 Each frame keeps the prediction of the one window that owns it (`oclr.windows`), with that
-window's layer order. Outputs stay at the model's size h x w (float16 probabilities: ~K*h*w*2
-bytes a frame) until `VideoPrediction.frame` upsamples one frame to the video's size.
+window's layer order (that frame's own, from a model with a per-frame order head). Outputs stay
+at the model's size h x w (float16 probabilities: ~K*h*w*2 bytes a frame) until
+`VideoPrediction.frame` upsamples one frame to the video's size.
 """
 
 from __future__ import annotations
@@ -127,12 +128,19 @@ def infer_flow(model: torch.nn.Module, flow: np.ndarray, cfg: InferConfig,
         outputs = progress(outputs, len(windows))
     for window, (prob, score) in zip(windows, outputs, strict=True):
         perm = _permutation(cfg, window, prob, prev, gt_masks, has_gt)
-        prob, score = prob[perm], score[perm]
+        prob, score = prob[perm], score[..., perm]
         probs[:, window.own_start:window.own_stop] = prob[:, window.owned_slots]
-        order[window.own_start:window.own_stop] = score
+        order[window.own_start:window.own_stop] = owned_scores(score, window)
         perms.append(perm)
         prev = (window, prob)
     return VideoPrediction(probs, order, windows, perms, cfg.threshold)
+
+
+def owned_scores(score: np.ndarray, window: Window) -> np.ndarray:
+    """The order scores of the frames `window` owns: score (K,) (one per window, the same at
+    every frame) or (size, K) per frame (ModelConfig.order_head "frame") -> (K,) or (owned, K),
+    either of which fills VideoPrediction.order's owned rows."""
+    return score if score.ndim == 1 else score[window.owned_slots]
 
 
 def _permutation(cfg, window, prob, prev, gt_masks, has_gt) -> np.ndarray:
@@ -149,12 +157,13 @@ def _permutation(cfg, window, prob, prev, gt_masks, has_gt) -> np.ndarray:
 @torch.no_grad()
 def run_windows(model: torch.nn.Module, flow: np.ndarray, windows: list[Window], cfg: InferConfig
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield, per window, (amodal probabilities (K, size, h, w) float32, order scores (K,))."""
+    """Yield, per window, (amodal probabilities (K, size, h, w) float32, order scores (K,), or
+    (size, K) per frame from a model with order_head "frame")."""
     device = torch.device(cfg.device)
     for i in range(0, len(windows), cfg.batch):
         group = windows[i:i + cfg.batch]
         x = np.stack([np.asarray(flow[w.indices], dtype=np.float32) for w in group])
-        logits, order = model(torch.from_numpy(x).to(device))  # (B, S, K, h, w), (B, K)
+        logits, order = model(torch.from_numpy(x).to(device))  # (B, S, K, h, w), (B, [S,] K)
         probs = torch.sigmoid(logits.float()).permute(0, 2, 1, 3, 4).cpu().numpy()
         yield from zip(probs, order.float().cpu().numpy(), strict=True)
 

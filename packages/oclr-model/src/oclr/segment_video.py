@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from layersynth.errors import InputError
 
 from oclr.flowcache import flow_input_for
@@ -72,7 +73,8 @@ def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> di
                              f"{cfg.out} is left as it was") from None
         clock["write"] = time.perf_counter()
     overlay = None if overlay is None else Path(cfg.out) / overlay.name
-    return segmentation_summary(cfg, source, pred, overlay, clock)
+    summary = segmentation_summary(cfg, source, pred, overlay, clock)
+    return {**summary, "order_head": model.cfg.order_head}
 
 
 def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
@@ -96,7 +98,8 @@ def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction
 def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
                          overlay: Path | None, clock: dict) -> dict:
     """The JSON summary: frames, windows, per-stage seconds (from `clock`'s perf_counter
-    stamps), frames in which each object id is visible, and where the outputs went."""
+    stamps), frames in which each object id is visible, where the outputs went, and the depth
+    order of every frame (`frame_ranks`) the modal masks were composed by."""
     seconds = {
         "flow": clock["flow"] - clock["start"],
         "model": clock["model"] - clock["flow"],
@@ -111,9 +114,19 @@ def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPre
         "protocol": "linked", "flow": cfg.flow.method, "flow_width": cfg.flow.flow_width,
         "out": str(cfg.out),
         "overlay": None if overlay is None else str(overlay),
-        "frames_with_object": visible, "seconds": seconds, "total_seconds": total,
+        "frames_with_object": visible, "order": frame_ranks(pred.order),
+        "seconds": seconds, "total_seconds": total,
         "fps": len(source) / total if total > 0 else None,
     }  # fmt: skip
+
+
+def frame_ranks(order: np.ndarray) -> list[list[int]]:
+    """Per frame, the depth rank of each object id 1..K (0 = front-most), from order scores
+    (T, K) (lower = nearer; ties go to the lower id, as in `oclr.modal.compose_modal`). A model
+    with a per-frame order head (ModelConfig.order_head "frame") gives each frame its own; a
+    global one, its window's."""
+    front_to_back = np.argsort(order, axis=1, kind="stable")  # (T, K) ids nearest first
+    return np.argsort(front_to_back, axis=1, kind="stable").tolist()
 
 
 def format_summary(s: dict) -> str:
