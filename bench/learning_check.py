@@ -93,13 +93,14 @@ LOSS = {"order_weight": 0.5, "modal_weight": 0.5, "modal_layers": "padded", "mod
 MODEL = {"height": SCENE["height"], "width": SCENE["width"]}
 
 
-def generate(out: Path, n: int, seed: int) -> None:
-    """`layersynth generate --preset tiny` with SCENE's changes, through layersynth's own
-    generation code (resumable: an existing complete folder is kept)."""
+def generate(out: Path, n: int, seed: int, **scene) -> None:
+    """`layersynth generate --preset tiny` with SCENE's changes (and then `scene`'s, SceneConfig
+    fields), through layersynth's own generation code (resumable: an existing complete folder is
+    kept)."""
     from layersynth.errors import UsageError
     from layersynth.pipeline import generation
 
-    settings = generation.make_settings(preset="tiny", seed=seed, **SCENE)
+    settings = generation.make_settings(preset="tiny", seed=seed, **{**SCENE, **scene})
     start = time.monotonic()
     try:
         summary = generation.generate(settings, n=n, out=out, workers=2, scheduler=None)
