@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo
 
-.PHONY: install demo test lint bench learning-check gpu-check clean
+.PHONY: install demo test lint bench learning-check order-change gpu-check clean
 
 $(STAMP): pyproject.toml packages/layersynth/pyproject.toml packages/oclr-model/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: $(STAMP)
 
 learning-check: $(STAMP)
 	$(BIN)/python bench/learning_check.py
+
+# Per-frame vs global order head on data whose depth order changes (issue 16): six learning-check
+# trainings, over an hour on 2 CPU cores, so not part of `bench`.
+order-change: $(STAMP)
+	$(BIN)/python bench/order_change.py
 
 # GPU figures in one command (docs/gpu.md): training step, RAFT, oclr-infer; under 8 minutes on one
 # GPU. `make gpu-check GPU_ARGS=--cpu-smoke` runs the same code paths tiny on the CPU.

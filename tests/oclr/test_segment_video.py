@@ -9,7 +9,7 @@ import pytest
 from layersynth.errors import InputError
 from oclr.davis_io import read_label_png
 from oclr.realvideo import FlowSettings
-from oclr.segment_video import SegmentConfig, format_summary, frame_ranks, segment_video
+from oclr.segment_video import SegmentConfig, format_summary, frame_ranks, order_line, segment_video
 from oclr.video_io import MediaError
 from PIL import Image
 from tinyvideo import random_checkpoint, random_frames
@@ -95,6 +95,12 @@ def test_a_per_frame_order_head_writes_the_order_each_frame_s_masks_were_compose
 def test_frame_ranks_turn_scores_into_ranks_with_ties_to_the_lower_id():
     order = np.array([[0.5, -1.0, 2.0], [1.0, 1.0, 0.0]], np.float32)
     assert frame_ranks(order) == [[1, 0, 2], [1, 2, 0]]
+
+
+def test_the_readable_order_line_names_the_first_frame_s_order_and_counts_changes():
+    line = order_line([[1, 0, 2], [1, 0, 2], [0, 1, 2], [1, 0, 2]], "frame")
+    assert line == ("order    frame head: ids front to back 2, 1, 3 at the first frame; the order "
+                    "changes at 2 frame(s)")
 
 
 def test_progress_is_reported_once_over_the_windows_and_once_over_the_frames(segmented):

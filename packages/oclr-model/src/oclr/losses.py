@@ -5,7 +5,9 @@
             [+ dice_weight * soft Dice per real object: not in the paper, off by default]
 
 The order term is divided by the K(K-1)/2 unordered pairs, as the reference code does (the paper's
-text divides by K(K-1), which halves it; REFERENCE.md section 10).
+text divides by K(K-1), which halves it; REFERENCE.md section 10). Per-frame order scores (B, T, K),
+ModelConfig.order_head "frame", not in the paper) are ranked frame by frame on the pairs that
+overlap at that frame (`frame_order_loss`), and the modal term composes each frame by its own.
 
 Ground-truth convention (the shards'): channel k of the target is layer k, with a depth rank per
 channel, 0 = front-most. By default the rank is the channel index (layer 0 in front); a per-clip

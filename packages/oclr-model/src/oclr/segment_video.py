@@ -73,8 +73,8 @@ def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> di
                              f"{cfg.out} is left as it was") from None
         clock["write"] = time.perf_counter()
     overlay = None if overlay is None else Path(cfg.out) / overlay.name
-    summary = segmentation_summary(cfg, source, pred, overlay, clock)
-    return {**summary, "order_head": model.cfg.order_head}
+    return segmentation_summary(cfg, source, pred, overlay, clock,
+                                order_head=model.cfg.order_head)
 
 
 def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
@@ -96,10 +96,11 @@ def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction
 
 
 def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
-                         overlay: Path | None, clock: dict) -> dict:
+                         overlay: Path | None, clock: dict, *, order_head: str) -> dict:
     """The JSON summary: frames, windows, per-stage seconds (from `clock`'s perf_counter
     stamps), frames in which each object id is visible, where the outputs went, and the depth
-    order of every frame (`frame_ranks`) the modal masks were composed by."""
+    order of every frame (`frame_ranks`) the modal masks were composed by, and the model's
+    `order_head` that gave it."""
     seconds = {
         "flow": clock["flow"] - clock["start"],
         "model": clock["model"] - clock["flow"],
@@ -114,7 +115,7 @@ def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPre
         "protocol": "linked", "flow": cfg.flow.method, "flow_width": cfg.flow.flow_width,
         "out": str(cfg.out),
         "overlay": None if overlay is None else str(overlay),
-        "frames_with_object": visible, "order": frame_ranks(pred.order),
+        "frames_with_object": visible, "order_head": order_head, "order": frame_ranks(pred.order),
         "seconds": seconds, "total_seconds": total,
         "fps": len(source) / total if total > 0 else None,
     }  # fmt: skip
@@ -129,6 +130,15 @@ def frame_ranks(order: np.ndarray) -> list[list[int]]:
     return np.argsort(front_to_back, axis=1, kind="stable").tolist()
 
 
+def order_line(order: list[list[int]], head: str) -> str:
+    """The readable line about the depth order: frame 0's ids front to back, and how many
+    frames change it (`order` as `frame_ranks` gives it)."""
+    front = sorted(range(len(order[0])), key=lambda k: order[0][k]) if order else []
+    changes = sum(a != b for a, b in zip(order, order[1:], strict=False))
+    return (f"order    {head} head: ids front to back {', '.join(str(k + 1) for k in front)} at "
+            f"the first frame; the order changes at {changes} frame(s)")
+
+
 def format_summary(s: dict) -> str:
     """The readable lines `oclr-infer` prints before the JSON summary."""
     lines = [
@@ -137,6 +147,7 @@ def format_summary(s: dict) -> str:
         f"time     flow {s['seconds']['flow']:.2f} s, model {s['seconds']['model']:.2f} s, "
         f"write {s['seconds']['write']:.2f} s: {s['fps']:.2f} frames/s",
         "objects  " + ", ".join(f"id {k}: {n} frames" for k, n in s["frames_with_object"].items()),
+        order_line(s["order"], s["order_head"]),
         f"masks    {Path(s['out']) / 'masks'}/<frame>.png, amodal {Path(s['out']) / 'amodal'}",
     ]
     if s["overlay"]:
