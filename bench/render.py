@@ -28,7 +28,8 @@ from layersynth.scene.sampling import sample_scene  # noqa: E402
 PARTS = {(render_mod, "_plan_object"): "planning", (render_mod, "_plan_occluder"): "planning",
          (render_mod, "_camera"): "planning",
          (kernels, "object_frame"): "objects (TPS inverse, texture, flow)",
-         (kernels, "flat_frame"): "background + occluder"}
+         (kernels, "flat_frame"): "occluder + near planes",
+         (kernels, "background_frame"): "background (and frame rounding)"}
 
 
 def _timed(fn, name, totals):
