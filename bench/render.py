@@ -56,7 +56,8 @@ def main() -> None:
     print(f"warm-up (numba compile or cache load): {time.perf_counter() - start:.2f} s")
     totals: dict[str, float] = defaultdict(float)
     for (module, name), part in PARTS.items():
-        setattr(module, name, _timed(getattr(module, name), part, totals))
+        if hasattr(module, name):  # an older renderer (run side by side) may lack one
+            setattr(module, name, _timed(getattr(module, name), part, totals))
     rng = np.random.default_rng(args.seed)
     start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(args.n):

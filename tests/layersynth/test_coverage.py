@@ -200,9 +200,9 @@ def test_object_coverage_under_a_spline_equals_the_numpy_reference():
     assert np.array_equal(amodal, want > 0.5)
 
 
-def test_a_small_occluder_far_from_most_pixels_loses_no_coverage_to_the_scan_jumps():
-    """flat_frame jumps over pixels its signed distance rules out: a 3-pixel triangle in a
-    40 x 64 frame under perspective gets the reference coverage at every pixel."""
+def test_a_small_occluder_far_from_most_pixels_gets_the_reference_coverage_everywhere():
+    """A 3-pixel triangle in a 40 x 64 frame under perspective: flat_frame's box and coverage
+    leave no pixel out and add none."""
     hom = np.array([[1.3, 0.1, 40.0], [-0.05, 1.2, 20.0], [3e-3, 1e-3, 1.0]])
     hinv = homography.inverse(hom)
     m = sprites.polygon_mask([np.array([[0.0, 0.0], [2.5, 0.3], [0.8, 2.2]])], scale=1.0)
