@@ -50,7 +50,7 @@ def test_occluder_coverage_equals_the_numpy_reference_under_a_perspective_map():
     colour, flow = np.zeros((h, w, 3)), np.zeros((2, h, w, 2), np.float32)
     tex = sprites.readonly(np.full((4, 4, 3), 100, np.uint8))
     aff = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    kernels.flat_frame(hinv, np.stack([hom, hom]), m.sdf, m.scale, *m.origin, True,
+    kernels.flat_frame(hinv, np.stack([hom, hom]), m.sdf, m.scale, *m.origin,
                        *mipmap.single(tex).kernel_args(), aff, np.ones(3), np.zeros(3), True,
                        claimed, occl, colour, trans, flow)
     x = np.stack(np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
@@ -198,3 +198,25 @@ def test_object_coverage_under_a_spline_equals_the_numpy_reference():
     assert ((want > 0) & (want < 1)).sum() > 30
     np.testing.assert_allclose(1.0 - trans, want, atol=2e-3)  # Newton to 0.02 px, then 1st order
     assert np.array_equal(amodal, want > 0.5)
+
+
+def test_a_small_occluder_far_from_most_pixels_gets_the_reference_coverage_everywhere():
+    """A 3-pixel triangle in a 40 x 64 frame under perspective: flat_frame's box and coverage
+    leave no pixel out and add none."""
+    hom = np.array([[1.3, 0.1, 40.0], [-0.05, 1.2, 20.0], [3e-3, 1e-3, 1.0]])
+    hinv = homography.inverse(hom)
+    m = sprites.polygon_mask([np.array([[0.0, 0.0], [2.5, 0.3], [0.8, 2.2]])], scale=1.0)
+    h, w = 40, 64
+    claimed, occl, trans = np.zeros((h, w), bool), np.zeros((h, w), bool), np.ones((h, w))
+    colour, flow = np.zeros((h, w, 3)), np.zeros((2, h, w, 2), np.float32)
+    tex = sprites.readonly(np.full((4, 4, 3), 100, np.uint8))
+    aff = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    kernels.flat_frame(hinv, np.stack([hom, hom]), m.sdf, m.scale, *m.origin,
+                       *mipmap.single(tex).kernel_args(), aff, np.ones(3), np.zeros(3), True,
+                       claimed, occl, colour, trans, flow)
+    x = np.stack(np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
+    want = reference_coverage(m, lambda p: homography.apply(hinv, p), x.reshape(-1, 2))
+    want = want.reshape(h, w)
+    assert 0 < (want > 0).sum() < 30
+    np.testing.assert_allclose(1.0 - trans, want, atol=1e-4)
+    assert np.array_equal(occl, want > 0.5)

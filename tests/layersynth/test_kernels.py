@@ -53,25 +53,44 @@ def _outputs():
             np.zeros((2, H, W, 2), np.float32))
 
 
-def test_flat_frame_fills_unclaimed_pixels_with_the_reference_colour_and_homography_flow():
+def _background(shading, claimed, colour, trans, flow):
+    """background_frame over the whole frame -> the rgb (H, W, 3) uint8 it closed the frame to."""
+    rgb = np.zeros((H, W, 3), np.uint8)
+    tex, aff, gain, bias = shading
+    kernels.background_frame(HINV, H_TO, *tex.kernel_args(), aff, gain, bias, claimed, colour,
+                             trans, rgb, flow)
+    return rgb
+
+
+def test_background_fills_unclaimed_pixels_with_the_reference_colour_and_homography_flow():
     tex, aff, gain, bias = _shading()
     claimed, colour, trans, flow = _outputs()
     claimed[3, 4] = True
-    trans[3, 4] = 0.0  # a nearer layer covers that pixel fully
-    occl = np.zeros((H, W), bool)
-    no_sdf = sprites.readonly(np.zeros((1, 1)))
-    kernels.flat_frame(HINV, H_TO, no_sdf, 1.0, 0.0, 0.0, False, *tex.kernel_args(), aff, gain,
-                       bias, True, claimed, occl, colour, trans, flow)
-    assert claimed.all() and not occl.any() and not trans.any()
-    rgb = np.floor(colour + 0.5)
+    trans[3, 4] = 0.0  # a nearer layer covers that pixel fully, with this colour
+    colour[3, 4] = (7.2, 80.6, 254.9)
+    rgb = _background((tex, aff, gain, bias), claimed, colour, trans, flow)
+    assert (trans == 1.0).all()  # ready for the next frame
     c = homography.apply(HINV, PIXELS)
     free = np.ones((H, W), bool)
     free[3, 4] = False
-    assert np.abs(rgb[free] - _colour(tex, aff, gain, bias, c)[free]).max() <= 0.5 + 1e-9
+    want = _colour(tex, aff, gain, bias, c)
+    assert np.abs(rgb[free] - want[free]).max() <= 0.5 + 1e-9
     for gap, h_to in ((0, H_NEXT), (1, H_PREV)):
         np.testing.assert_allclose(flow[gap][free], (homography.apply(h_to, c) - PIXELS)[free],
                                    atol=1e-4)
-    assert not rgb[3, 4].any() and not flow[:, 3, 4].any()  # a nearer layer owns that pixel
+    assert list(rgb[3, 4]) == [7, 81, 255] and not flow[:, 3, 4].any()  # the nearer layer's
+
+
+def test_background_adds_its_colour_behind_a_partly_covering_layer_and_rounds_once():
+    tex, aff, gain, bias = _shading()
+    claimed, colour, trans, flow = _outputs()
+    trans[2, 5], colour[2, 5] = 0.25, (30.0, 60.2, 90.4)  # a nearer layer covers 3/4 of it
+    claimed[2, 5] = True  # ... and its centre: that layer owns the flow
+    rgb = _background((tex, aff, gain, bias), claimed, colour, trans, flow)
+    want = _colour(tex, aff, gain, bias, homography.apply(HINV, PIXELS))[2, 5]
+    expect = np.clip(np.floor(np.array([30.0, 60.2, 90.4]) + 0.25 * want + 0.5), 0, 255)
+    assert list(rgb[2, 5]) == list(expect) and not flow[:, 2, 5].any()
+    assert trans[2, 5] == 1.0
 
 
 def test_flat_frame_as_occluder_claims_and_marks_only_the_pixels_on_its_mask():
@@ -84,7 +103,7 @@ def test_flat_frame_as_occluder_claims_and_marks_only_the_pixels_on_its_mask():
     want = mask.covers(c)
     first = tuple(np.argwhere(want)[0])
     claimed[first] = True
-    kernels.flat_frame(HINV, H_TO, mask.sdf, mask.scale, *mask.origin, True, *tex.kernel_args(),
+    kernels.flat_frame(HINV, H_TO, mask.sdf, mask.scale, *mask.origin, *tex.kernel_args(),
                        aff, gain, bias, True, claimed, occl, colour, trans, flow)
     expect_claimed = want.copy()
     want[first] = False
@@ -97,15 +116,11 @@ def test_flat_frame_as_occluder_claims_and_marks_only_the_pixels_on_its_mask():
     assert flow[:, want].any() and not flow[:, ~want].any()  # flow where it claims only
 
 
-def test_flat_frame_filters_a_minified_texture_as_the_reference_trilinear_sampler():
+def test_background_filters_a_minified_texture_as_the_reference_trilinear_sampler():
     tex, aff, gain, bias = _shading(2, size=(64, 80), scale=3.0)  # ~3 texels a pixel
     assert len(tex.levels) == 3
     claimed, colour, trans, flow = _outputs()
-    no_sdf = sprites.readonly(np.zeros((1, 1)))
-    kernels.flat_frame(HINV, H_TO, no_sdf, 1.0, 0.0, 0.0, False, *tex.kernel_args(), aff, gain,
-                       bias, True, claimed, np.zeros((H, W), bool), colour, trans, flow)
-    assert not trans.any()  # the background covers every pixel fully
-    rgb = np.floor(colour + 0.5)
+    rgb = _background((tex, aff, gain, bias), claimed, colour, trans, flow)
     jac = _row_centre_jacobian(HINV, W)
     lod = textures.level_of_detail(aff, jac)
     assert 1.0 < lod.min() and lod.max() < 2.0  # levels 1 and 2 blended

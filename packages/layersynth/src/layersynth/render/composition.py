@@ -28,14 +28,16 @@ transmittance `Canvas.trans` (H, W) (1 at the start of the frame) and the colour
 `Canvas.colour` (H, W, 3) float64, a layer of colour c adds trans * a * c and sets
 trans *= 1 - a (the first layer to reach a pixel, trans 1, overwrites what the last frame left
 there, so the sum needs no clearing); a pixel with trans 0 is done and no further layer visits it
-(interior pixels cost what they did before coverage). The background has a = 1 everywhere. Each
-frame's rgb is the colour sum rounded to uint8 (`coverage_colour` in numpy is the test oracle).
+(interior pixels cost what they did before coverage). The background has a = 1 everywhere and is
+drawn last: it closes the frame, rounding the colour sum to uint8 into rgb and setting trans back to
+1 in the same pass (`kernels.background_frame`; `coverage_colour` in numpy is the test oracle). A
+canvas composed without a background keeps rgb 0.
 A boundary pixel thus mixes the layers it straddles, while its labels and flow are those of the
 layer at its centre.
 
 The claim and coverage tests run per pixel inside the kernels (`kernels.flat_frame`,
-`kernels.object_frame`); a layer here is anything with `draw(t, canvas)` that follows the rules
-above.
+`kernels.object_frame`, `kernels.background_frame`); a layer here is anything with
+`draw(t, canvas)` that follows the rules above.
 
 The masks this gives equal the paper's blending applied to the amodal masks, `modal_from_amodal`
 (the test oracle); `occlusion_fraction` is the hidden share of object area built on them.
@@ -48,8 +50,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-
-from layersynth.render import kernels
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,12 +90,9 @@ class Canvas:
         return self.colour, self.trans, self.flow[ts]
 
     def finish_frame(self, t: int) -> None:
-        """Round the colour sum into rgb[t] (nearest level, clipped to [0, 255]; 0 where no layer
-        drew) and ready the frame buffers for the next frame: nothing claimed, full
-        transmittance."""
+        """Ready the claim buffer for the next frame (nothing claimed). The background layer, drawn
+        last, has already rounded the colour into rgb[t] and reset the transmittance."""
         self.claimed[:] = False
-        if self.shade_on:
-            kernels.finish_frame(self.colour, self.trans, self.rgb[t])
 
 
 class Layer(Protocol):

@@ -21,10 +21,10 @@ for the gaps g_0, g_1, ... (default (1,): index 0 = +1, 1 = -1), in pixels, (u, 
 along H), exact up to the Newton tolerance (residual ~1e-5 px). A frame's flow takes at each
 pixel the flow of the layer visible there (`composition`).
 
-The per-pixel work is done by the numba kernels `kernels.object_frame` (objects) and
-`kernels.flat_frame` (background, occluders), inline, from the maps built here (`object_map`,
-`camera_map`). `ForwardMap.forward`, `ForwardMap.inverse` and `flow_at` are the same maths in
-numpy, for checks.
+The per-pixel work is done by the numba kernels `kernels.object_frame` (objects),
+`kernels.flat_frame` (occluders, near planes) and `kernels.background_frame`, inline, from the
+maps built here (`object_map`, `camera_map`). `ForwardMap.forward`, `ForwardMap.inverse` and
+`flow_at` are the same maths in numpy, for checks.
 """
 
 from __future__ import annotations

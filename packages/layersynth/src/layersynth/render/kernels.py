@@ -126,19 +126,19 @@ def _grid_box(hinv, mh, mw, mscale, ox, oy, height, width):
 
 
 @numba.njit(cache=True)
-def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, aff, gain, bias,
-               shade_on, claimed, occl, colour, trans, flow):
-    """A layer whose forward map is the homography alone (F = H), over the whole frame.
+def flat_frame(hinv, h_to, sdf, mscale, ox, oy, tex, levels, wrap, aff, gain, bias, shade_on,
+               claimed, occl, colour, trans, flow):
+    """A flat shape layer (occluder, near plane): forward map the homography alone (F = H), shape
+    `sdf`, over the pixels whose canonical point can fall on the sdf grid.
 
-    is_occluder True: its shape is `sdf`; it claims and marks in `occl` the unclaimed pixels whose
-    centre it covers (sd > 0) and, when shade_on, adds its colour to every pixel it covers in part
-    (coverage a > 0). False (background): covers every pixel fully. The claiming layer writes the
-    flow. Pixels already done (trans 0; masks only: claimed) are skipped.
+    It claims and marks in `occl` the unclaimed pixels whose centre it covers (sd > 0), writes
+    their flow and, when shade_on, adds its colour to every pixel it covers in part (coverage
+    a > 0) that is not done yet (done: trans <= 0; masks only: claimed). (Jumping over the pixels
+    the signed distance rules out, as `object_frame` does, was slower: boxes are mostly covered.)
     """
     xm = 0.5 * (claimed.shape[1] - 1)
-    y0, y1, x0, x1 = 0, claimed.shape[0], 0, claimed.shape[1]
-    if is_occluder:  # only pixels whose canonical point can fall on the sdf grid
-        y0, y1, x0, x1 = _grid_box(hinv, sdf.shape[0], sdf.shape[1], mscale, ox, oy, y1, x1)
+    mh, mw = sdf.shape[0], sdf.shape[1]
+    y0, y1, x0, x1 = _grid_box(hinv, mh, mw, mscale, ox, oy, claimed.shape[0], claimed.shape[1])
     for i in range(y0, y1):
         nrm = 0.0  # |grad_x sd| at the last pixel of the row whose coverage was computed
         mx, my = _project(hinv, xm, float(i))  # the footprint changes little along a row
@@ -151,22 +151,17 @@ def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, 
             if (trans[i, j] <= 0.0) if shade_on else claimed[i, j]:
                 continue
             cx, cy = _project(hinv, float(j), float(i))
-            cov, claim = 1.0, not claimed[i, j]
-            if is_occluder:
-                ok, sd, sgx, sgy = _sdf_at(sdf, cx * mscale + ox, cy * mscale + oy)
-                if not (ok and (shade_on or sd > 0.0)):
-                    continue
-                if shade_on:
-                    cov = 1.0 if sd > 0.0 else 0.0
-                    if not (nrm > 0.0 and abs(sd) > 2.0 * nrm):
-                        a00, a01, a10, a11 = _hom_jacobian(hinv, float(j), float(i), cx, cy)
-                        cov, nrm = _coverage(sd, sgx * mscale, sgy * mscale, a00, a01, a10, a11)
-                    if cov <= 0.0:
-                        continue
-                claim = claim and sd > 0.0
-                if claim:
-                    occl[i, j] = True
+            mx, my = cx * mscale + ox, cy * mscale + oy
+            ok, sd, sgx, sgy = _sdf_at(sdf, mx, my)
+            cov = 1.0 if sd > 0.0 else 0.0
+            if ok and shade_on and not (nrm > 0.0 and abs(sd) > 2.0 * nrm):
+                a00, a01, a10, a11 = _hom_jacobian(hinv, float(j), float(i), cx, cy)
+                cov, nrm = _coverage(sd, sgx * mscale, sgy * mscale, a00, a01, a10, a11)
+            if cov <= 0.0:
+                continue
+            claim = sd > 0.0 and not claimed[i, j]
             if claim:
+                occl[i, j] = True
                 claimed[i, j] = True
             if not shade_on:
                 continue
@@ -176,12 +171,12 @@ def flat_frame(hinv, h_to, sdf, mscale, ox, oy, is_occluder, tex, levels, wrap, 
             tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
             if base > 0:
                 texel = bilinear_at(tex, s0, h0, w0, wrap, (tu + 0.5) * k0 - 0.5,
-                                     (tv + 0.5) * k0 - 0.5)
+                                    (tv + 0.5) * k0 - 0.5)
             else:
                 texel = bilinear_at(tex, s0, h0, w0, wrap, tu, tv)
             if f > 0.0:
                 far = bilinear_at(tex, s1, h1, w1, wrap, (tu + 0.5) * k1 - 0.5,
-                                   (tv + 0.5) * k1 - 0.5)
+                                  (tv + 0.5) * k1 - 0.5)
                 texel = (texel[0] * (1.0 - f) + far[0] * f, texel[1] * (1.0 - f) + far[1] * f,
                          texel[2] * (1.0 - f) + far[2] * f)
             for ch in range(3):
@@ -329,16 +324,55 @@ def object_frame(hinv, h_to, points, coef, coef_to, box, sdf, dist, mscale, ox, 
 
 
 @numba.njit(cache=True)
-def finish_frame(colour, trans, rgb):
-    """Round the colour sum (H, W, 3) into rgb (H, W, 3) uint8 (C-contiguous, like trans; nearest
-    level, half up, clipped to [0, 255]; 0 where no layer drew) and set trans to 1 for the next
-    frame. colour is left as
-    it is: a layer that finds trans 1 at a pixel overwrites it instead of adding (`fresh`), which
-    spares a clearing pass over it."""
-    col, tr, out = colour.reshape(-1), trans.reshape(-1), rgb.reshape(-1)  # flat: no 3-d indexing
-    for p in range(tr.shape[0]):
-        drawn = tr[p] < 1.0
-        tr[p] = 1.0
-        for ch in range(3):  # clipped before the cast: the same as int() then clipped, for any sum
-            v = min(max(col[3 * p + ch] + 0.5, 0.0), 255.0)
-            out[3 * p + ch] = np.uint8(v) if drawn else np.uint8(0)
+def background_frame(hinv, h_to, tex, levels, wrap, aff, gain, bias, claimed, colour, trans, rgb,
+                     flow):
+    """The far background (F = H), the last layer of every frame, which closes it.
+
+    It covers every pixel fully: it adds its colour with the light that still passes (trans)
+    and writes its flow where no nearer layer claimed the pixel centre; then, in the same pass,
+    it rounds the frame's colour sum into rgb (H, W, 3) uint8 (nearest level, half up, clipped to
+    [0, 255]) and sets trans back to 1 for the next frame. A pixel no nearer layer reached
+    (trans 1) takes the background's colour straight into rgb: colour (H, W, 3) is written only
+    where a nearer layer left a partial sum (a layer that finds trans 1 overwrites what the last
+    frame left in colour, so it needs no clearing). Pixels already done (trans 0) only round.
+    """
+    xm = 0.5 * (claimed.shape[1] - 1)
+    for i in range(claimed.shape[0]):
+        mx, my = _project(hinv, xm, float(i))  # the footprint changes little along a row
+        base, f = level_of(levels, footprint(hinv, aff, xm, float(i), mx, my, 1.0, 0.0, 0.0, 1.0))
+        nxt = min(base + 1, levels.shape[0] - 1)
+        s0, h0, w0 = levels[base, 0], levels[base, 1], levels[base, 2]
+        s1, h1, w1 = levels[nxt, 0], levels[nxt, 1], levels[nxt, 2]
+        k0, k1 = w0 / levels[0, 2], w1 / levels[0, 2]  # level coordinate = (u + 0.5) k - 0.5
+        for j in range(claimed.shape[1]):
+            wgt = trans[i, j]
+            if wgt <= 0.0:
+                for ch in range(3):
+                    rgb[i, j, ch] = np.uint8(min(max(colour[i, j, ch] + 0.5, 0.0), 255.0))
+                trans[i, j] = 1.0
+                continue
+            cx, cy = _project(hinv, float(j), float(i))
+            tu = aff[0, 0] * cx + aff[0, 1] * cy + aff[0, 2]
+            tv = aff[1, 0] * cx + aff[1, 1] * cy + aff[1, 2]
+            if base > 0:
+                texel = bilinear_at(tex, s0, h0, w0, wrap, (tu + 0.5) * k0 - 0.5,
+                                    (tv + 0.5) * k0 - 0.5)
+            else:
+                texel = bilinear_at(tex, s0, h0, w0, wrap, tu, tv)
+            if f > 0.0:
+                far = bilinear_at(tex, s1, h1, w1, wrap, (tu + 0.5) * k1 - 0.5,
+                                  (tv + 0.5) * k1 - 0.5)
+                texel = (texel[0] * (1.0 - f) + far[0] * f, texel[1] * (1.0 - f) + far[1] * f,
+                         texel[2] * (1.0 - f) + far[2] * f)
+            for ch in range(3):
+                val = wgt * min(max(gain[ch] * texel[ch] + bias[ch], 0.0), 255.0)
+                if wgt < 1.0:
+                    val += colour[i, j, ch]
+                rgb[i, j, ch] = np.uint8(min(max(val + 0.5, 0.0), 255.0))
+            trans[i, j] = 1.0
+            if claimed[i, j]:
+                continue
+            for g in range(h_to.shape[0]):
+                nx, ny = _project_to(h_to, g, cx, cy)
+                flow[g, i, j, 0] = nx - j
+                flow[g, i, j, 1] = ny - i

@@ -8,7 +8,7 @@ pixel, and gives them that plane's forward map F_e = H_e (`exact_flow.camera_map
 exactly with their plane, and their flow is the plane's.
 
 Drawing (`OccluderLayer.draw`) is the first layer of every frame (`composition`):
-`kernels.flat_frame` with is_occluder=True maps each pixel x to c = H_e^-1 x and, where the
+`kernels.flat_frame` maps each pixel x to c = H_e^-1 x and, where the
 polygons hold c (their signed distance field, read bilinearly), claims x, marks it in the occluder
 mask and writes the plane's flow there; its colour goes, weighted by area coverage, to every pixel
 the polygons cover in part (anti-aliased edges, `composition`).
@@ -44,7 +44,7 @@ class OccluderLayer:
         polygons cover; colour those they cover in part."""
         e = t + self.camera.margin
         m = self.mask
-        kernels.flat_frame(*self.camera.homographies(e), m.sdf, m.scale, *m.origin, True,
+        kernels.flat_frame(*self.camera.homographies(e), m.sdf, m.scale, *m.origin,
                            *self.shading.at(e), canvas.shade_on, canvas.claimed,
                            canvas.occluder[t], *canvas.colour_and_flow(t))
 

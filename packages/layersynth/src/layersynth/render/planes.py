@@ -60,7 +60,7 @@ class PlaneLayer:
             colour, trans = colour[y0:y1, x0:x1], trans[y0:y1, x0:x1]
             flow = flow[:, y0:y1, x0:x1]
         kernels.flat_frame(_from_box(hinv, x0, y0), _to_box(h_to, x0, y0), m.sdf, m.scale,
-                           *m.origin, True, *self.shading.at(e), canvas.shade_on,
+                           *m.origin, *self.shading.at(e), canvas.shade_on,
                            canvas.claimed[y0:y1, x0:x1], self.scratch[y0:y1, x0:x1], colour,
                            trans, flow)
 

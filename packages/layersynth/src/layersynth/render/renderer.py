@@ -40,8 +40,6 @@ from layersynth.scene.params import (
     video_frames,
 )
 
-_NO_SDF = sprites.readonly(np.zeros((1, 1)))  # flat_frame's shape argument, unused there
-
 
 @dataclass(frozen=True, eq=False)
 class _ObjectLayer:
@@ -103,9 +101,9 @@ class _BackgroundLayer:
 
     def draw(self, t: int, canvas: Canvas) -> None:
         e = t + self.camera.margin
-        kernels.flat_frame(*self.camera.homographies(e), _NO_SDF, 1.0, 0.0, 0.0, False,
-                           *self.shading.at(e), True, canvas.claimed, canvas.occluder[t],
-                           *canvas.colour_and_flow(t))
+        colour, trans, flow = canvas.colour_and_flow(t)
+        kernels.background_frame(*self.camera.homographies(e), *self.shading.at(e),
+                                 canvas.claimed, colour, trans, canvas.rgb[t], flow)
 
 
 def render(params: SceneParams, assets: Assets) -> Sequence:
