@@ -112,3 +112,21 @@ def test_an_order_change_rate_outside_0_1_or_with_single_objects_is_refused():
     with pytest.raises(ValueError, match="order_change_prob: .* 2 or more, got objects 1"):
         SceneConfig(order_change_prob=0.2, objects=(1,))
     assert SceneConfig(order_change_prob=0.2, objects=(1, 2)).order_change_prob == 0.2
+
+
+def test_the_sampler_draws_on_past_its_usual_tries_while_no_scene_allows_a_swap(monkeypatch):
+    from layersynth.scene import sampling
+
+    real, calls = reorder.plan_change, []
+
+    def none_at_first(*args):
+        calls.append(1)
+        return None if len(calls) <= sampling.ORDER_TRIES + 3 else real(*args)
+
+    cfg = replace(REORDER, order_change_crossing=True, objects=(2,))
+    monkeypatch.setattr(reorder, "plan_change", none_at_first)
+    p = sample_scene(np.random.default_rng(4), cfg, ASSETS)
+    assert len(calls) > sampling.ORDER_TRIES + 3 and len(p.order_changes) == 1
+    monkeypatch.setattr(reorder, "plan_change", lambda *args: None)
+    with pytest.raises(ValueError, match=f"none of {sampling.ORDER_TRIES_MAX} scenes"):
+        sample_scene(np.random.default_rng(4), cfg, ASSETS)
