@@ -93,24 +93,43 @@ LOSS = {"order_weight": 0.5, "modal_weight": 0.5, "modal_layers": "padded", "mod
 MODEL = {"height": SCENE["height"], "width": SCENE["width"]}
 
 
-def generate(out: Path, n: int, seed: int, **scene) -> None:
+def generate(out: Path, n: int, seed: int, *, wait: float = 900.0, **scene) -> None:
     """`layersynth generate --preset tiny` with SCENE's changes (and then `scene`'s, SceneConfig
     fields), through layersynth's own generation code (resumable: an existing complete folder is
-    kept)."""
-    from layersynth.errors import UsageError
+    kept, one made with other settings made again). While another process holds the folder (two
+    checks started on one --out), it waits up to `wait` seconds for it, then raises FolderInUse:
+    a folder in use is never deleted."""
     from layersynth.pipeline import generation
+    from layersynth.store.folder_lock import FolderInUse
 
     settings = generation.make_settings(preset="tiny", seed=seed, **{**SCENE, **scene})
     start = time.monotonic()
+    while True:
+        try:
+            summary = _generate_once(generation, settings, n, out)
+            break
+        except FolderInUse as err:
+            if time.monotonic() - start >= wait:
+                raise
+            log(f"waiting: {err}")
+            time.sleep(5.0)
+    made = f"{summary['made']} made, {summary['kept']} kept"
+    log(f"generated {out} ({n} sequences: {made}) in {time.monotonic() - start:.0f} s")
+
+
+def _generate_once(generation, settings, n: int, out: Path) -> dict:
+    from layersynth.errors import UsageError
+    from layersynth.store.folder_lock import FolderInUse
+
     try:
-        summary = generation.generate(settings, n=n, out=out, workers=2, scheduler=None)
+        return generation.generate(settings, n=n, out=out, workers=2, scheduler=None)
+    except FolderInUse:
+        raise
     except UsageError as err:
         # a folder made with other settings or by another version of layersynth: start over
         log(f"regenerating {out}: {err}")
         shutil.rmtree(out)
-        summary = generation.generate(settings, n=n, out=out, workers=2, scheduler=None)
-    made = f"{summary['made']} made, {summary['kept']} kept"
-    log(f"generated {out} ({n} sequences: {made}) in {time.monotonic() - start:.0f} s")
+        return generation.generate(settings, n=n, out=out, workers=2, scheduler=None)
 
 
 def train(args, shards: Path, val: Path, run: Path) -> dict:

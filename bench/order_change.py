@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/order-change", help="work folder (data, runs)")
     p.add_argument("--steps", type=int, default=1600, help="training steps a run (default 1600)")
     p.add_argument("--seeds", type=int, default=3, help="runs per head, seeds 0.. (default 3)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="first training seed (default 0): --first-seed 1 --seeds 2 runs seeds 1 "
+                   "and 2, e.g. beside another process on the same --out")
     p.add_argument("--train", type=int, default=600, help="training sequences (default 600)")
     p.add_argument("--val", type=int, default=96, help="sequences per Syn-val split (default 96)")
     p.add_argument("--order-changes", type=float, default=0.5, metavar="P",
@@ -67,8 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 0 <= args.order_changes <= 1:
         p.error(f"--order-changes: {args.order_changes} is not a share in [0, 1]")
-    if min(args.steps, args.seeds, args.train, args.val) < 1:
-        p.error("--steps, --seeds, --train and --val must be >= 1")
+    if min(args.steps, args.seeds, args.train, args.val) < 1 or args.first_seed < 0:
+        p.error("--steps, --seeds, --train and --val must be >= 1, --first-seed >= 0")
     return args
 
 
@@ -96,7 +99,7 @@ def train_and_score(args, folders: dict[str, Path], runs: Path) -> list[dict]:
     from oclr.eval_shards import evaluate_shards
 
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for head in HEADS:
             run = runs / f"{head}-seed{seed}"
             if run.exists():
@@ -172,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, mean))
     print("; ".join(f"{name} {v['value']:+.3f} ({'met' if v['met'] else 'NOT met'}, target "
                     f"{TARGETS[name]})" for name, v in met.items()))
-    emit_json({"steps": args.steps, "seeds": args.seeds, "train": args.train, "val": args.val,
+    emit_json({"steps": args.steps, "seeds": args.seeds, "first_seed": args.first_seed,
+               "train": args.train, "val": args.val,
                "order_changes": args.order_changes, "crossing": not args.apart,
                "loss": args.loss, "model": args.model, "runs": rows, "means": mean,
                "verdicts": met, "targets": TARGETS,
