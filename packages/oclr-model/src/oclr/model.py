@@ -9,7 +9,8 @@
       -> U-Net decoder with skips       (B*T, C_0, H, W)
       -> 1x1 conv                       (B, T, K, H, W) amodal logits
       order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer
-      (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks).
+      (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks;
+      with cfg.order_pool, content pooled per query by `oclr.order_pool`).
 
 Object k is output channel k everywhere; h = H / stride, w = W / stride, G heads, D = d_model.
 """
@@ -24,6 +25,7 @@ from torch import nn
 from oclr.attention import DecoderLayer, EncoderLayer, other_frame_mask
 from oclr.config import ModelConfig
 from oclr.order_evidence import FEATURES, occlusion_evidence
+from oclr.order_pool import mask_pool, memory_pool, pool_width
 
 
 def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
@@ -68,9 +70,13 @@ class CNNDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         """x (N, C_last, h, w), skips as CNNEncoder returns them -> logits (N, K, H, W)."""
+        return self.head(self.features(x, skips))
+
+    def features(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """As forward, without the 1x1 head: (N, C_0, H, W)."""
         for up, block, skip in zip(self.ups, self.blocks, reversed(skips), strict=True):
             x = block(torch.cat([up(x), skip], dim=1))
-        return self.head(x)
+        return x
 
 
 class OCLR(nn.Module):
@@ -94,7 +100,7 @@ class OCLR(nn.Module):
         self.time_embed = nn.Linear(1, d)  # normalised t -> D, added to every query
         self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.norm)
                                      for _ in range(cfg.decoder_layers))
-        extra = FEATURES if cfg.order_evidence else 0
+        extra = (FEATURES if cfg.order_evidence else 0) + pool_width(cfg)
         self.order_head = nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
         self.decoder_cnn = CNNDecoder(cfg)
@@ -106,16 +112,21 @@ class OCLR(nn.Module):
         h, w = bottleneck.shape[-2:]
         memory = self.encode(bottleneck.unflatten(0, (b, t)))  # (B, T*h*w, D)
         queries = self.decode(memory, t)  # (B, K, T, D)
-        maps = attention_maps(queries, memory.unflatten(1, (t, h * w)), self.cfg.heads,
-                              self.cfg.attention_map_scale)
-        maps = maps.unflatten(-1, (h, w)).flatten(0, 1)  # (B*T, K*G, h, w)
+        tokens = memory.unflatten(1, (t, h * w))  # (B, T, h*w, D)
+        flat = attention_maps(queries, tokens, self.cfg.heads, self.cfg.attention_map_scale)
+        maps = flat.unflatten(-1, (h, w)).flatten(0, 1)  # (B*T, K*G, h, w)
         x = torch.relu(self.map_proj(maps.movedim(1, -1))).movedim(-1, 1)  # (B*T, C, h, w)
-        logits = self.decoder_cnn(x, skips).unflatten(0, (b, t))  # (B, T, K, H, W)
-        pooled = queries.amax(dim=2)  # (B, K, D)
+        features = self.decoder_cnn.features(x, skips)  # (B*T, C_0, H, W)
+        logits = self.decoder_cnn.head(features).unflatten(0, (b, t))  # (B, T, K, H, W)
+        pooled = [queries.amax(dim=2)]  # (B, K, D)
         if self.cfg.order_evidence:
             evidence = occlusion_evidence(torch.sigmoid(logits), flow)  # (B, K, FEATURES)
-            pooled = torch.cat([pooled, evidence.to(pooled.dtype)], dim=-1)
-        order = self.order_head(pooled).squeeze(-1)  # (B, K)
+            pooled.append(evidence.to(pooled[0].dtype))
+        if self.cfg.order_pool == "memory":
+            pooled.append(memory_pool(flat, tokens, self.cfg.heads))  # (B, K, D)
+        elif self.cfg.order_pool == "mask":
+            pooled.append(mask_pool(torch.sigmoid(logits), features.unflatten(0, (b, t))))
+        order = self.order_head(torch.cat(pooled, dim=-1)).squeeze(-1)  # (B, K)
         return logits, order
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
