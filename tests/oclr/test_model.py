@@ -124,11 +124,15 @@ SMALL = dict(frames=4, height=32, width=48, cnn_channels=(8, 16, 32), d_model=32
              ffn_dim=32)
 
 
-@pytest.mark.parametrize("evidence", [False, True])
-def test_the_per_frame_order_head_scores_every_frame_with_the_global_head_s_weights(evidence):
+@pytest.mark.parametrize("evidence, pool", [(False, "none"), (True, "none"), (False, "mask"),
+                                            (True, "memory")])
+def test_the_per_frame_order_head_scores_every_frame_with_the_global_head_s_weights(evidence,
+                                                                                    pool):
+    """Clip-level order inputs (evidence, pooled content) sit beside every frame's outputs."""
     torch.manual_seed(0)
-    clip = build_model("tiny", order_evidence=evidence, **SMALL).eval()
-    frame = build_model("tiny", order_evidence=evidence, order_head="frame", **SMALL).eval()
+    clip = build_model("tiny", order_evidence=evidence, order_pool=pool, **SMALL).eval()
+    frame = build_model("tiny", order_evidence=evidence, order_pool=pool, order_head="frame",
+                        **SMALL).eval()
     frame.load_state_dict(clip.state_dict())  # same parameter names and shapes
     flow = torch.randn(2, 3, 4, 32, 48)
     with torch.no_grad():

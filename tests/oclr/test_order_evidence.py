@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from oclr.eval_shards import score_clip
+from oclr.losses import OCLRLoss
 from oclr.model import build_model
 from oclr.order_evidence import occlusion_evidence
 
@@ -48,3 +50,21 @@ def test_a_model_with_order_evidence_takes_two_more_order_head_inputs_and_the_de
     assert logits.shape == (1, 4, 3, 32, 48) and order.shape == (1, 3)
     with pytest.raises(ValueError, match="order_evidence"):
         build_model("tiny", order_evidence="yes")
+
+
+def test_the_flow_gap_as_order_score_ranks_the_pair_right_through_matching_loss_and_scoring():
+    # the oracle of issue 15: GT masks in shuffled channels, score = flow gap (front ~0 = nearer)
+    gt, flow = _two_overlapping_layers()  # channel 0 in front, as in the shards
+    perm = [2, 0, 1]  # prediction channel c holds GT layer perm[c]
+    prob = gt[:, :, perm]
+    gap = occlusion_evidence(prob, flow)[..., 0]  # (1, 3)
+    logits = (prob * 2 - 1) * 10
+    loss = OCLRLoss()
+    _, right = loss(logits, gap, gt, valid=torch.tensor([2]))
+    _, wrong = loss(logits, -gap, gt, valid=torch.tensor([2]))
+    assert right["order"] < 0.2 < 0.5 < wrong["order"]  # softplus(-+1.43) / 3 pairs: 0.07, 0.55
+    modal = torch.zeros(2, 16, 24, dtype=torch.long)
+    modal[gt[0, :, 1] > 0] = 2
+    modal[gt[0, :, 0] > 0] = 1
+    clip = score_clip("c", prob[0], gap[0], gt[0], modal, 2, torch.tensor([0, 1, 3]))
+    assert (clip.pairs, clip.pairs_correct) == (1, 1) and clip.modal_j == [1.0, 1.0]

@@ -19,6 +19,7 @@ from oclr.schedule import paper_schedule
 
 NORMS = ("layernorm", "reference")
 ORDER_HEADS = ("global", "frame")
+ORDER_POOLS = ("none", "memory", "mask")  # ModelConfig.order_pool, oclr.order_pool
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class ModelConfig:
     # frame's own decoder outputs -> scores (B, T, K), for scenes whose depth order changes.
     # The head's weights are the same either way, so reference weights load into both.
     order_head: str = "global"
+    # Not in the paper: the order head also sees, per query, content pooled from the clip
+    # (`oclr.order_pool`): "memory" (the encoder's tokens under its attention map) or "mask" (the
+    # U-Net decoder's last features under its amodal mask). "none" (the paper's head) loads
+    # reference weights; the others widen the head's first Linear.
+    order_pool: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -79,6 +85,9 @@ class ModelConfig:
                              f"{self.order_head!r}")
         if not isinstance(self.order_evidence, bool):
             raise ValueError(f"order_evidence must be true or false, got {self.order_evidence!r}")
+        if self.order_pool not in ORDER_POOLS:
+            raise ValueError(f"order_pool must be one of {list(ORDER_POOLS)}, got "
+                             f"{self.order_pool!r}")
         if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):
             raise ValueError(f"map_scale must be a positive number or None, got {self.map_scale!r}")
         if self.height % self.stride or self.width % self.stride:

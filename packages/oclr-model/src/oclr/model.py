@@ -10,7 +10,8 @@
       -> 1x1 conv                       (B, T, K, H, W) amodal logits
       order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer
       (with cfg.order_head "frame", no max: the MLP per frame -> (B, T, K) scores)
-      (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks).
+      (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks;
+      with cfg.order_pool, content pooled per query by `oclr.order_pool`).
 
 Object k is output channel k everywhere; h = H / stride, w = W / stride, G heads, D = d_model.
 """
@@ -25,6 +26,7 @@ from torch import nn
 from oclr.attention import DecoderLayer, EncoderLayer, other_frame_mask
 from oclr.config import ModelConfig
 from oclr.order_evidence import FEATURES, occlusion_evidence
+from oclr.order_pool import mask_pool, memory_pool, pool_width
 
 
 def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
@@ -69,9 +71,13 @@ class CNNDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         """x (N, C_last, h, w), skips as CNNEncoder returns them -> logits (N, K, H, W)."""
+        return self.head(self.features(x, skips))
+
+    def features(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """As forward, without the 1x1 head: (N, C_0, H, W)."""
         for up, block, skip in zip(self.ups, self.blocks, reversed(skips), strict=True):
             x = block(torch.cat([up(x), skip], dim=1))
-        return self.head(x)
+        return x
 
 
 class OCLR(nn.Module):
@@ -96,7 +102,7 @@ class OCLR(nn.Module):
         self.time_embed = nn.Linear(1, d)  # normalised t -> D, added to every query
         self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.norm)
                                      for _ in range(cfg.decoder_layers))
-        extra = FEATURES if cfg.order_evidence else 0
+        extra = (FEATURES if cfg.order_evidence else 0) + pool_width(cfg)
         self.order_head = nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
         self.decoder_cnn = CNNDecoder(cfg)
@@ -109,20 +115,26 @@ class OCLR(nn.Module):
         h, w = bottleneck.shape[-2:]
         memory = self.encode(bottleneck.unflatten(0, (b, t)))  # (B, T*h*w, D)
         queries = self.decode(memory, t)  # (B, K, T, D)
-        maps = attention_maps(queries, memory.unflatten(1, (t, h * w)), self.cfg.heads,
-                              self.cfg.attention_map_scale)
-        maps = maps.unflatten(-1, (h, w)).flatten(0, 1)  # (B*T, K*G, h, w)
+        tokens = memory.unflatten(1, (t, h * w))  # (B, T, h*w, D)
+        flat = attention_maps(queries, tokens, self.cfg.heads, self.cfg.attention_map_scale)
+        maps = flat.unflatten(-1, (h, w)).flatten(0, 1)  # (B*T, K*G, h, w)
         x = torch.relu(self.map_proj(maps.movedim(1, -1))).movedim(-1, 1)  # (B*T, C, h, w)
-        logits = self.decoder_cnn(x, skips).unflatten(0, (b, t))  # (B, T, K, H, W)
-        pooled = queries.amax(dim=2)  # (B, K, D)
-        if self.cfg.order_head == "frame":
-            pooled = queries.transpose(1, 2)  # (B, T, K, D): each frame's own decoder outputs
+        features = self.decoder_cnn.features(x, skips)  # (B*T, C_0, H, W)
+        logits = self.decoder_cnn.head(features).unflatten(0, (b, t))  # (B, T, K, H, W)
+        per_frame = self.cfg.order_head == "frame"
+        # (B, T, K, D) each frame's own decoder outputs for a per-frame head, else (B, K, D)
+        pooled = [queries.transpose(1, 2) if per_frame else queries.amax(dim=2)]
+        clip_level = []  # (B, K, F) inputs of the whole clip
         if self.cfg.order_evidence:
-            evidence = occlusion_evidence(torch.sigmoid(logits), flow)  # (B, K, FEATURES)
-            if pooled.ndim == 4:  # the clip's evidence beside every frame's outputs
-                evidence = evidence[:, None].expand(-1, pooled.shape[1], -1, -1)
-            pooled = torch.cat([pooled, evidence.to(pooled.dtype)], dim=-1)
-        order = self.order_head(pooled).squeeze(-1)  # (B, K), or (B, T, K) for order_head "frame"
+            clip_level.append(occlusion_evidence(torch.sigmoid(logits), flow))
+        if self.cfg.order_pool == "memory":
+            clip_level.append(memory_pool(flat, tokens, self.cfg.heads))
+        elif self.cfg.order_pool == "mask":
+            clip_level.append(mask_pool(torch.sigmoid(logits), features.unflatten(0, (b, t))))
+        for inputs in clip_level:  # beside every frame's outputs for a per-frame head
+            inputs = inputs[:, None].expand(-1, t, -1, -1) if per_frame else inputs
+            pooled.append(inputs.to(pooled[0].dtype))
+        order = self.order_head(torch.cat(pooled, dim=-1)).squeeze(-1)  # (B, K) or (B, T, K)
         return logits, order
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
