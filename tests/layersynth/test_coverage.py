@@ -40,12 +40,11 @@ def reference_coverage(mask: sprites.SpriteMask, inverse, x: np.ndarray, h: floa
     return np.where(np.isfinite(sd), np.clip(0.5 + sd / np.nan_to_num(norm, nan=1.0), 0, 1), 0.0)
 
 
-def test_occluder_coverage_equals_the_numpy_reference_under_a_perspective_map():
-    hom = np.array([[0.9, -0.2, 14.0], [0.15, 1.1, 11.0], [2e-3, -1e-3, 1.0]])
+def _flat_occluder(hom, polygon, h, w):
+    """flat_frame of a polygon occluder (flat colour 100) under `hom` on an empty h x w frame ->
+    (trans, occl, colour, want): want the reference coverage at every pixel."""
     hinv = homography.inverse(hom)
-    poly = [np.array([[-8.0, -6.0], [9.0, -7.5], [4.0, 8.0], [-7.0, 5.0]])]
-    m = sprites.polygon_mask(poly, scale=1.0)
-    h, w = 28, 32
+    m = sprites.polygon_mask([np.array(polygon, float)], scale=1.0)
     claimed, occl, trans = np.zeros((h, w), bool), np.zeros((h, w), bool), np.ones((h, w))
     colour, flow = np.zeros((h, w, 3)), np.zeros((2, h, w, 2), np.float32)
     tex = sprites.readonly(np.full((4, 4, 3), 100, np.uint8))
@@ -55,7 +54,13 @@ def test_occluder_coverage_equals_the_numpy_reference_under_a_perspective_map():
                        claimed, occl, colour, trans, flow)
     x = np.stack(np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
     want = reference_coverage(m, lambda p: homography.apply(hinv, p), x.reshape(-1, 2))
-    want = want.reshape(h, w)
+    return trans, occl, colour, want.reshape(h, w)
+
+
+def test_occluder_coverage_equals_the_numpy_reference_under_a_perspective_map():
+    hom = np.array([[0.9, -0.2, 14.0], [0.15, 1.1, 11.0], [2e-3, -1e-3, 1.0]])
+    trans, occl, colour, want = _flat_occluder(
+        hom, [[-8.0, -6.0], [9.0, -7.5], [4.0, 8.0], [-7.0, 5.0]], 28, 32)
     edge = (want > 0) & (want < 1)
     assert edge.sum() > 30  # the outline crosses pixels at many offsets
     np.testing.assert_allclose(1.0 - trans, want, atol=1e-4)
@@ -204,19 +209,7 @@ def test_a_small_occluder_far_from_most_pixels_gets_the_reference_coverage_every
     """A 3-pixel triangle in a 40 x 64 frame under perspective: flat_frame's box and coverage
     leave no pixel out and add none."""
     hom = np.array([[1.3, 0.1, 40.0], [-0.05, 1.2, 20.0], [3e-3, 1e-3, 1.0]])
-    hinv = homography.inverse(hom)
-    m = sprites.polygon_mask([np.array([[0.0, 0.0], [2.5, 0.3], [0.8, 2.2]])], scale=1.0)
-    h, w = 40, 64
-    claimed, occl, trans = np.zeros((h, w), bool), np.zeros((h, w), bool), np.ones((h, w))
-    colour, flow = np.zeros((h, w, 3)), np.zeros((2, h, w, 2), np.float32)
-    tex = sprites.readonly(np.full((4, 4, 3), 100, np.uint8))
-    aff = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    kernels.flat_frame(hinv, np.stack([hom, hom]), m.sdf, m.scale, *m.origin,
-                       *mipmap.single(tex).kernel_args(), aff, np.ones(3), np.zeros(3), True,
-                       claimed, occl, colour, trans, flow)
-    x = np.stack(np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float)), -1)
-    want = reference_coverage(m, lambda p: homography.apply(hinv, p), x.reshape(-1, 2))
-    want = want.reshape(h, w)
+    trans, occl, _, want = _flat_occluder(hom, [[0.0, 0.0], [2.5, 0.3], [0.8, 2.2]], 40, 64)
     assert 0 < (want > 0).sum() < 30
     np.testing.assert_allclose(1.0 - trans, want, atol=1e-4)
     assert np.array_equal(occl, want > 0.5)
