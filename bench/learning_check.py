@@ -106,7 +106,7 @@ def generate(out: Path, n: int, seed: int, *, wait: float = 900.0, **scene) -> N
     start = time.monotonic()
     while True:
         try:
-            summary = _generate_once(generation, settings, n, out)
+            summary = _generate_once(settings, n, out)
             break
         except FolderInUse as err:
             if time.monotonic() - start >= wait:
@@ -117,8 +117,9 @@ def generate(out: Path, n: int, seed: int, *, wait: float = 900.0, **scene) -> N
     log(f"generated {out} ({n} sequences: {made}) in {time.monotonic() - start:.0f} s")
 
 
-def _generate_once(generation, settings, n: int, out: Path) -> dict:
+def _generate_once(settings, n: int, out: Path) -> dict:
     from layersynth.errors import UsageError
+    from layersynth.pipeline import generation
     from layersynth.store.folder_lock import FolderInUse
 
     try:

@@ -2,7 +2,6 @@
 never deleted (two checks started on one --out once wiped each other's training set)."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,11 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def _learning_check():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("learning_check", BENCH / "learning_check.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    """The script as a module, loaded from its file (it imports only installed packages)."""
+    spec = importlib.util.spec_from_file_location("learning_check", BENCH / "learning_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_a_folder_held_by_another_generation_is_not_deleted(tmp_path):
