@@ -20,6 +20,7 @@ from oclr.schedule import paper_schedule
 NORMS = ("layernorm", "reference")
 ORDER_HEADS = ("global", "frame")
 ORDER_POOLS = ("none", "memory", "mask")  # ModelConfig.order_pool, oclr.order_pool
+DECODERS = ("transformer", "slots")  # ModelConfig.decoder; "slots" is oclr.slots
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class ModelConfig:
     # U-Net decoder's last features under its amodal mask). "none" (the paper's head) loads
     # reference weights; the others widen the head's first Linear.
     order_pool: str = "none"
+    # Not in the paper: what turns the encoder's tokens into the K queries' outputs. "transformer"
+    # is the paper's decoder (learned queries, `decoder_layers` layers; reference weights need
+    # it); "slots" is slot attention (`oclr.slots`), where the queries compete for the tokens,
+    # `slot_iters` rounds over the clip and one per frame.
+    decoder: str = "transformer"
+    slot_iters: int = 3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -88,6 +95,10 @@ class ModelConfig:
         if self.order_pool not in ORDER_POOLS:
             raise ValueError(f"order_pool must be one of {list(ORDER_POOLS)}, got "
                              f"{self.order_pool!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {list(DECODERS)}, got {self.decoder!r}")
+        if int(self.slot_iters) != self.slot_iters or self.slot_iters < 0:
+            raise ValueError(f"slot_iters must be an integer >= 0, got {self.slot_iters!r}")
         if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):
             raise ValueError(f"map_scale must be a positive number or None, got {self.map_scale!r}")
         if self.height % self.stride or self.width % self.stride:

@@ -4,6 +4,7 @@
       -> CNN encoder per frame          (B*T, C_i, H/2^i, W/2^i) skips, bottleneck (B*T, C, h, w)
       -> transformer encoder            (B, T*h*w, D); each token attends to the OTHER frames only
       -> transformer decoder            (B, K*T, D): K learned queries repeated over T
+         (with cfg.decoder "slots": slot attention, `oclr.slots`, (B, K, T, D) directly)
       -> attention maps                 (B*T, K*G, h, w): per head, decoder(k, t) . encoder(t, y, x)
       -> Linear(K*G -> C) + ReLU        (B*T, C, h, w): the new bottleneck
       -> U-Net decoder with skips       (B*T, C_0, H, W)
@@ -27,6 +28,7 @@ from oclr.attention import DecoderLayer, EncoderLayer, other_frame_mask
 from oclr.config import ModelConfig
 from oclr.order_evidence import FEATURES, occlusion_evidence
 from oclr.order_pool import mask_pool, memory_pool, pool_width
+from oclr.slots import SlotDecoder
 
 
 def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
@@ -98,10 +100,14 @@ class OCLR(nn.Module):
         self.pos_embed = nn.Linear(3, d)  # normalised (t, y, x) -> D, added once
         self.encoder = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.norm)
                                      for _ in range(cfg.encoder_layers))
-        self.queries = nn.Parameter(torch.randn(cfg.num_objects, d))
-        self.time_embed = nn.Linear(1, d)  # normalised t -> D, added to every query
-        self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.norm)
-                                     for _ in range(cfg.decoder_layers))
+        if cfg.decoder == "slots":
+            self.slots = SlotDecoder(cfg.num_objects, d, cfg.ffn_dim, cfg.slot_iters)
+        else:
+            self.queries = nn.Parameter(torch.randn(cfg.num_objects, d))
+            self.time_embed = nn.Linear(1, d)  # normalised t -> D, added to every query
+            self.decoder = nn.ModuleList(DecoderLayer(d, cfg.heads, cfg.ffn_dim, cfg.dropout,
+                                                      cfg.norm)
+                                         for _ in range(cfg.decoder_layers))
         extra = (FEATURES if cfg.order_evidence else 0) + pool_width(cfg)
         self.order_head = nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
@@ -149,6 +155,8 @@ class OCLR(nn.Module):
 
     def decode(self, memory: torch.Tensor, t: int) -> torch.Tensor:
         """memory (B, T*h*w, D) -> decoder outputs (B, K, T, D)."""
+        if self.cfg.decoder == "slots":
+            return self.slots(memory, self._time(t, memory))
         k = self.cfg.num_objects
         time = self._time(t, memory)[:, None]  # (T, 1)
         q = self.queries[:, None, :] + self.time_embed(time)[None]  # (K, T, D)
@@ -208,12 +216,13 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     parts = {
         "encoder_cnn": [model.encoder_cnn],
         "transformer_encoder": [model.input_proj, model.pos_embed, model.encoder],
-        "transformer_decoder": [model.time_embed, model.decoder],
+        "transformer_decoder": [getattr(model, name) for name in ("time_embed", "decoder", "slots")
+                                if hasattr(model, name)],
         "order_head": [model.order_head],
         "decoder_cnn": [model.map_proj, model.decoder_cnn],
     }
     out = {name: sum(p.numel() for m in mods for p in m.parameters())
            for name, mods in parts.items()}
-    out["transformer_decoder"] += model.queries.numel()
+    out["transformer_decoder"] += model.queries.numel() if hasattr(model, "queries") else 0
     out["total"] = sum(p.numel() for p in model.parameters())
     return out
