@@ -77,3 +77,15 @@ def test_a_slots_checkpoint_loads_back_into_a_slots_model_with_the_same_outputs(
 def test_a_bad_decoder_setting_is_refused_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         build_model("tiny", **{field: value})
+
+
+def test_a_slots_model_trains_under_bf16_autocast_on_the_cpu():
+    # the GRU cell mixes a bf16 update with the slots' state: autocast must reconcile them
+    torch.manual_seed(2)
+    model = build_model("tiny", decoder="slots")
+    flow = torch.randn(1, 2, 4, 32, 48)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, order = model(flow)
+    assert logits.dtype == torch.bfloat16 and bool(torch.isfinite(logits.float()).all())
+    (logits.float().mean() + order.float().mean()).backward()
+    assert model.slots.gru.weight_hh.grad.abs().sum() > 0
