@@ -64,7 +64,8 @@ class SlotDecoder(nn.Module):
         return slots + self.ffn(self.norm_ffn(slots))
 
 
-def competitive_means(logits: torch.Tensor, values: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def competitive_means(logits: torch.Tensor, values: torch.Tensor,
+                      eps: float = 1e-8) -> torch.Tensor:
     """logits (N, K, M) slot-token scores, values (N, M, D) -> (N, K, D): every token's softmax
     over the K slots (its shares sum to 1), then each slot's mean of the values weighted by its
     shares. A slot that wins no token gets the plain mean (eps keeps it finite)."""
