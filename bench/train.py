@@ -1,5 +1,7 @@
 """Training-step cost of the OCLR network: `python bench/train.py [--preset oclr] [--frames 8,30]`.
 
+`--model FIELD=VALUE` changes the preset's network (e.g. `--preset tiny --model decoder=slots`).
+
 One step = forward, OCLRLoss (the preset's training loss, oclr.config.DEFAULT_LOSS, with its
 Hungarian matching; --loss FIELD=VALUE changes it) and backward on random flow and random
 targets (the cost does not depend on the values), no optimiser update. Reports, per clip length T:
@@ -40,6 +42,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE",
                     type=field_value, help="LossConfig field over the preset's training loss "
                     "(oclr.config.DEFAULT_LOSS), repeatable, e.g. modal_weight=0")
+    ap.add_argument("--model", action="append", default=[], metavar="FIELD=VALUE",
+                    type=field_value, help="ModelConfig field over the preset, repeatable, e.g. "
+                    "decoder=slots or height=48")
     ap.add_argument("--json", default=None, help="also write the JSON result to this file")
     return ap.parse_args()
 
@@ -136,7 +141,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     frames = [int(t) for t in args.frames.split(",")]
-    model = build_model(args.preset, frames=max(frames)).to(device).train()
+    model = build_model(args.preset, **{"frames": max(frames), **dict(args.model)})
+    model = model.to(device).train()
     params = count_parameters(model)
     if args.compile:
         model = torch.compile(model)
@@ -144,8 +150,8 @@ def main() -> None:
     print(f"preset {args.preset}: {params['total'] / 1e6:.2f} M parameters, device {device}, "
           f"{args.dtype}, compile {args.compile}, torch threads {torch.get_num_threads()}")
     print_table(rows)
-    emit_json({"preset": args.preset, "device": str(device), "dtype": args.dtype,
-               "compile": args.compile, "threads": torch.get_num_threads(),
+    emit_json({"preset": args.preset, "model": dict(args.model), "device": str(device),
+               "dtype": args.dtype, "compile": args.compile, "threads": torch.get_num_threads(),
                "parameters": params, "rows": rows}, args.json)
 
 
