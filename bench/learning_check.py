@@ -93,8 +93,8 @@ LOSS = {"order_weight": 0.5, "modal_weight": 0.5, "modal_layers": "padded", "mod
 # The tiny network at the clips' size (ModelConfig height/width: what the data is read at), with
 # two changes not in the paper (docs/model.md, "The learning check", for what each did): slot
 # attention in place of the transformer decoder (`oclr.slots`: queries that compete for the
-# tokens, so touching objects stay in separate layers), and the order head also reading the
-# U-Net features under each layer's mask (`oclr.order_pool`).
+# tokens; amodal J 0.580 -> 0.658 in seed 0 on the same data), and the order head also reading
+# the U-Net features under each layer's mask (`oclr.order_pool`).
 MODEL = {"height": SCENE["height"], "width": SCENE["width"], "decoder": "slots",
          "order_pool": "mask"}
 
