@@ -4,11 +4,10 @@
    `tiny` scene preset (1, 2 and 3 objects in equal shares, moving camera) with SCENE's changes:
    no artificial occluders, no static spells, 48 x 80 frames; ground-truth flow, fixed seeds
    (`--data-seed`), so every run sees the same clips.
-2. Trains the `tiny` network (at 48 x 80) on the CPU for a fixed number of steps (default
-   1600), float32, with the `tiny` loss recipe changed by LOSS, on the flow `--flow` names
-   (default gt, asked for explicitly).
-   The step count, not the CPU's speed, decides what is learnt: 1600 steps take ~11 minutes on
-   a quiet 2-core AVX2 CPU (~0.41 s a step), ~12.5 with generation and scoring.
+2. Trains the `tiny` network (at 48 x 80) on the CPU for a fixed number of steps (default 1600),
+   float32, with the `tiny` loss recipe changed by LOSS, on the flow `--flow` names (default gt,
+   asked for explicitly). The step count, not the CPU's speed, decides what is learnt: 1600 steps
+   take ~11 minutes on a quiet 2-core AVX2 CPU (~0.41 s a step), ~12.5 with generation and scoring.
 3. Prints Syn-val modal and amodal J (fractions in [0, 1]: the mean over real objects of the mean
    over frames), overall and by number of objects, order accuracy on the pairs that interact, the
    paper-style pooled figures when the evaluation gives them, and the loss curve (RUN/curve.png too

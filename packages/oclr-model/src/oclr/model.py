@@ -131,12 +131,14 @@ class OCLR(nn.Module):
         # (B, T, K, D) each frame's own decoder outputs for a per-frame head, else (B, K, D)
         pooled = [queries.transpose(1, 2) if per_frame else queries.amax(dim=2)]
         clip_level = []  # (B, K, F) inputs of the whole clip
+        if self.cfg.order_evidence or self.cfg.order_pool == "mask":
+            prob = torch.sigmoid(logits)  # (B, T, K, H, W), once for both inputs
         if self.cfg.order_evidence:
-            clip_level.append(occlusion_evidence(torch.sigmoid(logits), flow))
+            clip_level.append(occlusion_evidence(prob, flow))
         if self.cfg.order_pool == "memory":
             clip_level.append(memory_pool(flat, tokens, self.cfg.heads))
         elif self.cfg.order_pool == "mask":
-            clip_level.append(mask_pool(torch.sigmoid(logits), features.unflatten(0, (b, t))))
+            clip_level.append(mask_pool(prob, features.unflatten(0, (b, t))))
         for inputs in clip_level:  # beside every frame's outputs for a per-frame head
             inputs = inputs[:, None].expand(-1, t, -1, -1) if per_frame else inputs
             pooled.append(inputs.to(pooled[0].dtype))
@@ -213,16 +215,16 @@ def build_model(preset: str = "oclr", **overrides: Any) -> OCLR:
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """Trainable parameters by part, as REFERENCE.md section 1 breaks them down, plus "total"."""
+    slots = model.cfg.decoder == "slots"  # its SlotDecoder holds the initial slots itself
     parts = {
         "encoder_cnn": [model.encoder_cnn],
         "transformer_encoder": [model.input_proj, model.pos_embed, model.encoder],
-        "transformer_decoder": [getattr(model, name) for name in ("time_embed", "decoder", "slots")
-                                if hasattr(model, name)],
+        "transformer_decoder": [model.slots] if slots else [model.time_embed, model.decoder],
         "order_head": [model.order_head],
         "decoder_cnn": [model.map_proj, model.decoder_cnn],
     }
     out = {name: sum(p.numel() for m in mods for p in m.parameters())
            for name, mods in parts.items()}
-    out["transformer_decoder"] += model.queries.numel() if hasattr(model, "queries") else 0
+    out["transformer_decoder"] += 0 if slots else model.queries.numel()
     out["total"] = sum(p.numel() for p in model.parameters())
     return out

@@ -2,17 +2,18 @@
 
 The paper's transformer decoder gives each query a softmax over the encoder's tokens, so nothing
 stops two queries from reading the same tokens, and in short CPU runs the trained queries end up
-one fixed vector each, the same for every clip (docs/model.md, "The learning check"): a fixed
-filter that cannot tell two moving objects apart. Slot attention (Locatello et al., 2020) makes
-the queries compete instead: the softmax runs over the K slots for every token, so a token one
-slot claims is lost to the others, and each slot becomes the mean of the tokens it won, which
-follows the clip by construction.
+one fixed vector each, the same for every clip (docs/model.md, "The learning check"). Slot
+attention (Locatello et al., 2020) makes the queries compete instead: the softmax runs over the
+K slots for every token, so a token one slot claims is lost to the others, and each slot becomes
+the mean of the tokens it won, which follows the clip by construction. (Measured in the learning
+check, it did not keep touching objects in separate layers any better: docs/model.md.)
 
     memory (B, T*P, D) -> `iters` competitive rounds over all the clip's tokens -> slots (B, K, D)
     -> + time embedding, one more round per frame over that frame's tokens -> (B, K, T, D)
 
-The clip-level rounds give each slot one object for the whole clip (the matching is per clip);
-the last round per frame lets the outputs follow the frame (a per-frame order head reads them).
+The clip-level rounds give each slot one set of tokens for the whole clip (the matching is per
+clip); the last round per frame lets the outputs follow the frame (a per-frame order head reads
+them).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class SlotDecoder(nn.Module):
         return out.unflatten(0, (b, t)).transpose(1, 2)
 
     def step(self, slots: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """One round: slots (N, K, D), keys = values (N, M, D) -> slots (N, K, D). Softmax over
+        """One round: slots (N, K, D), keys and values (N, M, D) -> slots (N, K, D). Softmax over
         the slots for each token, then each slot's weighted mean of the values drives its GRU."""
         logits = self.q(self.norm_slots(slots)) @ keys.transpose(1, 2) * self.scale  # (N, K, M)
         updates = competitive_means(logits, values, self.eps)  # (N, K, D)
