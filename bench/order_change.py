@@ -1,15 +1,16 @@
 """Does a per-frame order head pay off where depth order changes? (issue 16; not a timed test)
 
 1. Generates, through layersynth's own code and the learning check's scene (`learning_check.SCENE`:
-   the `tiny` preset without occluders or static spells, 48 x 80, 8 frames), a training set in
-   which `--order-changes` of the multi-object scenes swap two objects' depth once, at a crossing
-   by default (so the pair shows both orders in the image), and two Syn-val splits of 2- and
-   3-object scenes with the other events off, like layersynth's `syn-val-reorder` preset: "reorder",
-   where every scene changes order (at a crossing), and "still", where none does.
+   the `tiny` preset without occluders, static spells or issue 13's additions, 48 x 80, 8
+   frames), a training set in which `--order-changes` of the multi-object scenes swap two
+   objects' depth once, at a crossing by default (so the pair shows both orders in the image),
+   and two Syn-val splits of 2- and 3-object scenes with the other events off, like layersynth's
+   `syn-val-reorder` preset: "reorder", where every scene changes order (at a crossing), and
+   "still", where none does.
 2. Trains the `tiny` network with `order_head="frame"` and with the paper's global head, each
    `--seeds` times (seeds 0, 1, ...), with the learning check's recipe and budget (`learning_check.
-   train`: its loss, 1600 steps by default, float32 on the CPU; ~12 minutes a run on a quiet
-   2-core CPU, so the default 2 x 3 runs take over an hour).
+   train`: its loss, 1600 steps by default, float32 on the CPU; ~9 minutes a run on a quiet
+   2-core CPU, so the default 2 x 3 runs take about an hour).
 3. Evaluates every run on both splits (`oclr.eval_shards`) and prints a table of per-frame order
    accuracy (pairs overlapping at a frame, in that frame's order), global order accuracy, modal J
    and amodal J per head, split and seed, then the means over seeds and the issue's tests: on

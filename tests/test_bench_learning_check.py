@@ -27,3 +27,33 @@ def test_a_folder_held_by_another_generation_is_not_deleted(tmp_path):
         with pytest.raises(folder_lock.FolderInUse, match="in use by layersynth generate"):
             lc.generate(out, 2, 0, wait=0.0)
     assert (out / "shard-00000.h5").read_bytes() == b"being written by the other process"
+
+
+def test_the_checks_scenes_are_the_papers_kind_polygons_and_silhouettes_over_one_plane():
+    """SCENE turns off what the paper's generator does not have (docs/model.md, "With the paper's
+    kind of scene"): sampled from the `tiny` preset with it, no scene has an occluder, a near
+    background plane, an articulated body, a static spell or an object entering or leaving, and
+    the camera has no shake, fast pan or acceleration; the preset without SCENE has some."""
+    import numpy as np
+    from layersynth.assets.sources import Assets
+    from layersynth.scene.config import SceneConfig
+    from layersynth.scene.sampling import sample_scene
+
+    lc = _learning_check()
+    cfg = SceneConfig.preset("tiny", **lc.SCENE)
+    plain = SceneConfig.preset("tiny", **{k: lc.SCENE[k] for k in ("height", "width")})
+    assets = Assets.builtin()
+    kinds, planes, events = set(), 0, 0
+    for seed in range(24):
+        p = sample_scene(np.random.default_rng(seed), cfg, assets)
+        kinds |= {o.sprite.kind for o in p.objects}
+        planes += len(p.planes)
+        events += sum(o.spell is not None or o.crossing != "" for o in p.objects)
+        assert p.occluder is None and p.hidden == -1, f"seed {seed}"
+    assert kinds == {"polygon", "silhouette"} and planes == 0 and events == 0
+    assert (cfg.height, cfg.width) == (48, 80)
+    assert cfg.shake_prob == cfg.fast_pan_prob == cfg.camera_accel == 0.0
+    # the preset itself has them all, so the check is what turns them off
+    full = [sample_scene(np.random.default_rng(s), plain, assets) for s in range(24)]
+    assert any(o.sprite.kind == "articulated" for p in full for o in p.objects)
+    assert sum(len(p.planes) for p in full) > 0
