@@ -85,11 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # where 900 did at the full size.
 # And the scene is the paper's kind (issue 13's additions off: articulated bodies, objects
 # entering or leaving the frame, near background planes, camera acceleration, shake and fast
-# pans), because the check asks whether training learns what the paper's does. At 48 x 80 the
-# network's token grid is 6 x 10; with those additions the median Syn-val object covers 2.2% of
-# the frame (1.3 tokens; 13% of object-frames out of view), without them 4.2% (2.5 tokens), and
-# 1600 steps reached amodal J 0.493 against 0.608, 37 interacting pairs against 68 (seed 0 each;
-# docs/model.md, "The learning check").
+# pans), because the check asks whether training learns what the paper's does; with them, most
+# objects were smaller than the 6 x 10 token grid resolves at 48 x 80 (the figures: docs/model.md,
+# "With the paper's kind of scene").
 SCENE = {"occluder_prob": 0.0, "full_occlusion_prob": 0.0, "static_spell_prob": 0.0,
          "articulated_prob": 0.0, "enter_exit_prob": 0.0, "parallax_prob": 0.0,
          "camera_accel": 0.0, "shake_prob": 0.0, "fast_pan_prob": 0.0,
@@ -101,8 +99,8 @@ SCENE = {"occluder_prob": 0.0, "full_occlusion_prob": 0.0, "static_spell_prob": 
 LOSS = {"order_weight": 0.5, "modal_weight": 0.5, "modal_layers": "padded", "modal_detach": True}
 # The tiny network at the clips' size (ModelConfig height/width: what the data is read at). The
 # paper's decoder stays: slot attention with a mask-pooled order head (`--model decoder=slots
-# --model order_pool=mask`) gave amodal J 0.580 -> 0.658 on older data but 0.493 -> 0.460 on the
-# check's own (seed 0 each; docs/model.md, "The learning check").
+# --model order_pool=mask`) did not separate touching objects on any of the data it was tried on
+# (docs/model.md, "The learning check").
 MODEL = {"height": SCENE["height"], "width": SCENE["width"]}
 
 
