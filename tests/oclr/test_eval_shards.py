@@ -13,6 +13,7 @@ from oclr.eval_shards import (
     format_table,
     frame_order_pairs,
     match_channels_by_j,
+    merged_pairs,
     pairwise_frame_iou,
     score_clip,
 )
@@ -65,6 +66,10 @@ def test_the_table_has_one_row_overall_then_one_per_object_count_with_both_avera
         "       2      1     25.0      50.0      100.0      2       75.0     40 |"
         "      30     12.5         -",
     ]
+    merged = {"overlapping": 1, "overlapping_pairs": 2, "apart": 0, "apart_pairs": 3}
+    last = format_table({**one, "merged": merged, "by_objects": {"1": one}}).splitlines()[-1]
+    assert last == ("merged layers (one channel the best cover of both objects of a pair): "
+                    "1 of 2 overlapping pairs, 0 of 3 apart")
 
 def test_a_perfect_prediction_in_shuffled_channels_scores_one_everywhere():
     amodal, modal, rank = two_objects()
@@ -244,3 +249,27 @@ def test_a_per_frame_head_is_evaluated_on_a_split_whose_order_changes(reorder_sh
     result = evaluate_shards(path, reorder_shards, batch=2)
     assert result["frame_order_pairs"] > result["order_pairs"] > 0
     assert 0 <= result["frame_order_acc"] <= 1 and 0 <= result["modal_j"] <= 1
+
+
+def test_merged_pairs_count_objects_whose_best_channel_is_the_same():
+    amodal, modal, rank = two_objects()  # objects 0 and 1 overlap
+    third = torch.zeros_like(amodal[:, 0])
+    third[:, 0:2, 9:12] = 1  # object 2, apart from both
+    gt = torch.stack([amodal[:, 0], amodal[:, 1], third]).flatten(2) > 0  # (3, T, N)
+    separate = gt.clone()
+    assert merged_pairs(separate, gt) == {"overlapping": 0, "overlapping_pairs": 1,
+                                          "apart": 0, "apart_pairs": 2}
+    # channel 0 holds the union of objects 0 and 2 (apart), channel 1 object 1, channel 2 empty
+    union = torch.stack([gt[0] | gt[2], gt[1], torch.zeros_like(gt[0])])
+    assert merged_pairs(union, gt)["apart"] == 1 and merged_pairs(union, gt)["overlapping"] == 0
+    # one channel over everything: every pair merged
+    everything = torch.stack([gt.any(0), torch.zeros_like(gt[0]), torch.zeros_like(gt[0])])
+    assert merged_pairs(everything, gt) == {"overlapping": 1, "overlapping_pairs": 1,
+                                            "apart": 2, "apart_pairs": 2}
+    # the summary adds them up over clips: two clips whose every channel is both objects
+    board = ScoreBoard()
+    for _ in range(2):
+        board.add(score_clip("a", amodal.amax(1, keepdim=True).expand_as(amodal),
+                             torch.zeros(3), amodal, modal, 2, rank))
+    assert board.summary()["merged"] == {"overlapping": 2, "overlapping_pairs": 2, "apart": 0,
+                                         "apart_pairs": 0}

@@ -18,6 +18,10 @@ overlaps at that frame: correct when that frame's scores (a global model's one s
 frame) put them in that frame's GT order. Modal J composes each frame by its own scores when the
 model gives them per frame (ModelConfig.order_head "frame").
 
+`merged` counts under-segmentation: pairs of GT objects whose best-covering predicted channel (the
+one holding the largest share of the object's pixels over the clip) is the same, split into pairs
+whose masks overlap in some frame (those order accuracy counts) and pairs always apart.
+
 The paper's figures (85.6 modal / 84.7 amodal) are averaged another way (REFERENCE.md section 10),
 reported beside ours under `paper`: modal and amodal each get their own Hungarian assignment per
 clip (amodal: the one above; modal: the composed modal channels matched to the GT modal masks by
@@ -80,6 +84,9 @@ class ClipScore:
     paper_modal: list[float] = field(default_factory=list)
     frame_pairs: int = 0  # (frame, pair) overlapping at that frame
     frame_pairs_correct: int = 0
+    # pairs of GT objects whose masks share a pixel in some frame ("overlapping") or never
+    # ("apart"), and how many of each have one predicted channel covering most of both
+    merged: dict = field(default_factory=dict)
 
 
 def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: torch.Tensor,
@@ -113,7 +120,26 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
                      j_modal[perm, objects].mean(-1).tolist(), pairs, correct,
                      paper_amodal=amodal_series.mean(0).tolist(),
                      paper_modal=j_modal[modal_perm, objects].mean(0).tolist(),
-                     frame_pairs=frame_pairs, frame_pairs_correct=frame_correct)
+                     frame_pairs=frame_pairs, frame_pairs_correct=frame_correct,
+                     merged=merged_pairs(pred, gt))
+
+
+def merged_pairs(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, int]:
+    """How often one predicted channel holds two objects: each GT object's best-covering channel
+    is the one holding the largest share of its pixels over the clip; a pair is merged when both
+    objects have the same one. pred (K, T, N) bool, gt (n, T, N) bool ->
+    {"overlapping": merged pairs among the pairs whose masks share a pixel in some frame,
+    "overlapping_pairs": those pairs, "apart", "apart_pairs": the same for the other pairs}."""
+    p, g = pred.flatten(1).double(), gt.flatten(1).double()
+    best = ((p @ g.T) / g.sum(1).clamp(min=1)).argmax(0)  # (n,) channel covering object j most
+    overlap = (g @ g.T) > 0
+    out = dict.fromkeys(("overlapping", "overlapping_pairs", "apart", "apart_pairs"), 0)
+    for i in range(len(g)):
+        for j in range(i + 1, len(g)):
+            kind = "overlapping" if overlap[i, j] else "apart"
+            out[f"{kind}_pairs"] += 1
+            out[kind] += int(best[i] == best[j])
+    return out
 
 
 def order_pairs(gt: torch.Tensor, matched_scores: torch.Tensor,
@@ -190,6 +216,8 @@ def _clip_summary(clips: list[ClipScore]) -> dict:
         "frame_order_pairs": frame_pairs,
         "objects": len(objects),
         "clips": len(clips),
+        "merged": {key: sum(c.merged.get(key, 0) for c in clips)
+                   for key in ("overlapping", "overlapping_pairs", "apart", "apart_pairs")},
         "paper": _paper_figures(clips),
     }
 
@@ -237,7 +265,8 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow:
     """Syn-val scores of a checkpoint path (or a model) on a layersynth folder.
 
     Returns {"modal_j", "amodal_j", "order_acc", "order_pairs", "frame_order_acc",
-    "frame_order_pairs", "objects", "clips", "paper":
+    "frame_order_pairs", "objects", "clips", "merged": {"overlapping", "overlapping_pairs",
+    "apart", "apart_pairs"} (`merged_pairs`), "paper":
     {"modal_j", "amodal_j", "frames", "averaging"}, "by_objects": {"1": {...}, ...}, "sequences":
     {clip id: {...}}}; J values are fractions in [0, 1]. `limit`
     scores only the first clips (in id order)."""
@@ -269,7 +298,8 @@ _GROUPS = f"{'per object (this project)':>69} | {'per frame, pooled (paper)':>26
 
 def format_table(result: dict) -> str:
     """The readable table printed before the JSON: one row overall, one per object count; the
-    project's per-object figures on the left, the paper's per-frame ones on the right."""
+    project's per-object figures on the left, the paper's per-frame ones on the right; then the
+    merged-layer counts when the result has them."""
     rows = [_GROUPS, table_header(_COLUMNS)]
     entries = [("all", result)] + [(k, v) for k, v in result["by_objects"].items()]
     for name, r in entries:
@@ -280,4 +310,9 @@ def format_table(result: dict) -> str:
                                          r["frame_order_pairs"], "|", paper["frames"],
                                          percent(paper["modal_j"]),
                                          percent(paper["amodal_j"])]))
+    merged = result.get("merged")
+    if merged:
+        rows.append(f"merged layers (one channel the best cover of both objects of a pair): "
+                    f"{merged['overlapping']} of {merged['overlapping_pairs']} overlapping pairs, "
+                    f"{merged['apart']} of {merged['apart_pairs']} apart")
     return "\n".join(rows)
