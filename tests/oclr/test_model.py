@@ -144,3 +144,41 @@ def test_the_per_frame_order_head_scores_every_frame_with_the_global_head_s_weig
     torch.testing.assert_close(logits, logits_clip)
     torch.testing.assert_close(one[:, 0], one_clip)
     assert not torch.allclose(scores[:, 0], scores[:, 2])  # frames get scores of their own
+
+
+def test_the_dot_mask_head_adds_to_the_papers_head_and_is_zero_with_a_zero_embedding():
+    torch.manual_seed(0)
+    dot = build_model("tiny", height=32, width=48, frames=2, mask_head="dot").eval()
+    conv = build_model("tiny", height=32, width=48, frames=2).eval()
+    missing = conv.load_state_dict(dot.state_dict(), strict=False)
+    assert missing.unexpected_keys == ["mask_embed.weight", "mask_embed.bias"]
+    flow = torch.randn(1, 2, 4, 32, 48)
+    with torch.no_grad():
+        assert not torch.allclose(dot(flow)[0], conv(flow)[0])
+        dot.mask_embed.weight.zero_()
+        dot.mask_embed.bias.zero_()
+        torch.testing.assert_close(dot(flow)[0], conv(flow)[0])
+
+
+def test_each_channel_of_the_dot_head_follows_its_own_query_only():
+    torch.manual_seed(0)
+    model = build_model("tiny", height=32, width=48, frames=2, mask_head="dot")
+    queries = torch.randn(1, 3, 2, model.cfg.d_model)  # (B, K, T, D)
+    features = torch.randn(1, 2, model.cfg.cnn_channels[0], 32, 48)  # (B, T, C_0, H, W)
+    with torch.no_grad():
+        before = model._dot_logits(queries, features)  # (B, T, K, H, W)
+        queries[:, 1] += 1.0
+        after = model._dot_logits(queries, features)
+    torch.testing.assert_close(after[:, :, [0, 2]], before[:, :, [0, 2]])
+    assert not torch.allclose(after[:, :, 1], before[:, :, 1])
+
+
+def test_gradients_reach_the_dot_heads_embedding_and_a_bad_head_is_refused():
+    model = build_model("tiny", height=32, width=48, frames=2, mask_head="dot")
+    logits, order = model(torch.randn(1, 2, 4, 32, 48))
+    logits.square().mean().backward()
+    assert model.mask_embed.weight.grad.abs().sum() > 0
+    counts = count_parameters(model)
+    assert sum(v for k, v in counts.items() if k != "total") == counts["total"]
+    with pytest.raises(ValueError, match="mask_head"):
+        build_model("tiny", mask_head="mlp")

@@ -21,6 +21,7 @@ NORMS = ("layernorm", "reference")
 ORDER_HEADS = ("global", "frame")
 ORDER_POOLS = ("none", "memory", "mask")  # ModelConfig.order_pool, oclr.order_pool
 DECODERS = ("transformer", "slots")  # ModelConfig.decoder; "slots" is oclr.slots
+MASK_HEADS = ("conv", "dot")  # ModelConfig.mask_head
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ class ModelConfig:
     # `slot_iters` rounds over the clip and one per frame.
     decoder: str = "transformer"
     slot_iters: int = 3
+    # Not in the paper: "conv" is its mask head, a 1x1 convolution from the U-Net's last features
+    # to K channels, so channel k is query k's object only as far as training routes it there;
+    # "dot" adds to it each query's (linear) embedding dotted with every pixel's features, so the
+    # mask follows its own query by construction. "dot" adds a Linear(D -> C_0).
+    mask_head: str = "conv"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -97,6 +103,9 @@ class ModelConfig:
                              f"{self.order_pool!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {list(DECODERS)}, got {self.decoder!r}")
+        if self.mask_head not in MASK_HEADS:
+            raise ValueError(f"mask_head must be one of {list(MASK_HEADS)}, got "
+                             f"{self.mask_head!r}")
         if int(self.slot_iters) != self.slot_iters or self.slot_iters < 0:
             raise ValueError(f"slot_iters must be an integer >= 0, got {self.slot_iters!r}")
         if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):

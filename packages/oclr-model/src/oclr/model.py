@@ -9,6 +9,8 @@
       -> Linear(K*G -> C) + ReLU        (B*T, C, h, w): the new bottleneck
       -> U-Net decoder with skips       (B*T, C_0, H, W)
       -> 1x1 conv                       (B, T, K, H, W) amodal logits
+         (with cfg.mask_head "dot", plus per frame Linear(D -> C_0)(decoder(k, t)) . features(y, x)
+         / sqrt(C_0): each query's own mask term)
       order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer
       (with cfg.order_head "frame", no max: the MLP per frame -> (B, T, K) scores)
       (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks;
@@ -112,6 +114,8 @@ class OCLR(nn.Module):
         self.order_head = nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
         self.decoder_cnn = CNNDecoder(cfg)
+        if cfg.mask_head == "dot":  # query k's mask embedding, dotted with every pixel's features
+            self.mask_embed = nn.Linear(d, cfg.cnn_channels[0])
 
     def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """flow (B, T, 4, H, W) -> amodal logits (B, T, K, H, W), order scores (B, K) or, with
@@ -127,6 +131,8 @@ class OCLR(nn.Module):
         x = torch.relu(self.map_proj(maps.movedim(1, -1))).movedim(-1, 1)  # (B*T, C, h, w)
         features = self.decoder_cnn.features(x, skips)  # (B*T, C_0, H, W)
         logits = self.decoder_cnn.head(features).unflatten(0, (b, t))  # (B, T, K, H, W)
+        if self.cfg.mask_head == "dot":
+            logits = logits + self._dot_logits(queries, features.unflatten(0, (b, t)))
         per_frame = self.cfg.order_head == "frame"
         # (B, T, K, D) each frame's own decoder outputs for a per-frame head, else (B, K, D)
         pooled = [queries.transpose(1, 2) if per_frame else queries.amax(dim=2)]
@@ -166,6 +172,14 @@ class OCLR(nn.Module):
         for layer in self.decoder:
             x = layer(x, memory)
         return x.unflatten(1, (k, t))
+
+    def _dot_logits(self, queries: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """cfg.mask_head "dot": queries (B, K, T, D), the U-Net's last features (B, T, C_0, H, W)
+        -> (B, T, K, H, W) logits, per frame each query's embedding dotted with each pixel's
+        features, over sqrt(C_0): a mask tied to its query by construction, as in Mask2Former."""
+        embed = self.mask_embed(queries)  # (B, K, T, C_0)
+        dots = torch.einsum("bktc,btchw->btkhw", embed, features.to(embed.dtype))
+        return dots * embed.shape[-1] ** -0.5
 
     def _time(self, t: int, like: torch.Tensor) -> torch.Tensor:
         """(T,) frame times in [-1, 1] with the spacing of a full cfg.frames clip, so a shorter clip
@@ -221,7 +235,8 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
         "transformer_encoder": [model.input_proj, model.pos_embed, model.encoder],
         "transformer_decoder": [model.slots] if slots else [model.time_embed, model.decoder],
         "order_head": [model.order_head],
-        "decoder_cnn": [model.map_proj, model.decoder_cnn],
+        "decoder_cnn": [model.map_proj, model.decoder_cnn,
+                        *([model.mask_embed] if model.cfg.mask_head == "dot" else [])],
     }
     out = {name: sum(p.numel() for m in mods for p in m.parameters())
            for name, mods in parts.items()}
