@@ -266,6 +266,9 @@ def test_merged_pairs_count_objects_whose_best_channel_is_the_same():
     everything = torch.stack([gt.any(0), torch.zeros_like(gt[0]), torch.zeros_like(gt[0])])
     assert merged_pairs(everything, gt) == {"overlapping": 1, "overlapping_pairs": 1,
                                             "apart": 2, "apart_pairs": 2}
+    # nothing predicted: every object missed, none merged
+    assert merged_pairs(torch.zeros_like(everything), gt)["overlapping"] == 0
+    assert merged_pairs(torch.zeros_like(everything), gt)["apart"] == 0
     # the summary adds them up over clips: two clips whose every channel is both objects
     board = ScoreBoard()
     for _ in range(2):

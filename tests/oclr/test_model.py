@@ -150,8 +150,8 @@ def test_the_dot_mask_head_adds_to_the_papers_head_and_is_zero_with_a_zero_embed
     torch.manual_seed(0)
     dot = build_model("tiny", height=32, width=48, frames=2, mask_head="dot").eval()
     conv = build_model("tiny", height=32, width=48, frames=2).eval()
-    missing = conv.load_state_dict(dot.state_dict(), strict=False)
-    assert missing.unexpected_keys == ["mask_embed.weight", "mask_embed.bias"]
+    loaded = conv.load_state_dict(dot.state_dict(), strict=False)
+    assert loaded.unexpected_keys == ["mask_embed.weight", "mask_embed.bias"]
     flow = torch.randn(1, 2, 4, 32, 48)
     with torch.no_grad():
         assert not torch.allclose(dot(flow)[0], conv(flow)[0])

@@ -127,11 +127,15 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
 def merged_pairs(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, int]:
     """How often one predicted channel holds two objects: each GT object's best-covering channel
     is the one holding the largest share of its pixels over the clip; a pair is merged when both
-    objects have the same one. pred (K, T, N) bool, gt (n, T, N) bool ->
+    objects have the same one (an object no channel touches has none, so a missed object is never
+    merged). pred (K, T, N) bool, gt (n, T, N) bool ->
     {"overlapping": merged pairs among the pairs whose masks share a pixel in some frame,
     "overlapping_pairs": those pairs, "apart", "apart_pairs": the same for the other pairs}."""
+    import torch  # not at module top: `oclr-eval --help` imports this module
+
     p, g = pred.flatten(1).double(), gt.flatten(1).double()
-    best = ((p @ g.T) / g.sum(1).clamp(min=1)).argmax(0)  # (n,) channel covering object j most
+    cover = (p @ g.T) / g.sum(1).clamp(min=1)  # (K, n) share of object j in channel k
+    best = torch.where(cover.amax(0) > 0, cover.argmax(0), -1 - torch.arange(len(g)))  # (n,)
     overlap = (g @ g.T) > 0
     out = dict.fromkeys(("overlapping", "overlapping_pairs", "apart", "apart_pairs"), 0)
     for i in range(len(g)):
