@@ -124,6 +124,9 @@ def score_clip(clip_id: str, prob: torch.Tensor, scores: torch.Tensor, amodal: t
                      merged=merged_pairs(pred, gt))
 
 
+MERGED_KEYS = ("overlapping", "overlapping_pairs", "apart", "apart_pairs")  # merged_pairs' counts
+
+
 def merged_pairs(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, int]:
     """How often one predicted channel holds two objects: each GT object's best-covering channel
     is the one holding the largest share of its pixels over the clip; a pair is merged when both
@@ -137,7 +140,7 @@ def merged_pairs(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, int]:
     cover = (p @ g.T) / g.sum(1).clamp(min=1)  # (K, n) share of object j in channel k
     best = torch.where(cover.amax(0) > 0, cover.argmax(0), -1 - torch.arange(len(g)))  # (n,)
     overlap = (g @ g.T) > 0
-    out = dict.fromkeys(("overlapping", "overlapping_pairs", "apart", "apart_pairs"), 0)
+    out = dict.fromkeys(MERGED_KEYS, 0)
     for i in range(len(g)):
         for j in range(i + 1, len(g)):
             kind = "overlapping" if overlap[i, j] else "apart"
@@ -220,8 +223,7 @@ def _clip_summary(clips: list[ClipScore]) -> dict:
         "frame_order_pairs": frame_pairs,
         "objects": len(objects),
         "clips": len(clips),
-        "merged": {key: sum(c.merged.get(key, 0) for c in clips)
-                   for key in ("overlapping", "overlapping_pairs", "apart", "apart_pairs")},
+        "merged": {key: sum(c.merged.get(key, 0) for c in clips) for key in MERGED_KEYS},
         "paper": _paper_figures(clips),
     }
 
