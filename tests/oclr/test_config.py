@@ -61,10 +61,11 @@ def test_config_survives_a_json_round_trip(name):
     assert again == cfg and isinstance(again.cnn_channels, tuple)
 
 
-def test_the_order_head_is_global_in_both_presets_and_only_global_or_frame():
+def test_the_order_head_is_global_in_both_presets_and_only_the_named_heads():
     assert PRESETS["oclr"].order_head == PRESETS["tiny"].order_head == "global"
     assert ModelConfig.preset("tiny", order_head="frame").order_head == "frame"
-    with pytest.raises(ValueError, match="order_head must be one of \\['global', 'frame'\\]"):
+    named = "order_head must be one of \\['global', 'frame', 'visible'\\]"
+    with pytest.raises(ValueError, match=named):
         ModelConfig.preset("tiny", order_head="pixel")
 
 

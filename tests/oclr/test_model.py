@@ -166,9 +166,9 @@ def test_each_channel_of_the_dot_head_follows_its_own_query_only():
     queries = torch.randn(1, 3, 2, model.cfg.d_model)  # (B, K, T, D)
     features = torch.randn(1, 2, model.cfg.cnn_channels[0], 32, 48)  # (B, T, C_0, H, W)
     with torch.no_grad():
-        before = model._dot_logits(queries, features)  # (B, T, K, H, W)
+        before = model._dot_logits(queries, features, model.mask_embed)  # (B, T, K, H, W)
         queries[:, 1] += 1.0
-        after = model._dot_logits(queries, features)
+        after = model._dot_logits(queries, features, model.mask_embed)
     torch.testing.assert_close(after[:, :, [0, 2]], before[:, :, [0, 2]])
     assert not torch.allclose(after[:, :, 1], before[:, :, 1])
 

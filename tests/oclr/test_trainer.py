@@ -67,6 +67,14 @@ def test_a_step_moves_the_weights_the_schedule_and_the_data_position(fake_shards
                                                      strict=True))
 
 
+def test_a_visible_order_head_trains_on_the_visibility_term(fake_shards, tmp_path):
+    trainer = Trainer(config(tmp_path, model={**SMALL, "order_head": "visible"}), DistInfo(), CPU)
+    before = trainer.model.visible_head.weight.detach().clone()
+    terms = trainer.train_step(next(trainer.batches()))
+    assert terms["visible"] > 0
+    assert not torch.equal(before, trainer.model.visible_head.weight)
+
+
 def test_a_saved_state_holds_what_a_checkpoint_documents(fake_shards, tmp_path):
     trainer = Trainer(config(tmp_path), DistInfo(), CPU)
     trainer.save("last.pt")

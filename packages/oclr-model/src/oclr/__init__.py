@@ -12,7 +12,8 @@ def build_model(preset: str = "oclr", **overrides):
     """Build the OCLR network from a named preset ("oclr", "tiny"), overriding any config field.
 
     forward(flow (B, T, 4, H, W) float32) -> (amodal logits (B, T, K, H, W), order scores (B, K)),
-    lower order score = nearer; (B, T, K), one order per frame, with order_head="frame".
+    lower order score = nearer; (B, T, K), one order per frame, with order_head="frame" or
+    "visible".
     """
     from oclr.model import build_model as _build
 

@@ -18,7 +18,7 @@ from oclr.losses import LossConfig
 from oclr.schedule import paper_schedule
 
 NORMS = ("layernorm", "reference")
-ORDER_HEADS = ("global", "frame")
+ORDER_HEADS = ("global", "frame", "visible")
 ORDER_POOLS = ("none", "memory", "mask")  # ModelConfig.order_pool, oclr.order_pool
 DECODERS = ("transformer", "slots")  # ModelConfig.decoder; "slots" is oclr.slots
 MASK_HEADS = ("conv", "dot")  # ModelConfig.mask_head
@@ -61,6 +61,8 @@ class ModelConfig:
     # decoder outputs max-pooled over T -> scores (B, K); "frame" applies the same head to each
     # frame's own decoder outputs -> scores (B, T, K), for scenes whose depth order changes.
     # The head's weights are the same either way, so reference weights load into both.
+    # "visible" has no order MLP: a visibility head (which layer is seen at each pixel, trained on
+    # the modal masks) gives per-frame scores (B, T, K) read off the masks (`oclr.visible`).
     order_head: str = "global"
     # Not in the paper: the order head also sees, per query, content pooled from the clip
     # (`oclr.order_pool`): "memory" (the encoder's tokens under its attention map) or "mask" (the

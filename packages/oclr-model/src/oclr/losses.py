@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from oclr.matching import HungarianMatcher, apply_permutation, soft_dice
 from oclr.modal import modal_targets, soft_modal
+from oclr.visible import visible_loss
 
 # (logits, target) both (B, T, K, H, W) -> (B, K) int64: prediction channel perm[b, j] is matched
 # to target j; e.g. `oclr.matching.HungarianMatcher`.
@@ -57,10 +58,14 @@ class LossConfig:
     # probabilities enter it detached), so it trains the order head and leaves the masks to the
     # amodal terms.
     modal_detach: bool = False
+    # Not in the paper: weight of the visibility head's cross-entropy against the modal masks
+    # (`oclr.visible.visible_loss`), used only when the loss is given visibility logits (a model
+    # with ModelConfig.order_head "visible"); the term is then "visible".
+    visible_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight,
-               self.modal_weight) < 0:
+               self.modal_weight, self.visible_weight) < 0:
             raise ValueError("loss weights must be >= 0")
         if self.boundary_radius < 1 or self.order_tau <= 0:
             raise ValueError("boundary_radius must be >= 1 and order_tau > 0")
@@ -183,7 +188,8 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -
 
 
 class OCLRLoss(torch.nn.Module):
-    """loss(logits, order, target, valid=None, gt_rank=None, frame_rank=None) -> (total, terms).
+    """loss(logits, order, target, valid=None, gt_rank=None, frame_rank=None, visible=None)
+    -> (total, terms).
 
     logits (B, T, K, H, W), order (B, K) model outputs, or (B, T, K) from a per-frame order head;
     target (B, T, K, H, W) float/bool amodal masks, channel k = GT layer k; valid: (B,) object
@@ -193,8 +199,9 @@ class OCLRLoss(torch.nn.Module):
     scores are ranked by (`frame_order_loss`) and what the modal term's targets are composed
     by (so the modal targets are each frame's true ones, whichever head). Predictions are matched
     to targets per clip by `matcher` (no gradient) before any term. `terms` holds floats: "amodal",
-    "boundary", "order", "total", "modal" when cfg.modal_weight > 0 and "dice" when
-    cfg.dice_weight > 0.
+    "boundary", "order", "total", "modal" when cfg.modal_weight > 0, "dice" when
+    cfg.dice_weight > 0 and "visible" when visibility logits (B, T, K + 1, H, W) are given
+    (ModelConfig.order_head "visible"; their layer channels are matched with the amodal ones).
 
     cfg None is LossConfig(); matcher None is HungarianMatcher(dice=cfg.dice_weight): the Dice
     term, when on, also enters the matching cost, as in training (which passes that matcher in).
@@ -207,7 +214,7 @@ class OCLRLoss(torch.nn.Module):
 
     def forward(self, logits: torch.Tensor, order: torch.Tensor, target: torch.Tensor,
                 valid: torch.Tensor | None = None, gt_rank: torch.Tensor | None = None,
-                frame_rank: torch.Tensor | None = None,
+                frame_rank: torch.Tensor | None = None, visible: torch.Tensor | None = None,
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
         # float32 whatever the autocast dtype: BCE sums over millions of pixels
@@ -235,6 +242,9 @@ class OCLRLoss(torch.nn.Module):
         if cfg.dice_weight > 0:
             terms["dice"] = dice_loss(logits, target, valid)
             total = total + cfg.dice_weight * terms["dice"]
+        if visible is not None:
+            terms["visible"] = visible_loss(visible, perm, target, frame_rank, valid)
+            total = total + cfg.visible_weight * terms["visible"]
         floats = {name: float(v.detach()) for name, v in terms.items()}
         return total, {**floats, "total": float(total.detach())}
 

@@ -13,6 +13,9 @@
          / sqrt(C_0): each query's own mask term)
       order head: decoder (B, K, T, D) -> max over T -> MLP -> (B, K) scores, lower = nearer
       (with cfg.order_head "frame", no max: the MLP per frame -> (B, T, K) scores)
+      (with cfg.order_head "visible", no MLP: a visibility head, 1x1 conv (+ the dot term with
+      mask_head "dot") -> (B, T, K + 1, H, W) logits of the layer seen at each pixel, and the
+      (B, T, K) scores read from it and the amodal masks by `oclr.visible.visible_order`)
       (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks;
       with cfg.order_pool, content pooled per query by `oclr.order_pool`).
 
@@ -31,6 +34,7 @@ from oclr.config import ModelConfig
 from oclr.order_evidence import FEATURES, occlusion_evidence
 from oclr.order_pool import mask_pool, memory_pool, pool_width
 from oclr.slots import SlotDecoder
+from oclr.visible import visible_order
 
 
 def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
@@ -111,15 +115,21 @@ class OCLR(nn.Module):
                                                       cfg.norm)
                                          for _ in range(cfg.decoder_layers))
         extra = (FEATURES if cfg.order_evidence else 0) + pool_width(cfg)
-        self.order_head = nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
+        self.order_head = (nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
+                           if cfg.order_head != "visible" else None)
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
         self.decoder_cnn = CNNDecoder(cfg)
         if cfg.mask_head == "dot":  # query k's mask embedding, dotted with every pixel's features
             self.mask_embed = nn.Linear(d, cfg.cnn_channels[0])
+        if cfg.order_head == "visible":  # background + K layers; the dot term for the K layers
+            self.visible_head = nn.Conv2d(cfg.cnn_channels[0], cfg.num_objects + 1, 1)
+            if cfg.mask_head == "dot":
+                self.visible_embed = nn.Linear(d, cfg.cnn_channels[0])
 
-    def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, flow: torch.Tensor, visible: bool = False) -> tuple[torch.Tensor, ...]:
         """flow (B, T, 4, H, W) -> amodal logits (B, T, K, H, W), order scores (B, K) or, with
-        cfg.order_head "frame", (B, T, K)."""
+        cfg.order_head "frame" or "visible", (B, T, K). visible=True (order_head "visible" only,
+        for the loss) adds a third output, the visibility logits (B, T, K + 1, H, W)."""
         b, t, _, height, width = self._check_input(flow)
         bottleneck, skips = self.encoder_cnn(flow.flatten(0, 1))  # (B*T, C, h, w)
         h, w = bottleneck.shape[-2:]
@@ -132,7 +142,15 @@ class OCLR(nn.Module):
         features = self.decoder_cnn.features(x, skips)  # (B*T, C_0, H, W)
         logits = self.decoder_cnn.head(features).unflatten(0, (b, t))  # (B, T, K, H, W)
         if self.cfg.mask_head == "dot":
-            logits = logits + self._dot_logits(queries, features.unflatten(0, (b, t)))
+            logits = logits + self._dot_logits(queries, features.unflatten(0, (b, t)),
+                                               self.mask_embed)
+        if self.cfg.order_head == "visible":
+            seen = self._visible_logits(queries, features, (b, t))
+            order = visible_order(torch.sigmoid(logits), seen)
+            return (logits, order, seen) if visible else (logits, order)
+        if visible:
+            raise ValueError("visible=True needs ModelConfig.order_head 'visible', got "
+                             f"{self.cfg.order_head!r}")
         per_frame = self.cfg.order_head == "frame"
         # (B, T, K, D) each frame's own decoder outputs for a per-frame head, else (B, K, D)
         pooled = [queries.transpose(1, 2) if per_frame else queries.amax(dim=2)]
@@ -173,11 +191,23 @@ class OCLR(nn.Module):
             x = layer(x, memory)
         return x.unflatten(1, (k, t))
 
-    def _dot_logits(self, queries: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    def _visible_logits(self, queries: torch.Tensor, features: torch.Tensor,
+                        bt: tuple[int, int]) -> torch.Tensor:
+        """cfg.order_head "visible": features (B*T, C_0, H, W) -> (B, T, K + 1, H, W) logits of
+        the layer seen at each pixel (channel 0 background), with mask_head "dot" each layer's
+        query dot term added as for the amodal masks."""
+        seen = self.visible_head(features).unflatten(0, bt)
+        if self.cfg.mask_head != "dot":
+            return seen
+        dots = self._dot_logits(queries, features.unflatten(0, bt), self.visible_embed)
+        return torch.cat([seen[:, :, :1], seen[:, :, 1:] + dots], dim=2)
+
+    def _dot_logits(self, queries: torch.Tensor, features: torch.Tensor,
+                    embedding: nn.Module) -> torch.Tensor:
         """cfg.mask_head "dot": queries (B, K, T, D), the U-Net's last features (B, T, C_0, H, W)
         -> (B, T, K, H, W) logits, per frame each query's embedding dotted with each pixel's
         features, over sqrt(C_0): a mask tied to its query by construction, as in Mask2Former."""
-        embed = self.mask_embed(queries)  # (B, K, T, C_0)
+        embed = embedding(queries)  # (B, K, T, C_0)
         dots = torch.einsum("bktc,btchw->btkhw", embed, features.to(embed.dtype))
         return dots * embed.shape[-1] ** -0.5
 
@@ -230,13 +260,14 @@ def build_model(preset: str = "oclr", **overrides: Any) -> OCLR:
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """Trainable parameters by part, as REFERENCE.md section 1 breaks them down, plus "total"."""
     slots = model.cfg.decoder == "slots"  # its SlotDecoder holds the initial slots itself
+    dot = model.cfg.mask_head == "dot"
     parts = {
         "encoder_cnn": [model.encoder_cnn],
         "transformer_encoder": [model.input_proj, model.pos_embed, model.encoder],
         "transformer_decoder": [model.slots] if slots else [model.time_embed, model.decoder],
-        "order_head": [model.order_head],
-        "decoder_cnn": [model.map_proj, model.decoder_cnn,
-                        *([model.mask_embed] if model.cfg.mask_head == "dot" else [])],
+        "order_head": ([model.order_head] if model.order_head is not None else
+                       [model.visible_head, *([model.visible_embed] if dot else [])]),
+        "decoder_cnn": [model.map_proj, model.decoder_cnn, *([model.mask_embed] if dot else [])],
     }
     out = {name: sum(p.numel() for m in mods for p in m.parameters())
            for name, mods in parts.items()}

@@ -53,6 +53,7 @@ class Trainer:
         self.model_cfg = ModelConfig.preset(cfg.preset, **cfg.model)
         self.model = OCLR(self.model_cfg).to(device)
         self.net = D.wrap(self.model, info, device)
+        self.visible = self.model_cfg.order_head == "visible"  # the loss needs its third output
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.schedule = Schedule(cfg.warmup, cfg.halve_every)
         self.scheduler = build_scheduler(self.optimizer, self.schedule)
@@ -105,9 +106,9 @@ class Trainer:
         frame_rank = batch["frame_order"].to(self.device)  # (B, T, K)
         lr = self.optimizer.param_groups[0]["lr"]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits, order = self.net(flow)
-        total, terms = self.loss_fn(logits, order, target, valid=valid, gt_rank=rank,
-                                    frame_rank=frame_rank)
+            out = self.net(flow, visible=True) if self.visible else self.net(flow)
+        total, terms = self.loss_fn(*out[:2], target, valid=valid, gt_rank=rank,
+                                    frame_rank=frame_rank, visible=out[2] if self.visible else None)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.clip_value)
