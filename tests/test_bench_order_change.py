@@ -1,0 +1,45 @@
+"""bench/order_change.py's bookkeeping: which heads it trains and how it scores their gain."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture
+def oc(monkeypatch):
+    """The script as a module, loaded from its file (it imports learning_check beside it)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("order_change", BENCH / "order_change.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(head, seed, split, frame_order_acc, modal_j, amodal_j=0.6):
+    return {"head": head, "seed": seed, "split": split, "frame_order_acc": frame_order_acc,
+            "order_acc": frame_order_acc, "modal_j": modal_j, "amodal_j": amodal_j}
+
+
+def test_the_head_option_names_the_per_frame_head_set_against_the_global_one(oc):
+    assert oc.heads(oc.parse_args([])) == ("frame", "global")
+    assert oc.heads(oc.parse_args(["--head", "visible"])) == ("visible", "global")
+    with pytest.raises(SystemExit):
+        oc.parse_args(["--head", "global"])
+
+
+def test_the_gain_is_the_named_heads_mean_over_seeds_minus_the_global_heads(oc):
+    rows = [row("visible", 0, "reorder", 0.70, 0.50), row("visible", 1, "reorder", 0.60, 0.40),
+            row("global", 0, "reorder", 0.50, 0.45), row("global", 1, "reorder", 0.50, 0.45),
+            row("visible", 0, "still", 0.6, 0.50), row("visible", 1, "still", 0.6, 0.50),
+            row("global", 0, "still", 0.6, 0.53), row("global", 1, "still", 0.6, 0.53)]
+    mean = oc.means(rows, ("visible", "global"))
+    met = oc.verdicts(mean, "visible")
+    assert met["frame_order_gain"]["value"] == pytest.approx(0.15)
+    assert met["frame_order_gain"]["met"]
+    assert met["modal_gain"]["value"] == pytest.approx(0.0) and not met["modal_gain"]["met"]
+    assert met["still_within"]["value"] == pytest.approx(0.03)
+    assert not met["still_within"]["met"]
+    assert "visible" in oc.table(rows, mean)
