@@ -106,9 +106,9 @@ class Trainer:
         frame_rank = batch["frame_order"].to(self.device)  # (B, T, K)
         lr = self.optimizer.param_groups[0]["lr"]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            out = self.net(flow, visible=True) if self.visible else self.net(flow)
-        total, terms = self.loss_fn(*out[:2], target, valid=valid, gt_rank=rank,
-                                    frame_rank=frame_rank, visible=out[2] if self.visible else None)
+            logits, order, *seen = self.net(flow, visible=self.visible)
+        total, terms = self.loss_fn(logits, order, target, valid=valid, gt_rank=rank,
+                                    frame_rank=frame_rank, visible=seen[0] if seen else None)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.clip_value)
