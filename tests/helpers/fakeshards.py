@@ -6,6 +6,9 @@ write_dataset`.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 from layersynth.store import manifest
 from layersynth.store.writer import ShardWriter
@@ -49,3 +52,17 @@ def write_dataset(root, seqs_per_shard):
                 i += 1
         manifest.put_entry(root, w.entry)
     return written
+
+
+def with_flows(src: Path, dst: Path, methods: tuple[str, ...]) -> Path:
+    """A copy of the dataset `src` with flow_<method> arrays added beside flow_gt (the ground
+    truth stands in for the estimates: the tests that use it are about which array is read)."""
+    import layersynth
+    from layersynth.store.writer import add_arrays
+
+    shutil.copytree(src, dst)
+    ds = layersynth.open_dataset(dst)
+    for entry in manifest.load(dst)["shards"]:
+        new = {sid: {f"flow_{m}": ds[sid]["flow_gt"] for m in methods} for sid in entry["ids"]}
+        add_arrays(dst, entry["file"], new)
+    return dst

@@ -142,7 +142,8 @@ def test_the_pred_gt_path_never_imports_torch(davis):
 @pytest.mark.parametrize("mode_args, listed, absent", [
     ([], ["--merge-objects", "--workers N"], ["--limit", "--protocol"]),
     (["--checkpoint", "c.pt", "--shards", "d"],
-     ["--flow {gt,raft,dis} input flow stored in the shards (default gt)", "--limit LIMIT",
+     [("--flow {gt,raft,dis} input flow stored in the shards (default: the flow the "
+       "checkpoint was trained on"), "--limit LIMIT",
       "--batch BATCH clips per forward pass"], ["--merge-objects", "--protocol"]),
     (["--checkpoint", "c.pt"],
      ["--set {2016-val,2017-motion}", "--protocol {all,both,linked,reference,single-channel}",

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fakeshards import with_flows
 from oclr import cli_train
 from oclr.checkpoint import read_checkpoint
 from oclrrun import imports_torch, invoke, script
@@ -194,23 +195,6 @@ def test_help_does_not_load_torch():
 
 
 # --- the flow a run trains on when --flow is not given, and --init -------------------------------
-
-
-def with_flows(src: Path, dst: Path, methods: tuple[str, ...]) -> Path:
-    """A copy of the dataset `src` with flow_<method> arrays added beside flow_gt (the ground
-    truth stands in for the estimates: these tests are about which array is read)."""
-    import shutil
-
-    import layersynth
-    from layersynth.store import manifest
-    from layersynth.store.writer import add_arrays
-
-    shutil.copytree(src, dst)
-    ds = layersynth.open_dataset(dst)
-    for entry in manifest.load(dst)["shards"]:
-        new = {sid: {f"flow_{m}": ds[sid]["flow_gt"] for m in methods} for sid in entry["ids"]}
-        add_arrays(dst, entry["file"], new)
-    return dst
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fakeshards import with_flows
 from oclr import build_model
 from oclr.checkpoint import save_checkpoint
 from oclr.eval_shards import (
@@ -145,11 +146,53 @@ def test_the_papers_modal_figure_matches_modal_masks_on_their_own():
     assert clip.paper_modal == [pytest.approx(2 / 3)] * 2
 
 
-def checkpoint(tmp_path):
+def checkpoint(tmp_path, trained_on=None):
+    """A random-weight checkpoint; `trained_on` its train_config's flow (none recorded: None)."""
     model = build_model("tiny", **SMALL)
-    path = tmp_path / "m.pt"
-    save_checkpoint({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, path)
+    path = tmp_path / f"m-{trained_on}.pt"
+    state = {"model": model.state_dict(), "model_config": model.cfg.to_dict()}
+    if trained_on is not None:
+        state["train_config"] = {"flow": trained_on}
+    save_checkpoint(state, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def dis_shards(val_shards, tmp_path_factory):
+    """val_shards with a (stand-in) DIS flow beside the ground truth."""
+    return with_flows(val_shards, tmp_path_factory.mktemp("dis") / "syn-val", ("dis",))
+
+
+@pytest.mark.parametrize("trained_on, held, chosen, why", [
+    ("gt", "dis", "gt", "the flow the checkpoint was trained on"),
+    ("dis", "dis", "dis", "the flow the checkpoint was trained on"),
+    (None, "dis", "dis", "does not say what it trained on"),
+    ("dis", "gt", "gt", "trained on dis flow, which"),
+    ("raft", "dis", "dis", "trained on raft flow, which"),
+])
+def test_the_default_flow_is_the_checkpoints_own_else_the_best_the_shards_hold(
+        trained_on, held, chosen, why, val_shards, dis_shards, tmp_path):
+    folder = dis_shards if held == "dis" else val_shards
+    result = evaluate_shards(checkpoint(tmp_path, trained_on), folder, limit=1)
+    assert result["flow"] == chosen and why in result["flow_choice"]
+
+
+def test_a_flow_asked_for_overrides_the_checkpoints(dis_shards, tmp_path):
+    result = evaluate_shards(checkpoint(tmp_path, "dis"), dis_shards, flow="gt", limit=1)
+    assert (result["flow"], result["flow_choice"]) == ("gt", "asked for")
+
+
+def test_the_command_warns_when_the_checkpoints_flow_is_not_in_the_shards(val_shards, tmp_path,
+                                                                           capsys):
+    from oclr import cli_eval
+
+    code = cli_eval.main(["--checkpoint", str(checkpoint(tmp_path, "dis")), "--shards",
+                          str(val_shards), "--limit", "1"])
+    captured = capsys.readouterr()
+    warning = [line for line in captured.err.splitlines() if "--flow" in line]
+    assert code == 0 and len(warning) == 1
+    assert "scoring on gt flow" in warning[0] and "trained on dis flow" in warning[0]
+    assert "(gt flow: the best flow the shards hold" in captured.out
 
 
 def test_evaluating_a_checkpoint_on_shards_gives_fractions_overall_and_by_objects(

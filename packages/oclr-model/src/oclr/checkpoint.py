@@ -255,7 +255,13 @@ def read_weights(path: str | os.PathLike,
     its content: "oclr" (what oclr-train writes) or "reference" (the reference code's dict with
     `model_state_dict`, `oclr.reference_weights`). Anything else -> CheckpointError naming the
     file and the first thing that does not fit."""
-    path = Path(path)
+    config, weights, kind, _ = _read_any(Path(path), map_location)
+    return config, weights, kind
+
+
+def _read_any(path: Path, map_location) -> tuple[ModelConfig, dict, str, str | None]:
+    """read_weights' three, plus the flow the run trained on ("gt", "dis", "raft"; None when the
+    checkpoint does not say: the reference code's, or one without a train_config)."""
     state = _load_file(path, map_location)
     if is_reference_checkpoint(state):
         try:
@@ -264,10 +270,12 @@ def read_weights(path: str | os.PathLike,
             raise CheckpointError(f"{path}: the reference code's checkpoint format "
                                   f"({REFERENCE_KEY}), but its weights do not make the OCLR "
                                   f"network: {err}") from None
-        return config, weights, "reference"
+        return config, weights, "reference", None
     _check_own(path, state)
     config, weights = _own_weights(state, path)
-    return config, weights, "oclr"
+    train = state.get("train_config")
+    flow = train.get("flow") if isinstance(train, dict) else None
+    return config, weights, "oclr", flow if isinstance(flow, str) else None
 
 
 def _check_own(path: Path, state: object) -> None:
@@ -286,8 +294,15 @@ def _check_own(path: Path, state: object) -> None:
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained network stored at `path` (an oclr or a reference-code checkpoint, told apart
     by content), on `device`, in eval mode."""
-    config, weights, _ = read_weights(path)
-    return build_with_weights(config, weights, path).to(device).eval()
+    return load_trained(path, device)[0]
+
+
+def load_trained(path: str | os.PathLike,
+                 device: str | torch.device = "cpu") -> tuple[torch.nn.Module, str | None]:
+    """(load_model's network, the flow its run trained on: "gt", "dis", "raft", or None when the
+    checkpoint does not record it), from one read of the file."""
+    config, weights, _, flow = _read_any(Path(path), "cpu")
+    return build_with_weights(config, weights, path).to(device).eval(), flow
 
 
 def rng_state() -> dict[str, Any]:

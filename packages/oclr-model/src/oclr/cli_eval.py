@@ -8,10 +8,11 @@ Modes, chosen by the inputs given:
 
 One click command whose options beyond the inputs are those of the chosen mode: a look at the
 arguments before parsing picks the mode, so `--help` lists that mode's options and a Syn-val
-`--flow` (the flow stored in the shards, default gt) is not confused with a benchmark's (the
-estimator, default dis). Each mode builds its settings and calls its module's one core function;
-the module is imported only once its mode is chosen, so the --pred/--gt path never loads torch,
-and a mode whose module is not installed is refused in one line.
+`--flow` (the flow stored in the shards; by default the one the checkpoint trained on) is not
+confused with a benchmark's (the estimator, default dis). Each mode builds its settings and
+calls its module's one core function; the module is imported only once its mode is chosen, so
+the --pred/--gt path never loads torch, and a mode whose module is not installed is refused in
+one line.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ MODE_OPTIONS = {
                 "it)"),
     ],
     "shards": [
-        _option("--flow", type=click.Choice(("gt", "raft", "dis")), default="gt",
-                metavar="{gt,raft,dis}", help="input flow stored in the shards (default gt)"),
+        _option("--flow", type=click.Choice(("gt", "raft", "dis")), default=None,
+                metavar="{gt,raft,dis}",
+                help="input flow stored in the shards (default: the flow the checkpoint was "
+                "trained on, else the best the shards hold: raft, dis, gt)"),
         _option("--device", default="cpu", metavar="DEVICE",
                 help="cpu, cuda or cuda:N (default cpu)"),
         _option("--batch", type=AtLeast(1), default=4, metavar="BATCH",
@@ -257,7 +260,9 @@ def run_shards(module, options: dict) -> int:
                                         batch=options["batch"], limit=options["limit"])
     except (FileNotFoundError, ValueError, KeyError) as err:
         raise UsageError(str(err).strip("'\"")) from err
-    print(f"Syn-val: {options['shards']} ({result['flow']} flow), "
+    if "lacks" in result["flow_choice"]:
+        warn(f"--flow: scoring on {result['flow']} flow, {result['flow_choice']}")
+    print(f"Syn-val: {options['shards']} ({result['flow']} flow: {result['flow_choice']}), "
           f"checkpoint {options['checkpoint']}")
     print(module.format_table(result))
     write_result(result, options["json"])

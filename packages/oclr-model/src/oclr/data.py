@@ -154,16 +154,22 @@ def best_flow(*roots: str | os.PathLike | None) -> str | None:
     cannot be read or they share none (the run's own checks then name the problem)."""
     shared = set(FLOW_KEYS)
     for root in (r for r in roots if r is not None):
-        try:
-            reader = open_reader(root)
-            ids = list(reader.ids)
-        except (OSError, InputError, ValueError, KeyError):
-            return None
-        if not ids:
-            return None
-        held = available_flows(reader, ids[0])
-        shared &= {name for name, key in FLOW_KEYS.items() if key in held}
+        shared &= held_flows(root)
     return next((name for name in FLOW_PREFERENCE if name in shared), None)
+
+
+def held_flows(root: str | os.PathLike) -> set[str]:
+    """The flows ("gt", "dis", "raft") a dataset folder holds, read from its first sequence; empty
+    when the folder cannot be read or holds no sequence."""
+    try:
+        reader = open_reader(root)
+        ids = list(reader.ids)
+        if not ids:
+            return set()
+        held = available_flows(reader, ids[0])
+    except (OSError, InputError, ValueError, KeyError):
+        return set()
+    return {name for name, key in FLOW_KEYS.items() if key in held}
 
 
 def available_flows(reader, seq_id: str) -> set[str]:

@@ -265,34 +265,59 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
     return board.summary()
 
 
-def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *, flow: str = "gt",
-                    device: str = "cpu", batch: int = 4, limit: int | None = None,
-                    workers: int = 0) -> dict:
+def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *,
+                    flow: str | None = None, device: str = "cpu", batch: int = 4,
+                    limit: int | None = None, workers: int = 0) -> dict:
     """Syn-val scores of a checkpoint path (or a model) on a layersynth folder.
 
-    Returns {"modal_j", "amodal_j", "order_acc", "order_pairs", "frame_order_acc",
-    "frame_order_pairs", "objects", "clips", "merged": {"overlapping", "overlapping_pairs",
-    "apart", "apart_pairs"} (`merged_pairs`), "paper":
-    {"modal_j", "amodal_j", "frames", "averaging"}, "by_objects": {"1": {...}, ...}, "sequences":
-    {clip id: {...}}}; J values are fractions in [0, 1]. `limit`
-    scores only the first clips (in id order)."""
+    `flow` None (the default) scores on the flow the checkpoint's run trained on when the shards
+    hold it, else on the best flow they hold (`pick_flow`); "flow" and "flow_choice" in the
+    result say which and why. The result also holds "modal_j", "amodal_j", "order_acc",
+    "order_pairs", "frame_order_acc", "frame_order_pairs", "objects", "clips", "merged":
+    {"overlapping", "overlapping_pairs", "apart", "apart_pairs"} (`merged_pairs`), "paper":
+    {"modal_j", "amodal_j", "frames", "averaging"}, "by_objects": {"1": {...}, ...} and
+    "sequences": {clip id: {...}}; J values are fractions in [0, 1]. `limit` scores only the
+    first clips (in id order)."""
     import torch  # these four need torch, which `oclr-eval --help` should not load
 
-    from oclr.checkpoint import load_model
+    from oclr.checkpoint import load_trained
     from oclr.data import ClipShape, ShardClips, eval_loader
     from oclr.distributed import check_device
 
     dev = check_device(device)
-    model = checkpoint_or_model
+    model, trained = checkpoint_or_model, None
     if not isinstance(model, torch.nn.Module):
-        model = load_model(checkpoint_or_model, dev)
+        model, trained = load_trained(checkpoint_or_model, dev)
     model = model.to(dev)
+    flow, choice = pick_flow(flow, trained, shards_dir)
     dataset = ShardClips(shards_dir, ClipShape.of_model(model.cfg), flow=flow)
     loader = eval_loader(dataset, batch=batch, workers=workers, limit=limit)
     result = score_loader(model, loader, dataset.clip_ids, dev, amp=dev.type == "cuda")
     return {"checkpoint": str(checkpoint_or_model) if not isinstance(
         checkpoint_or_model, torch.nn.Module) else None, "shards": str(shards_dir), "flow": flow,
-        **result}
+        "flow_choice": choice, **result}
+
+
+def pick_flow(asked: str | None, trained: str | None,
+              shards_dir: str | os.PathLike) -> tuple[str, str]:
+    """(flow, why) for scoring: the one asked for; else the one the checkpoint's run trained on,
+    when the shards hold it (a model scores best on the kind of flow it learnt from); else the
+    best the shards hold (`oclr.data.best_flow`: raft, dis, gt), the why then naming what the
+    checkpoint trained on. A folder that cannot be read keeps "gt" for the dataset's own checks
+    to name the problem."""
+    from oclr.data import FLOW_KEYS, best_flow, held_flows
+
+    if asked is not None:
+        return asked, "asked for"
+    held = held_flows(shards_dir)
+    if trained in FLOW_KEYS and trained in held:
+        return trained, "the flow the checkpoint was trained on"
+    best = best_flow(shards_dir) or "gt"
+    if trained is None:
+        return best, ("the best flow the shards hold (the checkpoint does not say what it "
+                      "trained on)")
+    return best, (f"the best flow the shards hold; the checkpoint was trained on {trained} flow, "
+                  f"which {shards_dir} lacks")
 
 
 _COLUMNS = (Column("objects", 8), Column("clips", 6), Column("modal J", 8), Column("amodal J", 9),
