@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1600, help="training steps (default 1600)")
     p.add_argument("--train", type=int, default=600, help="training sequences")
     p.add_argument("--val", type=int, default=96, help="Syn-val sequences")
-    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--batch", type=int, default=4, help="clips per step (default 4)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (default float32)")
     p.add_argument("--flow", default="gt", choices=("gt", "dis", "raft"),
@@ -216,7 +216,7 @@ def plot_curve(curve: list[tuple[int, float]], path: Path) -> bool:
     except ImportError:
         return False
     steps, values = [s for s, _ in curve], [v for _, v in curve]
-    # batches of 2 clips: a 1-object batch scores far below a 3-object one, so the raw curve is
+    # small batches: a 1-object batch scores far below a 3-object one, so the raw curve is
     # noisy; the mean of the last 20 logged points shows the trend
     smooth = [sum(values[max(0, i - 19): i + 1]) / len(values[max(0, i - 19): i + 1])
               for i in range(len(values))]
