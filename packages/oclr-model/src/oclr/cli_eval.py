@@ -260,7 +260,7 @@ def run_shards(module, options: dict) -> int:
                                         batch=options["batch"], limit=options["limit"])
     except (FileNotFoundError, ValueError, KeyError) as err:
         raise UsageError(str(err).strip("'\"")) from err
-    if "lacks" in result["flow_choice"]:
+    if result["flow_choice"].startswith(f"{module.TRAINED_FLOW_MISSING};"):
         warn(f"--flow: scoring on {result['flow']} flow, {result['flow_choice']}")
     print(f"Syn-val: {options['shards']} ({result['flow']} flow: {result['flow_choice']}), "
           f"checkpoint {options['checkpoint']}")

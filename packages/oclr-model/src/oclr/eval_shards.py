@@ -302,22 +302,27 @@ def pick_flow(asked: str | None, trained: str | None,
               shards_dir: str | os.PathLike) -> tuple[str, str]:
     """(flow, why) for scoring: the one asked for; else the one the checkpoint's run trained on,
     when the shards hold it (a model scores best on the kind of flow it learnt from); else the
-    best the shards hold (`oclr.data.best_flow`: raft, dis, gt), the why then naming what the
+    best the shards hold (`oclr.data.FLOW_PREFERENCE`: raft, dis, gt), the why then naming what the
     checkpoint trained on. A folder that cannot be read keeps "gt" for the dataset's own checks
     to name the problem."""
-    from oclr.data import FLOW_KEYS, best_flow, held_flows
+    from oclr.data import FLOW_PREFERENCE, held_flows
 
     if asked is not None:
         return asked, "asked for"
-    held = held_flows(shards_dir)
-    if trained in FLOW_KEYS and trained in held:
+    held = held_flows(shards_dir)  # one read of the folder
+    if trained in held:
         return trained, "the flow the checkpoint was trained on"
-    best = best_flow(shards_dir) or "gt"
+    best = next((name for name in FLOW_PREFERENCE if name in held), "gt")
     if trained is None:
         return best, ("the best flow the shards hold (the checkpoint does not say what it "
                       "trained on)")
-    return best, (f"the best flow the shards hold; the checkpoint was trained on {trained} flow, "
+    return best, (f"{TRAINED_FLOW_MISSING}; the checkpoint was trained on {trained} flow, "
                   f"which {shards_dir} lacks")
+
+
+# The start of pick_flow's why when the checkpoint's own flow is not in the shards (the case
+# `oclr-eval` warns about).
+TRAINED_FLOW_MISSING = "the best flow the shards hold"
 
 
 _COLUMNS = (Column("objects", 8), Column("clips", 6), Column("modal J", 8), Column("amodal J", 9),
