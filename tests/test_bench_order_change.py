@@ -43,3 +43,10 @@ def test_the_gain_is_the_named_heads_mean_over_seeds_minus_the_global_heads(oc):
     assert met["still_within"]["value"] == pytest.approx(0.03)
     assert not met["still_within"]["met"]
     assert "visible" in oc.table(rows, mean)
+
+
+def test_it_trains_with_the_learning_checks_batch_by_default(oc):
+    import learning_check
+
+    assert oc.parse_args([]).batch == learning_check.parse_args([]).batch == learning_check.BATCH
+    assert oc.parse_args(["--batch", "2"]).batch == 2
