@@ -57,3 +57,29 @@ def test_the_checks_scenes_are_the_papers_kind_polygons_and_silhouettes_over_one
     full = [sample_scene(np.random.default_rng(s), plain, assets) for s in range(24)]
     assert any(o.sprite.kind == "articulated" for p in full for o in p.objects)
     assert sum(len(p.planes) for p in full) > 0
+
+
+def test_the_checks_objects_move_about_as_far_in_8_frames_as_the_presets_in_30():
+    """SPEED (docs/model.md, "Paper-length motion"): sampled with SCENE, the objects' centre
+    speeds average over 3x those of the same scenes at the preset's speed (30 / 8 = 3.75 asked;
+    less where a fast path would leave the frame and is shrunk), and no longer under 1 px a frame
+    at 48 px."""
+    import numpy as np
+    from layersynth.assets.sources import Assets
+    from layersynth.scene.config import SceneConfig
+    from layersynth.scene.sampling import sample_scene
+
+    lc = _learning_check()
+    fast = SceneConfig.preset("tiny", **lc.SCENE)
+    slow = SceneConfig.preset("tiny", **{**lc.SCENE, "object_speed": SceneConfig().object_speed})
+    assets = Assets.builtin()
+
+    def mean_speed(cfg):
+        speeds = [np.hypot(o.motion.coeffs[0][1], o.motion.coeffs[1][1])
+                  for seed in range(48)
+                  for o in sample_scene(np.random.default_rng(seed), cfg, assets).objects]
+        return float(np.mean(speeds))
+
+    assert np.isclose(fast.object_speed[0] / slow.object_speed[0], 30 / 8)
+    slow_px, fast_px = mean_speed(slow), mean_speed(fast)
+    assert slow_px < 1.0 < 3 * slow_px < fast_px
