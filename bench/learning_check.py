@@ -8,7 +8,8 @@
 2. Trains the `tiny` network (at 48 x 80) on the CPU for a fixed number of steps (default 1600),
    float32, with the `tiny` loss recipe changed by LOSS, on the flow `--flow` names (default gt,
    asked for explicitly). The step count, not the CPU's speed, decides what is learnt: 1600 steps
-   took 531 s on a quiet 2-core AVX2 CPU (0.33 s a step), 9 min 23 s with generation and scoring.
+   at batch 4 took 494 s on a quiet 2-core AVX2 CPU (0.31 s a step), 8 min 31 s with generation
+   and scoring.
 3. Prints Syn-val modal and amodal J (fractions in [0, 1]: the mean over real objects of the mean
    over frames), overall and by number of objects, order accuracy on the pairs that interact, the
    paper-style pooled figures when the evaluation gives them, and the loss curve (RUN/curve.png too
@@ -94,8 +95,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # Objects move 3.75x the preset's speed (its 0.002-0.025 of the height a frame is 0.1-1.2 px at
 # 48 px; rounded): the paper's clips are 30 frames, the check's 8, so an object travels as far in
 # the check's clip as in one of the paper's. Measured on three seeds (docs/model.md, "Paper-length
-# motion"): the modal-amodal gap went from 0.18 / 0.11 to 0.06 / 0.03 / 0.05; rendering the same
-# clips at a 3.75x time step instead (camera and deformation faster too) left it at 0.18.
+# motion"): amodal J went from 0.62 / 0.67 to 0.64-0.71 in four runs, the modal-amodal gap from
+# 0.18 / 0.11 to 0.03-0.06 in three (0.21 in the fourth: merged layers in front); rendering the
+# same clips at a 3.75x time step instead (camera and deformation faster too) left it at 0.18.
 SPEED = (0.0075, 0.094)
 SCENE = {"occluder_prob": 0.0, "full_occlusion_prob": 0.0, "static_spell_prob": 0.0,
          "articulated_prob": 0.0, "enter_exit_prob": 0.0, "parallax_prob": 0.0,
