@@ -92,12 +92,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # pans), because the check asks whether training learns what the paper's does; with them, most
 # objects were smaller than the 6 x 10 token grid resolves at 48 x 80 (the figures: docs/model.md,
 # "With the paper's kind of scene").
-# Objects move 3.75x the preset's speed (its 0.002-0.025 of the height a frame is 0.1-1.2 px at
-# 48 px; rounded): the paper's clips are 30 frames, the check's 8, so an object travels as far in
-# the check's clip as in one of the paper's. Measured on three seeds (docs/model.md, "Paper-length
-# motion"): amodal J went from 0.62 / 0.67 to 0.64-0.71 in four runs, the modal-amodal gap from
-# 0.18 / 0.11 to 0.03-0.06 in three (0.21 in the fourth: merged layers in front); rendering the
-# same clips at a 3.75x time step instead (camera and deformation faster too) left it at 0.18.
+# Objects move 3.75x the preset's speed (its 0.002-0.025 of the height a frame, 0.1-1.2 px at
+# 48 px; 0.09375 rounded to 0.094): the paper's clips are 30 frames, the check's 8, so an object
+# travels as far in the check's clip as in one of the paper's. Measured (docs/model.md,
+# "Paper-length motion"): amodal J went from 0.62 / 0.67 to 0.64-0.71 in four runs, the
+# modal-amodal gap from 0.18 / 0.11 to 0.03-0.06 in three (0.21 in the fourth: merged layers in
+# front); rendering the same clips at a 3.75x time step instead (camera and deformation faster
+# too) left it at 0.18.
 SPEED = (0.0075, 0.094)
 SCENE = {"occluder_prob": 0.0, "full_occlusion_prob": 0.0, "static_spell_prob": 0.0,
          "articulated_prob": 0.0, "enter_exit_prob": 0.0, "parallax_prob": 0.0,
