@@ -71,7 +71,8 @@ def test_the_checks_objects_move_about_as_far_in_8_frames_as_the_presets_in_30()
 
     lc = _learning_check()
     fast = SceneConfig.preset("tiny", **lc.SCENE)
-    slow = SceneConfig.preset("tiny", **{**lc.SCENE, "object_speed": SceneConfig().object_speed})
+    preset_speed = SceneConfig.preset("tiny").object_speed
+    slow = SceneConfig.preset("tiny", **{**lc.SCENE, "object_speed": preset_speed})
     assets = Assets.builtin()
 
     def mean_speed(cfg):
