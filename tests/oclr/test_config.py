@@ -64,7 +64,8 @@ def test_config_survives_a_json_round_trip(name):
 def test_the_order_head_is_global_in_both_presets_and_only_the_named_heads():
     assert PRESETS["oclr"].order_head == PRESETS["tiny"].order_head == "global"
     assert ModelConfig.preset("tiny", order_head="frame").order_head == "frame"
-    named = "order_head must be one of \\['global', 'frame', 'visible'\\]"
+    named = ("order_head must be one of \\['global', 'frame', 'visible', 'occlusion', "
+             "'occlusion_frame'\\]")
     with pytest.raises(ValueError, match=named):
         ModelConfig.preset("tiny", order_head="pixel")
 

@@ -18,7 +18,7 @@ from oclr.losses import LossConfig
 from oclr.schedule import paper_schedule
 
 NORMS = ("layernorm", "reference")
-ORDER_HEADS = ("global", "frame", "visible")
+ORDER_HEADS = ("global", "frame", "visible", "occlusion", "occlusion_frame")
 ORDER_POOLS = ("none", "memory", "mask")  # ModelConfig.order_pool, oclr.order_pool
 DECODERS = ("transformer", "slots")  # ModelConfig.decoder; "slots" is oclr.slots
 MASK_HEADS = ("conv", "dot")  # ModelConfig.mask_head
@@ -63,6 +63,9 @@ class ModelConfig:
     # The head's weights are the same either way, so reference weights load into both.
     # "visible" has no order MLP: a visibility head (which layer is seen at each pixel, trained on
     # the modal masks) gives per-frame scores (B, T, K) read off the masks (`oclr.visible`).
+    # "occlusion" has no parameters either: one order per clip (B, K), read off the amodal masks
+    # where the flow's forward-backward check says a layer is being hidden (`oclr.occlusion_order`);
+    # "occlusion_frame" the same per frame (B, T, K), from the evidence near each frame.
     order_head: str = "global"
     # Not in the paper: the order head also sees, per query, content pooled from the clip
     # (`oclr.order_pool`): "memory" (the encoder's tokens under its attention map) or "mask" (the

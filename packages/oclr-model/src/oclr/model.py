@@ -16,6 +16,8 @@
       (with cfg.order_head "visible", no MLP: a visibility head, 1x1 conv (+ the dot term with
       mask_head "dot") -> (B, T, K + 1, H, W) logits of the layer seen at each pixel, and the
       (B, T, K) scores read from it and the amodal masks by `oclr.visible.visible_order`)
+      (with cfg.order_head "occlusion", no MLP: (B, K) scores read off the amodal masks and the
+      pixels the flow says are being hidden, `oclr.occlusion_order`; "occlusion_frame" (B, T, K))
       (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks;
       with cfg.order_pool, content pooled per query by `oclr.order_pool`).
 
@@ -31,10 +33,13 @@ from torch import nn
 
 from oclr.attention import DecoderLayer, EncoderLayer, other_frame_mask
 from oclr.config import ModelConfig
+from oclr.occlusion_order import occlusion_order
 from oclr.order_evidence import FEATURES, occlusion_evidence
 from oclr.order_pool import mask_pool, memory_pool, pool_width
 from oclr.slots import SlotDecoder
 from oclr.visible import visible_order
+
+PARAMETER_FREE = ("visible", "occlusion", "occlusion_frame")  # order heads without an order MLP
 
 
 def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
@@ -116,7 +121,7 @@ class OCLR(nn.Module):
                                          for _ in range(cfg.decoder_layers))
         extra = (FEATURES if cfg.order_evidence else 0) + pool_width(cfg)
         self.order_head = (nn.Sequential(nn.Linear(d + extra, d), nn.ReLU(), nn.Linear(d, 1))
-                           if cfg.order_head != "visible" else None)
+                           if cfg.order_head not in PARAMETER_FREE else None)
         self.map_proj = nn.Linear(cfg.num_objects * cfg.heads, c)
         self.decoder_cnn = CNNDecoder(cfg)
         if cfg.mask_head == "dot":  # query k's mask embedding, dotted with every pixel's features
@@ -148,6 +153,9 @@ class OCLR(nn.Module):
             seen = self._visible_logits(queries, features, (b, t))
             order = visible_order(torch.sigmoid(logits), seen)
             return (logits, order, seen) if visible else (logits, order)
+        if self.cfg.order_head in ("occlusion", "occlusion_frame") and not visible:
+            per_frame = self.cfg.order_head == "occlusion_frame"
+            return logits, occlusion_order(torch.sigmoid(logits), flow, per_frame=per_frame)
         if visible:
             raise ValueError("visible=True needs ModelConfig.order_head 'visible', got "
                              f"{self.cfg.order_head!r}")
@@ -257,6 +265,15 @@ def build_model(preset: str = "oclr", **overrides: Any) -> OCLR:
     return OCLR(ModelConfig.preset(preset, **overrides))
 
 
+def _order_head_parts(model: OCLR, dot: bool) -> list[nn.Module]:
+    """The modules that make the order scores: the MLP, the visibility head, or none."""
+    if model.order_head is not None:
+        return [model.order_head]
+    if model.cfg.order_head == "visible":
+        return [model.visible_head, *([model.visible_embed] if dot else [])]
+    return []  # "occlusion", "occlusion_frame": read off the masks and the flow, no parameters
+
+
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """Trainable parameters by part, as REFERENCE.md section 1 breaks them down, plus "total"."""
     slots = model.cfg.decoder == "slots"  # its SlotDecoder holds the initial slots itself
@@ -265,8 +282,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
         "encoder_cnn": [model.encoder_cnn],
         "transformer_encoder": [model.input_proj, model.pos_embed, model.encoder],
         "transformer_decoder": [model.slots] if slots else [model.time_embed, model.decoder],
-        "order_head": ([model.order_head] if model.order_head is not None else
-                       [model.visible_head, *([model.visible_embed] if dot else [])]),
+        "order_head": _order_head_parts(model, dot),
         "decoder_cnn": [model.map_proj, model.decoder_cnn, *([model.mask_embed] if dot else [])],
     }
     out = {name: sum(p.numel() for m in mods for p in m.parameters())
