@@ -84,3 +84,20 @@ def test_the_checks_objects_move_about_as_far_in_8_frames_as_the_presets_in_30()
     assert np.isclose(fast.object_speed[0] / slow.object_speed[0], 30 / 8)
     slow_px, fast_px = mean_speed(slow), mean_speed(fast)
     assert slow_px < 1.0 < 3 * slow_px < fast_px
+
+
+def test_the_checks_network_has_spare_queries_and_reads_its_order_off_the_occlusions():
+    """MODEL (docs/model.md, "Depth order from the occlusions in the flow"): more queries than a
+    check scene has objects, so two objects need not share one, and the order head with no
+    parameters, so the check's order accuracy is the rule's on the network's own masks."""
+    from layersynth.scene.config import SceneConfig
+    from oclr.config import ModelConfig
+    from oclr.model import build_model, count_parameters
+
+    lc = _learning_check()
+    cfg = ModelConfig.preset("tiny", **lc.MODEL)
+    scene = SceneConfig.preset("tiny", **lc.SCENE)
+    assert cfg.num_objects > max(scene.objects)
+    assert (cfg.height, cfg.width) == (scene.height, scene.width)
+    assert cfg.order_head == "occlusion"
+    assert count_parameters(build_model("tiny", **lc.MODEL))["order_head"] == 0
