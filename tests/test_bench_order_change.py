@@ -50,3 +50,25 @@ def test_it_trains_with_the_learning_checks_batch_by_default(oc):
 
     assert oc.parse_args([]).batch == learning_check.parse_args([]).batch == learning_check.BATCH
     assert oc.parse_args(["--batch", "2"]).batch == 2
+
+
+def test_the_occlusion_frame_head_is_set_against_the_occlusion_head_on_one_training(oc, tmp_path):
+    """The two readouts have no parameters, so the order terms train nothing and one training
+    serves both: `reheaded` scores the same weights with the other readout."""
+    import torch
+    from oclr.checkpoint import save_checkpoint
+    from oclr.model import build_model
+
+    assert oc.heads(oc.parse_args(["--head", "occlusion_frame"])) == ("occlusion_frame",
+                                                                      "occlusion")
+    assert set(oc.heads(oc.parse_args(["--head", "occlusion_frame"]))) == set(oc.READOUTS)
+    net = build_model("tiny", height=16, width=16, frames=3, order_head="occlusion_frame")
+    path = save_checkpoint({"model": net.state_dict(), "model_config": net.cfg.to_dict(),
+                            "step": 1}, tmp_path / "last.pt")
+    other = oc.reheaded(path, "occlusion")
+    flow = torch.randn(1, 3, 4, 16, 16)
+    with torch.no_grad():
+        (per_frame_logits, per_frame), (logits, order) = net.eval()(flow), other(flow)
+    torch.testing.assert_close(logits, per_frame_logits)  # the same weights
+    k = net.cfg.num_objects
+    assert per_frame.shape == (1, 3, k) and order.shape == (1, k)
