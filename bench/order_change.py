@@ -147,11 +147,11 @@ def reheaded(checkpoint: Path, head: str):
     weights are the same: READOUTS have none)."""
     import dataclasses
 
-    from oclr.checkpoint import load_model
+    from oclr.checkpoint import build_with_weights, read_weights
 
-    model = load_model(checkpoint)
-    model.cfg = dataclasses.replace(model.cfg, order_head=head)
-    return model
+    config, weights, _ = read_weights(checkpoint)
+    return build_with_weights(dataclasses.replace(config, order_head=head), weights,
+                              checkpoint).eval()
 
 
 def means(rows: list[dict], names: tuple[str, str]) -> dict[str, dict[str, dict[str, float]]]:

@@ -39,7 +39,8 @@ from oclr.order_pool import mask_pool, memory_pool, pool_width
 from oclr.slots import SlotDecoder
 from oclr.visible import visible_order
 
-PARAMETER_FREE = ("visible", "occlusion", "occlusion_frame")  # order heads without an order MLP
+OCCLUSION_HEADS = ("occlusion", "occlusion_frame")  # read by `oclr.occlusion_order`
+PARAMETER_FREE = ("visible", *OCCLUSION_HEADS)  # order heads without an order MLP
 
 
 def conv_block(c_in: int, c_out: int, negative_slope: float) -> nn.Sequential:
@@ -153,7 +154,7 @@ class OCLR(nn.Module):
             seen = self._visible_logits(queries, features, (b, t))
             order = visible_order(torch.sigmoid(logits), seen)
             return (logits, order, seen) if visible else (logits, order)
-        if self.cfg.order_head in ("occlusion", "occlusion_frame") and not visible:
+        if self.cfg.order_head in OCCLUSION_HEADS and not visible:
             per_frame = self.cfg.order_head == "occlusion_frame"
             return logits, occlusion_order(torch.sigmoid(logits), flow, per_frame=per_frame)
         if visible:
