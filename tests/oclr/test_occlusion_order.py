@@ -2,7 +2,8 @@
 
 import torch
 from oclr.model import build_model, count_parameters
-from oclr.occlusion_order import hidden_pixels, hiding_evidence, occlusion_order
+from oclr.occlusion_order import (CLIP_SHARE, hidden_pixels, hiding_evidence, occlusion_order,
+                                  scores_of, step_evidence)
 
 T, H, W = 4, 16, 32
 SPEED = 2  # px a frame, the front box to the right
@@ -75,6 +76,20 @@ def test_per_frame_scores_follow_a_swap_of_depth_during_the_clip():
         assert scores[t, 1] < scores[t, 0], f"frame {t}"
     one = occlusion_order(amodal[:, :1], flow[:, :1], per_frame=True)
     assert torch.equal(one, torch.zeros(1, 1, 3))
+
+
+def test_a_frame_is_read_from_the_steps_into_and_out_of_it_and_a_small_share_of_the_clip():
+    """Frame t's scores come from the steps t - 1 -> t and t -> t + 1 (one at the clip's ends),
+    plus CLIP_SHARE of the whole clip's evidence, which only decides frames without their own."""
+    amodal, flow = scene()
+    swapped = amodal[:, :, [1, 0, 2]]
+    clip_amodal, clip_flow = torch.cat([amodal, swapped], dim=1), torch.cat([flow, flow], dim=1)
+    steps = step_evidence(clip_amodal, clip_flow)[0]  # (2T - 1, 3, 3)
+    scores = occlusion_order(clip_amodal, clip_flow, per_frame=True)[0]
+    for t in range(2 * T):
+        local = steps[max(t - 1, 0):t + 1].sum(0)
+        torch.testing.assert_close(scores[t], scores_of(local + CLIP_SHARE * steps.sum(0)))
+    assert 0 < CLIP_SHARE < 0.1
 
 
 def test_the_scores_carry_no_gradient():
