@@ -72,3 +72,53 @@ def test_the_occlusion_frame_head_is_set_against_the_occlusion_head_on_one_train
     torch.testing.assert_close(logits, per_frame_logits)  # the same weights
     k = net.cfg.num_objects
     assert per_frame.shape == (1, 3, k) and order.shape == (1, k)
+
+
+def test_the_readout_can_be_set_against_the_papers_global_head_instead(oc):
+    args = oc.parse_args(["--head", "occlusion_frame", "--against", "global"])
+    assert oc.heads(args) == ("occlusion_frame", "global")
+    rows = [row("occlusion_frame", 0, "reorder", 0.70, 0.50),
+            row("global", 0, "reorder", 0.55, 0.45),
+            row("occlusion_frame", 0, "still", 0.7, 0.50), row("global", 0, "still", 0.6, 0.49)]
+    met = oc.verdicts(oc.means(rows, oc.heads(args)), *oc.heads(args))
+    assert met["frame_order_gain"]["value"] == pytest.approx(0.15)
+    with pytest.raises(SystemExit):  # a learned per-frame head has no readout twin
+        oc.parse_args(["--head", "frame", "--against", "occlusion"])
+
+
+def test_a_finished_run_of_the_same_training_is_kept_and_any_other_trained_again(oc, tmp_path):
+    import json
+
+    import learning_check as lc
+    from oclr.checkpoint import save_checkpoint
+    from oclr.model import build_model
+
+    net = build_model("tiny", height=16, width=16, frames=3)
+
+    def finished_at(step):
+        save_checkpoint({"model": net.state_dict(), "model_config": net.cfg.to_dict(),
+                         "step": step}, run / "last.pt")
+
+    args = oc.parse_args(["--keep-runs", "--steps", "7"])
+    args.loss = lc.checked_overrides(list(lc.LOSS.items()), "loss")
+    args.model = lc.checked_overrides(list(lc.MODEL.items()), "model")
+    run, shards = tmp_path / "frame-seed0", tmp_path / "train"
+    run.mkdir()
+    want = oc.run_args(args, "frame", 0)
+    loss = {"dice_weight": 1.0, **want.loss}  # a full LossConfig written out, as runs record it
+    train = {"shards": str(shards), "out": str(run), "preset": "tiny", "model": want.model,
+             "loss": loss, "seed": 0, "steps": 7, "batch": args.batch}
+    (run / "config.json").write_text(json.dumps({"train": train}))
+    finished_at(7)
+    (run / "summary.json").write_text(json.dumps({"seconds": 12.5}))
+    assert oc.kept_run(args, run, "frame", 0, shards) == {"seconds": 12.5}
+    assert oc.kept_run(args, run, "frame", 1, shards) is None  # another seed
+    assert oc.kept_run(args, run, "global", 0, shards) is None  # another head
+    args.loss = {**args.loss, "order_weight": 0.05}
+    assert oc.kept_run(args, run, "frame", 0, shards) is None  # another loss
+    args.loss = want.loss
+    finished_at(6)
+    assert oc.kept_run(args, run, "frame", 0, shards) is None  # stopped before the end
+    args.keep_runs = False
+    finished_at(7)
+    assert oc.kept_run(args, run, "frame", 0, shards) is None  # not asked for

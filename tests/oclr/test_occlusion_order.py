@@ -2,8 +2,14 @@
 
 import torch
 from oclr.model import build_model, count_parameters
-from oclr.occlusion_order import (CLIP_SHARE, hidden_pixels, hiding_evidence, occlusion_order,
-                                  scores_of, step_evidence)
+from oclr.occlusion_order import (
+    CLIP_SHARE,
+    hidden_pixels,
+    hiding_evidence,
+    occlusion_order,
+    scores_of,
+    step_evidence,
+)
 
 T, H, W = 4, 16, 32
 SPEED = 2  # px a frame, the front box to the right
