@@ -10,6 +10,7 @@ from oclr.losses import (
     LossConfig,
     OCLRLoss,
     boundary_band,
+    copy_loss,
     dice_loss,
     frame_order_loss,
     frame_overlapping_pairs,
@@ -125,7 +126,8 @@ def test_the_dice_term_enters_the_total_with_its_weight():
        cfg=st.sampled_from([LossConfig(), LossConfig(dice_weight=1.0),
                             LossConfig(modal_weight=0.1, dice_weight=1.0),
                             LossConfig(dice_weight=1.0, order_weight=0.5, modal_weight=0.5,
-                                       modal_layers="padded", modal_detach=True)]))
+                                       modal_layers="padded", modal_detach=True),
+                            LossConfig(dice_weight=1.0, copy_weight=1.0)]))
 def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg):
     g = torch.Generator().manual_seed(seed)
     target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 4, 5, 8), torch.zeros(2, 16, 16)],
@@ -139,6 +141,43 @@ def test_loss_is_invariant_to_permuting_the_prediction_channels(seed, perm, cfg)
     assert total_p.item() == pytest.approx(total.item(), rel=1e-6)
     assert terms_p == pytest.approx(terms, rel=1e-6)
 
+
+
+def test_the_copy_term_charges_a_spare_layer_on_what_the_matched_layer_holds():
+    """One frame of 1 x 3 pixels, one object on pixels 0 and 1, held by its layer with
+    probability 0.5 and 0.75, and two spare layers: the term is the mean over the spare layers of
+    their BCE towards 0 on the object's pixels, weighted 0.5 and 0.75."""
+    target = torch.zeros(1, 1, 3, 1, 3)
+    target[0, 0, 0, 0, :2] = 1
+    logits = torch.zeros(1, 1, 3, 1, 3)
+    logits[0, 0, 0, 0] = torch.tensor([0.0, float(np.log(3.0)), 9.0])  # p 0.5, 0.75
+    logits[0, 0, 1, 0] = torch.tensor([2.0, -1.0, 9.0])  # pixel 2 is background: not counted
+    logits[0, 0, 2, 0] = torch.tensor([0.0, 0.0, 9.0])
+    valid = torch.tensor([[True, False, False]])
+    sp = F.softplus
+    first = (0.5 * sp(torch.tensor(2.0)) + 0.75 * sp(torch.tensor(-1.0))) / 1.25
+    by_hand = (first + sp(torch.tensor(0.0))) / 2
+    assert float(copy_loss(logits, target, valid)) == pytest.approx(float(by_hand), rel=1e-5)
+    assert float(copy_loss(logits, target, torch.ones(1, 3, dtype=torch.bool))) == 0.0
+    logits[0, 0, 0] = -30.0  # the matched layer misses the object: a spare may take it, free
+    assert float(copy_loss(logits, target, valid)) < 1e-6
+
+
+def test_the_copy_term_enters_the_total_with_its_weight_and_charges_a_hidden_copy():
+    """A spare query copying the object behind it is seen nowhere, so the padded modal term
+    cannot charge it; the copy term does, and its gradient pushes the copy down."""
+    target = torch.stack([_square(2, 16, 2, 2, 8), torch.zeros(2, 16, 16)], dim=1)[None]
+    logits = target * 8 - 4
+    logits[:, :, 1] = target[:, :, 0] * 3 - 4  # a fainter copy of the object
+    logits.requires_grad_(True)
+    order = torch.tensor([[0.0, 5.0]])  # the copy behind
+    _, plain = OCLRLoss()(logits, order, target, valid=torch.tensor([1]))
+    total, terms = OCLRLoss(LossConfig(copy_weight=2.0))(logits, order, target,
+                                                        valid=torch.tensor([1]))
+    assert "copy" not in plain and terms["copy"] > 0.3
+    assert terms["total"] == pytest.approx(plain["total"] + 2.0 * terms["copy"])
+    total.backward()
+    assert float(logits.grad[0, :, 1][target[0, :, 0] > 0].min()) > 0  # the copy is pushed down
 
 
 def test_the_loss_matches_with_the_matcher_it_is_given():

@@ -58,6 +58,11 @@ class LossConfig:
     # probabilities enter it detached), so it trains the order head and leaves the masks to the
     # amodal terms.
     modal_detach: bool = False
+    # Not in the paper: BCE towards empty of the layers matched to no object, over what the
+    # matched layers hold (`copy_loss`): what a spare query pays for copying an object, wherever
+    # it lies in depth. The amodal BCE charges it too, but averaged over every pixel of every
+    # layer, where a copy is a small share. 0 = off.
+    copy_weight: float = 0.0
     # Not in the paper: weight of the visibility head's cross-entropy against the modal masks
     # (`oclr.visible.visible_loss`), used only when the loss is given visibility logits (a model
     # with ModelConfig.order_head "visible"); the term is then "visible".
@@ -65,7 +70,7 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight,
-               self.modal_weight, self.visible_weight) < 0:
+               self.modal_weight, self.visible_weight, self.copy_weight) < 0:
             raise ValueError("loss weights must be >= 0")
         if self.boundary_radius < 1 or self.order_tau <= 0:
             raise ValueError("boundary_radius must be >= 1 and order_tau > 0")
@@ -177,6 +182,24 @@ def modal_loss(logits: torch.Tensor, scores: torch.Tensor, target: torch.Tensor,
     return (bce * scored).sum() / (scored.sum() * per_layer).clamp(min=1)
 
 
+def copy_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over the clips' padded layers (matched to no object) of their BCE towards 0 on what the
+    matched layers already hold: each pixel weighted by max over real objects j of target_j x
+    p_j, p_j the (detached) probability of the layer matched to j. A spare query that copies an
+    object its own layer holds pays for it at any depth; one that picks up an object its layer
+    misses (the second object of a merged pair) does not. 0 when a batch has no padded layer.
+    logits, target (B, T, K, H, W) matched channel by channel; valid (B, K) bool."""
+    prob = torch.sigmoid(logits.detach())
+    held = ((target > 0.5) & valid[:, None, :, None, None]) * prob
+    held = held.amax(2, keepdim=True)  # (B, T, 1, H, W)
+    spare = (~valid)[:, None, :, None, None]  # (B, 1, K, 1, 1)
+    bce = F.softplus(logits) * held * spare  # BCE(x, 0) = softplus(x)
+    weight = held.flatten(1).sum(1)  # (B,)
+    taken = bce.sum((1, 3, 4)) / weight[:, None].clamp(min=1e-6)  # (B, K)
+    counted = (~valid) & (weight[:, None] > 0)
+    return (taken * counted).sum() / counted.sum().clamp(min=1)
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over real objects of the soft Dice loss 1 - (2 sum(p y) + 1) / (sum(p) + sum(y) + 1)
     over a clip's frames and pixels, p = sigmoid(logits); padded layers do not count.
@@ -242,6 +265,9 @@ class OCLRLoss(torch.nn.Module):
         if cfg.dice_weight > 0:
             terms["dice"] = dice_loss(logits, target, valid)
             total = total + cfg.dice_weight * terms["dice"]
+        if cfg.copy_weight > 0:
+            terms["copy"] = copy_loss(logits, target, valid)
+            total = total + cfg.copy_weight * terms["copy"]
         if visible is not None:
             terms["visible"] = visible_loss(visible, perm, target, frame_rank, valid)
             total = total + cfg.visible_weight * terms["visible"]
