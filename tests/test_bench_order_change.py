@@ -119,6 +119,10 @@ def test_a_finished_run_of_the_same_training_is_kept_and_any_other_trained_again
     args.loss = want.loss
     finished_at(6)
     assert oc.kept_run(args, run, "frame", 0, shards) is None  # stopped before the end
-    args.keep_runs = False
     finished_at(7)
+    (run / "config.json").write_text(json.dumps({"train": {"out": str(run)}}))
+    assert oc.kept_run(args, run, "frame", 0, shards) is None  # a record it cannot read
+    (run / "config.json").write_text(json.dumps({"train": train}))
+    assert oc.kept_run(args, run, "frame", 0, shards) == {"seconds": 12.5}
+    args.keep_runs = False
     assert oc.kept_run(args, run, "frame", 0, shards) is None  # not asked for

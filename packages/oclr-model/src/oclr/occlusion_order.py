@@ -34,8 +34,9 @@ SMOOTH = 1.0  # pixels of evidence added to each pair's total, so a few stray on
 # Per frame: the steps whose frames lie within WINDOW frames of it (0: the steps into and out of
 # the frame), and CLIP_SHARE of the whole clip's evidence on top, which only decides frames
 # without evidence of their own. Tuned on a split of its own (issue 16's scene, data seed 5000,
-# 96 clips; docs/model.md): per-frame order accuracy on the ground truth's masks 0.828 with
-# (1, 0.1), 0.866 with (0, 0.01); on three trained networks' masks +0.03 on average.
+# 96 clips; docs/training.md, "Depth order that changes"): per-frame order accuracy on the
+# ground truth's masks 0.828 with (1, 0.1), 0.866 with (0, 0.01); on three trained networks'
+# masks +0.03 on average.
 WINDOW = 0
 CLIP_SHARE = 0.01
 
