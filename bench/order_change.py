@@ -43,6 +43,9 @@ ONE_ORDER_HEADS = ("global", "occlusion")
 # heads without parameters (`oclr.occlusion_order`): the order terms train nothing, so two of
 # them train the same network, and one training serves both
 READOUTS = ("occlusion", "occlusion_frame")
+# ModelConfig fields that only change what evaluation reads off a network (`oclr.copies`): a run
+# kept with --keep-runs is scored with the asked value, whatever it was trained with
+READOUT_FIELDS = ("copies",)
 SPLITS = ("reorder", "still")
 METRICS = ("frame_order_acc", "order_acc", "modal_j", "amodal_j")
 # Syn-val scenes: 2 or 3 objects, the events that could hide a swap off (an object leaving the
@@ -132,7 +135,6 @@ def train_and_score(args, folders: dict[str, Path], runs: Path) -> list[dict]:
         for head in heads(args):
             if head in READOUTS and trained is not None:
                 run, summary = trained
-                scored = reheaded(run / "last.pt", head)
             else:
                 run = runs / f"{head}-seed{seed}"
                 summary = kept_run(args, run, head, seed, folders["train"])
@@ -142,8 +144,8 @@ def train_and_score(args, folders: dict[str, Path], runs: Path) -> list[dict]:
                     summary = lc.train(run_args(args, head, seed), folders["train"], None, run)
                     (run / "summary.json").write_text(json.dumps(
                         {"seconds": summary["seconds"]}))
-                scored = run / "last.pt"
                 trained = (run, summary) if head in READOUTS else None
+            scored = reheaded(run / "last.pt", head, args.model)
             for split in SPLITS:
                 result = evaluate_shards(scored, folders[split], batch=4, flow="gt")
                 rows.append({"head": head, "seed": seed, "split": split,
@@ -176,7 +178,8 @@ def kept_run(args, run: Path, head: str, seed: int, shards: Path) -> dict | None
     try:
         had = json.loads((run / "config.json").read_text())["train"]
         cfg = TrainConfig(**{k: had[k] for k in ("shards", "out", "preset", "model", "loss")})
-        same = (cfg.loss_config() == asked.loss_config() and had["model"] == want.model
+        same = (cfg.loss_config() == asked.loss_config()
+                and trained_part(had["model"]) == trained_part(want.model)
                 and had["shards"] == str(shards) and had["seed"] == seed
                 and had["steps"] == args.steps and had["batch"] == args.batch)
     except (ValueError, KeyError, TypeError):  # a config.json of another shape: train again
@@ -188,15 +191,23 @@ def kept_run(args, run: Path, head: str, seed: int, shards: Path) -> dict | None
     return json.loads(recorded.read_text()) if recorded.is_file() else {"seconds": None}
 
 
-def reheaded(checkpoint: Path, head: str):
-    """The network of `checkpoint` with its order read by the parameter-free `head` instead (the
-    weights are the same: READOUTS have none)."""
+def trained_part(model: dict) -> dict:
+    """ModelConfig overrides without READOUT_FIELDS, which change what is read off a trained
+    network but not the training."""
+    return {k: v for k, v in model.items() if k not in READOUT_FIELDS}
+
+
+def reheaded(checkpoint: Path, head: str, model: dict):
+    """The network of `checkpoint` read as `head` (a readout head instead of the trained one
+    when both are READOUTS: the weights are the same, they have none) and with the
+    READOUT_FIELDS of the overrides `model`, whatever the run was trained with."""
     import dataclasses
 
     from oclr.checkpoint import build_with_weights, read_weights
 
     config, weights, _ = read_weights(checkpoint)
-    return build_with_weights(dataclasses.replace(config, order_head=head), weights,
+    readout = {k: model[k] for k in READOUT_FIELDS if k in model}
+    return build_with_weights(dataclasses.replace(config, order_head=head, **readout), weights,
                               checkpoint).eval()
 
 

@@ -65,13 +65,15 @@ def test_the_occlusion_frame_head_is_set_against_the_occlusion_head_on_one_train
     net = build_model("tiny", height=16, width=16, frames=3, order_head="occlusion_frame")
     path = save_checkpoint({"model": net.state_dict(), "model_config": net.cfg.to_dict(),
                             "step": 1}, tmp_path / "last.pt")
-    other = oc.reheaded(path, "occlusion")
+    other = oc.reheaded(path, "occlusion", {"copies": "drop", "num_objects": 9})
     flow = torch.randn(1, 3, 4, 16, 16)
     with torch.no_grad():
         (per_frame_logits, per_frame), (logits, order) = net.eval()(flow), other(flow)
     torch.testing.assert_close(logits, per_frame_logits)  # the same weights
     k = net.cfg.num_objects
     assert per_frame.shape == (1, 3, k) and order.shape == (1, k)
+    # the readout fields asked for, not the rest of the overrides (the weights decide those)
+    assert other.cfg.copies == "drop" and other.cfg.num_objects == k
 
 
 def test_the_readout_can_be_set_against_the_papers_global_head_instead(oc):
@@ -124,5 +126,10 @@ def test_a_finished_run_of_the_same_training_is_kept_and_any_other_trained_again
     assert oc.kept_run(args, run, "frame", 0, shards) is None  # a record it cannot read
     (run / "config.json").write_text(json.dumps({"train": train}))
     assert oc.kept_run(args, run, "frame", 0, shards) == {"seconds": 12.5}
+    args.model = {**args.model, "copies": "keep" if want.model.get("copies") else "drop"}
+    assert oc.kept_run(args, run, "frame", 0, shards) == {"seconds": 12.5}  # a readout field
+    args.model = {**args.model, "num_objects": 4}
+    assert oc.kept_run(args, run, "frame", 0, shards) is None  # another network
+    args.model = want.model
     args.keep_runs = False
     assert oc.kept_run(args, run, "frame", 0, shards) is None  # not asked for

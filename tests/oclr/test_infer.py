@@ -127,3 +127,32 @@ def test_painting_layers_back_to_front_equals_compose_modal(seed, k, ties):
     order = rng.integers(0, 2, k).astype(np.float32) if ties else rng.normal(size=k)
     expected = compose_modal(prob, order)
     assert np.array_equal(paint_layers(prob > 0.5, order), expected)
+
+
+class TwinModel(ShufflingModel):
+    """Object 1 of ShufflingModel's bars a second time in the last channel, less sure (0.73
+    against ~1) and ranked in front of everything."""
+
+    def __init__(self, copies):
+        super().__init__(k=4)
+        self.cfg = ModelConfig(num_objects=4, frames=8, height=16, width=16, cnn_channels=(4, 4),
+                               copies=copies)
+
+    def forward(self, flow):
+        logits = torch.where(flow[:, :, None, 0] == torch.arange(1, 5).view(1, 1, 4, 1, 1),
+                             10.0, -10.0)
+        logits[:, :, 3] = torch.where(flow[:, :, 0] == 1, 1.0, -10.0)
+        return logits, torch.tensor([[1.0, 2.0, 3.0, 0.0]]).expand(len(flow), -1)
+
+
+@pytest.mark.parametrize("copies", ["keep", "drop"])
+def test_inference_drops_a_layer_that_copies_a_surer_one_when_the_model_says_so(copies):
+    flow, ids = object_video(12)
+    pred = infer_flow(TwinModel(copies), flow, InferConfig())
+    modal = pred.modal()
+    if copies == "keep":  # the twin in front takes object 1's pixels
+        assert bool((modal[ids == 1] == 4).all())
+        assert pred.probs[3].max() > 0.5
+    else:
+        np.testing.assert_array_equal(modal, ids.astype(np.uint8))
+        assert pred.probs[3].max() == 0

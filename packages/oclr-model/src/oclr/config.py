@@ -22,6 +22,7 @@ ORDER_HEADS = ("global", "frame", "visible", "occlusion", "occlusion_frame")
 ORDER_POOLS = ("none", "memory", "mask")  # ModelConfig.order_pool, oclr.order_pool
 DECODERS = ("transformer", "slots")  # ModelConfig.decoder; "slots" is oclr.slots
 MASK_HEADS = ("conv", "dot")  # ModelConfig.mask_head
+COPIES = ("keep", "drop")  # ModelConfig.copies, oclr.copies
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ class ModelConfig:
     # "dot" adds to it each query's (linear) embedding dotted with every pixel's features, so the
     # mask follows its own query by construction. "dot" adds a Linear(D -> C_0).
     mask_head: str = "conv"
+    # Not in the paper: what evaluation and inference do with a layer whose mask repeats a surer
+    # layer's (`oclr.copies`): "keep" it (the paper's), or "drop" it, so one object is one layer.
+    # Training never sees it: the loss takes the raw logits.
+    copies: str = "keep"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -111,6 +116,8 @@ class ModelConfig:
         if self.mask_head not in MASK_HEADS:
             raise ValueError(f"mask_head must be one of {list(MASK_HEADS)}, got "
                              f"{self.mask_head!r}")
+        if self.copies not in COPIES:
+            raise ValueError(f"copies must be one of {list(COPIES)}, got {self.copies!r}")
         if int(self.slot_iters) != self.slot_iters or self.slot_iters < 0:
             raise ValueError(f"slot_iters must be an integer >= 0, got {self.slot_iters!r}")
         if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):

@@ -245,6 +245,7 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
     """Run `model` over a loader of ShardClips batches (in order) and score every clip."""
     import torch  # not at module top: `oclr-eval --help` imports this module
 
+    from oclr.copies import layer_probabilities
     from oclr.data import loader_batches
 
     board, seen = ScoreBoard(), 0
@@ -255,7 +256,7 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
             flow = batch["flow"].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits, scores = model(flow)
-            prob, scores = torch.sigmoid(logits.float()).cpu(), scores.float().cpu()
+            prob, scores = layer_probabilities(model, logits).cpu(), scores.float().cpu()
             for b in range(flow.shape[0]):
                 board.add(score_clip(clip_ids[seen], prob[b], scores[b], batch["amodal"][b],
                                      batch["modal"][b], int(batch["n_objects"][b]),

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from layersynth.estimators import build_estimator
 from PIL import Image
 
+from oclr.copies import layer_probabilities
 from oclr.davis_io import davis_palette, write_label_png
 from oclr.flowcache import to_model_input
 from oclr.linking import link_next, match_to_gt
@@ -164,7 +165,7 @@ def run_windows(model: torch.nn.Module, flow: np.ndarray, windows: list[Window],
         group = windows[i:i + cfg.batch]
         x = np.stack([np.asarray(flow[w.indices], dtype=np.float32) for w in group])
         logits, order = model(torch.from_numpy(x).to(device))  # (B, S, K, h, w), (B, [S,] K)
-        probs = torch.sigmoid(logits.float()).permute(0, 2, 1, 3, 4).cpu().numpy()
+        probs = layer_probabilities(model, logits).permute(0, 2, 1, 3, 4).cpu().numpy()
         yield from zip(probs, order.float().cpu().numpy(), strict=True)
 
 
