@@ -180,6 +180,20 @@ def test_the_copy_term_enters_the_total_with_its_weight_and_charges_a_hidden_cop
     assert float(logits.grad[0, :, 1][target[0, :, 0] > 0].min()) > 0  # the copy is pushed down
 
 
+def test_the_copy_term_waits_for_its_share_of_the_training():
+    target = torch.stack([_square(2, 16, 2, 2, 8), torch.zeros(2, 16, 16)], dim=1)[None]
+    logits = target * 8 - 4
+    logits[:, :, 1] = target[:, :, 0] * 3 - 4  # a fainter copy of the object
+    loss = OCLRLoss(LossConfig(copy_weight=1.0, copy_start=0.5))
+    _, early = loss(logits, torch.zeros(1, 2), target, valid=torch.tensor([1]), progress=0.49)
+    _, late = loss(logits, torch.zeros(1, 2), target, valid=torch.tensor([1]), progress=0.5)
+    assert "copy" not in early and late["copy"] > 0.3
+    assert late["total"] == pytest.approx(early["total"] + late["copy"])
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="copy_start"):
+            LossConfig(copy_start=bad)
+
+
 def test_the_loss_matches_with_the_matcher_it_is_given():
     target = torch.stack([_square(2, 16, 1, 1, 8), _square(2, 16, 6, 6, 8), torch.zeros(2, 16, 16)],
                          dim=1)[None]

@@ -63,6 +63,9 @@ class LossConfig:
     # it lies in depth. The amodal BCE charges it too, but averaged over every pixel of every
     # layer, where a copy is a small share. 0 = off.
     copy_weight: float = 0.0
+    # The share of the training steps, in [0, 1), before which the copy term is off (0: from the
+    # start), so that the spare queries can first take up the objects of merged pairs.
+    copy_start: float = 0.0
     # Not in the paper: weight of the visibility head's cross-entropy against the modal masks
     # (`oclr.visible.visible_loss`), used only when the loss is given visibility logits (a model
     # with ModelConfig.order_head "visible"); the term is then "visible".
@@ -72,6 +75,8 @@ class LossConfig:
         if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight,
                self.modal_weight, self.visible_weight, self.copy_weight) < 0:
             raise ValueError("loss weights must be >= 0")
+        if not 0.0 <= self.copy_start < 1.0:
+            raise ValueError(f"copy_start must be in [0, 1), got {self.copy_start!r}")
         if self.boundary_radius < 1 or self.order_tau <= 0:
             raise ValueError("boundary_radius must be >= 1 and order_tau > 0")
         if not isinstance(self.modal_detach, bool):
@@ -238,7 +243,9 @@ class OCLRLoss(torch.nn.Module):
     def forward(self, logits: torch.Tensor, order: torch.Tensor, target: torch.Tensor,
                 valid: torch.Tensor | None = None, gt_rank: torch.Tensor | None = None,
                 frame_rank: torch.Tensor | None = None, visible: torch.Tensor | None = None,
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+                progress: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+        """`progress`: the share of training done (the trainer's step / steps), which switches
+        the copy term on at cfg.copy_start; 1.0 (the default) outside training."""
         cfg = self.cfg
         # float32 whatever the autocast dtype: BCE sums over millions of pixels
         logits, order, target = logits.float(), order.float(), target.float()
@@ -265,7 +272,7 @@ class OCLRLoss(torch.nn.Module):
         if cfg.dice_weight > 0:
             terms["dice"] = dice_loss(logits, target, valid)
             total = total + cfg.dice_weight * terms["dice"]
-        if cfg.copy_weight > 0:
+        if cfg.copy_weight > 0 and progress >= cfg.copy_start:
             terms["copy"] = copy_loss(logits, target, valid)
             total = total + cfg.copy_weight * terms["copy"]
         if visible is not None:

@@ -108,7 +108,8 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits, order, *seen = self.net(flow, visible=self.visible)
         total, terms = self.loss_fn(logits, order, target, valid=valid, gt_rank=rank,
-                                    frame_rank=frame_rank, visible=seen[0] if seen else None)
+                                    frame_rank=frame_rank, visible=seen[0] if seen else None,
+                                    progress=self.step / max(self.cfg.steps, 1))
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.clip_value)
