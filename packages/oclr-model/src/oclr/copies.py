@@ -24,11 +24,12 @@ COPY_IOU = 0.9  # clip IoU of two layers' thresholded masks from which one copie
 THRESHOLD = 0.5  # a pixel is in a layer when its probability is above this (as compose_modal)
 
 
-def drop_copies(prob: torch.Tensor) -> torch.Tensor:
+def drop_copies(prob: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tensor:
     """prob (B, T, K, H, W) amodal probabilities -> the same with every layer that copies a
-    surer one (module docstring) set to 0. Ties in sureness go to the lower channel."""
+    surer one (module docstring) set to 0, the masks taken at `threshold` (the one the caller
+    composites with). Ties in sureness go to the lower channel."""
     b, _, k = prob.shape[:3]
-    on = prob > THRESHOLD
+    on = prob > threshold
     mask = on.movedim(2, 1).flatten(2).to(prob.dtype)  # (B, K, T*H*W)
     area = mask.sum(-1)  # (B, K)
     inter = mask @ mask.transpose(1, 2)
@@ -45,9 +46,11 @@ def drop_copies(prob: torch.Tensor) -> torch.Tensor:
     return prob * stays[:, None, :, None, None].to(prob.dtype)
 
 
-def layer_probabilities(model: torch.nn.Module, logits: torch.Tensor) -> torch.Tensor:
+def layer_probabilities(model: torch.nn.Module, logits: torch.Tensor,
+                        threshold: float = THRESHOLD) -> torch.Tensor:
     """What evaluation and inference read from a forward's logits (B, T, K, H, W): the float32
-    probabilities, with copies dropped when the model's ModelConfig.copies is "drop"."""
+    probabilities, with copies dropped (masks at `threshold`) when the model's
+    ModelConfig.copies is "drop"."""
     prob = torch.sigmoid(logits.float())
     cfg = getattr(model, "cfg", None)
-    return drop_copies(prob) if getattr(cfg, "copies", "keep") == "drop" else prob
+    return drop_copies(prob, threshold) if getattr(cfg, "copies", "keep") == "drop" else prob

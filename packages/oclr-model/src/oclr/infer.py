@@ -165,7 +165,8 @@ def run_windows(model: torch.nn.Module, flow: np.ndarray, windows: list[Window],
         group = windows[i:i + cfg.batch]
         x = np.stack([np.asarray(flow[w.indices], dtype=np.float32) for w in group])
         logits, order = model(torch.from_numpy(x).to(device))  # (B, S, K, h, w), (B, [S,] K)
-        probs = layer_probabilities(model, logits).permute(0, 2, 1, 3, 4).cpu().numpy()
+        probs = layer_probabilities(model, logits, cfg.threshold)
+        probs = probs.permute(0, 2, 1, 3, 4).cpu().numpy()
         yield from zip(probs, order.float().cpu().numpy(), strict=True)
 
 
