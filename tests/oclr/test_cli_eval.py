@@ -144,7 +144,8 @@ def test_the_pred_gt_path_never_imports_torch(davis):
     (["--checkpoint", "c.pt", "--shards", "d"],
      [("--flow {gt,raft,dis} input flow stored in the shards (default: the flow the "
        "checkpoint was trained on"), "--limit LIMIT",
-      "--batch BATCH clips per forward pass"], ["--merge-objects", "--protocol"]),
+      "--batch BATCH clips per forward pass",
+      "--order-readout {head,occlusion,occlusion_frame}"], ["--merge-objects", "--protocol"]),
     (["--checkpoint", "c.pt"],
      ["--set {2016-val,2017-motion}", "--protocol {all,both,linked,reference,single-channel}",
       "--flow {dis,raft} flow estimator", "--batch BATCH windows per forward pass"],

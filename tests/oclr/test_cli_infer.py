@@ -165,7 +165,8 @@ def test_help_keeps_every_option_its_metavar_and_text():
     for shown in ("--checkpoint CKPT a trained model", "--frames DIR", "--video FILE",
                   "--flow {dis,raft} flow estimator (default dis;", "--raft-weights PATH",
                   "--flow-width W", "--no-flow-cache estimate flow, store nothing",
-                  "--batch BATCH windows per forward pass (default 1)", "--fps FPS"):
+                  "--batch BATCH windows per forward pass (default 1)", "--fps FPS",
+                  "--order-readout {head,occlusion,occlusion_frame} where the depth order"):
         assert shown in text
 
 

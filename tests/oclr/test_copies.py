@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 import torch
 from oclr.config import ModelConfig
-from oclr.copies import COPY_IOU, drop_copies, layer_probabilities
+from oclr.copies import COPY_IOU, drop_copies
 from oclr.eval_shards import score_loader
+from oclr.readout import read_network
 
 T, H, W = 2, 8, 10
 
@@ -77,9 +78,10 @@ def test_evaluation_drops_a_twin_that_hides_the_layer_the_matching_picks(copies,
 
 def test_the_probabilities_read_are_the_sigmoid_unless_the_model_drops_copies():
     logits = torch.logit(layers(box(1, 5, 1, 5, 0.7), box(1, 5, 1, 5, 0.99)))
+    flow = torch.zeros(1, T, 4, H, W)
     keep = Fixed(logits, torch.zeros(1, 2), "keep")
-    torch.testing.assert_close(layer_probabilities(keep, logits), torch.sigmoid(logits))
+    torch.testing.assert_close(read_network(keep, flow)[0], torch.sigmoid(logits))
     drop = Fixed(logits, torch.zeros(1, 2), "drop")
-    assert float(layer_probabilities(drop, logits)[0, :, 0].max()) == 0.0
+    assert float(read_network(drop, flow)[0][0, :, 0].max()) == 0.0
     with pytest.raises(ValueError, match="copies"):
         ModelConfig(copies="merge")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from fakeshards import with_flows
 from oclr import build_model
-from oclr.checkpoint import save_checkpoint
+from oclr.checkpoint import read_weights, save_checkpoint
 from oclr.eval_shards import (
     ScoreBoard,
     evaluate_shards,
@@ -319,3 +319,29 @@ def test_merged_pairs_count_objects_whose_best_channel_is_the_same():
                              torch.zeros(3), amodal, modal, 2, rank))
     assert board.summary()["merged"] == {"overlapping": 2, "overlapping_pairs": 2, "apart": 0,
                                          "apart_pairs": 0}
+
+
+def test_an_order_readout_asked_for_is_read_and_named_in_the_result(val_shards, tmp_path,
+                                                                    capsys):
+    """The global-head checkpoint read with the occlusion readout scores as the same weights
+    saved with that readout; the default keeps the checkpoint's head."""
+    from oclr import cli_eval
+
+    path = checkpoint(tmp_path)
+    default = evaluate_shards(path, val_shards)
+    asked = evaluate_shards(path, val_shards, order_readout="occlusion_frame")
+    model = build_model("tiny", **SMALL, order_readout="occlusion_frame")
+    model.load_state_dict(read_weights(path)[1])
+    saved = evaluate_shards(model, val_shards)
+    assert default["order_readout"] == "global" and asked["order_readout"] == "occlusion_frame"
+    for key in ("order_acc", "frame_order_acc", "modal_j", "amodal_j"):
+        assert asked[key] == saved[key]
+    assert asked["amodal_j"] == default["amodal_j"]  # the masks are the same either way
+    assert cli_eval.main(["--checkpoint", str(path), "--shards", str(val_shards),
+                          "--order-readout", "occlusion"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["order_readout"] == \
+        "occlusion"
+    assert cli_eval.main(["--checkpoint", str(path), "--shards", str(val_shards),
+                          "--order-readout", "learned"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--order-readout" in err[0]

@@ -165,3 +165,25 @@ def test_a_config_needs_exactly_one_of_frames_or_video(inputs, tmp_path, source)
 def test_a_config_is_frozen(inputs, tmp_path):
     with pytest.raises(dataclasses.FrozenInstanceError):
         config(inputs, tmp_path).batch = 2
+
+
+def test_the_summary_names_the_order_readout_when_the_checkpoint_reads_one(inputs, tmp_path):
+    checkpoint = random_checkpoint(tmp_path / "read.pt", seed=0, order_readout="occlusion_frame")
+    summary = segment_video(config(inputs, tmp_path / "out", checkpoint=str(checkpoint)))
+    assert summary["order_head"] == "occlusion_frame" and len(summary["order"]) == FRAMES
+    assert all(sorted(ranks) == list(range(K)) for ranks in summary["order"])
+
+
+def test_a_readout_asked_for_reads_the_checkpoint_as_one_that_stores_it(inputs, tmp_path):
+    """The module's checkpoint (seed 0, global head) read with order_readout="occlusion" gives
+    the order and masks of the same weights saved with that readout."""
+    stored = random_checkpoint(tmp_path / "read.pt", seed=0, order_readout="occlusion")
+    asked = segment_video(config(inputs, tmp_path / "asked", order_readout="occlusion"))
+    saved = segment_video(config(inputs, tmp_path / "saved", checkpoint=str(stored)))
+    assert asked["order_head"] == saved["order_head"] == "occlusion"
+    assert asked["order"] == saved["order"]
+    for name in sorted(p.name for p in (tmp_path / "saved" / "masks").iterdir()):
+        assert (tmp_path / "asked" / "masks" / name).read_bytes() == \
+            (tmp_path / "saved" / "masks" / name).read_bytes()
+    with pytest.raises(ValueError, match="order_readout"):
+        config(inputs, tmp_path / "bad", order_readout="learned")

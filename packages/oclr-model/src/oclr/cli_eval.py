@@ -27,6 +27,7 @@ from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress, warn
 
 from oclr.cli_flow import flow_options, flow_settings
+from oclr.cli_types import ORDER_READOUTS
 from oclr.davis_io import list_sequences
 from oclr.outputs import check_output_file, reported_os_errors
 
@@ -99,6 +100,10 @@ MODE_OPTIONS = {
                 help="clips per forward pass"),
         _option("--limit", type=AtLeast(1), metavar="LIMIT",
                 help="score only the first N clips (id order)"),
+        _option("--order-readout", type=click.Choice(ORDER_READOUTS), default=None,
+                metavar="{" + ",".join(ORDER_READOUTS) + "}",
+                help="where the depth order comes from: the order head, or the occlusion "
+                "readout per clip or per frame (default: as the checkpoint says)"),
     ],
     "benchmark": [
         _option("--set", type=click.Choice(("2016-val", "2017-motion")),
@@ -257,7 +262,8 @@ def run_shards(module, options: dict) -> int:
     try:
         result = module.evaluate_shards(options["checkpoint"], options["shards"],
                                         flow=options["flow"], device=options["device"],
-                                        batch=options["batch"], limit=options["limit"])
+                                        batch=options["batch"], limit=options["limit"],
+                                        order_readout=options["order_readout"])
     except (FileNotFoundError, ValueError, KeyError) as err:
         raise UsageError(str(err).strip("'\"")) from err
     if result["flow_choice"].startswith(f"{module.TRAINED_FLOW_MISSING};"):

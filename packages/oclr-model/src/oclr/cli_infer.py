@@ -15,7 +15,7 @@ from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress
 
 from oclr.cli_flow import flow_options, flow_settings
-from oclr.cli_types import Number
+from oclr.cli_types import ORDER_READOUTS, Number
 from oclr.outputs import check_output_file, reported_os_errors
 from oclr.video_io import MediaError
 
@@ -34,7 +34,7 @@ def segment(**options) -> int:
         checkpoint=options["checkpoint"], out=options["out"], frames=options["frames"],
         video=options["video"], flow=flow_settings(options), device=options["device"],
         overlap=options["overlap"], batch=options["batch"], fps=options["fps"],
-        overlay=not options["no_overlay"],
+        overlay=not options["no_overlay"], order_readout=options["order_readout"],
     )  # fmt: skip
     try:
         summary = segment_video(cfg, progress=progress)
@@ -65,6 +65,10 @@ command = OneLineCommand(
         click.Option(["--fps"], type=Number(0.0), metavar="FPS",
                      help="overlay frame rate (default: the video's, or 24)"),
         click.Option(["--no-overlay"], is_flag=True, help="do not write the overlay video"),
+        click.Option(["--order-readout"], type=click.Choice(ORDER_READOUTS),
+                     metavar="{" + ",".join(ORDER_READOUTS) + "}",
+                     help="where the depth order comes from: the order head, or the occlusion "
+                     "readout per clip or per frame (default: as the checkpoint says)"),
         click.Option(["--json"], metavar="FILE", help="also write the JSON summary to FILE"),
     ],
 )

@@ -36,3 +36,8 @@ class IntBetween(click.types.IntParamType):
         if not self.low <= number <= self.high:
             refuse(param, value, f"must be in {self.low}..{self.high}")
         return number
+
+
+# The choices of --order-readout (oclr-eval, oclr-infer): ModelConfig's ORDER_READOUTS, written
+# here so that `--help` needs no torch (tests/oclr/test_readout.py holds the two equal).
+ORDER_READOUTS = ("head", "occlusion", "occlusion_frame")

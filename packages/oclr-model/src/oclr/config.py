@@ -23,6 +23,7 @@ ORDER_POOLS = ("none", "memory", "mask")  # ModelConfig.order_pool, oclr.order_p
 DECODERS = ("transformer", "slots")  # ModelConfig.decoder; "slots" is oclr.slots
 MASK_HEADS = ("conv", "dot")  # ModelConfig.mask_head
 COPIES = ("keep", "drop")  # ModelConfig.copies, oclr.copies
+ORDER_READOUTS = ("head", "occlusion", "occlusion_frame")  # ModelConfig.order_readout, oclr.readout
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,12 @@ class ModelConfig:
     # layer's (`oclr.copies`): "keep" it (the paper's), or "drop" it, so one object is one layer.
     # Training never sees it: the loss takes the raw logits.
     copies: str = "keep"
+    # Not in the paper: where evaluation and inference take the depth order from (`oclr.readout`):
+    # "head" the order head's scores (the paper's); "occlusion" or "occlusion_frame" the
+    # parameter-free readout of `oclr.occlusion_order` on the network's masks, one order per clip
+    # or per frame, whatever head trained. Training is the same: with order_head "global" the
+    # learned head and its loss terms still train, only the reading changes.
+    order_readout: str = "head"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -118,6 +125,9 @@ class ModelConfig:
                              f"{self.mask_head!r}")
         if self.copies not in COPIES:
             raise ValueError(f"copies must be one of {list(COPIES)}, got {self.copies!r}")
+        if self.order_readout not in ORDER_READOUTS:
+            raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)}, got "
+                             f"{self.order_readout!r}")
         if int(self.slot_iters) != self.slot_iters or self.slot_iters < 0:
             raise ValueError(f"slot_iters must be an integer >= 0, got {self.slot_iters!r}")
         if self.map_scale is not None and not 0 < float(self.map_scale) < float("inf"):

@@ -45,12 +45,3 @@ def drop_copies(prob: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tenso
     stays = kept | (area == 0)
     return prob * stays[:, None, :, None, None].to(prob.dtype)
 
-
-def layer_probabilities(model: torch.nn.Module, logits: torch.Tensor,
-                        threshold: float = THRESHOLD) -> torch.Tensor:
-    """What evaluation and inference read from a forward's logits (B, T, K, H, W): the float32
-    probabilities, with copies dropped (masks at `threshold`) when the model's
-    ModelConfig.copies is "drop"."""
-    prob = torch.sigmoid(logits.float())
-    cfg = getattr(model, "cfg", None)
-    return drop_copies(prob, threshold) if getattr(cfg, "copies", "keep") == "drop" else prob

@@ -245,8 +245,8 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
     """Run `model` over a loader of ShardClips batches (in order) and score every clip."""
     import torch  # not at module top: `oclr-eval --help` imports this module
 
-    from oclr.copies import layer_probabilities
     from oclr.data import loader_batches
+    from oclr.readout import read_network
 
     board, seen = ScoreBoard(), 0
     was_training = model.training
@@ -255,8 +255,8 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
         for batch in loader_batches(loader):
             flow = batch["flow"].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits, scores = model(flow)
-            prob, scores = layer_probabilities(model, logits).cpu(), scores.float().cpu()
+                prob, scores = read_network(model, flow)
+            prob, scores = prob.cpu(), scores.cpu()
             for b in range(flow.shape[0]):
                 board.add(score_clip(clip_ids[seen], prob[b], scores[b], batch["amodal"][b],
                                      batch["modal"][b], int(batch["n_objects"][b]),
@@ -268,7 +268,8 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
 
 def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *,
                     flow: str | None = None, device: str = "cpu", batch: int = 4,
-                    limit: int | None = None, workers: int = 0) -> dict:
+                    limit: int | None = None, workers: int = 0,
+                    order_readout: str | None = None) -> dict:
     """Syn-val scores of a checkpoint path (or a model) on a layersynth folder.
 
     `flow` None (the default) scores on the flow the checkpoint's run trained on when the shards
@@ -278,25 +279,28 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *,
     {"overlapping", "overlapping_pairs", "apart", "apart_pairs"} (`merged_pairs`), "paper":
     {"modal_j", "amodal_j", "frames", "averaging"}, "by_objects": {"1": {...}, ...} and
     "sequences": {clip id: {...}}; J values are fractions in [0, 1]. `limit` scores only the
-    first clips (in id order)."""
+    first clips (in id order). `order_readout` ("head", "occlusion", "occlusion_frame";
+    `oclr.readout`) reads the order another way than the checkpoint's config says; None keeps
+    it. "order_readout" in the result says which was read."""
     import torch  # these four need torch, which `oclr-eval --help` should not load
 
     from oclr.checkpoint import load_trained
     from oclr.data import ClipShape, ShardClips, eval_loader
     from oclr.distributed import check_device
+    from oclr.readout import order_source, with_order_readout
 
     dev = check_device(device)
     model, trained = checkpoint_or_model, None
     if not isinstance(model, torch.nn.Module):
         model, trained = load_trained(checkpoint_or_model, dev)
-    model = model.to(dev)
+    model = with_order_readout(model.to(dev), order_readout)
     flow, choice = pick_flow(flow, trained, shards_dir)
     dataset = ShardClips(shards_dir, ClipShape.of_model(model.cfg), flow=flow)
     loader = eval_loader(dataset, batch=batch, workers=workers, limit=limit)
     result = score_loader(model, loader, dataset.clip_ids, dev, amp=dev.type == "cuda")
     return {"checkpoint": str(checkpoint_or_model) if not isinstance(
         checkpoint_or_model, torch.nn.Module) else None, "shards": str(shards_dir), "flow": flow,
-        "flow_choice": choice, **result}
+        "flow_choice": choice, "order_readout": order_source(model.cfg), **result}
 
 
 def pick_flow(asked: str | None, trained: str | None,

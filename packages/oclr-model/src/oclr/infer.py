@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from layersynth.estimators import build_estimator
 from PIL import Image
 
-from oclr.copies import layer_probabilities
 from oclr.davis_io import davis_palette, write_label_png
 from oclr.flowcache import to_model_input
 from oclr.linking import link_next, match_to_gt
 from oclr.modal import compose_modal
+from oclr.readout import read_network
 from oclr.video_io import overlay
 from oclr.windows import Window, overlapping_windows, reference_windows
 
@@ -159,15 +159,15 @@ def _permutation(cfg, window, prob, prev, gt_masks, has_gt) -> np.ndarray:
 def run_windows(model: torch.nn.Module, flow: np.ndarray, windows: list[Window], cfg: InferConfig
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield, per window, (amodal probabilities (K, size, h, w) float32, order scores (K,), or
-    (size, K) per frame from a model with order_head "frame")."""
+    (size, K) per frame from a model that reads one order per frame, `oclr.readout`)."""
     device = torch.device(cfg.device)
     for i in range(0, len(windows), cfg.batch):
         group = windows[i:i + cfg.batch]
         x = np.stack([np.asarray(flow[w.indices], dtype=np.float32) for w in group])
-        logits, order = model(torch.from_numpy(x).to(device))  # (B, S, K, h, w), (B, [S,] K)
-        probs = layer_probabilities(model, logits, cfg.threshold)
+        # (B, S, K, h, w), (B, [S,] K)
+        probs, order = read_network(model, torch.from_numpy(x).to(device), cfg.threshold)
         probs = probs.permute(0, 2, 1, 3, 4).cpu().numpy()
-        yield from zip(probs, order.float().cpu().numpy(), strict=True)
+        yield from zip(probs, order.cpu().numpy(), strict=True)
 
 
 def infer_video(model: torch.nn.Module, frames: np.ndarray, cfg: InferConfig | None = None,

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 from layersynth.errors import InputError
 
+from oclr.config import ORDER_READOUTS
 from oclr.flowcache import flow_input_for
 from oclr.infer import InferConfig, VideoPrediction, infer_flow, save_prediction
 from oclr.outputs import os_problem, staged_folder
+from oclr.readout import order_source, with_order_readout
 from oclr.realvideo import FlowSettings, Progress, check_windows, load_model_or_input_error
 from oclr.realvideo import stage as stage_progress
 from oclr.video_io import FrameSource, open_source, open_writer
@@ -32,7 +34,8 @@ class SegmentConfig:
     (a file); `out` the output folder. `device` runs the model (and RAFT); `overlap` frames are
     shared by consecutive windows (None: a third of a window), `batch` windows go through one
     forward pass; the overlay plays at `fps` (None: the video's, or 24), not written when
-    `overlay` is False."""
+    `overlay` is False. `order_readout` reads the depth order another way than the
+    checkpoint's config says (`oclr.readout`; None keeps it)."""
 
     checkpoint: str
     out: str
@@ -44,10 +47,14 @@ class SegmentConfig:
     batch: int = 1
     fps: float | None = None
     overlay: bool = True
+    order_readout: str | None = None
 
     def __post_init__(self) -> None:
         if (self.frames is None) == (self.video is None):
             raise ValueError("give exactly one of a frame folder or a video file")
+        if self.order_readout not in (None, *ORDER_READOUTS):
+            raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)} or None, "
+                             f"got {self.order_readout!r}")
 
 
 def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> dict:
@@ -57,7 +64,8 @@ def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> di
     into a hidden folder beside `cfg.out` and moved into it at the end (`oclr.outputs`), so a
     run that fails leaves `cfg.out` as it was."""
     source = open_source(cfg.frames, cfg.video)
-    model = load_model_or_input_error(cfg.checkpoint, cfg.device)
+    model = with_order_readout(load_model_or_input_error(cfg.checkpoint, cfg.device),
+                               cfg.order_readout)
     check_windows(model, cfg.batch, cfg.overlap)
     infer_cfg = InferConfig(overlap=cfg.overlap, batch=cfg.batch, device=cfg.device)
     with staged_folder(cfg.out) as stage:
@@ -74,7 +82,7 @@ def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> di
         clock["write"] = time.perf_counter()
     overlay = None if overlay is None else Path(cfg.out) / overlay.name
     return segmentation_summary(cfg, source, pred, overlay, clock,
-                                order_head=model.cfg.order_head)
+                                order_head=order_source(model.cfg))
 
 
 def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
@@ -100,7 +108,7 @@ def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPre
     """The JSON summary: frames, windows, per-stage seconds (from `clock`'s perf_counter
     stamps), frames in which each object id is visible, where the outputs went, and the depth
     order of every frame (`frame_ranks`) the modal masks were composed by, and the model's
-    `order_head` that gave it."""
+    `order_head` that gave it (its order readout when it has one, `oclr.readout`)."""
     seconds = {
         "flow": clock["flow"] - clock["start"],
         "model": clock["model"] - clock["flow"],
