@@ -14,8 +14,10 @@
    (`learning_check.train`: its loss, 1600 steps at batch 4 by default, float32 on the CPU; ~8
    minutes a run on a quiet 2-core CPU, so the default 2 x 3 runs take about 50 minutes).
    `--against global` sets the readout against the paper's learned head instead, trained beside
-   it; `--keep-runs` scores runs already finished in the work folder instead of training them
-   again.
+   it. `--head global_readout` trains the paper's learned global head once a seed and scores it
+   twice: read per frame by the occlusion readout (`ModelConfig.order_readout`) against its own
+   head's order. `--keep-runs` scores runs already finished in the work folder instead of
+   training them again.
 3. Evaluates every run on both splits (`oclr.eval_shards`) and prints a table of per-frame order
    accuracy (pairs overlapping at a frame, in that frame's order), global order accuracy, modal J
    and amodal J per head, split and seed, then the means over seeds and the issue's tests: on
@@ -37,15 +39,24 @@ from pathlib import Path
 import learning_check as lc
 
 # --head: the per-frame head, and the one-order-per-clip head it is set against
-GLOBAL_OF = {"frame": "global", "visible": "global", "occlusion_frame": "occlusion"}
+GLOBAL_OF = {"frame": "global", "visible": "global", "occlusion_frame": "occlusion",
+             "global_readout": "global"}
 PER_FRAME_HEADS = tuple(GLOBAL_OF)
 ONE_ORDER_HEADS = ("global", "occlusion")
-# heads without parameters (`oclr.occlusion_order`): the order terms train nothing, so two of
-# them train the same network, and one training serves both
-READOUTS = ("occlusion", "occlusion_frame")
-# ModelConfig fields that only change what evaluation reads off a network (`oclr.copies`): a run
-# kept with --keep-runs is scored with the asked value, whatever it was trained with
-READOUT_FIELDS = ("copies",)
+# What each name trains, and the order head and order readout it is scored with (ModelConfig
+# order_head, order_readout; `oclr.readout`). The occlusion heads have no parameters, so their
+# order terms train nothing and one training serves both; "global_readout" is the paper's learned
+# global head trained as it is, its order read per frame by the occlusion readout. Names that
+# train the same head share a seed's training (the run folder "<trained head>-seed<N>").
+READINGS = {"frame": ("frame", "frame", "head"), "visible": ("visible", "visible", "head"),
+            "occlusion_frame": ("occlusion_frame", "occlusion_frame", "head"),
+            "occlusion": ("occlusion_frame", "occlusion", "head"),
+            "global": ("global", "global", "head"),
+            "global_readout": ("global", "global", "occlusion_frame")}
+# ModelConfig fields that only change what evaluation reads off a network (`oclr.copies`,
+# `oclr.readout`): a run kept with --keep-runs is scored with the asked value, whatever it was
+# trained with
+READOUT_FIELDS = ("copies", "order_readout")
 SPLITS = ("reorder", "still")
 METRICS = ("frame_order_acc", "order_acc", "modal_j", "amodal_j")
 # Syn-val scenes: 2 or 3 objects, the events that could hide a swap off (an object leaving the
@@ -73,7 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--head", default="frame", choices=PER_FRAME_HEADS,
                    help="the per-frame order head compared with its one-order head: frame and "
                    "visible with the paper's global one, occlusion_frame with occlusion (one "
-                   "training serves both; default frame)")
+                   "training serves both), global_readout (the global head trained, its order "
+                   "read per frame by the occlusion readout) with global, on the same training "
+                   "(default frame)")
     p.add_argument("--against", default=None, choices=ONE_ORDER_HEADS,
                    help="the one-order head to set it against (default: global for frame and "
                    "visible, occlusion for occlusion_frame); `--head occlusion_frame --against "
@@ -119,8 +132,9 @@ def make_data(args, data: Path) -> dict[str, Path]:
 
 
 def run_args(args, head: str, seed: int) -> argparse.Namespace:
-    """What `learning_check.train` reads, for one head and seed (no Syn-val during training)."""
-    model = {**args.model, "order_head": head}
+    """What `learning_check.train` reads, for one head name and seed (no Syn-val during
+    training): the head READINGS says the name trains."""
+    model = {**args.model, "order_head": READINGS[head][0]}
     return argparse.Namespace(**{**vars(args), "seed": seed, "model": model, "flow": "gt",
                                  "val_every": 0})
 
@@ -131,30 +145,32 @@ def train_and_score(args, folders: dict[str, Path], runs: Path) -> list[dict]:
 
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        trained = None  # (run, summary) of this seed's readout-head training
+        done: dict[Path, dict] = {}  # this seed's trainings: run folder -> summary
         for head in heads(args):
-            if head in READOUTS and trained is not None:
-                run, summary = trained
-            else:
-                run = runs / f"{head}-seed{seed}"
-                summary = kept_run(args, run, head, seed, folders["train"])
-                if summary is None:
-                    if run.exists():
-                        shutil.rmtree(run)
-                    summary = lc.train(run_args(args, head, seed), folders["train"], None, run)
-                    (run / "summary.json").write_text(json.dumps(
-                        {"seconds": summary["seconds"]}))
-                trained = (run, summary) if head in READOUTS else None
+            run = runs / f"{READINGS[head][0]}-seed{seed}"
+            if run not in done:
+                done[run] = trained_run(args, run, head, seed, folders["train"])
             scored = reheaded(run / "last.pt", head, args.model)
             for split in SPLITS:
                 result = evaluate_shards(scored, folders[split], batch=4, flow="gt")
                 rows.append({"head": head, "seed": seed, "split": split,
-                             "seconds": summary["seconds"], "clips": result["clips"],
+                             "seconds": done[run]["seconds"], "clips": result["clips"],
                              "frame_order_pairs": result["frame_order_pairs"],
                              **{m: result[m] for m in METRICS}})
                 log(f"{head} head, seed {seed}, {split}: " + ", ".join(
                     f"{m} {result[m]:.3f}" for m in METRICS))
     return rows
+
+
+def trained_run(args, run: Path, head: str, seed: int, shards: Path) -> dict:
+    """The summary of `run`, trained for `head` and `seed` unless --keep-runs keeps it."""
+    summary = kept_run(args, run, head, seed, shards)
+    if summary is None:
+        if run.exists():
+            shutil.rmtree(run)
+        summary = lc.train(run_args(args, head, seed), shards, None, run)
+        (run / "summary.json").write_text(json.dumps({"seconds": summary["seconds"]}))
+    return summary
 
 
 def heads(args) -> tuple[str, str]:
@@ -198,17 +214,19 @@ def trained_part(model: dict) -> dict:
 
 
 def reheaded(checkpoint: Path, head: str, model: dict):
-    """The network of `checkpoint` read as `head` (a readout head instead of the trained one
-    when both are READOUTS: the weights are the same, they have none) and with the
-    READOUT_FIELDS of the overrides `model`, whatever the run was trained with."""
+    """The network of `checkpoint` read as the name `head` says (READINGS: the order head and
+    readout it is scored with; a parameter-free head can replace the trained one, the weights
+    are the same) and with the other READOUT_FIELDS of the overrides `model`, whatever the run
+    was trained with."""
     import dataclasses
 
     from oclr.checkpoint import build_with_weights, read_weights
 
     config, weights, _ = read_weights(checkpoint)
-    readout = {k: model[k] for k in READOUT_FIELDS if k in model}
-    return build_with_weights(dataclasses.replace(config, order_head=head, **readout), weights,
-                              checkpoint).eval()
+    _, order_head, readout = READINGS[head]
+    fields = {k: model[k] for k in READOUT_FIELDS if k in model}
+    fields.update(order_head=order_head, order_readout=readout)
+    return build_with_weights(dataclasses.replace(config, **fields), weights, checkpoint).eval()
 
 
 def means(rows: list[dict], names: tuple[str, str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -237,14 +255,14 @@ def verdicts(mean: dict, head: str = "frame", one: str | None = None) -> dict[st
 
 def table(rows: list[dict], mean: dict) -> str:
     """One line per run, then the means over seeds of each head and split."""
-    head = f"{'head':<7} {'seed':>4} {'split':<8} {'frame ord':>9} {'order':>6} {'modal J':>8} " \
+    head = f"{'head':<14} {'seed':>4} {'split':<8} {'frame ord':>9} {'order':>6} {'modal J':>8} " \
            f"{'amodal J':>8}"
     lines = [head]
     for r in rows:
-        lines.append(f"{r['head']:<7} {r['seed']:>4} {r['split']:<8} " + _cells(r))
+        lines.append(f"{r['head']:<14} {r['seed']:>4} {r['split']:<8} " + _cells(r))
     for split in SPLITS:
         for h in mean[split]:
-            lines.append(f"{h:<7} {'mean':>4} {split:<8} " + _cells(mean[split][h]))
+            lines.append(f"{h:<14} {'mean':>4} {split:<8} " + _cells(mean[split][h]))
     return "\n".join(lines)
 
 

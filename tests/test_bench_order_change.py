@@ -61,7 +61,8 @@ def test_the_occlusion_frame_head_is_set_against_the_occlusion_head_on_one_train
 
     assert oc.heads(oc.parse_args(["--head", "occlusion_frame"])) == ("occlusion_frame",
                                                                       "occlusion")
-    assert set(oc.heads(oc.parse_args(["--head", "occlusion_frame"]))) == set(oc.READOUTS)
+    assert {oc.READINGS[h][0] for h in oc.heads(oc.parse_args(["--head", "occlusion_frame"]))} \
+        == {"occlusion_frame"}
     net = build_model("tiny", height=16, width=16, frames=3, order_head="occlusion_frame")
     path = save_checkpoint({"model": net.state_dict(), "model_config": net.cfg.to_dict(),
                             "step": 1}, tmp_path / "last.pt")
@@ -133,3 +134,45 @@ def test_a_finished_run_of_the_same_training_is_kept_and_any_other_trained_again
     args.model = want.model
     args.keep_runs = False
     assert oc.kept_run(args, run, "frame", 0, shards) is None  # not asked for
+
+
+def test_the_global_heads_training_is_scored_with_the_readout_and_with_its_own_head(
+        oc, tmp_path, monkeypatch):
+    """--head global_readout: one training a seed (the paper's learned global head), read per
+    frame by the occlusion readout and by its own head."""
+    import oclr.eval_shards
+    import torch
+    from oclr.checkpoint import save_checkpoint
+    from oclr.model import build_model
+
+    args = oc.parse_args(["--head", "global_readout", "--seeds", "2"])
+    args.model = {"copies": "drop"}
+    assert oc.heads(args) == ("global_readout", "global")
+    trained, scored = [], []
+
+    def fake_training(args, run, head, seed, shards):
+        trained.append((run.name, head, oc.run_args(args, head, seed).model["order_head"]))
+        return {"seconds": 1.0}
+
+    def fake_scores(model, folder, **_):
+        scored.append((model.cfg.order_head, model.cfg.order_readout, model.cfg.copies))
+        return {"clips": 1, "frame_order_pairs": 1, **{m: 0.5 for m in oc.METRICS}}
+
+    net = build_model("tiny", height=16, width=16, frames=3)
+    for seed in (0, 1):
+        (tmp_path / f"global-seed{seed}").mkdir()
+        save_checkpoint({"model": net.state_dict(), "model_config": net.cfg.to_dict(),
+                         "step": 1}, tmp_path / f"global-seed{seed}" / "last.pt")
+    monkeypatch.setattr(oc, "trained_run", fake_training)
+    monkeypatch.setattr(oclr.eval_shards, "evaluate_shards", fake_scores)
+    rows = oc.train_and_score(args, {"train": tmp_path, "reorder": tmp_path,
+                                     "still": tmp_path}, tmp_path)
+    assert trained == [("global-seed0", "global_readout", "global"),
+                       ("global-seed1", "global_readout", "global")]
+    per_seed = [("global", "occlusion_frame", "drop")] * 2 + [("global", "head", "drop")] * 2
+    assert scored == per_seed * 2  # each split, the readout's reading then the head's
+    assert [r["head"] for r in rows[:4]] == ["global_readout"] * 2 + ["global"] * 2
+    flow = torch.randn(1, 3, 4, 16, 16)
+    read = oc.reheaded(tmp_path / "global-seed0" / "last.pt", "global_readout", {})
+    with torch.no_grad():
+        assert read(flow)[1].shape == (1, net.cfg.num_objects)  # training's outputs unchanged
