@@ -125,6 +125,10 @@ LOSS = {"order_weight": 0.5, "modal_weight": 0.5, "modal_layers": "padded", "mod
 # (`copies="drop"`, `oclr.copies`; training is the same): on a split of its own (data seed 7000)
 # seed 1's modal J 0.371 -> 0.444, amodal J 0.696 -> 0.694, order accuracy the same; seed 0's
 # modal J 0.601 -> 0.606.
+# Measured 2026-12-04, not adopted: training the learned global head instead and reading its order
+# with the occlusion readout (`--model order_head=global --model order_readout=occlusion`,
+# `oclr.readout`): seeds 0 and 1 modal gap 0.091 / 0.105 (mean 0.098 against 0.160), order
+# accuracy 0.675 / 0.663 (mean 0.669 against 0.717), amodal J 0.662 / 0.674.
 MODEL = {"height": SCENE["height"], "width": SCENE["width"], "num_objects": 5,
          "order_head": "occlusion", "copies": "drop"}
 

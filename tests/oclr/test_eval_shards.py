@@ -339,8 +339,9 @@ def test_an_order_readout_asked_for_is_read_and_named_in_the_result(val_shards, 
     assert asked["amodal_j"] == default["amodal_j"]  # the masks are the same either way
     assert cli_eval.main(["--checkpoint", str(path), "--shards", str(val_shards),
                           "--order-readout", "occlusion"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["order_readout"] == \
-        "occlusion"
+    out = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(out[-1])["order_readout"] == "occlusion"
+    assert out[0].endswith("order read by the occlusion readout")
     assert cli_eval.main(["--checkpoint", str(path), "--shards", str(val_shards),
                           "--order-readout", "learned"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

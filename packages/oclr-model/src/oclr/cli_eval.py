@@ -268,8 +268,10 @@ def run_shards(module, options: dict) -> int:
         raise UsageError(str(err).strip("'\"")) from err
     if result["flow_choice"].startswith(f"{module.TRAINED_FLOW_MISSING};"):
         warn(f"--flow: scoring on {result['flow']} flow, {result['flow_choice']}")
+    asked = (f", order read by the {result['order_readout']} readout"
+             if options["order_readout"] not in (None, "head") else "")
     print(f"Syn-val: {options['shards']} ({result['flow']} flow: {result['flow_choice']}), "
-          f"checkpoint {options['checkpoint']}")
+          f"checkpoint {options['checkpoint']}{asked}")
     print(module.format_table(result))
     write_result(result, options["json"])
     return 0
