@@ -120,3 +120,20 @@ def test_a_readout_asked_for_is_a_copy_that_shares_the_weights():
     assert read.encoder_cnn is net.encoder_cnn and with_order_readout(net, None) is net
     with pytest.raises(ValueError, match="order readout must be one of"):
         with_order_readout(net, "learned")
+
+
+def test_the_readout_counts_in_float32_under_bf16_autocast():
+    """Training's Syn-val points and CUDA scoring run the forward under autocast; the evidence
+    and pixel counts read after it must not round to bf16's 8 bits."""
+    from oclr.occlusion_order import step_evidence
+
+    torch.manual_seed(0)
+    prob, flow = torch.rand(1, T, 3, H, W), torch.randn(1, T, 4, H, W) * 2
+    net = Fixed(torch.logit(prob), WRONG, order_readout="occlusion_frame", copies="drop")
+    exact = read_network(net, flow)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rounded = step_evidence(prob, flow)  # what autocast does to the raw sums
+        read = read_network(net, flow)
+    assert not torch.allclose(rounded.float(), step_evidence(prob, flow), rtol=1e-4, atol=0)
+    torch.testing.assert_close(read[1], exact[1], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(read[0], exact[0])

@@ -28,6 +28,12 @@ def drop_copies(prob: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tenso
     """prob (B, T, K, H, W) amodal probabilities -> the same with every layer that copies a
     surer one (module docstring) set to 0, the masks taken at `threshold` (the one the caller
     composites with). Ties in sureness go to the lower channel."""
+    with torch.autocast(prob.device.type, enabled=False):  # pixel counts exact in float32
+        return _drop_copies(prob.float(), threshold).to(prob.dtype)
+
+
+def _drop_copies(prob: torch.Tensor, threshold: float) -> torch.Tensor:
+    """drop_copies on float32 probabilities, autocast off."""
     b, _, k = prob.shape[:3]
     on = prob > threshold
     mask = on.movedim(2, 1).flatten(2).to(prob.dtype)  # (B, K, T*H*W)

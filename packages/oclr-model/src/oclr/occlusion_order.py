@@ -115,7 +115,8 @@ def occlusion_order(prob: torch.Tensor, flow: torch.Tensor, *, per_frame: bool =
     evidence of the steps within WINDOW frames of it, plus CLIP_SHARE of the clip's, so that a
     frame without evidence of its own takes the clip's order and a pair that swaps depth during
     the clip (issue 16) is ranked by what it shows near each frame."""
-    with torch.no_grad():
+    # float32 even under autocast (bf16 sums of evidence would round the counts)
+    with torch.no_grad(), torch.autocast(prob.device.type, enabled=False):
         steps = step_evidence(prob.float(), flow.float())  # (B, T - 1, K, K)
         clip = steps.sum(1)
         if not per_frame:
