@@ -148,7 +148,8 @@ def test_the_pred_gt_path_never_imports_torch(davis):
       "--order-readout {head,occlusion,occlusion_frame}"], ["--merge-objects", "--protocol"]),
     (["--checkpoint", "c.pt"],
      ["--set {2016-val,2017-motion}", "--protocol {all,both,linked,reference,single-channel}",
-      "--flow {dis,raft} flow estimator", "--batch BATCH windows per forward pass"],
+      "--flow {dis,raft} flow estimator", "--batch BATCH windows per forward pass",
+      "--order-readout {head,occlusion,occlusion_frame} where the depth order"],
      ["--merge-objects", "--limit"]),
 ])
 def test_help_lists_the_options_of_the_mode_the_inputs_choose(mode_args, listed, absent):

@@ -186,6 +186,17 @@ def test_segtrack_with_a_real_tiny_checkpoint_gives_scores_in_range(tmp_path, ca
     assert result["benchmark"] == "SegTrackv2" and "mean over frames" in out
 
 
+def test_an_order_readout_asked_for_reads_the_checkpoint_that_way_and_is_named(tmp_path, capsys,
+                                                                                checkpoint):
+    root = tmp_path / "segtrack"
+    write_seq(root, "JPEGImages", "Annotations", "birdfall", suffix=".png")
+    common = ("--checkpoint", checkpoint, "--segtrack", root, "--flow-cache", tmp_path / "cache",
+              "--protocol", "linked")
+    default, _ = run_ok(capsys, *common, "--out", tmp_path / "a")
+    asked, _ = run_ok(capsys, *common, "--out", tmp_path / "b", "--order-readout", "occlusion")
+    assert default["order_readout"] == "global" and asked["order_readout"] == "occlusion"
+
+
 def test_moca_scores_box_success_rates_from_the_csv(tmp_path, capsys, oracle):
     root = tmp_path / "moca"
     labels = write_seq(root, "JPEGImages", None, "flounder")
@@ -275,6 +286,7 @@ def test_the_runner_takes_a_frozen_config_and_reports_progress_per_sequence(tmp_
     ({"benchmark": "moca"}, "needs moca_csv"),
     ({"protocol": "every"}, "protocol must be one of"),
     ({"protocol": "single-channel"}, "DAVIS 2016 and MoCA only"),
+    ({"order_readout": "learned"}, "order_readout must be one of"),
 ])
 def test_a_config_that_names_no_runnable_benchmark_is_refused(settings, message):
     with pytest.raises(ValueError, match=message):

@@ -27,7 +27,7 @@ from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress, warn
 
 from oclr.cli_flow import flow_options, flow_settings
-from oclr.cli_types import ORDER_READOUTS
+from oclr.cli_types import ORDER_READOUT_HELP, ORDER_READOUTS
 from oclr.davis_io import list_sequences
 from oclr.outputs import check_output_file, reported_os_errors
 
@@ -101,9 +101,7 @@ MODE_OPTIONS = {
         _option("--limit", type=AtLeast(1), metavar="LIMIT",
                 help="score only the first N clips (id order)"),
         _option("--order-readout", type=click.Choice(ORDER_READOUTS), default=None,
-                metavar="{" + ",".join(ORDER_READOUTS) + "}",
-                help="where the depth order comes from: the order head, or the occlusion "
-                "readout per clip or per frame (default: as the checkpoint says)"),
+                metavar="{" + ",".join(ORDER_READOUTS) + "}", help=ORDER_READOUT_HELP),
     ],
     "benchmark": [
         _option("--set", type=click.Choice(("2016-val", "2017-motion")),
@@ -128,6 +126,8 @@ MODE_OPTIONS = {
                 "window)"),
         _option("--batch", type=AtLeast(1), default=1, metavar="BATCH",
                 help="windows per forward pass"),
+        _option("--order-readout", type=click.Choice(ORDER_READOUTS), default=None,
+                metavar="{" + ",".join(ORDER_READOUTS) + "}", help=ORDER_READOUT_HELP),
         *flow_options(),
     ],
 }
@@ -304,7 +304,7 @@ def benchmark_config(module, options: dict):
             root=root, out=options["out"], moca_csv=options["moca_csv"] if kind == "moca" else None,
             protocol=options["protocol"], sequences=_comma_list(options["sequences"]),
             overlap=options["overlap"], batch=options["batch"], device=options["device"],
-            flow=flow_settings(options),
+            flow=flow_settings(options), order_readout=options["order_readout"],
         )  # fmt: skip
     except ValueError as err:  # e.g. a protocol this benchmark does not have
         raise UsageError(f"--protocol {options['protocol']}: {err}") from None

@@ -15,7 +15,7 @@ from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress
 
 from oclr.cli_flow import flow_options, flow_settings
-from oclr.cli_types import ORDER_READOUTS, Number
+from oclr.cli_types import ORDER_READOUT_HELP, ORDER_READOUTS, Number
 from oclr.outputs import check_output_file, reported_os_errors
 from oclr.video_io import MediaError
 
@@ -66,9 +66,7 @@ command = OneLineCommand(
                      help="overlay frame rate (default: the video's, or 24)"),
         click.Option(["--no-overlay"], is_flag=True, help="do not write the overlay video"),
         click.Option(["--order-readout"], type=click.Choice(ORDER_READOUTS),
-                     metavar="{" + ",".join(ORDER_READOUTS) + "}",
-                     help="where the depth order comes from: the order head, or the occlusion "
-                     "readout per clip or per frame (default: as the checkpoint says)"),
+                     metavar="{" + ",".join(ORDER_READOUTS) + "}", help=ORDER_READOUT_HELP),
         click.Option(["--json"], metavar="FILE", help="also write the JSON summary to FILE"),
     ],
 )

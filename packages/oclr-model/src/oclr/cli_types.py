@@ -41,3 +41,5 @@ class IntBetween(click.types.IntParamType):
 # The choices of --order-readout (oclr-eval, oclr-infer): ModelConfig's ORDER_READOUTS, written
 # here so that `--help` needs no torch (tests/oclr/test_readout.py holds the two equal).
 ORDER_READOUTS = ("head", "occlusion", "occlusion_frame")
+ORDER_READOUT_HELP = ("where the depth order comes from: the order head, or the occlusion readout "
+                      "per clip or per frame (default: as the checkpoint says)")

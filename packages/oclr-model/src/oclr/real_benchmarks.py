@@ -38,6 +38,7 @@ import numpy as np
 from layersynth.errors import InputError
 from PIL import Image
 
+from oclr.config import ORDER_READOUTS
 from oclr.davis_io import read_label_png, write_label_png
 from oclr.evaluate import EvalConfig, evaluate_folders, format_table
 from oclr.flowcache import FlowSpec, flow_input_for
@@ -45,6 +46,7 @@ from oclr.gt_protocols import GT_PROTOCOLS, boxes_at_model_size, infer_gt_assist
 from oclr.infer import InferConfig, infer_flow
 from oclr.linking import object_masks
 from oclr.moca import evaluate_moca, parse_annotations
+from oclr.readout import order_source, with_order_readout
 from oclr.realvideo import (
     FlowSettings,
     Progress,
@@ -90,7 +92,8 @@ class BenchmarkConfig:
     ("single-channel" only where the benchmark has it); `sequences` only these (None: the
     benchmark's list); `overlap` frames shared by windows under "linked" (None: a third of a
     window), `batch` windows per forward pass, `device` for the model and RAFT, `flow` how flow
-    is made and cached."""
+    is made and cached; `order_readout` reads the depth order another way than the checkpoint's
+    config says (`oclr.readout`; None keeps it)."""
 
     checkpoint: str
     benchmark: str
@@ -103,8 +106,12 @@ class BenchmarkConfig:
     batch: int = 1
     device: str = "cpu"
     flow: FlowSettings = field(default_factory=FlowSettings)
+    order_readout: str | None = None
 
     def __post_init__(self) -> None:
+        if self.order_readout not in (None, *ORDER_READOUTS):
+            raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)} or None, "
+                             f"got {self.order_readout!r}")
         if self.benchmark not in BENCHMARKS:
             raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}, "
                              f"got {self.benchmark!r}")
@@ -178,7 +185,8 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: Progress | None = None) -> 
     names, listed_from = list_sequences(root, bench, annotations)
     names = _restrict(names, cfg.sequences)
     sequences = {seq: check_sequence(root, bench, seq) for seq in names}
-    model = load_model_or_input_error(cfg.checkpoint, cfg.device)
+    model = with_order_readout(load_model_or_input_error(cfg.checkpoint, cfg.device),
+                               cfg.order_readout)
     check_windows(model, cfg.batch, cfg.overlap)
     runner = SequenceRunner(model, cfg.flow.spec(model.cfg, cfg.device), cfg, bench,
                             annotations)
@@ -190,7 +198,8 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: Progress | None = None) -> 
         runner.run(seq, frames, gt, out)
     seconds = time.perf_counter() - start
     scores = {p: _score(bench, root, out / p, names, annotations) for p in cfg.protocols}
-    return _combine(cfg, scores, listed_from, seconds, runner.frames)
+    return {**_combine(cfg, scores, listed_from, seconds, runner.frames),
+            "order_readout": order_source(model.cfg)}
 
 
 def _restrict(names: list[str], wanted: tuple[str, ...] | None) -> list[str]:
