@@ -64,3 +64,11 @@ def with_order_readout(model: torch.nn.Module, readout: str | None) -> torch.nn.
     read = copy.copy(model)
     read.cfg = dataclasses.replace(model.cfg, order_readout=readout)
     return read
+
+
+def check_order_readout(readout: str | None) -> None:
+    """ValueError unless `readout` is None (the checkpoint's own) or one of ORDER_READOUTS: the
+    check of every run config that takes an `order_readout` override."""
+    if readout not in (None, *ORDER_READOUTS):
+        raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)} or None, got "
+                         f"{readout!r}")

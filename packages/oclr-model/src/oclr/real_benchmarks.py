@@ -38,7 +38,6 @@ import numpy as np
 from layersynth.errors import InputError
 from PIL import Image
 
-from oclr.config import ORDER_READOUTS
 from oclr.davis_io import read_label_png, write_label_png
 from oclr.evaluate import EvalConfig, evaluate_folders, format_table
 from oclr.flowcache import FlowSpec, flow_input_for
@@ -46,7 +45,7 @@ from oclr.gt_protocols import GT_PROTOCOLS, boxes_at_model_size, infer_gt_assist
 from oclr.infer import InferConfig, infer_flow
 from oclr.linking import object_masks
 from oclr.moca import evaluate_moca, parse_annotations
-from oclr.readout import order_source, with_order_readout
+from oclr.readout import check_order_readout, order_source, with_order_readout
 from oclr.realvideo import (
     FlowSettings,
     Progress,
@@ -109,9 +108,7 @@ class BenchmarkConfig:
     order_readout: str | None = None
 
     def __post_init__(self) -> None:
-        if self.order_readout not in (None, *ORDER_READOUTS):
-            raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)} or None, "
-                             f"got {self.order_readout!r}")
+        check_order_readout(self.order_readout)
         if self.benchmark not in BENCHMARKS:
             raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}, "
                              f"got {self.benchmark!r}")

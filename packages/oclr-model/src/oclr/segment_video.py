@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 from layersynth.errors import InputError
 
-from oclr.config import ORDER_READOUTS
 from oclr.flowcache import flow_input_for
 from oclr.infer import InferConfig, VideoPrediction, infer_flow, save_prediction
 from oclr.outputs import os_problem, staged_folder
-from oclr.readout import order_source, with_order_readout
+from oclr.readout import check_order_readout, order_source, with_order_readout
 from oclr.realvideo import FlowSettings, Progress, check_windows, load_model_or_input_error
 from oclr.realvideo import stage as stage_progress
 from oclr.video_io import FrameSource, open_source, open_writer
@@ -52,9 +51,7 @@ class SegmentConfig:
     def __post_init__(self) -> None:
         if (self.frames is None) == (self.video is None):
             raise ValueError("give exactly one of a frame folder or a video file")
-        if self.order_readout not in (None, *ORDER_READOUTS):
-            raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)} or None, "
-                             f"got {self.order_readout!r}")
+        check_order_readout(self.order_readout)
 
 
 def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> dict:
