@@ -1,6 +1,7 @@
 """Tests of oclr.trainer: building a run's state from its config, resuming it, one step."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -73,6 +74,21 @@ def test_a_visible_order_head_trains_on_the_visibility_term(fake_shards, tmp_pat
     terms = trainer.train_step(next(trainer.batches()))
     assert terms["visible"] > 0
     assert not torch.equal(before, trainer.model.visible_head.weight)
+
+
+def test_an_objectness_head_trains_on_its_term_and_the_rest_as_without_it(fake_shards,
+                                                                           tmp_path):
+    plain = Trainer(config(tmp_path), DistInfo(), CPU)
+    trainer = Trainer(config(tmp_path, model={**SMALL, "objectness": True}), DistInfo(), CPU)
+    before = trainer.model.objectness_head.mlp[0].weight.detach().clone()
+    batch = next(trainer.batches())
+    terms, plain_terms = trainer.train_step(batch), plain.train_step(batch)
+    assert terms["objectness"] > 0 and "objectness" not in plain_terms
+    assert not torch.equal(before, trainer.model.objectness_head.mlp[0].weight)
+    assert math.isclose(terms["total"] - terms["objectness"], plain_terms["total"], rel_tol=1e-5)
+    ours = dict(trainer.model.named_parameters())
+    for name, p in plain.model.named_parameters():  # the head's inputs are detached
+        torch.testing.assert_close(ours[name], p)
 
 
 def test_a_saved_state_holds_what_a_checkpoint_documents(fake_shards, tmp_path):

@@ -24,6 +24,7 @@ DECODERS = ("transformer", "slots")  # ModelConfig.decoder; "slots" is oclr.slot
 MASK_HEADS = ("conv", "dot")  # ModelConfig.mask_head
 COPIES = ("keep", "drop")  # ModelConfig.copies, oclr.copies
 ORDER_READOUTS = ("head", "occlusion", "occlusion_frame")  # ModelConfig.order_readout, oclr.readout
+SPARES = ("drop", "behind", "keep")  # ModelConfig.spares, oclr.objectness
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,15 @@ class ModelConfig:
     # or per frame, whatever head trained. Training is the same: with order_head "global" the
     # learned head and its loss terms still train, only the reading changes.
     order_readout: str = "head"
+    # Not in the paper: an objectness head (`oclr.objectness`) that learns, from detached inputs,
+    # which layers hold an object; evaluation and inference put the layers it calls spare behind
+    # the others. Training of the masks and the order is unchanged by it; False loads reference
+    # weights.
+    objectness: bool = False
+    # With objectness: what evaluation and inference do with the layers its head calls spare:
+    # "drop" them (emptied), put them "behind" all the others (`oclr.objectness.spares_behind`),
+    # or "keep" them where the order puts them (the network read without the head).
+    spares: str = "drop"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
@@ -125,6 +135,10 @@ class ModelConfig:
                              f"{self.mask_head!r}")
         if self.copies not in COPIES:
             raise ValueError(f"copies must be one of {list(COPIES)}, got {self.copies!r}")
+        if not isinstance(self.objectness, bool):
+            raise ValueError(f"objectness must be true or false, got {self.objectness!r}")
+        if self.spares not in SPARES:
+            raise ValueError(f"spares must be one of {list(SPARES)}, got {self.spares!r}")
         if self.order_readout not in ORDER_READOUTS:
             raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)}, got "
                              f"{self.order_readout!r}")

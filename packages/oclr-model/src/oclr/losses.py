@@ -70,10 +70,16 @@ class LossConfig:
     # (`oclr.visible.visible_loss`), used only when the loss is given visibility logits (a model
     # with ModelConfig.order_head "visible"); the term is then "visible".
     visible_weight: float = 1.0
+    # Not in the paper: weight of the objectness head's BCE (`objectness_loss`:
+    # 1 for the layers matched to an object, 0 for the others), used only when the loss is given
+    # objectness logits (a model with ModelConfig.objectness); the term is then "objectness".
+    # Its inputs are detached, so it trains that head alone.
+    objectness_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if min(self.amodal_weight, self.boundary_weight, self.order_weight, self.dice_weight,
-               self.modal_weight, self.visible_weight, self.copy_weight) < 0:
+               self.modal_weight, self.visible_weight, self.copy_weight,
+               self.objectness_weight) < 0:
             raise ValueError("loss weights must be >= 0")
         if not 0.0 <= self.copy_start < 1.0:
             raise ValueError(f"copy_start must be in [0, 1), got {self.copy_start!r}")
@@ -205,6 +211,12 @@ def copy_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -
     return (taken * counted).sum() / counted.sum().clamp(min=1)
 
 
+def objectness_loss(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """logits (B, K) objectness (`oclr.objectness`) matched to the target channels, valid (B, K)
+    bool (the channels that hold an object) -> mean BCE towards valid."""
+    return F.binary_cross_entropy_with_logits(logits.float(), valid.float())
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over real objects of the soft Dice loss 1 - (2 sum(p y) + 1) / (sum(p) + sum(y) + 1)
     over a clip's frames and pixels, p = sigmoid(logits); padded layers do not count.
@@ -228,8 +240,9 @@ class OCLRLoss(torch.nn.Module):
     by (so the modal targets are each frame's true ones, whichever head). Predictions are matched
     to targets per clip by `matcher` (no gradient) before any term. `terms` holds floats: "amodal",
     "boundary", "order", "total", "modal" when cfg.modal_weight > 0, "dice" when
-    cfg.dice_weight > 0 and "visible" when visibility logits (B, T, K + 1, H, W) are given
-    (ModelConfig.order_head "visible"; their layer channels are matched with the amodal ones).
+    cfg.dice_weight > 0, "visible" when visibility logits (B, T, K + 1, H, W) are given
+    (ModelConfig.order_head "visible"; their layer channels are matched with the amodal ones) and
+    "objectness" when objectness logits (B, K) are.
 
     cfg None is LossConfig(); matcher None is HungarianMatcher(dice=cfg.dice_weight): the Dice
     term, when on, also enters the matching cost, as in training (which passes that matcher in).
@@ -243,9 +256,11 @@ class OCLRLoss(torch.nn.Module):
     def forward(self, logits: torch.Tensor, order: torch.Tensor, target: torch.Tensor,
                 valid: torch.Tensor | None = None, gt_rank: torch.Tensor | None = None,
                 frame_rank: torch.Tensor | None = None, visible: torch.Tensor | None = None,
-                progress: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                progress: float = 1.0, objectness: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, float]]:
         """`progress`: the share of training done (the trainer's step / steps), which switches
-        the copy term on at cfg.copy_start; 1.0 (the default) outside training."""
+        the copy term on at cfg.copy_start; 1.0 (the default) outside training. `objectness`:
+        the (B, K) logits of a model with ModelConfig.objectness, matched like the masks."""
         cfg = self.cfg
         # float32 whatever the autocast dtype: BCE sums over millions of pixels
         logits, order, target = logits.float(), order.float(), target.float()
@@ -278,6 +293,10 @@ class OCLRLoss(torch.nn.Module):
         if visible is not None:
             terms["visible"] = visible_loss(visible, perm, target, frame_rank, valid)
             total = total + cfg.visible_weight * terms["visible"]
+        if objectness is not None:
+            matched = apply_permutation(objectness.float(), perm, dim=1)
+            terms["objectness"] = objectness_loss(matched, valid)
+            total = total + cfg.objectness_weight * terms["objectness"]
         floats = {name: float(v.detach()) for name, v in terms.items()}
         return total, {**floats, "total": float(total.detach())}
 

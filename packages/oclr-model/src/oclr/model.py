@@ -20,6 +20,8 @@
       pixels the flow says are being hidden, `oclr.occlusion_order`; "occlusion_frame" (B, T, K))
       (with cfg.order_evidence, the MLP also sees `oclr.order_evidence` features of the masks;
       with cfg.order_pool, content pooled per query by `oclr.order_pool`).
+      objectness head (cfg.objectness): detached per-layer inputs -> (B, K) logits of whether
+      the layer holds an object (`oclr.objectness`), read by evaluation and inference only.
 
 Object k is output channel k everywhere; h = H / stride, w = W / stride, G heads, D = d_model.
 """
@@ -33,6 +35,7 @@ from torch import nn
 
 from oclr.attention import DecoderLayer, EncoderLayer, other_frame_mask
 from oclr.config import ModelConfig
+from oclr.objectness import ObjectnessHead
 from oclr.occlusion_order import occlusion_order
 from oclr.order_evidence import FEATURES, occlusion_evidence
 from oclr.order_pool import mask_pool, memory_pool, pool_width
@@ -131,12 +134,19 @@ class OCLR(nn.Module):
             self.visible_head = nn.Conv2d(cfg.cnn_channels[0], cfg.num_objects + 1, 1)
             if cfg.mask_head == "dot":
                 self.visible_embed = nn.Linear(d, cfg.cnn_channels[0])
+        # created last, so the other modules draw the same initial weights with or without it
+        self.objectness_head = (ObjectnessHead(d, cfg.cnn_channels[0]) if cfg.objectness
+                                else None)
 
-    def forward(self, flow: torch.Tensor, visible: bool = False) -> tuple[torch.Tensor, ...]:
+    def forward(self, flow: torch.Tensor, visible: bool = False,
+                objectness: bool = False) -> tuple[torch.Tensor, ...]:
         """flow (B, T, 4, H, W) -> amodal logits (B, T, K, H, W), order scores (B, K) or, with
         cfg.order_head "frame" or "visible", (B, T, K). visible=True (order_head "visible" only,
-        for the loss) adds a third output, the visibility logits (B, T, K + 1, H, W)."""
+        for the loss) adds the visibility logits (B, T, K + 1, H, W); objectness=True
+        (cfg.objectness only) adds, last, the objectness logits (B, K) of `oclr.objectness`."""
         b, t, _, height, width = self._check_input(flow)
+        if objectness and self.objectness_head is None:
+            raise ValueError("objectness=True needs ModelConfig.objectness true")
         bottleneck, skips = self.encoder_cnn(flow.flatten(0, 1))  # (B*T, C, h, w)
         h, w = bottleneck.shape[-2:]
         memory = self.encode(bottleneck.unflatten(0, (b, t)))  # (B, T*h*w, D)
@@ -150,6 +160,20 @@ class OCLR(nn.Module):
         if self.cfg.mask_head == "dot":
             logits = logits + self._dot_logits(queries, features.unflatten(0, (b, t)),
                                                self.mask_embed)
+        outputs = self._order(flow, logits, queries, features, flat, tokens, visible)
+        if objectness:
+            scores = self.objectness_head(torch.sigmoid(logits), features.unflatten(0, (b, t)),
+                                          flow)
+            outputs = (*outputs, scores)
+        return outputs
+
+    def _order(self, flow: torch.Tensor, logits: torch.Tensor, queries: torch.Tensor,
+               features: torch.Tensor, flat: torch.Tensor, tokens: torch.Tensor,
+               visible: bool) -> tuple[torch.Tensor, ...]:
+        """(logits, order scores[, visibility logits]) as `forward` returns them without
+        objectness; features (B*T, C_0, H, W), flat the attention maps (B, T, K*G, h*w), tokens
+        the encoder's outputs (B, T, h*w, D)."""
+        b, t = logits.shape[:2]
         if self.cfg.order_head == "visible":
             seen = self._visible_logits(queries, features, (b, t))
             order = visible_order(torch.sigmoid(logits), seen)
@@ -286,6 +310,8 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
         "order_head": _order_head_parts(model, dot),
         "decoder_cnn": [model.map_proj, model.decoder_cnn, *([model.mask_embed] if dot else [])],
     }
+    if model.objectness_head is not None:
+        parts["objectness_head"] = [model.objectness_head]
     out = {name: sum(p.numel() for m in mods for p in m.parameters())
            for name, mods in parts.items()}
     out["transformer_decoder"] += 0 if slots else model.queries.numel()

@@ -8,7 +8,10 @@ figure and an `oclr-infer` result come from the same reading of the same forward
 - order: the order head's scores when ModelConfig.order_readout is "head" (the paper's), else
   the parameter-free readout `oclr.occlusion_order` on the network's own probabilities (before
   copies are dropped, as the occlusion heads do): "occlusion" one order per clip (B, K),
-  "occlusion_frame" one per frame (B, T, K).
+  "occlusion_frame" one per frame (B, T, K);
+- spare layers: with ModelConfig.objectness, the layers the objectness head judges to hold no
+  object are put behind all the others (ModelConfig.spares "behind") or emptied ("drop");
+  `oclr.objectness`.
 
 Training never reads through here: the loss takes the raw outputs, so a network trained with the
 learned global head (whose order and modal terms reach the queries) can be read with the
@@ -23,6 +26,7 @@ import torch
 
 from oclr.config import ORDER_READOUTS
 from oclr.copies import THRESHOLD, drop_copies
+from oclr.objectness import spares_behind
 from oclr.occlusion_order import occlusion_order
 
 
@@ -31,12 +35,18 @@ def read_network(model: torch.nn.Module, flow: torch.Tensor, threshold: float = 
     """flow (B, T, 4, H, W) -> (amodal probabilities (B, T, K, H, W) float32, order scores (B, K)
     or (B, T, K) float32, lower = nearer), read as the model's config says (module docstring);
     copies are judged on masks at `threshold`, the one the caller composites with."""
-    logits, scores = model(flow)
-    prob = torch.sigmoid(logits.float())
     cfg = getattr(model, "cfg", None)
+    spares = cfg.spares if getattr(cfg, "objectness", False) else "keep"
+    asked = spares != "keep"
+    logits, scores, *objectness = model(flow, objectness=True) if asked else model(flow)
+    prob = torch.sigmoid(logits.float())
     readout = getattr(cfg, "order_readout", "head")
     if readout != "head":
         scores = occlusion_order(prob, flow.float(), per_frame=readout == "occlusion_frame")
+    if spares == "behind":
+        scores = spares_behind(scores.float(), objectness[0].float())
+    elif spares == "drop":
+        prob = prob * (objectness[0] >= 0).float()[:, None, :, None, None]
     if getattr(cfg, "copies", "keep") == "drop":
         prob = drop_copies(prob, threshold)
     return prob, scores.float()

@@ -54,6 +54,7 @@ class Trainer:
         self.model = OCLR(self.model_cfg).to(device)
         self.net = D.wrap(self.model, info, device)
         self.visible = self.model_cfg.order_head == "visible"  # the loss needs its third output
+        self.objectness = self.model_cfg.objectness  # the loss trains the objectness head
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.schedule = Schedule(cfg.warmup, cfg.halve_every)
         self.scheduler = build_scheduler(self.optimizer, self.schedule)
@@ -106,10 +107,13 @@ class Trainer:
         frame_rank = batch["frame_order"].to(self.device)  # (B, T, K)
         lr = self.optimizer.param_groups[0]["lr"]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits, order, *seen = self.net(flow, visible=self.visible)
+            outputs = self.net(flow, visible=self.visible, objectness=self.objectness)
+        logits, order = outputs[:2]
         total, terms = self.loss_fn(logits, order, target, valid=valid, gt_rank=rank,
-                                    frame_rank=frame_rank, visible=seen[0] if seen else None,
-                                    progress=self.step / max(self.cfg.steps, 1))
+                                    frame_rank=frame_rank,
+                                    visible=outputs[2] if self.visible else None,
+                                    progress=self.step / max(self.cfg.steps, 1),
+                                    objectness=outputs[-1] if self.objectness else None)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.clip_value)
