@@ -54,9 +54,9 @@ READINGS = {"frame": ("frame", "frame", "head"), "visible": ("visible", "visible
             "global": ("global", "global", "head"),
             "global_readout": ("global", "global", "occlusion_frame")}
 # ModelConfig fields that only change what evaluation reads off a network (`oclr.copies`,
-# `oclr.readout`): a run kept with --keep-runs is scored with the asked value, whatever it was
-# trained with
-READOUT_FIELDS = ("copies", "order_readout")
+# `oclr.readout`, `oclr.objectness`): a run kept with --keep-runs is scored with the asked value,
+# whatever it was trained with
+READOUT_FIELDS = ("copies", "order_readout", "spares")
 SPLITS = ("reorder", "still")
 METRICS = ("frame_order_acc", "order_acc", "modal_j", "amodal_j")
 # Syn-val scenes: 2 or 3 objects, the events that could hide a swap off (an object leaving the
