@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import oclr
 import pytest
@@ -156,3 +158,28 @@ def test_inference_drops_a_layer_that_copies_a_surer_one_when_the_model_says_so(
     else:
         np.testing.assert_array_equal(modal, ids.astype(np.uint8))
         assert pred.probs[3].max() == 0
+
+
+class SpareModel(TwinModel):
+    """TwinModel with an objectness head that calls the twin (channel 3) spare."""
+
+    def __init__(self, spares):
+        super().__init__("keep")
+        self.cfg = dataclasses.replace(self.cfg, objectness=True, spares=spares)
+
+    def forward(self, flow, objectness=False):
+        out = super().forward(flow)
+        spare = torch.tensor([[2.0, 2.0, 2.0, -2.0]]).expand(len(flow), -1)
+        return (*out, spare) if objectness else out
+
+
+@pytest.mark.parametrize("spares", ["keep", "drop", "behind"])
+def test_inference_empties_or_moves_back_the_layers_the_objectness_head_calls_spare(spares):
+    flow, ids = object_video(12)
+    pred = infer_flow(SpareModel(spares), flow, InferConfig())
+    modal = pred.modal()
+    if spares == "keep":  # as without the head: the twin in front takes object 1's pixels
+        assert bool((modal[ids == 1] == 4).all())
+    else:  # emptied, or behind object 1's own layer
+        np.testing.assert_array_equal(modal, ids.astype(np.uint8))
+        assert (pred.probs[3].max() == 0) == (spares == "drop")
