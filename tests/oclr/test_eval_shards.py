@@ -346,3 +346,32 @@ def test_an_order_readout_asked_for_is_read_and_named_in_the_result(val_shards, 
                           "--order-readout", "learned"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--order-readout" in err[0]
+
+
+def test_layers_an_objectness_head_calls_spare_are_emptied_and_the_result_says_so(
+        val_shards, tmp_path, capsys):
+    """A head that calls every layer spare (its last bias -50) leaves nothing to score with
+    spares "drop"; "keep" scores the masks as they are, "behind" keeps the amodal figures."""
+    from oclr import cli_eval
+
+    torch.manual_seed(0)
+    model = build_model("tiny", **SMALL, objectness=True)
+    with torch.no_grad():
+        model.objectness_head.mlp[2].bias.fill_(-50.0)
+    path = tmp_path / "objectness.pt"
+    save_checkpoint({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, path)
+    dropped = evaluate_shards(path, val_shards)
+    readings = {}
+    for spares in ("keep", "behind"):
+        read = build_model("tiny", **SMALL, objectness=True, spares=spares)
+        read.load_state_dict(model.state_dict())
+        readings[spares] = evaluate_shards(read, val_shards)
+    assert dropped["spares"] == "drop" and readings["keep"]["spares"] == "keep"
+    assert evaluate_shards(checkpoint(tmp_path), val_shards)["spares"] is None
+    # dropped: every layer empty, so only the frames where an object's mask is empty (IoU 1 of
+    # two empty masks) score
+    assert 0 < dropped["amodal_j"] < readings["keep"]["amodal_j"]
+    assert readings["behind"]["amodal_j"] == readings["keep"]["amodal_j"]
+    assert cli_eval.main(["--checkpoint", str(path), "--shards", str(val_shards)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].endswith("layers its objectness head calls spare emptied")

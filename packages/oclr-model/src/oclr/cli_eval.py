@@ -257,6 +257,11 @@ def write_result(result: dict, json_path: str | None) -> None:
         emit_json(result, json_path)
 
 
+# What the header line adds for a checkpoint with an objectness head (its ModelConfig.spares).
+SPARES_NOTE = {"drop": ", layers its objectness head calls spare emptied",
+               "behind": ", layers its objectness head calls spare put behind the others"}
+
+
 def run_shards(module, options: dict) -> int:
     """The Syn-val mode through `module` (oclr.eval_shards): table, then the JSON object."""
     try:
@@ -270,6 +275,7 @@ def run_shards(module, options: dict) -> int:
         warn(f"--flow: scoring on {result['flow']} flow, {result['flow_choice']}")
     asked = (f", order read by the {result['order_readout']} readout"
              if options["order_readout"] not in (None, "head") else "")
+    asked += SPARES_NOTE.get(result.get("spares"), "")
     print(f"Syn-val: {options['shards']} ({result['flow']} flow: {result['flow_choice']}), "
           f"checkpoint {options['checkpoint']}{asked}")
     print(module.format_table(result))

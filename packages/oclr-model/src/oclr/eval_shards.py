@@ -281,13 +281,14 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *,
     "sequences": {clip id: {...}}; J values are fractions in [0, 1]. `limit` scores only the
     first clips (in id order). `order_readout` ("head", "occlusion", "occlusion_frame";
     `oclr.readout`) reads the order another way than the checkpoint's config says; None keeps
-    it. "order_readout" in the result says which was read."""
+    it. "order_readout" in the result says which was read, "spares" what was done with the
+    layers an objectness head calls spare (ModelConfig.spares; None without the head)."""
     import torch  # these four need torch, which `oclr-eval --help` should not load
 
     from oclr.checkpoint import load_trained
     from oclr.data import ClipShape, ShardClips, eval_loader
     from oclr.distributed import check_device
-    from oclr.readout import order_source, with_order_readout
+    from oclr.readout import order_source, spare_reading, with_order_readout
 
     dev = check_device(device)
     model, trained = checkpoint_or_model, None
@@ -300,7 +301,8 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *,
     result = score_loader(model, loader, dataset.clip_ids, dev, amp=dev.type == "cuda")
     return {"checkpoint": str(checkpoint_or_model) if not isinstance(
         checkpoint_or_model, torch.nn.Module) else None, "shards": str(shards_dir), "flow": flow,
-        "flow_choice": choice, "order_readout": order_source(model.cfg), **result}
+        "flow_choice": choice, "order_readout": order_source(model.cfg),
+        "spares": spare_reading(model.cfg), **result}
 
 
 def pick_flow(asked: str | None, trained: str | None,

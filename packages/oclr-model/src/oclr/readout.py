@@ -58,6 +58,12 @@ def order_source(cfg) -> str:
     return cfg.order_head if cfg.order_readout == "head" else cfg.order_readout
 
 
+def spare_reading(cfg) -> str | None:
+    """What evaluation and inference do with the layers a ModelConfig's objectness head calls
+    spare ("drop", "behind", "keep"; ModelConfig.spares), or None without the head."""
+    return cfg.spares if getattr(cfg, "objectness", False) else None
+
+
 def with_order_readout(model: torch.nn.Module, readout: str | None) -> torch.nn.Module:
     """`model` read with the order readout `readout` (ORDER_READOUTS) instead of its config's, for
     `oclr-eval --order-readout` and `oclr-infer --order-readout`: a shallow copy sharing the
