@@ -145,11 +145,13 @@ def test_the_pred_gt_path_never_imports_torch(davis):
      [("--flow {gt,raft,dis} input flow stored in the shards (default: the flow the "
        "checkpoint was trained on"), "--limit LIMIT",
       "--batch BATCH clips per forward pass",
-      "--order-readout {head,occlusion,occlusion_frame}"], ["--merge-objects", "--protocol"]),
+      "--order-readout {head,occlusion,occlusion_frame}", "--spares {drop,behind,keep}"],
+     ["--merge-objects", "--protocol"]),
     (["--checkpoint", "c.pt"],
      ["--set {2016-val,2017-motion}", "--protocol {all,both,linked,reference,single-channel}",
       "--flow {dis,raft} flow estimator", "--batch BATCH windows per forward pass",
-      "--order-readout {head,occlusion,occlusion_frame} where the depth order"],
+      "--order-readout {head,occlusion,occlusion_frame} where the depth order",
+      "--spares {drop,behind,keep} what is done"],
      ["--merge-objects", "--limit"]),
 ])
 def test_help_lists_the_options_of_the_mode_the_inputs_choose(mode_args, listed, absent):

@@ -166,7 +166,8 @@ def test_help_keeps_every_option_its_metavar_and_text():
                   "--flow {dis,raft} flow estimator (default dis;", "--raft-weights PATH",
                   "--flow-width W", "--no-flow-cache estimate flow, store nothing",
                   "--batch BATCH windows per forward pass (default 1)", "--fps FPS",
-                  "--order-readout {head,occlusion,occlusion_frame} where the depth order"):
+                  "--order-readout {head,occlusion,occlusion_frame} where the depth order",
+                  "--spares {drop,behind,keep} what is done with the layers"):
         assert shown in text
 
 

@@ -375,3 +375,12 @@ def test_layers_an_objectness_head_calls_spare_are_emptied_and_the_result_says_s
     assert cli_eval.main(["--checkpoint", str(path), "--shards", str(val_shards)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].endswith("layers its objectness head calls spare emptied")
+    assert cli_eval.main(["--checkpoint", str(path), "--shards", str(val_shards),
+                          "--spares", "keep"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(out[-1])["amodal_j"] == readings["keep"]["amodal_j"]
+    assert json.loads(out[-1])["spares"] == "keep" and "spare" not in out[0]
+    assert cli_eval.main(["--checkpoint", str(checkpoint(tmp_path)), "--shards",
+                          str(val_shards), "--spares", "drop"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "objectness head" in err[0]

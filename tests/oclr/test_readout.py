@@ -104,22 +104,31 @@ def test_the_config_refuses_an_unknown_readout():
         ModelConfig(order_readout="learned")
 
 
-def test_the_command_lines_offer_the_configs_readouts():
+def test_the_command_lines_offer_the_configs_readouts_and_spares():
     from oclr.cli_types import ORDER_READOUTS as OFFERED
-    from oclr.config import ORDER_READOUTS
+    from oclr.cli_types import SPARES as OFFERED_SPARES
+    from oclr.config import ORDER_READOUTS, SPARES
 
-    assert OFFERED == ORDER_READOUTS
+    assert OFFERED == ORDER_READOUTS and OFFERED_SPARES == SPARES
 
 
-def test_a_readout_asked_for_is_a_copy_that_shares_the_weights():
-    from oclr.readout import with_order_readout
+def test_a_reading_asked_for_is_a_copy_that_shares_the_weights():
+    from oclr.readout import with_reading
 
     net = build_model("tiny", height=32, width=32, frames=3)
-    read = with_order_readout(net, "occlusion_frame")
+    read = with_reading(net, "occlusion_frame")
     assert read.cfg.order_readout == "occlusion_frame" and net.cfg.order_readout == "head"
-    assert read.encoder_cnn is net.encoder_cnn and with_order_readout(net, None) is net
-    with pytest.raises(ValueError, match="order readout must be one of"):
-        with_order_readout(net, "learned")
+    assert read.encoder_cnn is net.encoder_cnn and with_reading(net) is net
+    with pytest.raises(ValueError, match="order_readout must be one of"):
+        with_reading(net, "learned")
+    with pytest.raises(ValueError, match="needs a network with an objectness head"):
+        with_reading(net, spares="behind")
+    headed = build_model("tiny", height=32, width=32, frames=3, objectness=True)
+    read = with_reading(headed, spares="keep")
+    assert read.cfg.spares == "keep" and headed.cfg.spares == "drop"
+    assert read.cfg.order_readout == headed.cfg.order_readout
+    with pytest.raises(ValueError, match="spares must be one of"):
+        with_reading(headed, spares="front")
 
 
 def test_the_readout_counts_in_float32_under_bf16_autocast():

@@ -195,6 +195,10 @@ def test_an_order_readout_asked_for_reads_the_checkpoint_that_way_and_is_named(t
     default, _ = run_ok(capsys, *common, "--out", tmp_path / "a")
     asked, _ = run_ok(capsys, *common, "--out", tmp_path / "b", "--order-readout", "occlusion")
     assert default["order_readout"] == "global" and asked["order_readout"] == "occlusion"
+    assert default["spares"] is None  # no objectness head: nothing to ask
+    code, _, err = evaluate(capsys, *common, "--out", tmp_path / "c", "--spares", "keep")
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "objectness head" in line and str(checkpoint) in line
 
 
 def test_moca_scores_box_success_rates_from_the_csv(tmp_path, capsys, oracle):
@@ -287,6 +291,7 @@ def test_the_runner_takes_a_frozen_config_and_reports_progress_per_sequence(tmp_
     ({"protocol": "every"}, "protocol must be one of"),
     ({"protocol": "single-channel"}, "DAVIS 2016 and MoCA only"),
     ({"order_readout": "learned"}, "order_readout must be one of"),
+    ({"spares": "front"}, "spares must be one of"),
 ])
 def test_a_config_that_names_no_runnable_benchmark_is_refused(settings, message):
     with pytest.raises(ValueError, match=message):

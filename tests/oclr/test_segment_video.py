@@ -187,3 +187,24 @@ def test_a_readout_asked_for_reads_the_checkpoint_as_one_that_stores_it(inputs, 
             (tmp_path / "saved" / "masks" / name).read_bytes()
     with pytest.raises(ValueError, match="order_readout"):
         config(inputs, tmp_path / "bad", order_readout="learned")
+
+
+def test_spares_asked_for_read_an_objectness_checkpoint_and_are_refused_without_a_head(
+        inputs, tmp_path):
+    """The objectness head is created last, so a seed-0 checkpoint with it holds the module's
+    checkpoint's other weights: read with spares "keep" it gives the same masks."""
+    headed = random_checkpoint(tmp_path / "headed.pt", seed=0, objectness=True)
+    kept = segment_video(config(inputs, tmp_path / "kept", checkpoint=str(headed),
+                                spares="keep"))
+    plain = segment_video(config(inputs, tmp_path / "plain"))
+    assert kept["spares"] == "keep" and plain["spares"] is None
+    assert kept["order"] == plain["order"]
+    for name in sorted(p.name for p in (tmp_path / "plain" / "masks").iterdir()):
+        assert (tmp_path / "kept" / "masks" / name).read_bytes() == \
+            (tmp_path / "plain" / "masks" / name).read_bytes()
+    dropped = segment_video(config(inputs, tmp_path / "dropped", checkpoint=str(headed)))
+    assert dropped["spares"] == "drop"
+    with pytest.raises(InputError, match=r"--spares behind: .*tiny\.pt: .*objectness head"):
+        segment_video(config(inputs, tmp_path / "refused", spares="behind"))
+    with pytest.raises(ValueError, match="spares must be one of"):
+        config(inputs, tmp_path / "bad", spares="front")

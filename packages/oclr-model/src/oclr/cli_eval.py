@@ -27,7 +27,7 @@ from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress, warn
 
 from oclr.cli_flow import flow_options, flow_settings
-from oclr.cli_types import ORDER_READOUT_HELP, ORDER_READOUTS
+from oclr.cli_types import ORDER_READOUT_HELP, ORDER_READOUTS, SPARES, SPARES_HELP
 from oclr.davis_io import list_sequences
 from oclr.outputs import check_output_file, reported_os_errors
 
@@ -102,6 +102,8 @@ MODE_OPTIONS = {
                 help="score only the first N clips (id order)"),
         _option("--order-readout", type=click.Choice(ORDER_READOUTS), default=None,
                 metavar="{" + ",".join(ORDER_READOUTS) + "}", help=ORDER_READOUT_HELP),
+        _option("--spares", type=click.Choice(SPARES), default=None,
+                metavar="{" + ",".join(SPARES) + "}", help=SPARES_HELP),
     ],
     "benchmark": [
         _option("--set", type=click.Choice(("2016-val", "2017-motion")),
@@ -128,6 +130,8 @@ MODE_OPTIONS = {
                 help="windows per forward pass"),
         _option("--order-readout", type=click.Choice(ORDER_READOUTS), default=None,
                 metavar="{" + ",".join(ORDER_READOUTS) + "}", help=ORDER_READOUT_HELP),
+        _option("--spares", type=click.Choice(SPARES), default=None,
+                metavar="{" + ",".join(SPARES) + "}", help=SPARES_HELP),
         *flow_options(),
     ],
 }
@@ -268,7 +272,8 @@ def run_shards(module, options: dict) -> int:
         result = module.evaluate_shards(options["checkpoint"], options["shards"],
                                         flow=options["flow"], device=options["device"],
                                         batch=options["batch"], limit=options["limit"],
-                                        order_readout=options["order_readout"])
+                                        order_readout=options["order_readout"],
+                                        spares=options["spares"])
     except (FileNotFoundError, ValueError, KeyError) as err:
         raise UsageError(str(err).strip("'\"")) from err
     if result["flow_choice"].startswith(f"{module.TRAINED_FLOW_MISSING};"):
@@ -311,6 +316,7 @@ def benchmark_config(module, options: dict):
             protocol=options["protocol"], sequences=_comma_list(options["sequences"]),
             overlap=options["overlap"], batch=options["batch"], device=options["device"],
             flow=flow_settings(options), order_readout=options["order_readout"],
+            spares=options["spares"],
         )  # fmt: skip
     except ValueError as err:  # e.g. a protocol this benchmark does not have
         raise UsageError(f"--protocol {options['protocol']}: {err}") from None

@@ -15,7 +15,7 @@ from layersynth.errors import UsageError
 from layersynth.report import emit_json, progress
 
 from oclr.cli_flow import flow_options, flow_settings
-from oclr.cli_types import ORDER_READOUT_HELP, ORDER_READOUTS, Number
+from oclr.cli_types import ORDER_READOUT_HELP, ORDER_READOUTS, SPARES, SPARES_HELP, Number
 from oclr.outputs import check_output_file, reported_os_errors
 from oclr.video_io import MediaError
 
@@ -35,6 +35,7 @@ def segment(**options) -> int:
         video=options["video"], flow=flow_settings(options), device=options["device"],
         overlap=options["overlap"], batch=options["batch"], fps=options["fps"],
         overlay=not options["no_overlay"], order_readout=options["order_readout"],
+        spares=options["spares"],
     )  # fmt: skip
     try:
         summary = segment_video(cfg, progress=progress)
@@ -67,6 +68,8 @@ command = OneLineCommand(
         click.Option(["--no-overlay"], is_flag=True, help="do not write the overlay video"),
         click.Option(["--order-readout"], type=click.Choice(ORDER_READOUTS),
                      metavar="{" + ",".join(ORDER_READOUTS) + "}", help=ORDER_READOUT_HELP),
+        click.Option(["--spares"], type=click.Choice(SPARES),
+                     metavar="{" + ",".join(SPARES) + "}", help=SPARES_HELP),
         click.Option(["--json"], metavar="FILE", help="also write the JSON summary to FILE"),
     ],
 )

@@ -43,3 +43,8 @@ class IntBetween(click.types.IntParamType):
 ORDER_READOUTS = ("head", "occlusion", "occlusion_frame")
 ORDER_READOUT_HELP = ("where the depth order comes from: the order head, or the occlusion readout "
                       "per clip or per frame (default: as the checkpoint says)")
+# The choices of --spares (oclr-eval, oclr-infer): ModelConfig's SPARES, written here for the
+# same reason (tests/oclr/test_readout.py holds the two equal).
+SPARES = ("drop", "behind", "keep")
+SPARES_HELP = ("what is done with the layers the checkpoint's objectness head calls spare: "
+               "emptied, put behind the others, or kept (default: as the checkpoint says)")

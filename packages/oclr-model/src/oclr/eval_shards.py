@@ -269,7 +269,7 @@ def score_loader(model: torch.nn.Module, loader, clip_ids: list[str], device: to
 def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *,
                     flow: str | None = None, device: str = "cpu", batch: int = 4,
                     limit: int | None = None, workers: int = 0,
-                    order_readout: str | None = None) -> dict:
+                    order_readout: str | None = None, spares: str | None = None) -> dict:
     """Syn-val scores of a checkpoint path (or a model) on a layersynth folder.
 
     `flow` None (the default) scores on the flow the checkpoint's run trained on when the shards
@@ -281,20 +281,22 @@ def evaluate_shards(checkpoint_or_model, shards_dir: str | os.PathLike, *,
     "sequences": {clip id: {...}}; J values are fractions in [0, 1]. `limit` scores only the
     first clips (in id order). `order_readout` ("head", "occlusion", "occlusion_frame";
     `oclr.readout`) reads the order another way than the checkpoint's config says; None keeps
-    it. "order_readout" in the result says which was read, "spares" what was done with the
-    layers an objectness head calls spare (ModelConfig.spares; None without the head)."""
+    it; `spares` ("drop", "behind", "keep") does the same for what is done with the layers an
+    objectness head calls spare (ValueError for a network without one). "order_readout" in the
+    result says which order was read, "spares" what was done with the spare layers (None
+    without the head)."""
     import torch  # these four need torch, which `oclr-eval --help` should not load
 
     from oclr.checkpoint import load_trained
     from oclr.data import ClipShape, ShardClips, eval_loader
     from oclr.distributed import check_device
-    from oclr.readout import order_source, spare_reading, with_order_readout
+    from oclr.readout import order_source, spare_reading, with_reading
 
     dev = check_device(device)
     model, trained = checkpoint_or_model, None
     if not isinstance(model, torch.nn.Module):
         model, trained = load_trained(checkpoint_or_model, dev)
-    model = with_order_readout(model.to(dev), order_readout)
+    model = with_reading(model.to(dev), order_readout, spares)
     flow, choice = pick_flow(flow, trained, shards_dir)
     dataset = ShardClips(shards_dir, ClipShape.of_model(model.cfg), flow=flow)
     loader = eval_loader(dataset, batch=batch, workers=workers, limit=limit)

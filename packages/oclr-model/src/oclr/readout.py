@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from oclr.config import ORDER_READOUTS
+from oclr.config import ORDER_READOUTS, SPARES
 from oclr.copies import THRESHOLD, drop_copies
 from oclr.objectness import spares_behind
 from oclr.occlusion_order import occlusion_order
@@ -64,27 +64,35 @@ def spare_reading(cfg) -> str | None:
     return cfg.spares if getattr(cfg, "objectness", False) else None
 
 
-def with_order_readout(model: torch.nn.Module, readout: str | None) -> torch.nn.Module:
-    """`model` read with the order readout `readout` (ORDER_READOUTS) instead of its config's, for
-    `oclr-eval --order-readout` and `oclr-infer --order-readout`: a shallow copy sharing the
-    weights, so the caller's model is unchanged; None gives `model` itself. ValueError naming the
-    choices for another value."""
+def with_reading(model: torch.nn.Module, order_readout: str | None = None,
+                 spares: str | None = None) -> torch.nn.Module:
+    """`model` read with the order readout `order_readout` (ORDER_READOUTS) and what is done with
+    its spare layers, `spares` (SPARES; a network with an objectness head only), instead of its
+    config's, for `oclr-eval` and `oclr-infer`'s --order-readout and --spares: a shallow copy
+    sharing the weights, so the caller's model is unchanged; None for both gives `model` itself.
+    ValueError naming the choices for another value, or saying that the network has no
+    objectness head for `spares`."""
     import copy
     import dataclasses
 
-    if readout is None:
+    check_reading(order_readout, spares)
+    if order_readout is None and spares is None:
         return model
-    if readout not in ORDER_READOUTS:
-        raise ValueError(f"order readout must be one of {list(ORDER_READOUTS)}, got "
-                         f"{readout!r}")
+    if spares is not None and not model.cfg.objectness:
+        raise ValueError(f"spares {spares!r} needs a network with an objectness head "
+                         "(ModelConfig.objectness); this one has none")
+    fields = {"order_readout": order_readout, "spares": spares}
     read = copy.copy(model)
-    read.cfg = dataclasses.replace(model.cfg, order_readout=readout)
+    read.cfg = dataclasses.replace(model.cfg, **{k: v for k, v in fields.items() if v is not None})
     return read
 
 
-def check_order_readout(readout: str | None) -> None:
-    """ValueError unless `readout` is None (the checkpoint's own) or one of ORDER_READOUTS: the
-    check of every run config that takes an `order_readout` override."""
-    if readout not in (None, *ORDER_READOUTS):
+def check_reading(order_readout: str | None, spares: str | None = None) -> None:
+    """ValueError unless `order_readout` is None (the checkpoint's own) or one of ORDER_READOUTS,
+    and `spares` None or one of SPARES: the check of every run config that takes these
+    overrides."""
+    if order_readout not in (None, *ORDER_READOUTS):
         raise ValueError(f"order_readout must be one of {list(ORDER_READOUTS)} or None, got "
-                         f"{readout!r}")
+                         f"{order_readout!r}")
+    if spares not in (None, *SPARES):
+        raise ValueError(f"spares must be one of {list(SPARES)} or None, got {spares!r}")

@@ -45,12 +45,13 @@ from oclr.gt_protocols import GT_PROTOCOLS, boxes_at_model_size, infer_gt_assist
 from oclr.infer import InferConfig, infer_flow
 from oclr.linking import object_masks
 from oclr.moca import evaluate_moca, parse_annotations
-from oclr.readout import check_order_readout, order_source, with_order_readout
+from oclr.readout import check_reading, order_source, spare_reading
 from oclr.realvideo import (
     FlowSettings,
     Progress,
     check_windows,
     load_model_or_input_error,
+    read_as_asked,
 )
 from oclr.video_io import FrameSource, MediaError, open_frames
 
@@ -92,7 +93,8 @@ class BenchmarkConfig:
     benchmark's list); `overlap` frames shared by windows under "linked" (None: a third of a
     window), `batch` windows per forward pass, `device` for the model and RAFT, `flow` how flow
     is made and cached; `order_readout` reads the depth order another way than the checkpoint's
-    config says (`oclr.readout`; None keeps it)."""
+    config says, `spares` does what it says with the layers an objectness head calls spare
+    (`oclr.readout`; None keeps the checkpoint's)."""
 
     checkpoint: str
     benchmark: str
@@ -106,9 +108,10 @@ class BenchmarkConfig:
     device: str = "cpu"
     flow: FlowSettings = field(default_factory=FlowSettings)
     order_readout: str | None = None
+    spares: str | None = None
 
     def __post_init__(self) -> None:
-        check_order_readout(self.order_readout)
+        check_reading(self.order_readout, self.spares)
         if self.benchmark not in BENCHMARKS:
             raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}, "
                              f"got {self.benchmark!r}")
@@ -182,8 +185,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: Progress | None = None) -> 
     names, listed_from = list_sequences(root, bench, annotations)
     names = _restrict(names, cfg.sequences)
     sequences = {seq: check_sequence(root, bench, seq) for seq in names}
-    model = with_order_readout(load_model_or_input_error(cfg.checkpoint, cfg.device),
-                               cfg.order_readout)
+    model = read_as_asked(load_model_or_input_error(cfg.checkpoint, cfg.device), cfg)
     check_windows(model, cfg.batch, cfg.overlap)
     runner = SequenceRunner(model, cfg.flow.spec(model.cfg, cfg.device), cfg, bench,
                             annotations)
@@ -196,7 +198,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, progress: Progress | None = None) -> 
     seconds = time.perf_counter() - start
     scores = {p: _score(bench, root, out / p, names, annotations) for p in cfg.protocols}
     return {**_combine(cfg, scores, listed_from, seconds, runner.frames),
-            "order_readout": order_source(model.cfg)}
+            "order_readout": order_source(model.cfg), "spares": spare_reading(model.cfg)}
 
 
 def _restrict(names: list[str], wanted: tuple[str, ...] | None) -> list[str]:

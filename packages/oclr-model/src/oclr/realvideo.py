@@ -20,6 +20,7 @@ from oclr.checkpoint import load_model, torch_file_problem
 from oclr.config import ModelConfig
 from oclr.distributed import check_device
 from oclr.flowcache import FlowSpec, default_cache_dir
+from oclr.readout import with_reading
 
 FLOW_METHODS = ("dis", "raft")
 
@@ -68,6 +69,16 @@ class FlowSettings:
         if self.cache and Path(self.cache).exists() and not Path(self.cache).is_dir():
             raise InputError(f"--flow-cache {self.cache}: a file, not a folder")
         return Path(self.cache) if self.cache else default_cache_dir()
+
+
+def read_as_asked(model: torch.nn.Module, cfg) -> torch.nn.Module:
+    """`oclr.readout.with_reading` with the order_readout and spares overrides of `cfg` (a
+    SegmentConfig or BenchmarkConfig); --spares for a network without an objectness head is an
+    InputError naming the checkpoint."""
+    try:
+        return with_reading(model, cfg.order_readout, cfg.spares)
+    except ValueError as err:
+        raise InputError(f"--spares {cfg.spares}: {cfg.checkpoint}: {err}") from None
 
 
 def load_model_or_input_error(path: str | os.PathLike, device: str) -> torch.nn.Module:

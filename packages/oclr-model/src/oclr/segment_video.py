@@ -21,8 +21,14 @@ from layersynth.errors import InputError
 from oclr.flowcache import flow_input_for
 from oclr.infer import InferConfig, VideoPrediction, infer_flow, save_prediction
 from oclr.outputs import os_problem, staged_folder
-from oclr.readout import check_order_readout, order_source, with_order_readout
-from oclr.realvideo import FlowSettings, Progress, check_windows, load_model_or_input_error
+from oclr.readout import check_reading, order_source, spare_reading
+from oclr.realvideo import (
+    FlowSettings,
+    Progress,
+    check_windows,
+    load_model_or_input_error,
+    read_as_asked,
+)
 from oclr.realvideo import stage as stage_progress
 from oclr.video_io import FrameSource, open_source, open_writer
 
@@ -34,7 +40,8 @@ class SegmentConfig:
     shared by consecutive windows (None: a third of a window), `batch` windows go through one
     forward pass; the overlay plays at `fps` (None: the video's, or 24), not written when
     `overlay` is False. `order_readout` reads the depth order another way than the
-    checkpoint's config says (`oclr.readout`; None keeps it)."""
+    checkpoint's config says, `spares` does what it says with the layers an objectness head
+    calls spare (`oclr.readout`; None keeps the checkpoint's)."""
 
     checkpoint: str
     out: str
@@ -47,11 +54,12 @@ class SegmentConfig:
     fps: float | None = None
     overlay: bool = True
     order_readout: str | None = None
+    spares: str | None = None
 
     def __post_init__(self) -> None:
         if (self.frames is None) == (self.video is None):
             raise ValueError("give exactly one of a frame folder or a video file")
-        check_order_readout(self.order_readout)
+        check_reading(self.order_readout, self.spares)
 
 
 def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> dict:
@@ -61,8 +69,7 @@ def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> di
     into a hidden folder beside `cfg.out` and moved into it at the end (`oclr.outputs`), so a
     run that fails leaves `cfg.out` as it was."""
     source = open_source(cfg.frames, cfg.video)
-    model = with_order_readout(load_model_or_input_error(cfg.checkpoint, cfg.device),
-                               cfg.order_readout)
+    model = read_as_asked(load_model_or_input_error(cfg.checkpoint, cfg.device), cfg)
     check_windows(model, cfg.batch, cfg.overlap)
     infer_cfg = InferConfig(overlap=cfg.overlap, batch=cfg.batch, device=cfg.device)
     with staged_folder(cfg.out) as stage:
@@ -79,7 +86,8 @@ def segment_video(cfg: SegmentConfig, *, progress: Progress | None = None) -> di
         clock["write"] = time.perf_counter()
     overlay = None if overlay is None else Path(cfg.out) / overlay.name
     return segmentation_summary(cfg, source, pred, overlay, clock,
-                                order_head=order_source(model.cfg))
+                                order_head=order_source(model.cfg),
+                                spares=spare_reading(model.cfg))
 
 
 def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
@@ -101,11 +109,13 @@ def write_outputs(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction
 
 
 def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPrediction,
-                         overlay: Path | None, clock: dict, *, order_head: str) -> dict:
+                         overlay: Path | None, clock: dict, *, order_head: str,
+                         spares: str | None = None) -> dict:
     """The JSON summary: frames, windows, per-stage seconds (from `clock`'s perf_counter
     stamps), frames in which each object id is visible, where the outputs went, and the depth
     order of every frame (`frame_ranks`) the modal masks were composed by, and the model's
-    `order_head` that gave it (its order readout when it has one, `oclr.readout`)."""
+    `order_head` that gave it (its order readout when it has one, `oclr.readout`), and what was
+    done with the layers an objectness head called spare (`spares`, None without one)."""
     seconds = {
         "flow": clock["flow"] - clock["start"],
         "model": clock["model"] - clock["flow"],
@@ -120,7 +130,8 @@ def segmentation_summary(cfg: SegmentConfig, source: FrameSource, pred: VideoPre
         "protocol": "linked", "flow": cfg.flow.method, "flow_width": cfg.flow.flow_width,
         "out": str(cfg.out),
         "overlay": None if overlay is None else str(overlay),
-        "frames_with_object": visible, "order_head": order_head, "order": frame_ranks(pred.order),
+        "frames_with_object": visible, "order_head": order_head, "spares": spares,
+        "order": frame_ranks(pred.order),
         "seconds": seconds, "total_seconds": total,
         "fps": len(source) / total if total > 0 else None,
     }  # fmt: skip
