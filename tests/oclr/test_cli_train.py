@@ -279,6 +279,18 @@ def test_init_from_an_oclr_checkpoint_starts_a_fresh_run_from_its_weights(
     assert not torch.allclose(_weights(fresh / "last.pt")["queries"], start["queries"])
 
 
+def test_init_adds_a_fresh_objectness_head_to_a_network_without_one(shards, tmp_path):
+    first = tmp_path / "first"
+    assert cli_train.main(args(shards, first, "--steps", "1", "--seed", "1")) == 0
+    second = tmp_path / "second"
+    assert cli_train.main(args(shards, second, "--steps", "1", "--lr", "1e-12", "--init",
+                               str(first / "last.pt"), "--model", "objectness=true")) == 0
+    start, now = _weights(first / "last.pt"), _weights(second / "last.pt")
+    assert all(torch.allclose(now[k], v, atol=1e-6) for k, v in start.items())
+    assert {k for k in now if k not in start} == {k for k in now if k.startswith("objectness_")}
+    assert len(now) > len(start)
+
+
 def small_reference_checkpoint(path: Path, seed: int) -> Path:
     """A reference-format checkpoint of a network with the SMALL sizes."""
     from oclr.model import build_model

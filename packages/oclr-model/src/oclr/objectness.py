@@ -30,10 +30,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from oclr.copies import THRESHOLD
 from oclr.order_pool import mask_pool
 
 STATS = 7  # statistics per layer (module docstring, `mask_statistics`)
-THRESHOLD = 0.5  # a pixel is in a layer when its probability is above this (as compose_modal)
 AREA_FLOOR = 1e-4  # the smallest claimed share of the clip's pixels the log area sees
 
 

@@ -139,8 +139,22 @@ def build_trainer(cfg: TrainConfig, info: D.DistInfo, device: torch.device) -> T
         resume(trainer, Path(cfg.out) / "last.pt")
     elif cfg.init:
         _, weights, _ = read_weights(cfg.init, map_location=device)
-        load_weights(trainer.model, weights, cfg.init)
+        load_weights(trainer.model, with_fresh_heads(weights, trainer.model.state_dict()),
+                     cfg.init)
     return trainer
+
+
+# Weights a checkpoint given to --init may lack, which the run then starts from its own fresh
+# initial values: the objectness head (`oclr.objectness`) trains on detached inputs, so any
+# network, the reference code's included, can be fine-tuned with one added.
+FRESH_PREFIXES = ("objectness_head.",)
+
+
+def with_fresh_heads(weights: dict, fresh: dict) -> dict:
+    """`weights` plus the entries of `fresh` (the new network's state dict) under FRESH_PREFIXES
+    that `weights` lacks."""
+    missing = {k: v for k, v in fresh.items() if k.startswith(FRESH_PREFIXES) and k not in weights}
+    return {**weights, **missing}
 
 
 def init_model_fields(path: str | os.PathLike, preset: str,
@@ -161,8 +175,9 @@ def init_model_fields(path: str | os.PathLike, preset: str,
             network = OCLR(ModelConfig.preset(preset, **fields))
     except (TypeError, ValueError):
         return fields, kind  # a bad --model field: the run's own checks name it
-    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
-    problem = first_misfit(expected, weights)
+    state = network.state_dict()
+    expected = {name: tuple(t.shape) for name, t in state.items()}
+    problem = first_misfit(expected, with_fresh_heads(weights, state))
     if problem:
         raise CheckpointError(f"{path}: its weights do not fit the network --model asks for: "
                               f"{problem}")
