@@ -26,10 +26,6 @@
    object comes last on stdout.
 
 A tiny end-to-end check of the script itself: `--steps 20 --train 12 --val 8 --seeds 1`.
-
-The networks are the learning check's (`learning_check.MODEL`), so since 2026-12-04 evening they
-have its objectness head and are scored with their spare layers emptied; the figures in
-docs/training.md ("Depth order that changes") were measured before that and not rerun.
 """
 
 from __future__ import annotations

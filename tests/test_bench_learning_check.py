@@ -101,6 +101,3 @@ def test_the_checks_network_has_spare_queries_and_reads_its_order_off_the_occlus
     assert (cfg.height, cfg.width) == (scene.height, scene.width)
     assert cfg.order_head == "occlusion"
     assert count_parameters(build_model("tiny", **lc.MODEL))["order_head"] == 0
-    # and it empties the layers its objectness head calls spare (docs/model.md, "Layers that hold
-    # no object")
-    assert cfg.objectness and cfg.spares == "drop"
