@@ -32,15 +32,25 @@ def drop_copies(prob: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tenso
         return _drop_copies(prob.float(), threshold).to(prob.dtype)
 
 
-def _drop_copies(prob: torch.Tensor, threshold: float) -> torch.Tensor:
-    """drop_copies on float32 probabilities, autocast off."""
-    b, _, k = prob.shape[:3]
+def clip_overlaps(prob: torch.Tensor, threshold: float = THRESHOLD
+                  ) -> tuple[torch.Tensor, ...]:
+    """float32 prob (B, T, K, H, W) -> (mask (B, K, T*H*W) of the pixels each layer claims
+    (probability > threshold) as 0/1, area (B, K) their counts, inter (B, K, K) the pixels two
+    layers both claim, iou (B, K, K) of the thresholded clip masks, sure (B, K) the mean
+    probability over the claimed pixels, 0 for an empty layer); also read by `oclr.objectness`."""
     on = prob > threshold
     mask = on.movedim(2, 1).flatten(2).to(prob.dtype)  # (B, K, T*H*W)
     area = mask.sum(-1)  # (B, K)
     inter = mask @ mask.transpose(1, 2)
     iou = inter / (area[:, :, None] + area[:, None] - inter).clamp(min=1)  # (B, K, K)
     sure = (prob * on).sum((1, 3, 4)) / area.clamp(min=1)  # (B, K)
+    return mask, area, inter, iou, sure
+
+
+def _drop_copies(prob: torch.Tensor, threshold: float) -> torch.Tensor:
+    """drop_copies on float32 probabilities, autocast off."""
+    b, _, k = prob.shape[:3]
+    _, area, _, iou, sure = clip_overlaps(prob, threshold)
     visit = sure.argsort(dim=1, descending=True, stable=True)
     rows = torch.arange(b, device=prob.device)
     kept = torch.zeros(b, k, dtype=torch.bool, device=prob.device)

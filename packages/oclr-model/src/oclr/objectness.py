@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from oclr.copies import THRESHOLD
+from oclr.copies import THRESHOLD, clip_overlaps
 from oclr.order_pool import mask_pool
 
 STATS = 7  # statistics per layer (module docstring, `mask_statistics`)
@@ -47,13 +47,10 @@ def mask_statistics(prob: torch.Tensor, flow: torch.Tensor,
     probabilities and under their complement, averaged over the frames."""
     with torch.autocast(prob.device.type, enabled=False):
         prob, flow = prob.detach().float(), flow.detach().float()
-        on = (prob > threshold).movedim(2, 1).flatten(2).float()  # (B, K, N)
-        area = on.sum(-1)  # (B, K)
-        sure = (prob.movedim(2, 1).flatten(2) * on).sum(-1) / area.clamp(min=1)
+        on, area, inter, iou, sure = clip_overlaps(prob, threshold)  # on (B, K, N)
         share = (area / on.shape[-1]).clamp(min=AREA_FLOOR).log()
-        inter = on @ on.transpose(1, 2)  # (B, K, K)
         eye = torch.eye(on.shape[1], dtype=torch.bool, device=on.device)
-        iou = (inter / (area[:, :, None] + area[:, None] - inter).clamp(min=1)).masked_fill(eye, 0)
+        iou = iou.masked_fill(eye, 0)
         covered = inter.masked_fill(eye, 0) / area[:, :, None].clamp(min=1)  # (B, K, K) k in j
         others = (on.sum(1, keepdim=True) - on).clamp(max=1)  # claimed by another layer
         shared = (on * others).sum(-1) / area.clamp(min=1)

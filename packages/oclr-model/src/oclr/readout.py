@@ -36,7 +36,7 @@ def read_network(model: torch.nn.Module, flow: torch.Tensor, threshold: float = 
     or (B, T, K) float32, lower = nearer), read as the model's config says (module docstring);
     copies are judged on masks at `threshold`, the one the caller composites with."""
     cfg = getattr(model, "cfg", None)
-    spares = cfg.spares if getattr(cfg, "objectness", False) else "keep"
+    spares = (spare_reading(cfg) if cfg is not None else None) or "keep"
     asked = spares != "keep"
     logits, scores, *objectness = model(flow, objectness=True) if asked else model(flow)
     prob = torch.sigmoid(logits.float())
