@@ -263,7 +263,8 @@ def write_result(result: dict, json_path: str | None) -> None:
 
 # What the header line adds for a checkpoint with an objectness head (its ModelConfig.spares).
 SPARES_NOTE = {"drop": ", layers its objectness head calls spare emptied",
-               "behind": ", layers its objectness head calls spare put behind the others"}
+               "behind": ", layers its objectness head calls spare put behind the others",
+               "keep": ", its objectness head ignored (every layer kept)"}
 
 
 def run_shards(module, options: dict) -> int:
