@@ -137,10 +137,11 @@ LOSS = {"order_weight": 0.5, "modal_weight": 0.5, "modal_layers": "padded", "mod
 # (+0.003) and order accuracy falls in three (-0.036), so fewer of the targets are met (3 of 15
 # against 7). docs/model.md, "Layers that hold no object".
 # Measured 2026-12-04 night: the budget is a large part of what is missing, but more steps do not
-# fit the 15 minutes. At 4800 steps (`--steps 4800`), seeds 0 / 1 without the head: gap 0.062 /
-# 0.130, order accuracy 0.807 / 0.747, amodal J 0.737 / 0.734; with the head's spares dropped
-# seed 0 meets all three targets (0.021, 0.795, 0.722). At 2000 steps neither reading meets all
-# three in either seed. docs/model.md, "Three times the check's budget".
+# fit the 15 minutes (4800 steps: 31 minutes of training alone). At 4800 steps, seeds 0 / 1 / 2
+# without the head: gap 0.062 / 0.130 / 0.017, order accuracy 0.807 / 0.747 / 0.723, amodal J
+# 0.737 / 0.734 / 0.771; with the head's spares dropped seed 0 meets all three targets (0.021,
+# 0.795, 0.722). At 2000 steps neither reading meets all three in seeds 0 and 1. docs/model.md,
+# "Three times the check's budget".
 MODEL = {"height": SCENE["height"], "width": SCENE["width"], "num_objects": 5,
          "order_head": "occlusion", "copies": "drop"}
 
